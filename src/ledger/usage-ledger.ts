@@ -1,0 +1,306 @@
+/**
+ * The usage ledger: one row per upstream attempt, the source of truth for
+ * money. Requests only append to an in-memory queue; a background flusher
+ * writes batches (one multi-row INSERT per chunk, in a transaction) so the
+ * database never sits on a request's path.
+ *
+ * Idempotent writes: `ON CONFLICT (request_id, attempt) DO NOTHING`, so a batch
+ * re-sent after an ambiguous failure (e.g. commit succeeded, reply lost) never
+ * doubles a row.
+ */
+import type { Insertable } from 'kysely';
+import type { CacheStatus, LedgerStatus, UsageLedgerTable, UsageSource } from '../store/schema.ts';
+import { stripNul, stripNulOrNull } from '../store/schema.ts';
+import type { Database } from '../store/sql.ts';
+
+export interface LedgerRow {
+  requestId: string;
+  attempt: number;
+  keyId: string | null;
+  route: string;
+  modelRequested: string;
+  provider: string | null;
+  modelUsed: string | null;
+  status: LedgerStatus;
+  httpStatus: number;
+  errorCode: string | null;
+  stream: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  usageSource: UsageSource;
+  latencyMs: number;
+  ttftMs: number | null;
+  cacheStatus: CacheStatus;
+  /** Micro-dollars; null while the price is unknown. */
+  costMicros: number | null;
+  createdAt: number;
+}
+
+export interface LedgerLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface UsageLedgerOptions {
+  /**
+   * How often queued rows are written.
+   * @default 200
+   */
+  flushIntervalMs?: number;
+  /**
+   * Rows per transaction.
+   * @default 500
+   */
+  maxBatch?: number;
+  /**
+   * Rows held in memory while the database is unavailable; see `record()`.
+   * @default 100_000
+   */
+  maxQueued?: number;
+  logger?: LedgerLogger;
+}
+
+export interface UsageLedgerStats {
+  /** Rows waiting to be written, including a batch being written now. */
+  queued: number;
+  /** Rows the database has accepted (a duplicate that was already there counts too). */
+  written: number;
+  failedBatches: number;
+  /** Rows refused because the queue was full, or recorded after close(). */
+  dropped: number;
+}
+
+type Row = Insertable<UsageLedgerTable>;
+const COLUMNS_PER_ROW = 22;
+// Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32766,
+// PostgreSQL's wire protocol allows 65535.
+const MAX_PARAMS = { sqlite: 32_766, postgres: 65_535 } as const;
+
+const noopLogger: LedgerLogger = { warn() {}, error() {} };
+
+export class UsageLedger {
+  readonly #database: Database;
+  readonly #maxBatch: number;
+  readonly #maxQueued: number;
+  readonly #logger: LedgerLogger;
+  readonly #rowsPerStatement: number;
+  readonly #timer: NodeJS.Timeout;
+
+  // FIFO. A batch being written is moved to #inFlightRows and put back at the
+  // front if the write fails, so order and exactly-once queueing are kept.
+  #pending: Row[] = [];
+  #inFlightRows: Row[] = [];
+  #inFlight: Promise<void> | null = null;
+  #kickScheduled = false;
+  #closed = false;
+
+  // Rows ever accepted into the queue / ever written; flush() waits on these.
+  #enqueued = 0;
+  #dequeued = 0;
+  #written = 0;
+  #failedBatches = 0;
+  #dropped = 0;
+
+  constructor(database: Database, options: UsageLedgerOptions = {}) {
+    const flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxQueued = options.maxQueued ?? 100_000;
+    for (const [name, value] of [
+      ['flushIntervalMs', flushIntervalMs],
+      ['maxBatch', this.#maxBatch],
+      ['maxQueued', this.#maxQueued],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`UsageLedger: ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.#database = database;
+    this.#logger = options.logger ?? noopLogger;
+    this.#rowsPerStatement = Math.floor(MAX_PARAMS[database.dialect] / COLUMNS_PER_ROW);
+    this.#timer = setInterval(() => this.#tick(), flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Queues a row; synchronous, O(1), never throws.
+   *
+   * Trade-off: while the database is down rows wait in memory up to `maxQueued`;
+   * past that, new rows are dropped (counted in `stats.dropped`, logged as errors)
+   * rather than letting memory grow without bound. The process also loses what
+   * is queued if it crashes; a clean close() writes it.
+   */
+  record(row: LedgerRow): void {
+    try {
+      if (this.#closed) {
+        this.#dropped++;
+        this.#logger.warn({ requestId: row.requestId }, 'usage ledger is closed; row not recorded');
+        return;
+      }
+      if (this.#pending.length + this.#inFlightRows.length >= this.#maxQueued) {
+        this.#dropped++;
+        // Log the first drop and then every 1000th, not one line per request.
+        if (this.#dropped % 1000 === 1) {
+          this.#logger.error(
+            { dropped: this.#dropped, maxQueued: this.#maxQueued },
+            'usage ledger queue full; dropping usage rows',
+          );
+        }
+        return;
+      }
+      this.#pending.push(toDbRow(row));
+      this.#enqueued++;
+      if (this.#pending.length >= this.#maxBatch) this.#kick();
+    } catch (err) {
+      this.#dropped++;
+      this.#logger.error({ err: errorMessage(err) }, 'usage ledger could not queue a row');
+    }
+  }
+
+  /** Writes every row queued before the call. Rejects if a batch fails; its rows stay queued. */
+  async flush(): Promise<void> {
+    const target = this.#enqueued;
+    while (this.#dequeued < target) {
+      if (this.#inFlight === null && this.#pending.length === 0) return;
+      await this.#writeNext();
+    }
+  }
+
+  /** Stops the timer and writes what is queued. After it, record() drops rows with a warning. */
+  async close(): Promise<void> {
+    if (this.#closed) return this.flush();
+    this.#closed = true;
+    clearInterval(this.#timer);
+    try {
+      await this.flush();
+    } catch (err) {
+      this.#logger.error(
+        { err: errorMessage(err), lost: this.#pending.length + this.#inFlightRows.length },
+        'usage ledger closed with rows it could not write',
+      );
+      throw err;
+    }
+  }
+
+  get stats(): UsageLedgerStats {
+    return {
+      queued: this.#pending.length + this.#inFlightRows.length,
+      written: this.#written,
+      failedBatches: this.#failedBatches,
+      dropped: this.#dropped,
+    };
+  }
+
+  #kick(): void {
+    if (this.#kickScheduled || this.#inFlight !== null) return;
+    this.#kickScheduled = true;
+    setImmediate(() => {
+      this.#kickScheduled = false;
+      this.#tick();
+    }).unref();
+  }
+
+  #tick(): void {
+    if (this.#inFlight !== null || this.#pending.length === 0) return;
+    // Drain until empty or a batch fails; a failed batch waits for the next tick.
+    const drain = async (): Promise<void> => {
+      while (this.#pending.length > 0) await this.#writeNext();
+    };
+    drain().catch((err: unknown) => {
+      this.#logger.warn(
+        { err: errorMessage(err), queued: this.stats.queued },
+        'usage ledger write failed; will retry',
+      );
+    });
+  }
+
+  /** Joins the batch in flight, or starts the next one. Exactly one batch is in flight at a time. */
+  #writeNext(): Promise<void> {
+    if (this.#inFlight !== null) return this.#inFlight;
+    if (this.#pending.length === 0) return Promise.resolve();
+    const batch = this.#pending.splice(0, this.#maxBatch);
+    this.#inFlightRows = batch;
+    const run = async (): Promise<void> => {
+      try {
+        await this.#insert(batch);
+        this.#dequeued += batch.length;
+        this.#written += batch.length;
+      } catch (err) {
+        this.#failedBatches++;
+        this.#pending = batch.concat(this.#pending);
+        throw err;
+      } finally {
+        this.#inFlightRows = [];
+        this.#inFlight = null;
+      }
+    };
+    this.#inFlight = run();
+    return this.#inFlight;
+  }
+
+  async #insert(batch: Row[]): Promise<void> {
+    await this.#database.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < batch.length; i += this.#rowsPerStatement) {
+        await trx
+          .insertInto('usage_ledger')
+          .values(batch.slice(i, i + this.#rowsPerStatement))
+          .onConflict((oc) => oc.columns(['request_id', 'attempt']).doNothing())
+          .execute();
+      }
+    });
+  }
+}
+
+// Values are normalised here, on the way in, so one malformed row can never
+// make a whole batch fail forever (e.g. NaN into an integer column, NUL into
+// PostgreSQL text).
+function toDbRow(row: LedgerRow): Row {
+  return {
+    request_id: stripNul(String(row.requestId)),
+    attempt: toInt32(row.attempt),
+    key_id: stripNulOrNull(row.keyId ?? null),
+    route: stripNul(String(row.route)),
+    model_requested: stripNul(String(row.modelRequested)),
+    provider: stripNulOrNull(row.provider ?? null),
+    model_used: stripNulOrNull(row.modelUsed ?? null),
+    status: row.status ?? 'error',
+    http_status: toInt32(row.httpStatus),
+    error_code: stripNulOrNull(row.errorCode ?? null),
+    stream: row.stream ? 1 : 0,
+    prompt_tokens: toInt(row.promptTokens),
+    completion_tokens: toInt(row.completionTokens),
+    cached_tokens: toInt(row.cachedTokens),
+    reasoning_tokens: toInt(row.reasoningTokens),
+    usage_source: row.usageSource ?? 'none',
+    latency_ms: toFloat(row.latencyMs),
+    ttft_ms: row.ttftMs === null || row.ttftMs === undefined ? null : toFloat(row.ttftMs),
+    cache_status: row.cacheStatus ?? 'bypass',
+    cost_micros: row.costMicros === null || row.costMicros === undefined ? null : toInt(row.costMicros),
+    created_at: toInt(row.createdAt),
+  };
+}
+
+// Counters and times are 64-bit columns but must stay exact as JS numbers.
+function toInt(value: number): number {
+  return clampInt(value, Number.MAX_SAFE_INTEGER);
+}
+
+// attempt and http_status are 32-bit `integer` columns on PostgreSQL.
+function toInt32(value: number): number {
+  return clampInt(value, 2_147_483_647);
+}
+
+function clampInt(value: number, limit: number): number {
+  const n = Math.trunc(Number(value));
+  return Number.isFinite(n) ? Math.max(-limit, Math.min(limit, n)) : 0;
+}
+
+function toFloat(value: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,139 @@
+/**
+ * Virtual keys in SQL. Secrets never reach this module: the auth module hashes
+ * them and hands over the hash and a 4-character hint.
+ */
+import type { Selectable } from 'kysely';
+import { stripNul, stripNulOrNull, type VirtualKeysTable } from './schema.ts';
+import type { Database } from './sql.ts';
+
+export interface VirtualKeyRow {
+  id: string;
+  name: string;
+  /** Hex SHA-256 of the secret. */
+  keyHash: string;
+  /** Last 4 characters of the secret, for display. */
+  keyHint: string;
+  tier: string | null;
+  /** Models this key may use; null means all. */
+  allowedModels: string[] | null;
+  metadata: Record<string, unknown>;
+  /** Epoch ms, or null for never. */
+  expiresAt: number | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt'> & { revokedAt?: number | null };
+
+export async function insertKey(database: Database, row: NewVirtualKey): Promise<void> {
+  await database.db
+    .insertInto('virtual_keys')
+    .values({
+      id: stripNul(row.id),
+      name: stripNul(row.name),
+      key_hash: row.keyHash,
+      key_hint: stripNul(row.keyHint),
+      tier: stripNulOrNull(row.tier),
+      // An empty list means "all models", stored the same way as null.
+      allowed_models:
+        row.allowedModels === null || row.allowedModels.length === 0
+          ? null
+          : stripNul(JSON.stringify(row.allowedModels)),
+      metadata: stripNul(JSON.stringify(row.metadata)),
+      expires_at: row.expiresAt,
+      created_at: row.createdAt,
+      revoked_at: row.revokedAt ?? null,
+    })
+    .execute();
+}
+
+export async function listKeys(database: Database): Promise<VirtualKeyRow[]> {
+  const rows = await database.db
+    .selectFrom('virtual_keys')
+    .selectAll()
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(fromRow);
+}
+
+export async function getKey(database: Database, id: string): Promise<VirtualKeyRow | undefined> {
+  const row = await database.db
+    .selectFrom('virtual_keys')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row === undefined ? undefined : fromRow(row);
+}
+
+export async function getKeyByHash(database: Database, keyHash: string): Promise<VirtualKeyRow | undefined> {
+  const row = await database.db
+    .selectFrom('virtual_keys')
+    .selectAll()
+    .where('key_hash', '=', keyHash)
+    .executeTakeFirst();
+  return row === undefined ? undefined : fromRow(row);
+}
+
+/** Marks the key revoked at `at`. Returns false when it does not exist or was already revoked. */
+export async function revokeKey(database: Database, id: string, at: number): Promise<boolean> {
+  const result = await database.db
+    .updateTable('virtual_keys')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Keys that are not revoked and not expired at `now`. Callers must still check
+ * `expiresAt` per request: a key loaded now may expire while cached.
+ */
+export async function loadActiveKeys(database: Database, now: number): Promise<VirtualKeyRow[]> {
+  const rows = await database.db
+    .selectFrom('virtual_keys')
+    .selectAll()
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(fromRow);
+}
+
+function fromRow(row: Selectable<VirtualKeysTable>): VirtualKeyRow {
+  return {
+    id: row.id,
+    name: row.name,
+    keyHash: row.key_hash,
+    keyHint: row.key_hint,
+    tier: row.tier,
+    allowedModels: parseAllowedModels(row.id, row.allowed_models),
+    metadata: parseMetadata(row.metadata),
+    expiresAt: toNumberOrNull(row.expires_at),
+    createdAt: Number(row.created_at),
+    revokedAt: toNumberOrNull(row.revoked_at),
+  };
+}
+
+function parseAllowedModels(id: string, text: string | null): string[] | null {
+  if (text === null || text === '') return null;
+  const value: unknown = JSON.parse(text);
+  // Fail closed: silently reading a damaged list as "all models" would widen the key.
+  if (!Array.isArray(value) || !value.every((m) => typeof m === 'string')) {
+    throw new Error(`virtual key ${id}: allowed_models is not a JSON array of strings`);
+  }
+  return value.length === 0 ? null : value;
+}
+
+function parseMetadata(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function toNumberOrNull(value: number | null): number | null {
+  return value === null ? null : Number(value);
+}

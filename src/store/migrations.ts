@@ -1,0 +1,138 @@
+/**
+ * Schema migrations, in code, identical on SQLite and PostgreSQL.
+ *
+ * Add a migration by appending a new `NNNN_name` entry; never edit one that
+ * has shipped. Types are chosen to mean the same on both databases: `text`,
+ * `integer`, `bigint` (SQLite stores it as a 64-bit integer), `double precision`
+ * (SQLite: REAL, 8 bytes; PostgreSQL `real` would be 4 bytes).
+ */
+import { type Kysely, sql } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import type { Schema } from './schema.ts';
+import type { Database } from './sql.ts';
+
+// Migrations must not depend on the current `Schema` type: they describe the
+// schema as it was when they were written.
+type AnyDb = Kysely<unknown>;
+
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('virtual_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('key_hint', 'text', (c) => c.notNull())
+        .addColumn('tier', 'text')
+        .addColumn('allowed_models', 'text')
+        .addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('expires_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+
+      await db.schema
+        .createTable('usage_ledger')
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('route', 'text', (c) => c.notNull())
+        .addColumn('model_requested', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text')
+        .addColumn('model_used', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('http_status', 'integer', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('stream', 'integer', (c) => c.notNull())
+        .addColumn('prompt_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('completion_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('cached_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('reasoning_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('usage_source', 'text', (c) => c.notNull())
+        .addColumn('latency_ms', 'double precision', (c) => c.notNull())
+        .addColumn('ttft_ms', 'double precision')
+        .addColumn('cache_status', 'text', (c) => c.notNull())
+        .addColumn('cost_micros', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('usage_ledger_pk', ['request_id', 'attempt'])
+        .execute();
+      await db.schema
+        .createIndex('usage_ledger_key_created_idx')
+        .on('usage_ledger')
+        .columns(['key_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createIndex('usage_ledger_created_idx')
+        .on('usage_ledger')
+        .column('created_at')
+        .execute();
+    },
+  },
+};
+
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
+
+const provider: MigrationProvider = {
+  async getMigrations() {
+    return MIGRATIONS;
+  },
+};
+
+// Arbitrary constant: the key of our PostgreSQL advisory lock.
+const PG_MIGRATION_LOCK_KEY = 7_201_903_551;
+
+/**
+ * Brings the schema up to date. Safe to call from many processes at once:
+ * exactly one applies the pending migrations and every caller returns only
+ * once the schema is current.
+ */
+export async function migrate(database: Database): Promise<{ applied: string[] }> {
+  return database.db.connection().execute(async (conn) => {
+    if (database.dialect === 'postgres') {
+      // Kysely's Migrator locks only around applying migrations; it creates its
+      // own bookkeeping tables before that, unlocked, and relies on catching
+      // "already exists" races. One session lock around the whole run removes the
+      // race instead: a second process blocks here, then finds nothing to do.
+      await sql`select pg_advisory_lock(${PG_MIGRATION_LOCK_KEY})`.execute(conn);
+      try {
+        return await runMigrator(conn);
+      } finally {
+        await sql`select pg_advisory_unlock(${PG_MIGRATION_LOCK_KEY})`.execute(conn);
+      }
+    }
+    // SQLite: Kysely's Migrator takes no lock and runs SQLite migrations outside a
+    // transaction. BEGIN IMMEDIATE takes the single write lock for the whole run
+    // (another process waits up to busy_timeout), and makes it all-or-nothing.
+    await sql`begin immediate`.execute(conn);
+    try {
+      const result = await runMigrator(conn);
+      await sql`commit`.execute(conn);
+      return result;
+    } catch (err) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw err;
+    }
+  });
+}
+
+async function runMigrator(db: Kysely<Schema>): Promise<{ applied: string[] }> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`database migration ${failed ?? ''} failed: ${errorMessage(error)}`, { cause: error });
+  }
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** The name of the latest applied migration, or null on an empty database. */
+export async function schemaVersion(database: Database): Promise<string | null> {
+  const migrations = await new Migrator({ db: database.db, provider }).getMigrations();
+  const applied = migrations.filter((m) => m.executedAt !== undefined).map((m) => m.name);
+  return applied.sort().at(-1) ?? null;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,70 @@
+/**
+ * Table types for Kysely. The same shapes hold on SQLite and PostgreSQL:
+ * JSON is stored as text, booleans as 0/1 integers, times as epoch
+ * milliseconds (bigint on PostgreSQL, parsed back to JS numbers by the pool).
+ */
+
+export interface VirtualKeysTable {
+  id: string;
+  name: string;
+  /** Hex SHA-256 of the secret; the secret itself is never stored. */
+  key_hash: string;
+  /** Last 4 characters of the secret, for display only. */
+  key_hint: string;
+  tier: string | null;
+  /** JSON array of model names; null or `[]` means every model. */
+  allowed_models: string | null;
+  /** JSON object. */
+  metadata: string;
+  expires_at: number | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export type LedgerStatus = 'ok' | 'error' | 'client_closed' | 'timeout';
+export type UsageSource = 'upstream' | 'estimated' | 'none';
+export type CacheStatus = 'miss' | 'hit' | 'bypass';
+
+export interface UsageLedgerTable {
+  request_id: string;
+  attempt: number;
+  key_id: string | null;
+  route: string;
+  model_requested: string;
+  provider: string | null;
+  model_used: string | null;
+  status: LedgerStatus;
+  http_status: number;
+  error_code: string | null;
+  /** 0 or 1. */
+  stream: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  usage_source: UsageSource;
+  latency_ms: number;
+  ttft_ms: number | null;
+  cache_status: CacheStatus;
+  /** Micro-dollars; null while the model's price is unknown. */
+  cost_micros: number | null;
+  created_at: number;
+}
+
+export interface Schema {
+  virtual_keys: VirtualKeysTable;
+  usage_ledger: UsageLedgerTable;
+}
+
+/**
+ * PostgreSQL rejects NUL (`\u0000`) in text values, so a prompt-derived string
+ * containing one would fail the whole insert. Strip it in every write path so
+ * both dialects store the same thing and no row is lost.
+ */
+export function stripNul(value: string): string {
+  return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+}
+
+export function stripNulOrNull(value: string | null): string | null {
+  return value === null ? null : stripNul(value);
+}

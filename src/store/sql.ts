@@ -1,0 +1,238 @@
+/**
+ * One SQL layer (Kysely) over SQLite (`node:sqlite`, the default) and
+ * PostgreSQL (`pg`), chosen by `DATABASE_URL`.
+ *
+ * Connection strings carry passwords; nothing here ever puts one in a
+ * description, a log line or an error message (see `maskDatabaseUrl`).
+ */
+import { isAbsolute, join } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Schema } from './schema.ts';
+import { openSqlite } from './sqlite-driver.ts';
+
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+export interface Database {
+  readonly db: Kysely<Schema>;
+  /** A read replica when configured (round-robin), else the primary. Reads may lag writes. */
+  readonly readDb: Kysely<Schema>;
+  readonly dialect: SqlDialectName;
+  /** e.g. `sqlite ./data/switchyard.db` or `postgres 127.0.0.1:5432/db`; never includes a password. */
+  readonly description: string;
+  ping(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** `DATABASE_URL`; unset or empty means SQLite at `<dataDir>/switchyard.db`. */
+  url?: string | undefined;
+  dataDir: string;
+  /** PostgreSQL read replicas (`DATABASE_REPLICA_URLS`); ignored for SQLite. */
+  replicaUrls?: string[];
+  /**
+   * Connections per PostgreSQL pool.
+   * @default 10
+   */
+  poolSize?: number;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/** Raised when the database cannot be reached or the URL is unusable; the message is safe to log. */
+export class DatabaseConnectError extends Error {
+  override readonly name = 'DatabaseConnectError';
+  /** The driver's error code (e.g. `ECONNREFUSED`, PostgreSQL SQLSTATE `28P01`), when there is one. */
+  readonly code: string | undefined;
+
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export type ParsedDatabaseUrl =
+  | { dialect: 'sqlite'; path: string }
+  | { dialect: 'postgres'; connectionString: string };
+
+/** Resolves `DATABASE_URL` into a dialect and a target. */
+export function parseDatabaseUrl(url: string | undefined, dataDir: string): ParsedDatabaseUrl {
+  const trimmed = url?.trim() ?? '';
+  if (trimmed === '') return { dialect: 'sqlite', path: join(dataDir, 'switchyard.db') };
+  const lower = trimmed.toLowerCase();
+  if (lower.startsWith('postgres://') || lower.startsWith('postgresql://')) {
+    try {
+      new URL(trimmed);
+    } catch {
+      // URL errors from Node carry the input (password included); never rethrow them.
+      throw new DatabaseConnectError(`invalid DATABASE_URL: ${maskDatabaseUrl(trimmed)} is not a valid URL`);
+    }
+    return { dialect: 'postgres', connectionString: trimmed };
+  }
+  for (const scheme of ['sqlite:', 'file:']) {
+    if (!lower.startsWith(scheme)) continue;
+    // `sqlite:///abs/file.db` is absolute, `sqlite:rel.db` and `sqlite://rel.db` are relative.
+    let path = trimmed.slice(scheme.length);
+    if (path.startsWith('//')) path = path.slice(2);
+    const query = path.indexOf('?');
+    if (query >= 0) path = path.slice(0, query);
+    path = decodeURIComponent(path);
+    if (path === '')
+      throw new DatabaseConnectError(`invalid DATABASE_URL: ${maskDatabaseUrl(trimmed)} names no file`);
+    return { dialect: 'sqlite', path };
+  }
+  throw new DatabaseConnectError(
+    `unsupported DATABASE_URL ${maskDatabaseUrl(trimmed)}: expected postgres://, postgresql://, sqlite: or file:`,
+  );
+}
+
+/** Replaces any password in a URL with `***`; works on strings that do not parse as URLs too. */
+export function maskDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') {
+      parsed.password = '***';
+      return parsed.toString();
+    }
+    return url.replace(/([?&]password=)[^&]*/gi, '$1***');
+  } catch {
+    return url.replace(/(\/\/[^/@]*?:)[^/]*@/, '$1***@').replace(/([?&]password=)[^&]*/gi, '$1***');
+  }
+}
+
+function describePostgres(connectionString: string): string {
+  const url = new URL(connectionString);
+  const host = url.hostname === '' ? 'localhost' : url.hostname;
+  const port = url.port === '' ? '5432' : url.port;
+  const db = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  return `postgres ${host}:${port}/${db === '' ? decodeURIComponent(url.username) : db}`;
+}
+
+// int8 (bigint: our epoch-ms and micro-dollar columns, COUNT(*)) and numeric
+// (SUM over bigint) arrive from pg as strings. Parsing them to numbers makes
+// PostgreSQL rows look like SQLite's; our values stay far below 2^53.
+const PG_INT8_OID = 20;
+const PG_NUMERIC_OID = 1700;
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if ((oid === PG_INT8_OID || oid === PG_NUMERIC_OID) && format !== 'binary') {
+      return (value: string) => Number(value);
+    }
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+function createPgPool(connectionString: string, options: OpenDatabaseOptions, description: string): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'switchyard',
+    types: pgTypes,
+  });
+  // An idle client whose server goes away emits 'error' on the pool; without a
+  // listener that is an unhandled error event and kills the process.
+  pool.on('error', (err: Error & { code?: string }) => {
+    options.logger?.warn(
+      { db: description, code: err.code, err: err.message },
+      'idle database connection failed',
+    );
+  });
+  return pool;
+}
+
+function connectErrorFrom(
+  err: unknown,
+  description: string,
+  secret: string | undefined,
+): DatabaseConnectError {
+  const raw = err instanceof Error ? err.message : String(err);
+  const message = secret ? raw.replaceAll(secret, '***') : raw;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+  return new DatabaseConnectError(
+    `cannot connect to ${description}: ${message || code || 'unknown error'}`,
+    code,
+  );
+}
+
+/**
+ * Opens the database named by `url` (default SQLite under `dataDir`) and checks
+ * it answers. Failures are `DatabaseConnectError`s with masked messages.
+ */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  const target = parseDatabaseUrl(options.url, options.dataDir);
+  if (target.dialect === 'sqlite') return openSqliteDatabase(target.path);
+  return openPostgresDatabase(target.connectionString, options);
+}
+
+async function openSqliteDatabase(path: string): Promise<Database> {
+  const description = `sqlite ${isAbsolute(path) || path.startsWith('.') || path === ':memory:' ? path : `./${path}`}`;
+  let db: Kysely<Schema>;
+  try {
+    const sqlite = openSqlite(path);
+    db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    throw connectErrorFrom(err, description, undefined);
+  }
+  return {
+    db,
+    readDb: db,
+    dialect: 'sqlite',
+    description,
+    async ping(signal) {
+      await sql`select 1`.execute(db, { signal });
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+async function openPostgresDatabase(
+  connectionString: string,
+  options: OpenDatabaseOptions,
+): Promise<Database> {
+  const description = describePostgres(connectionString);
+  const password = decodeURIComponent(new URL(connectionString).password) || undefined;
+  const pool = createPgPool(connectionString, options, description);
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy().catch(() => {});
+    throw connectErrorFrom(err, description, password);
+  }
+
+  const replicas: Kysely<Schema>[] = [];
+  for (const replicaUrl of options.replicaUrls ?? []) {
+    const parsed = parseDatabaseUrl(replicaUrl, options.dataDir);
+    if (parsed.dialect !== 'postgres') {
+      throw new DatabaseConnectError(`replica URL ${maskDatabaseUrl(replicaUrl)} is not a PostgreSQL URL`);
+    }
+    const replicaPool = createPgPool(
+      parsed.connectionString,
+      options,
+      describePostgres(parsed.connectionString),
+    );
+    replicas.push(new Kysely<Schema>({ dialect: new PostgresDialect({ pool: replicaPool }) }));
+  }
+  let next = 0;
+
+  return {
+    db,
+    get readDb() {
+      if (replicas.length === 0) return db;
+      next = (next + 1) % replicas.length;
+      return replicas[next] ?? db;
+    },
+    dialect: 'postgres',
+    description: replicas.length > 0 ? `${description} (+${replicas.length} replicas)` : description,
+    async ping(signal) {
+      await sql`select 1`.execute(db, { signal });
+    },
+    async close() {
+      await Promise.all([db.destroy(), ...replicas.map((r) => r.destroy())]);
+    },
+  };
+}
