@@ -1,0 +1,203 @@
+/**
+ * Virtual keys, looked up from memory on every request.
+ *
+ * The database is the source of truth; this process keeps every active key in
+ * a Map keyed by hash, so authenticating costs one SHA-256 and one Map lookup
+ * and never a query (a per-request query is how gateways exhaust their
+ * database connections). Unknown tokens never reach the database either.
+ *
+ * Freshness: create/revoke through this process update the Map at once; other
+ * instances hear about it through `KeySync` (Redis pub/sub, under a second)
+ * and, without Redis, through a periodic reload.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  getKey,
+  insertKey,
+  listKeys,
+  loadActiveKeys,
+  revokeKey,
+  type VirtualKeyRow,
+} from '../store/keys-repo.ts';
+import type { Database } from '../store/sql.ts';
+import {
+  digestsEqual,
+  generateSecret,
+  hashSecret,
+  isPlausibleToken,
+  keyHint,
+  VIRTUAL_KEY_PREFIX,
+} from './secrets.ts';
+
+export interface AuthenticatedKey {
+  readonly id: string;
+  readonly name: string;
+  readonly tier: string | null;
+  /** null = every model. */
+  readonly allowedModels: ReadonlySet<string> | null;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly expiresAt: number | null;
+  readonly isMaster: boolean;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  tier?: string | null | undefined;
+  allowedModels?: string[] | null | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  expiresAt?: number | null | undefined;
+}
+
+/** What listing endpoints may show: no secret, no hash. */
+export interface KeyView {
+  id: string;
+  name: string;
+  hint: string;
+  tier: string | null;
+  allowed_models: string[] | null;
+  metadata: Record<string, unknown>;
+  expires_at: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+interface CachedKey {
+  hash: string;
+  key: AuthenticatedKey;
+}
+
+export class KeyStore {
+  readonly #database: Database;
+  readonly #masterHash: string;
+  readonly #byHash = new Map<string, CachedKey>();
+  readonly #hashById = new Map<string, string>();
+  readonly #master: AuthenticatedKey = Object.freeze({
+    id: 'master',
+    name: 'master',
+    tier: null,
+    allowedModels: null,
+    metadata: Object.freeze({}),
+    expiresAt: null,
+    isMaster: true,
+  });
+
+  constructor(database: Database, masterKey: string) {
+    this.#database = database;
+    this.#masterHash = hashSecret(masterKey);
+  }
+
+  get size(): number {
+    return this.#byHash.size;
+  }
+
+  /** Replaces the cache with the database's active keys. */
+  async reload(): Promise<void> {
+    const rows = await loadActiveKeys(this.#database, Date.now());
+    const byHash = new Map<string, CachedKey>();
+    for (const row of rows) byHash.set(row.keyHash, toCached(row));
+    this.#byHash.clear();
+    this.#hashById.clear();
+    for (const [hash, cached] of byHash) {
+      this.#byHash.set(hash, cached);
+      this.#hashById.set(cached.key.id, hash);
+    }
+  }
+
+  /** Refreshes one key from the database (after another instance changed it). */
+  async refresh(id: string): Promise<void> {
+    const row = await getKey(this.#database, id);
+    this.#forget(id);
+    if (row && row.revokedAt === null) {
+      const cached = toCached(row);
+      this.#byHash.set(cached.hash, cached);
+      this.#hashById.set(id, cached.hash);
+    }
+  }
+
+  /** The key for a bearer token, or null. Never touches the database. */
+  authenticate(token: string, now: number = Date.now()): AuthenticatedKey | null {
+    if (!isPlausibleToken(token)) return null;
+    const hash = hashSecret(token);
+    if (digestsEqual(hash, this.#masterHash)) return this.#master;
+    const cached = this.#byHash.get(hash);
+    if (!cached || !digestsEqual(cached.hash, hash)) return null;
+    if (cached.key.expiresAt !== null && cached.key.expiresAt <= now) return null;
+    return cached.key;
+  }
+
+  isMaster(token: string): boolean {
+    return isPlausibleToken(token) && digestsEqual(hashSecret(token), this.#masterHash);
+  }
+
+  async create(input: CreateKeyInput): Promise<{ secret: string; key: KeyView }> {
+    const secret = generateSecret(VIRTUAL_KEY_PREFIX);
+    const now = Date.now();
+    const row: VirtualKeyRow = {
+      id: `key_${randomBytes(12).toString('hex')}`,
+      name: input.name,
+      keyHash: hashSecret(secret),
+      keyHint: keyHint(secret),
+      tier: input.tier ?? null,
+      allowedModels: input.allowedModels && input.allowedModels.length > 0 ? input.allowedModels : null,
+      metadata: input.metadata ?? {},
+      expiresAt: input.expiresAt ?? null,
+      createdAt: now,
+      revokedAt: null,
+    };
+    await insertKey(this.#database, row);
+    const cached = toCached(row);
+    this.#byHash.set(cached.hash, cached);
+    this.#hashById.set(row.id, cached.hash);
+    return { secret, key: toView(row) };
+  }
+
+  async list(): Promise<KeyView[]> {
+    return (await listKeys(this.#database)).map(toView);
+  }
+
+  /** Revokes in the database and, at once, in this process. */
+  async revoke(id: string): Promise<boolean> {
+    const changed = await revokeKey(this.#database, id, Date.now());
+    this.#forget(id);
+    return changed;
+  }
+
+  #forget(id: string): void {
+    const hash = this.#hashById.get(id);
+    if (hash !== undefined) this.#byHash.delete(hash);
+    this.#hashById.delete(id);
+  }
+}
+
+function toCached(row: VirtualKeyRow): CachedKey {
+  return {
+    hash: row.keyHash,
+    key: Object.freeze({
+      id: row.id,
+      name: row.name,
+      tier: row.tier,
+      allowedModels: row.allowedModels ? new Set(row.allowedModels) : null,
+      metadata: Object.freeze({ ...row.metadata }),
+      expiresAt: row.expiresAt,
+      isMaster: false,
+    }),
+  };
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function toView(row: VirtualKeyRow): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    hint: row.keyHint,
+    tier: row.tier,
+    allowed_models: row.allowedModels,
+    metadata: row.metadata,
+    expires_at: iso(row.expiresAt),
+    created_at: iso(row.createdAt)!,
+    revoked_at: iso(row.revokedAt),
+  };
+}

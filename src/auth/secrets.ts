@@ -1,0 +1,43 @@
+/**
+ * Key material: generation, hashing, constant-time comparison, masking.
+ *
+ * Secrets are 32 random bytes (base64url), shown once, stored only as SHA-256.
+ * Lookups go through the hash, so a timing difference can reveal at most
+ * something about a hash of an attacker-chosen guess, never about a stored
+ * secret; the final comparison is constant-time anyway.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const VIRTUAL_KEY_PREFIX = 'sk-sy-';
+export const MASTER_KEY_PREFIX = 'sk-sy-master-';
+
+/** Longest credential we bother hashing: anything longer is refused outright. */
+export const MAX_TOKEN_LENGTH = 256;
+
+export function generateSecret(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Constant-time equality of two hex SHA-256 digests. */
+export function digestsEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+}
+
+/** Only the last four characters, never a prefix (prefixes are shared and guessable). */
+export function keyHint(secret: string): string {
+  return `…${secret.slice(-4)}`;
+}
+
+/**
+ * Token syntax accepted before any lookup: printable ASCII without spaces or
+ * quotes, bounded length. SQL-shaped or oversized values are refused here,
+ * cheaply, and never reach anything else.
+ */
+export function isPlausibleToken(token: string): boolean {
+  return token.length >= 8 && token.length <= MAX_TOKEN_LENGTH && /^[A-Za-z0-9._~+/=-]+$/.test(token);
+}

@@ -1,0 +1,189 @@
+/**
+ * `switchyard start | check-config | keys create|list|revoke`.
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage.
+ * Human output goes to stderr; stdout carries JSON logs (start) or command
+ * results (keys), so both can be piped.
+ */
+import { parseArgs } from 'node:util';
+import { KeyStore } from './auth/key-store.ts';
+import { KeySync } from './auth/key-sync.ts';
+import { resolveMasterKey } from './auth/master-key.ts';
+import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
+import { Gateway } from './server/gateway.ts';
+import { migrate } from './store/migrations.ts';
+import { connectRedis, describeRedisUrl } from './store/redis.ts';
+import { openDatabase } from './store/sql.ts';
+
+const USAGE = `Usage:
+  switchyard start [--config PATH]
+  switchyard check-config [--config PATH]
+  switchyard keys create --name NAME [--tier TIER] [--models a,b] [--expires-in DAYS] [--config PATH]
+  switchyard keys list [--config PATH]
+  switchyard keys revoke KEY_ID [--config PATH]`;
+
+class UsageError extends Error {}
+
+function loadOrExit(path: string | undefined): LoadedConfig {
+  try {
+    return loadConfig({ path });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+async function start(configPath: string | undefined): Promise<void> {
+  const loaded = loadOrExit(configPath);
+  const gateway = await Gateway.create({ config: loaded.config });
+  const address = await gateway.listen();
+  const { config } = loaded;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const lines = [
+    `switchyard listening on ${url}`,
+    `  config:    ${loaded.source ?? '(none: built-in defaults)'}`,
+    ...loaded.notes.map((n) => `  note:      ${n}`),
+    `  providers: ${Object.entries(config.providers)
+      .map(([n, p]) => `${n} (${p.type})`)
+      .join(', ')}`,
+    `  models:    ${Object.keys(config.models).join(', ')}`,
+    `  database:  ${gateway.context.database.description}`,
+    `  redis:     ${config.storage.redis_url ? describeRedisUrl(config.storage.redis_url) : 'not configured (in-process state)'}`,
+  ];
+  if (gateway.masterKey.generated) {
+    lines.push(
+      `  master key (shown once; stored in ${config.data_dir}/master.key): ${gateway.masterKey.key}`,
+      `  try: curl ${url}/v1/chat/completions -H "Authorization: Bearer $(cat ${config.data_dir}/master.key)" -H 'content-type: application/json' -d '{"model":"mock","messages":[{"role":"user","content":"hello"}]}'`,
+    );
+  } else {
+    lines.push(
+      `  master key: from ${gateway.masterKey.source === 'config' ? 'config/SWITCHYARD_MASTER_KEY' : `${config.data_dir}/master.key`}`,
+    );
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.context.logger.info({ signal }, 'signal received');
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function checkConfig(configPath: string | undefined): void {
+  const loaded = loadOrExit(configPath);
+  const { config } = loaded;
+  process.stderr.write(
+    `config OK (${loaded.source ?? 'built-in defaults'}): ${Object.keys(config.providers).length} providers, ${Object.keys(config.models).length} models\n`,
+  );
+}
+
+async function keys(args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
+  const [action, id] = args;
+  const loaded = loadOrExit(values['config'] as string | undefined);
+  const { config } = loaded;
+  const database = await openDatabase({ url: config.storage.database_url, dataDir: config.data_dir });
+  const redis = config.storage.redis_url
+    ? connectRedis(config.storage.redis_url, { name: 'switchyard-cli' })
+    : undefined;
+  try {
+    await migrate(database);
+    const store = new KeyStore(database, resolveMasterKey(config.master_key, config.data_dir).key);
+    const quietLogger = {
+      warn: (obj: object, msg: string) => process.stderr.write(`warning: ${msg} ${JSON.stringify(obj)}\n`),
+    };
+    if (action === 'create') {
+      const name = values['name'];
+      if (typeof name !== 'string' || name.length === 0) throw new UsageError('keys create needs --name');
+      const days = values['expires-in'];
+      const models = values['models'];
+      const created = await store.create({
+        name,
+        tier: typeof values['tier'] === 'string' ? values['tier'] : null,
+        allowedModels:
+          typeof models === 'string'
+            ? models
+                .split(',')
+                .map((m) => m.trim())
+                .filter(Boolean)
+            : null,
+        expiresAt: typeof days === 'string' ? Date.now() + Number(days) * 86_400_000 : null,
+      });
+      process.stdout.write(`${JSON.stringify({ ...created.key, key: created.secret }, null, 2)}\n`);
+      process.stderr.write('The key is shown once: store it now.\n');
+    } else if (action === 'list') {
+      process.stdout.write(`${JSON.stringify(await store.list(), null, 2)}\n`);
+    } else if (action === 'revoke') {
+      if (!id) throw new UsageError('keys revoke needs a key id');
+      const revoked = await store.revoke(id);
+      if (!revoked) {
+        process.stderr.write(`no active key with id ${id}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (redis) {
+        const sync = await KeySync.start(store, { redis, logger: quietLogger });
+        await sync.publish(id);
+        await sync.close();
+      }
+      process.stderr.write(`revoked ${id}\n`);
+    } else {
+      throw new UsageError(`unknown keys action: ${action ?? '(none)'}`);
+    }
+  } finally {
+    if (redis) await redis.quit().catch(() => redis.disconnect());
+    await database.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      name: { type: 'string' },
+      tier: { type: 'string' },
+      models: { type: 'string' },
+      'expires-in': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exitCode = command === undefined && !values.help ? 2 : 0;
+    return;
+  }
+  switch (command) {
+    case 'start':
+      return start(values.config);
+    case 'check-config':
+      return checkConfig(values.config);
+    case 'keys':
+      return keys(rest, values);
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`switchyard: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

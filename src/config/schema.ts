@@ -1,0 +1,124 @@
+/**
+ * The configuration schema: the single source of truth for what `switchyard.yaml`
+ * may contain, its defaults, and the messages users see when it is wrong.
+ *
+ * Objects are strict: an unknown key is an error, because a typo such as
+ * `retires:` silently ignored is worse than a refusal to start.
+ */
+import { z } from 'zod';
+
+const positiveMs = (what: string) =>
+  z
+    .number({ error: `expected a number of milliseconds for ${what}` })
+    .int()
+    .positive();
+
+const url = z.url({ protocol: /^https?$/, error: 'expected a URL' });
+
+export const timeoutsSchema = z.strictObject({
+  connect_ms: positiveMs('connect_ms').default(2_000),
+  first_byte_ms: positiveMs('first_byte_ms').default(15_000),
+  total_ms: positiveMs('total_ms').default(300_000),
+  idle_ms: positiveMs('idle_ms').default(60_000),
+});
+
+const mockProviderSchema = z.strictObject({
+  type: z.literal('mock'),
+  /** Delay before a non-streaming answer or before the first stream chunk. */
+  latency_ms: z.number().int().min(0).default(0),
+  /** Delay between two stream chunks. */
+  stream_delay_ms: z.number().int().min(0).default(0),
+  /** Canned reply; by default the mock echoes the last user message. */
+  reply: z.string().optional(),
+});
+
+const openAIProviderSchema = z.strictObject({
+  type: z.literal('openai'),
+  api_key: z.string().min(1, { error: 'expected a non-empty API key' }).optional(),
+  base_url: url.default('https://api.openai.com/v1'),
+  organization: z.string().optional(),
+  /** Extra headers sent on every upstream request (e.g. for a proxy in front of vLLM). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Upper bound on pooled connections to this upstream. */
+  max_connections: z.number().int().positive().default(256),
+});
+
+export const providerSchema = z.discriminatedUnion('type', [openAIProviderSchema, mockProviderSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union'
+      ? 'expected type to be one of: openai, mock'
+      : 'expected a provider object',
+});
+
+export const targetSchema = z.strictObject({
+  provider: z.string({ error: 'expected a provider name' }),
+  model: z.string({ error: 'expected the upstream model id' }).min(1),
+  weight: z.number().positive().default(1),
+});
+
+export const modelSchema = z.strictObject({
+  strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
+  timeouts: timeoutsSchema.prefault({}),
+  retries: z.strictObject({ max: z.number().int().min(0).max(10).default(2) }).prefault({}),
+  cache: z
+    .strictObject({ enabled: z.boolean().default(false), ttl_s: z.number().int().positive().default(3600) })
+    .prefault({}),
+  targets: z.array(targetSchema).min(1, { error: 'expected at least one target' }),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      /** Loopback by default: exposing the gateway is a deliberate choice. */
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(8080),
+      /** Largest request body accepted, in bytes (413 beyond). */
+      body_limit_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(10 * 1024 * 1024),
+      /** SSE comment sent when a stream has been silent this long, so proxies keep it open. */
+      heartbeat_ms: positiveMs('heartbeat_ms').default(15_000),
+      /** Node's headersTimeout: closes slow-header (slowloris) sockets. */
+      headers_timeout_ms: positiveMs('headers_timeout_ms').default(20_000),
+      shutdown: z
+        .strictObject({
+          /** Longest wait for in-flight requests and streams after SIGTERM. */
+          grace_ms: positiveMs('grace_ms').default(30_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  master_key: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+  data_dir: z.string().default('./data'),
+  storage: z
+    .strictObject({
+      database_url: z.string().min(1).optional(),
+      replica_urls: z.array(z.string()).default([]),
+      redis_url: z
+        .string()
+        .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
+        .optional(),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  ledger: z
+    .strictObject({
+      flush_interval_ms: positiveMs('flush_interval_ms').default(200),
+      max_batch: z.number().int().positive().default(500),
+    })
+    .prefault({}),
+  providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema),
+  models: z.record(z.string().min(1).max(200), modelSchema),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ProviderConfig = z.output<typeof providerSchema>;
+export type ModelConfig = z.output<typeof modelSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type TimeoutsConfig = z.output<typeof timeoutsSchema>;

@@ -1,0 +1,69 @@
+/**
+ * Structured JSON logs (pino), written asynchronously so logging never blocks
+ * the request path, and flushed on shutdown.
+ *
+ * Secrets: we never log request headers or bodies wholesale; the redaction
+ * list is a second line of defence for anything that slips into a log object.
+ */
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+const REDACT = [
+  'authorization',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers["api-key"]',
+  'headers.cookie',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["api-key"]',
+  'req.headers.cookie',
+  'api_key',
+  'apiKey',
+  'master_key',
+  'masterKey',
+  'key',
+  'secret',
+  'password',
+  'token',
+  '*.api_key',
+  '*.apiKey',
+  '*.password',
+  '*.secret',
+  '*.token',
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Defaults to an async stdout destination. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  return pino(
+    {
+      level: options.level,
+      base: { service: 'switchyard' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+/** Flushes an async destination; safe to call on any logger. */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush((error) => {
+        void error;
+        resolve();
+      });
+    } catch {
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * Prometheus metrics. One registry per gateway instance (not the global one),
+ * so several gateways in one process (tests, library use) do not collide.
+ *
+ * Label values never come raw from clients: models are the configured names
+ * (unknown ones are bucketed as `other`), routes are route patterns.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'route' | 'model' | 'provider' | 'status'>;
+  readonly requestDuration: Histogram<'route' | 'model' | 'provider' | 'status'>;
+  readonly upstreamDuration: Histogram<'provider' | 'model' | 'outcome'>;
+  readonly timeToFirstToken: Histogram<'provider' | 'model'>;
+  readonly tokens: Counter<'provider' | 'model' | 'kind'>;
+  readonly inFlight: Gauge<'route'>;
+  readonly ledgerQueued: Gauge;
+  readonly #knownModels: Set<string>;
+
+  constructor(knownModels: Iterable<string>, ledgerQueued: () => number) {
+    this.#knownModels = new Set(knownModels);
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Client requests by route, model, provider and HTTP status',
+      labelNames: ['route', 'model', 'provider', 'status'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Client request latency, end to end',
+      labelNames: ['route', 'model', 'provider', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'switchyard_upstream_duration_seconds',
+      help: 'Upstream attempt latency',
+      labelNames: ['provider', 'model', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.timeToFirstToken = new Histogram({
+      name: 'switchyard_time_to_first_token_seconds',
+      help: 'Time from request start to the first streamed token',
+      labelNames: ['provider', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'switchyard_tokens_total',
+      help: 'Tokens by provider, model and kind (prompt, completion, cached)',
+      labelNames: ['provider', 'model', 'kind'],
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'switchyard_requests_in_flight',
+      help: 'Requests currently being served',
+      labelNames: ['route'],
+      registers,
+    });
+    this.ledgerQueued = new Gauge({
+      name: 'switchyard_ledger_queued_rows',
+      help: 'Usage rows waiting to be written',
+      registers,
+      collect() {
+        this.set(ledgerQueued());
+      },
+    });
+  }
+
+  /** The label for a client-supplied model name: configured names only. */
+  modelLabel(model: string | undefined): string {
+    return model !== undefined && this.#knownModels.has(model) ? model : 'other';
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

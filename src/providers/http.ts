@@ -1,0 +1,167 @@
+/**
+ * Pooled upstream HTTP with the three timeouts, shared by every HTTP adapter.
+ *
+ * - connect: the pool's connector timeout;
+ * - first byte: undici's `headersTimeout` (request sent → response headers);
+ * - idle: undici's `bodyTimeout` (longest gap between body chunks);
+ * - total: our own timer over the whole attempt, body included.
+ *
+ * Redirects are never followed (undici's `request` does not follow them, and a
+ * 3xx is reported as a bad upstream response): a redirect must not be able to
+ * carry our provider credentials to another host.
+ */
+
+import type { Dispatcher } from 'undici';
+import { Pool } from 'undici';
+import { GatewayError } from '../core/errors.ts';
+import type { AttemptContext } from './types.ts';
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** Stops the total-deadline timer; call when the body is fully consumed or abandoned. */
+  done(): void;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  /** Path and query, appended to the base URL's path. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  ctx: AttemptContext;
+}
+
+/** Caps what we buffer from a non-streaming upstream body. */
+export const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
+
+export class UpstreamClient {
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #maxConnections: number;
+  /** One pool per connect timeout in use (normally one). */
+  readonly #pools = new Map<number, Pool>();
+
+  constructor(baseUrl: string, options: { maxConnections?: number } = {}) {
+    const url = new URL(baseUrl);
+    this.#origin = url.origin;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#maxConnections = options.maxConnections ?? 256;
+  }
+
+  get origin(): string {
+    return this.#origin;
+  }
+
+  #pool(connectMs: number): Pool {
+    let pool = this.#pools.get(connectMs);
+    if (!pool) {
+      pool = new Pool(this.#origin, {
+        connections: this.#maxConnections,
+        connect: { timeout: connectMs },
+        keepAliveTimeout: 30_000,
+        pipelining: 1,
+      });
+      this.#pools.set(connectMs, pool);
+    }
+    return pool;
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const { ctx } = req;
+    ctx.signal.throwIfAborted();
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded')),
+      ctx.timeouts.totalMs,
+    );
+    const signal = AbortSignal.any([ctx.signal, deadline.signal]);
+    const done = () => clearTimeout(timer);
+    try {
+      const res = await this.#pool(ctx.timeouts.connectMs).request({
+        method: req.method,
+        path: this.#basePath + req.path,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal,
+        headersTimeout: ctx.timeouts.firstByteMs,
+        bodyTimeout: ctx.timeouts.idleMs,
+      });
+      return { statusCode: res.statusCode, headers: res.headers, body: res.body, done };
+    } catch (error) {
+      done();
+      throw mapTransportError(error, ctx.signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+    this.#pools.clear();
+  }
+}
+
+/**
+ * Network-level failures → GatewayError. A client abort is not an upstream
+ * failure: it is rethrown as the signal's reason so callers can tell it apart.
+ */
+export function mapTransportError(error: unknown, clientSignal: AbortSignal): unknown {
+  if (clientSignal.aborted) return clientSignal.reason;
+  if (GatewayError.is(error)) return error;
+  const code = (error as { code?: string } | null)?.code;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (GatewayError.is(cause)) return cause;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new GatewayError('upstream_timeout', 'Upstream connect timeout', { cause: error });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new GatewayError('upstream_timeout', 'Upstream first-byte timeout', { cause: error });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new GatewayError('upstream_timeout', 'Upstream stopped sending (idle timeout)', {
+        cause: error,
+      });
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new GatewayError('upstream_connect_failed', 'Could not connect to the upstream', {
+        cause: error,
+      });
+    case 'UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE':
+      return new GatewayError('upstream_bad_response', 'Upstream response too large', { cause: error });
+    default:
+      return new GatewayError('upstream_error', 'Upstream connection failed', { cause: error });
+  }
+}
+
+/** Reads a whole (bounded) body as text; transport errors mapped. */
+export async function readText(res: UpstreamResponse, clientSignal: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_UPSTREAM_BODY_BYTES) {
+        res.body.destroy();
+        throw new GatewayError('upstream_bad_response', 'Upstream response too large');
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    throw mapTransportError(error, clientSignal);
+  } finally {
+    res.done();
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads and parses a JSON body; a body that is not JSON is a bad upstream response. */
+export async function readJson(res: UpstreamResponse, clientSignal: AbortSignal): Promise<unknown> {
+  const text = await readText(res, clientSignal);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError('upstream_bad_response', 'Upstream returned a body that is not valid JSON');
+  }
+}

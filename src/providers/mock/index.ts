@@ -1,0 +1,1 @@
+export { MockProvider, type MockProviderOptions, mockPromptTokens } from './mock-provider.ts';

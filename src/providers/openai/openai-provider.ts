@@ -1,0 +1,120 @@
+/**
+ * Adapter for OpenAI and every OpenAI-compatible server (Ollama, vLLM, Groq,
+ * Together, Mistral, DeepSeek...). The request body is forwarded as received,
+ * unknown fields included, with two changes: `model` is the target's upstream
+ * id, and streams always ask for usage (`stream_options.include_usage`) so
+ * every streamed attempt can be billed exactly.
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+} from '../../core/types.ts';
+import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { mapOpenAIError } from './openai-error.ts';
+import { readOpenAIStream } from './openai-stream.ts';
+
+export interface OpenAIProviderOptions {
+  name: string;
+  baseUrl: string;
+  apiKey?: string | undefined;
+  organization?: string | undefined;
+  headers?: Record<string, string>;
+  maxConnections?: number;
+}
+
+export class OpenAIProvider implements ProviderAdapter {
+  readonly name: string;
+  readonly type: string = 'openai';
+  readonly #client: UpstreamClient;
+  readonly #headers: Record<string, string>;
+  readonly #redact: (text: string) => string;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.name = options.name;
+    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
+    this.#headers = { 'content-type': 'application/json', ...options.headers };
+    if (options.apiKey) this.#headers['authorization'] = `Bearer ${options.apiKey}`;
+    if (options.organization) this.#headers['openai-organization'] = options.organization;
+    const key = options.apiKey;
+    // Upstream messages sometimes quote the key they rejected; never relay it.
+    this.#redact = key && key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+  }
+
+  async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
+    const body = { ...request, stream: false };
+    delete body.stream_options;
+    const res = await this.#post('/chat/completions', body, ctx);
+    const value = (await readJson(res, ctx.signal)) as ChatCompletion;
+    if (!value || typeof value !== 'object' || !Array.isArray(value.choices)) {
+      if (value && typeof value === 'object' && 'error' in value) {
+        throw mapOpenAIError(502, {}, JSON.stringify(value), this.#redact);
+      }
+      throw new GatewayError('upstream_bad_response', 'Upstream response has no choices');
+    }
+    return value;
+  }
+
+  async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
+    const body = {
+      ...request,
+      stream: true,
+      stream_options: { ...request.stream_options, include_usage: true },
+    };
+    const res = await this.#post('/chat/completions', body, ctx);
+    const contentType = String(res.headers['content-type'] ?? '');
+    if (!contentType.includes('text/event-stream')) {
+      // Some servers answer a stream request with plain JSON errors under 200.
+      const text = await readText(res, ctx.signal);
+      throw mapOpenAIError(502, res.headers, text, this.#redact);
+    }
+    return readOpenAIStream(res, ctx.signal, this.#redact);
+  }
+
+  async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {
+    const res = await this.#post('/embeddings', request, ctx);
+    const value = (await readJson(res, ctx.signal)) as EmbeddingResponse;
+    if (!value || typeof value !== 'object' || !Array.isArray(value.data)) {
+      throw new GatewayError('upstream_bad_response', 'Upstream embeddings response has no data');
+    }
+    return value;
+  }
+
+  async check(signal: AbortSignal): Promise<void> {
+    const res = await this.#client.request({
+      method: 'GET',
+      path: '/models',
+      headers: this.#headers,
+      ctx: {
+        signal,
+        requestId: 'health-check',
+        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
+      },
+    });
+    await readText(res, signal);
+    if (res.statusCode >= 500) throw mapOpenAIError(res.statusCode, res.headers, '', this.#redact);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  async #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+    const res = await this.#client.request({
+      method: 'POST',
+      path,
+      headers: { ...this.#headers, 'x-request-id': ctx.requestId },
+      body: JSON.stringify(body),
+      ctx,
+    });
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await readText(res, ctx.signal).catch(() => '');
+      throw mapOpenAIError(res.statusCode, res.headers, text, this.#redact);
+    }
+    return res;
+  }
+}

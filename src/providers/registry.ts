@@ -1,0 +1,35 @@
+/**
+ * Builds provider adapters from config. The only place that switches on a
+ * provider `type`; adding a provider means one folder and one case here.
+ */
+import type { ProviderConfig } from '../config/schema.ts';
+import { MockProvider } from './mock/index.ts';
+import { OpenAIProvider } from './openai/index.ts';
+import type { ProviderAdapter } from './types.ts';
+
+export function createProvider(name: string, config: ProviderConfig): ProviderAdapter {
+  switch (config.type) {
+    case 'openai':
+      return new OpenAIProvider({
+        name,
+        baseUrl: config.base_url,
+        apiKey: config.api_key,
+        organization: config.organization,
+        headers: config.headers,
+        maxConnections: config.max_connections,
+      });
+    case 'mock':
+      return new MockProvider({
+        name,
+        latencyMs: config.latency_ms,
+        streamDelayMs: config.stream_delay_ms,
+        reply: config.reply,
+      });
+  }
+}
+
+export function createProviders(configs: Record<string, ProviderConfig>): Map<string, ProviderAdapter> {
+  const providers = new Map<string, ProviderAdapter>();
+  for (const [name, config] of Object.entries(configs)) providers.set(name, createProvider(name, config));
+  return providers;
+}

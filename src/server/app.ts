@@ -1,0 +1,124 @@
+/**
+ * Fastify assembly: server options that matter for safety, request ids,
+ * one error renderer, and the routes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
+import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
+import type { GatewayContext } from './context.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerMetricsRoute } from './routes/metrics.ts';
+import { registerOpenAIRoutes } from './routes/openai.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honours a sane client `x-request-id`; anything else (CRLF, huge) is replaced. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Fastify's own errors (body parsing, limits) in our error model. */
+function fromFastifyError(error: FastifyError): GatewayError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('request_too_large', 'Request body is larger than the configured limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('unsupported_media_type', 'Content-Type must be application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError('invalid_request', 'Request body is empty; expected a JSON object', {
+        param: 'body',
+      });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError('invalid_request', 'Content-Length does not match the body');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return new GatewayError('invalid_request', 'Request body is not valid JSON', { param: 'body' });
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    // e.g. prototype-poisoning refusals from the JSON parser.
+    return new GatewayError('invalid_request', error.message.slice(0, 200), { status: error.statusCode });
+  }
+  return toGatewayError(error);
+}
+
+export function buildApp(gw: GatewayContext): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: gw.logger as FastifyBaseLogger,
+    // We write one access line per request ourselves (onResponse), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    bodyLimit: gw.config.server.body_limit_bytes,
+    // JSON `__proto__` / `constructor.prototype` keys are refused with 400.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 72_000,
+    requestTimeout: 120_000,
+    http: { headersTimeout: gw.config.server.headers_timeout_ms },
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true },
+  });
+
+  app.decorateRequest('key', null);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {
+    const gatewayError = GatewayError.is(error) ? error : fromFastifyError(error as FastifyError);
+    if (gatewayError.code === 'internal_error') {
+      request.log.error({ err: error }, 'unhandled error');
+    }
+    if (gatewayError.retryAfterMs !== undefined) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(gatewayError.retryAfterMs / 1000))));
+    }
+    reply.code(gatewayError.status).send(openAIErrorBody(gatewayError));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send(
+        openAIErrorBody(
+          new GatewayError('not_found', `No route for ${request.method} ${safePath(request.url)}`),
+        ),
+      );
+  });
+
+  // Access log: one line per request, after the response, off the request's critical path.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request',
+    );
+  });
+
+  registerOpenAIRoutes(app, gw);
+  registerAdminRoutes(app, gw);
+  registerHealthRoutes(app, gw);
+  registerMetricsRoute(app, gw);
+  return app;
+}
+
+function safePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  const printable = path.replace(/[^\x21-\x7e]/g, '?');
+  return printable.length > 100 ? `${printable.slice(0, 100)}…` : printable;
+}

@@ -1,0 +1,52 @@
+/**
+ * Route-level authentication hooks.
+ *
+ * Hooks are attached to each route, so authorisation is decided on the route
+ * Fastify actually dispatched — never on a path string a client could dress
+ * up with `//`, `%2F`, `;` or forwarded-host headers.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
+import { GatewayError } from '../core/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    key: AuthenticatedKey | null;
+  }
+}
+
+/** The credential a client sent: `Authorization: Bearer …` or Anthropic's `x-api-key`. */
+export function credentialOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && header.length > 7 && /^bearer /i.test(header)) {
+    return header.slice(7).trim();
+  }
+  const apiKey = request.headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey.length > 0) return apiKey.trim();
+  return undefined;
+}
+
+const missing = () =>
+  new GatewayError('invalid_api_key', 'Missing API key: send it as "Authorization: Bearer <key>"');
+const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
+
+export function requireKey(keys: KeyStore) {
+  return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const token = credentialOf(request);
+    if (token === undefined) throw missing();
+    const key = keys.authenticate(token);
+    if (key === null) throw invalid();
+    request.key = key;
+  };
+}
+
+export function requireMaster(keys: KeyStore) {
+  return async function authenticateAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const token = credentialOf(request);
+    if (token === undefined) throw missing();
+    const key = keys.authenticate(token);
+    if (key === null) throw invalid();
+    if (!key.isMaster) throw new GatewayError('forbidden', 'This endpoint requires the master key');
+    request.key = key;
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * Everything a route needs, assembled once by the gateway and passed in.
+ * Routes depend on this interface, not on how the parts were built.
+ */
+import type { Redis } from 'ioredis';
+import type { KeyStore } from '../auth/key-store.ts';
+import type { KeySync } from '../auth/key-sync.ts';
+import type { Config } from '../config/schema.ts';
+import type { UsageLedger } from '../ledger/usage-ledger.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { ModelRoute } from '../pipeline/models.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
+import type { Database } from '../store/sql.ts';
+
+export interface GatewayState {
+  /** Set at SIGTERM: readiness fails, new work is refused once the listener closes. */
+  draining: boolean;
+  readonly startedAt: number;
+}
+
+export interface GatewayContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly keys: KeyStore;
+  readonly keySync: KeySync;
+  readonly ledger: UsageLedger;
+  readonly providers: Map<string, ProviderAdapter>;
+  readonly models: Map<string, ModelRoute>;
+  readonly database: Database;
+  readonly redis: Redis | undefined;
+  readonly state: GatewayState;
+}

@@ -1,0 +1,139 @@
+/**
+ * The gateway: builds every part from config, serves, and shuts down cleanly.
+ *
+ * Start order: storage (migrated under a lock, so no instance serves on an old
+ * schema) → keys → providers → HTTP. Stop order on SIGTERM: readiness fails at
+ * once; the listener stops accepting; in-flight requests and streams finish
+ * (up to `server.shutdown.grace_ms`, then their sockets are closed); the ledger
+ * is flushed; connections closed; logs flushed.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { KeyStore } from '../auth/key-store.ts';
+import { KeySync } from '../auth/key-sync.ts';
+import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
+import type { Config } from '../config/schema.ts';
+import { UsageLedger } from '../ledger/usage-ledger.ts';
+import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
+import { GatewayMetrics } from '../observability/metrics.ts';
+import { buildModelTable } from '../pipeline/models.ts';
+import { createProviders } from '../providers/registry.ts';
+import { migrate } from '../store/migrations.ts';
+import { connectRedis } from '../store/redis.ts';
+import { openDatabase } from '../store/sql.ts';
+import { buildApp } from './app.ts';
+import type { GatewayContext, GatewayState } from './context.ts';
+
+export interface GatewayOptions {
+  config: Config;
+  /** Defaults to a pino logger on stdout at `config.logging.level`. */
+  logger?: Logger;
+  /** Overrides `config.storage.database_url` (tests). */
+  databaseUrl?: string;
+}
+
+export class Gateway {
+  readonly context: GatewayContext;
+  readonly app: FastifyInstance;
+  readonly masterKey: MasterKey;
+  #closing: Promise<void> | undefined;
+
+  private constructor(context: GatewayContext, app: FastifyInstance, masterKey: MasterKey) {
+    this.context = context;
+    this.app = app;
+    this.masterKey = masterKey;
+  }
+
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const { config } = options;
+    const logger = options.logger ?? createLogger({ level: config.logging.level });
+    const database = await openDatabase({
+      url: options.databaseUrl ?? config.storage.database_url,
+      dataDir: config.data_dir,
+      replicaUrls: config.storage.replica_urls,
+    });
+    let redis: Redis | undefined;
+    try {
+      const { applied } = await migrate(database);
+      if (applied.length > 0) logger.info({ applied }, 'database migrated');
+      const masterKey = resolveMasterKey(config.master_key, config.data_dir);
+      const keys = new KeyStore(database, masterKey.key);
+      await keys.reload();
+      redis = config.storage.redis_url
+        ? connectRedis(config.storage.redis_url, { name: 'switchyard' })
+        : undefined;
+      const keySync = await KeySync.start(keys, { redis, logger });
+      const ledger = new UsageLedger(database, {
+        flushIntervalMs: config.ledger.flush_interval_ms,
+        maxBatch: config.ledger.max_batch,
+        logger,
+      });
+      const providers = createProviders(config.providers);
+      const models = buildModelTable(config, providers);
+      const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
+      const state: GatewayState = { draining: false, startedAt: Date.now() };
+      const context: GatewayContext = {
+        config,
+        logger,
+        metrics,
+        keys,
+        keySync,
+        ledger,
+        providers,
+        models,
+        database,
+        redis,
+        state,
+      };
+      const app = buildApp(context);
+      await app.ready();
+      return new Gateway(context, app, masterKey);
+    } catch (error) {
+      redis?.disconnect();
+      await database.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  async listen(
+    host = this.context.config.server.host,
+    port = this.context.config.server.port,
+  ): Promise<AddressInfo> {
+    await this.app.listen({ host, port });
+    return this.app.server.address() as AddressInfo;
+  }
+
+  /** Graceful stop; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const { state, logger, config, ledger, keySync, redis, providers, database } = this.context;
+    state.draining = true;
+    logger.info('shutting down: draining in-flight requests');
+    const server = this.app.server;
+    // Keep-alive sockets that go idle while we drain are closed as they free up.
+    const reaper = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => {
+      logger.warn('shutdown grace period over: closing remaining connections');
+      server.closeAllConnections();
+    }, config.server.shutdown.grace_ms);
+    try {
+      await this.app.close();
+    } finally {
+      clearInterval(reaper);
+      clearTimeout(deadline);
+    }
+    await ledger.close();
+    await keySync.close();
+    await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
+    if (redis) await redis.quit().catch(() => redis.disconnect());
+    await database.close();
+    logger.info({ ledger: ledger.stats }, 'stopped');
+    await flushLogger(logger);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Admin API: virtual keys. Master key only (checked per route).
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { GatewayError } from '../../core/errors.ts';
+import { requireMaster } from '../auth.ts';
+import type { GatewayContext } from '../context.ts';
+
+const createKeyBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  tier: z.string().min(1).max(100).nullish(),
+  models: z.array(z.string().min(1).max(200)).max(1000).nullish(),
+  metadata: z.record(z.string().max(200), z.unknown()).optional(),
+  /** ISO-8601 time or epoch milliseconds. */
+  expires_at: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]).nullish(),
+});
+
+export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): void {
+  const onRequest = requireMaster(gw.keys);
+
+  app.post('/admin/keys', { onRequest }, async (request, reply) => {
+    const parsed = createKeyBody.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const param = issue.path.join('.') || 'body';
+      throw new GatewayError('invalid_request', `${param}: ${issue.message}`, { param });
+    }
+    const input = parsed.data;
+    const expiresAt =
+      input.expires_at === undefined || input.expires_at === null
+        ? null
+        : typeof input.expires_at === 'number'
+          ? input.expires_at
+          : Date.parse(input.expires_at);
+    const { secret, key } = await gw.keys.create({
+      name: input.name,
+      tier: input.tier ?? null,
+      allowedModels: input.models ?? null,
+      metadata: input.metadata ?? {},
+      expiresAt,
+    });
+    await gw.keySync.publish(key.id);
+    request.log.info({ keyId: key.id, name: key.name }, 'virtual key created');
+    reply.code(201);
+    // The only time the secret is ever shown.
+    return { ...key, key: secret };
+  });
+
+  app.get('/admin/keys', { onRequest }, async () => ({ object: 'list', data: await gw.keys.list() }));
+
+  app.delete('/admin/keys/:id', { onRequest }, async (request) => {
+    const { id } = request.params as { id: string };
+    if (!/^key_[a-f0-9]{24}$/.test(id)) throw new GatewayError('not_found', 'No such key');
+    const revoked = await gw.keys.revoke(id);
+    if (!revoked) throw new GatewayError('not_found', 'No such active key');
+    await gw.keySync.publish(id);
+    request.log.info({ keyId: id }, 'virtual key revoked');
+    return { id, revoked: true };
+  });
+}

@@ -1,0 +1,231 @@
+/**
+ * The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type GatewayError, openAIErrorBody, toGatewayError } from '../../core/errors.ts';
+import type { ChatCompletionChunk, ChatRequest, Usage } from '../../core/types.ts';
+import {
+  ClientClosedError,
+  dispatchChat,
+  dispatchChatStream,
+  dispatchEmbeddings,
+} from '../../pipeline/dispatch.ts';
+import { resolveModel, visibleModels } from '../../pipeline/models.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
+import { UsageRecorder } from '../../pipeline/usage-recorder.ts';
+import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
+import { requireKey } from '../auth.ts';
+import type { GatewayContext } from '../context.ts';
+import { SseWriter } from '../sse-writer.ts';
+
+/** An AbortController that fires when the client goes away before we answered. */
+function abortOnClientClose(reply: FastifyReply): AbortController {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
+  });
+  return controller;
+}
+
+export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
+  const onRequest = requireKey(gw.keys);
+
+  app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
+    const body = validateChatRequest(request.body);
+    const key = request.key!;
+    const route = resolveModel(gw.models, body.model, key);
+    const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
+      requestId: request.id,
+      keyId: key.isMaster ? null : key.id,
+      route: 'chat',
+      modelRequested: body.model,
+      stream: body.stream === true,
+    });
+    const controller = abortOnClientClose(reply);
+    const dispatch = {
+      signal: controller.signal,
+      requestId: request.id,
+      recorder,
+      estimatePromptTokens: () => estimatePromptTokens(body),
+    };
+    if (body.stream === true) return streamChat(request, reply, gw, body, recorder, dispatch);
+    try {
+      const { completion, attempt } = await dispatchChat(route, body, dispatch);
+      attempt.end({
+        status: 'ok',
+        httpStatus: 200,
+        usage: completion.usage,
+        usageSource: completion.usage ? 'upstream' : 'none',
+      });
+      // Clients see the model name they asked for, as with any OpenAI endpoint.
+      completion.model = body.model;
+      reply.header('x-switchyard-provider', attempt.provider);
+      recorder.finish(200);
+      return completion;
+    } catch (error) {
+      recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
+      throw error;
+    }
+  });
+
+  app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
+    const body = validateEmbeddingRequest(request.body);
+    const key = request.key!;
+    const route = resolveModel(gw.models, body.model, key);
+    const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
+      requestId: request.id,
+      keyId: key.isMaster ? null : key.id,
+      route: 'embeddings',
+      modelRequested: body.model,
+      stream: false,
+    });
+    const controller = abortOnClientClose(reply);
+    try {
+      const { response, attempt } = await dispatchEmbeddings(route, body, {
+        signal: controller.signal,
+        requestId: request.id,
+        recorder,
+      });
+      const usage: Usage = {
+        prompt_tokens: response.usage?.prompt_tokens ?? 0,
+        completion_tokens: 0,
+        total_tokens: response.usage?.total_tokens ?? 0,
+      };
+      attempt.end({
+        status: 'ok',
+        httpStatus: 200,
+        usage,
+        usageSource: response.usage ? 'upstream' : 'none',
+      });
+      response.model = body.model;
+      recorder.finish(200);
+      return response;
+    } catch (error) {
+      recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
+      throw error;
+    }
+  });
+
+  app.get('/v1/models', { onRequest }, async (request) => ({
+    object: 'list',
+    data: visibleModels(gw.models, request.key!).map((r) => ({
+      id: r.name,
+      object: 'model',
+      created: r.created,
+      owned_by: 'switchyard',
+    })),
+  }));
+
+  // Model ids may contain '/', so the id is the rest of the path.
+  app.get('/v1/models/*', { onRequest }, async (request) => {
+    const id = decodeURIComponent((request.params as { '*': string })['*']);
+    const route = resolveModel(gw.models, id, request.key!);
+    return { id: route.name, object: 'model', created: route.created, owned_by: 'switchyard' };
+  });
+}
+
+interface StreamDispatch {
+  signal: AbortSignal;
+  requestId: string;
+  recorder: UsageRecorder;
+  estimatePromptTokens: () => number;
+}
+
+async function streamChat(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  gw: GatewayContext,
+  body: ChatRequest,
+  recorder: UsageRecorder,
+  dispatch: StreamDispatch,
+): Promise<void> {
+  const route = gw.models.get(body.model)!;
+  let start: Awaited<ReturnType<typeof dispatchChatStream>>;
+  try {
+    start = await dispatchChatStream(route, body, dispatch);
+  } catch (error) {
+    // Nothing was sent yet: the client gets a normal JSON error with its status.
+    recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
+    throw error;
+  }
+  const { attempt, rest } = start;
+  const clientWantsUsage = body.stream_options?.include_usage === true;
+  reply.hijack();
+  const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
+  writer.start({ 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
+
+  let usage: Usage | undefined;
+  let contentChunks = 0;
+  let contentChars = 0;
+  let failure: GatewayError | undefined;
+  let chunk: ChatCompletionChunk | undefined = start.first;
+  try {
+    while (chunk !== undefined) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        const content = choice.delta.content;
+        if (typeof content === 'string' && content.length > 0) {
+          contentChunks++;
+          contentChars += content.length;
+          attempt.markFirstToken();
+        } else if (choice.delta.tool_calls) {
+          contentChunks++;
+          attempt.markFirstToken();
+        }
+      }
+      chunk.model = body.model;
+      // Usage is always requested upstream (for billing); relay it only if the client asked.
+      const usageOnly = chunk.choices.length === 0 && chunk.usage;
+      if (!usageOnly || clientWantsUsage) {
+        if (!clientWantsUsage && chunk.usage !== undefined) delete chunk.usage;
+        if (!(await writer.data(JSON.stringify(chunk)))) break;
+      }
+      const next = await rest.next();
+      chunk = next.done ? undefined : next.value;
+    }
+  } catch (error) {
+    if (!(error instanceof ClientClosedError) && !dispatch.signal.aborted) failure = toGatewayError(error);
+  }
+
+  const clientGone = dispatch.signal.aborted || writer.closed;
+  if (clientGone) await rest.return?.().catch(() => undefined);
+  const usageSource = usage ? 'upstream' : 'estimated';
+  const billed: Usage = usage ?? {
+    prompt_tokens: dispatch.estimatePromptTokens(),
+    completion_tokens: estimateCompletionTokens(contentChunks, contentChars),
+    total_tokens: 0,
+  };
+  if (!usage) billed.total_tokens = billed.prompt_tokens + billed.completion_tokens;
+
+  if (failure) {
+    // The status is already 200: report the failure in-stream, as OpenAI does.
+    await writer.data(JSON.stringify(openAIErrorBody(failure)));
+    writer.end();
+    attempt.end({
+      status: 'error',
+      httpStatus: failure.status,
+      errorCode: failure.code,
+      usage: billed,
+      usageSource,
+    });
+    request.log.warn({ code: failure.code }, 'stream failed after start');
+    recorder.finish(failure.status);
+    return;
+  }
+  if (clientGone) {
+    writer.end();
+    attempt.end({
+      status: 'client_closed',
+      httpStatus: 499,
+      errorCode: 'client_closed',
+      usage: billed,
+      usageSource,
+    });
+    recorder.finish(499);
+    return;
+  }
+  await writer.data('[DONE]');
+  writer.end();
+  attempt.end({ status: 'ok', httpStatus: 200, usage: billed, usageSource });
+  recorder.finish(200);
+}

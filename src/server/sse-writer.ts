@@ -1,0 +1,89 @@
+/**
+ * Writes Server-Sent Events to a client with backpressure and heartbeats.
+ *
+ * - `send` resolves when the frame is handed to the socket; if the socket's
+ *   buffer is full it waits for `drain`, so a slow reader slows us (and,
+ *   through the awaiting loop, our reads from the upstream) instead of
+ *   growing memory without bound.
+ * - A comment line (`: keep-alive`) goes out after `heartbeatMs` of silence,
+ *   so idle-timeout proxies between us and the client keep the stream open.
+ */
+import type { ServerResponse } from 'node:http';
+
+export class SseWriter {
+  readonly #res: ServerResponse;
+  readonly #heartbeatMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(res: ServerResponse, heartbeatMs: number) {
+    this.#res = res;
+    this.#heartbeatMs = heartbeatMs;
+    res.once('close', () => {
+      this.#closed = true;
+      this.#stopHeartbeat();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#res.destroyed;
+  }
+
+  start(headers: Record<string, string>): void {
+    this.#res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      ...headers,
+    });
+    // Headers go out with the first frame; flushHeaders would cost a packet.
+    this.#armHeartbeat();
+  }
+
+  /** Sends one `data:` frame. Resolves false if the client is gone. */
+  async data(payload: string): Promise<boolean> {
+    return this.#write(`data: ${payload}\n\n`);
+  }
+
+  /** Ends the stream normally. */
+  end(): void {
+    this.#stopHeartbeat();
+    if (!this.closed) this.#res.end();
+  }
+
+  async #write(frame: string): Promise<boolean> {
+    if (this.closed) return false;
+    this.#armHeartbeat();
+    if (this.#res.write(frame)) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = () => {
+        this.#res.off('drain', done);
+        this.#res.off('close', done);
+        resolve(!this.closed);
+      };
+      this.#res.on('drain', done);
+      this.#res.on('close', done);
+    });
+  }
+
+  #armHeartbeat(): void {
+    if (this.#closed) return;
+    if (this.#timer) {
+      this.#timer.refresh();
+      return;
+    }
+    this.#timer = setTimeout(() => this.#beat(), this.#heartbeatMs);
+  }
+
+  #beat(): void {
+    if (this.closed) return;
+    this.#res.write(': keep-alive\n\n');
+    this.#timer?.refresh();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
