@@ -5,7 +5,11 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { type MockUpstream, parseDirective, startMockUpstream } from '../helpers/mock-upstream.ts';
@@ -282,6 +286,13 @@ describe('embeddings and models', () => {
     assert.deepEqual(again.data[0]?.embedding, viaFloat.data[1]?.embedding);
   });
 
+  test('a directive in an embeddings string input applies to that request', async () => {
+    await assert.rejects(
+      client.embeddings.create({ model: 'e', input: 'x [mock:status=503]' }),
+      (e: unknown) => e instanceof OpenAI.InternalServerError && e.status === 503,
+    );
+  });
+
   test('models list and model retrieve', async () => {
     const ids: string[] = [];
     for await (const m of client.models.list()) ids.push(m.id);
@@ -521,6 +532,20 @@ describe('connection faults', () => {
     assert.equal(mock.requests.length, 2);
   });
 
+  test('client leaving a slow stream early is recorded as an abort, and the stream stops', async () => {
+    mock.enqueue({ frames: 1000, frameDelayMs: 20 });
+    const stream = await client.chat.completions.create({ model: 'm', messages: user('x'), stream: true });
+    let seen = 0;
+    for await (const _chunk of stream) {
+      seen++;
+      if (seen === 2) break; // the SDK aborts the HTTP request on break
+    }
+    const aborted = await mock.waitForAbort();
+    assert.equal(aborted.status, 200);
+    assert.equal(aborted.completedAt, undefined);
+    assert.equal(aborted.behaviour, 'ok');
+  });
+
   test('close() destroys hung connections and stops the server', async () => {
     const own = await startMockUpstream();
     own.setDefault({ kind: 'hang' });
@@ -635,6 +660,24 @@ describe('byte-level framing', () => {
 });
 
 describe('control API', () => {
+  test('CLI prints {"port":N}, serves, and exits 0 on SIGTERM', async () => {
+    const cli = fileURLToPath(new URL('../helpers/mock-upstream-cli.ts', import.meta.url));
+    const child = spawn(process.execPath, [cli, '--port', '0', '--frames', '3'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = once(child, 'exit');
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const { port } = JSON.parse(line) as { port: number };
+      const cliClient = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'x', maxRetries: 0 });
+      const res = await cliClient.chat.completions.create({ model: 'm', messages: user('a') });
+      assert.equal(res.usage?.completion_tokens, 3);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.deepEqual(await exited, [0, null]);
+  });
+
   test('queue is FIFO, path-filtered entries wait for their path, default applies after, reset clears', async () => {
     mock.setDefault({ text: 'default' });
     mock.enqueue({ text: 'first', path: '/embeddings' }, { text: 'second' });
