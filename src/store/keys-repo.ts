@@ -35,11 +35,12 @@ export async function insertKey(database: Database, row: NewVirtualKey): Promise
       key_hint: stripNul(row.keyHint),
       tier: stripNulOrNull(row.tier),
       // An empty list means "all models", stored the same way as null.
+      // JSON.stringify escapes NUL as the text `\u0000`, so JSON needs no stripping.
       allowed_models:
         row.allowedModels === null || row.allowedModels.length === 0
           ? null
-          : stripNul(JSON.stringify(row.allowedModels)),
-      metadata: stripNul(JSON.stringify(row.metadata)),
+          : JSON.stringify(row.allowedModels),
+      metadata: JSON.stringify(row.metadata),
       expires_at: row.expiresAt,
       created_at: row.createdAt,
       revoked_at: row.revokedAt ?? null,

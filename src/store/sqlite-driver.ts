@@ -59,16 +59,18 @@ class NodeSqliteStatement implements SqliteStatement {
     this.reader = stmt.columns().length > 0;
   }
 
+  // node:sqlite returns null-prototype rows; pg returns plain objects. Copying
+  // makes rows from both dialects alike (deepEqual, `in`, spreading, logging).
   all(parameters: ReadonlyArray<unknown>): unknown[] {
-    return this.#stmt.all(...toSqliteValues(parameters));
+    return this.#stmt.all(...toSqliteValues(parameters)).map((row) => ({ ...row }));
   }
 
   run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
     return this.#stmt.run(...toSqliteValues(parameters));
   }
 
-  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
-    return this.#stmt.iterate(...toSqliteValues(parameters));
+  *iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    for (const row of this.#stmt.iterate(...toSqliteValues(parameters))) yield { ...row };
   }
 }
 
