@@ -18,6 +18,7 @@ import {
   revokeKey,
 } from '../../src/store/keys-repo.ts';
 import { MIGRATION_NAMES, migrate, schemaVersion } from '../../src/store/migrations.ts';
+import { connectRedis, describeRedisUrl, pingRedis } from '../../src/store/redis.ts';
 import {
   type Database,
   DatabaseConnectError,
@@ -25,7 +26,7 @@ import {
   openDatabase,
   parseDatabaseUrl,
 } from '../../src/store/sql.ts';
-import { createPostgresDatabase, testPostgresUrl } from '../helpers/services.ts';
+import { createPostgresDatabase, testPostgresUrl, testRedisUrl } from '../helpers/services.ts';
 
 const backends: { name: string; open: (dataDir: string) => Promise<Database> }[] = [
   { name: 'sqlite', open: (dataDir) => openDatabase({ dataDir }) },
@@ -191,6 +192,26 @@ describe('database URLs', () => {
     }
   });
 
+  it('reads through a replica when one is configured', async () => {
+    const url = await createPostgresDatabase(testPostgresUrl());
+    // The primary doubles as its own replica: enough to prove reads go through the replica pool.
+    const database = await openDatabase({ url, dataDir: tmpdir(), replicaUrls: [url] });
+    try {
+      await migrate(database);
+      await insertKey(database, key({ id: 'key_replica' }));
+      assert.notEqual(database.readDb, database.db);
+      const row = await database.readDb
+        .selectFrom('virtual_keys')
+        .select('id')
+        .where('id', '=', 'key_replica')
+        .executeTakeFirst();
+      assert.deepEqual(row, { id: 'key_replica' });
+      assert.match(database.description, /\(\+1 replicas\)$/);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('reports a wrong password clearly, without printing it', async () => {
     const url = new URL(testPostgresUrl());
     url.password = 'wrong-secret-password';
@@ -224,6 +245,41 @@ describe('database URLs', () => {
       () => parseDatabaseUrl('postgres://u:p@ss word@h:notaport/db', 'x'),
       (err: Error) => err instanceof DatabaseConnectError && !err.message.includes('ss word'),
     );
+  });
+});
+
+describe('redis connection', () => {
+  it('connects and answers PING', async () => {
+    const redis = connectRedis(testRedisUrl(), { name: 'store-test' });
+    try {
+      await pingRedis(redis);
+      assert.equal(await redis.client('GETNAME'), 'store-test');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('masks the password in descriptions', () => {
+    assert.equal(describeRedisUrl('redis://:s3cret@h:6379/0'), 'redis://:***@h:6379/0');
+    assert.equal(describeRedisUrl('rediss://user:s3cret@h:6380'), 'rediss://user:***@h:6380');
+    assert.ok(!describeRedisUrl('redis://u:s3 cret@[bad').includes('s3 cret'));
+  });
+
+  it('fails commands against an unreachable Redis without crashing the process', async () => {
+    const warnings: object[] = [];
+    const redis = connectRedis(`redis://:pw@127.0.0.1:${await closedPort()}`, {
+      logger: { warn: (obj) => warnings.push(obj) },
+    });
+    try {
+      await assert.rejects(pingRedis(redis));
+      assert.ok(warnings.length > 0, 'the connection error was logged, not thrown');
+      assert.ok(!JSON.stringify(warnings).includes(':pw@'));
+      const aborted = new AbortController();
+      aborted.abort(new Error('caller gave up'));
+      await assert.rejects(pingRedis(redis, aborted.signal), /caller gave up/);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 
