@@ -101,6 +101,7 @@ export class UsageLedger {
   #dequeued = 0;
   #written = 0;
   #failedBatches = 0;
+  #consecutiveFailures = 0;
   #dropped = 0;
 
   constructor(database: Database, options: UsageLedgerOptions = {}) {
@@ -208,10 +209,13 @@ export class UsageLedger {
       while (this.#pending.length > 0) await this.#writeNext();
     };
     drain().catch((err: unknown) => {
-      this.#logger.warn(
-        { err: errorMessage(err), queued: this.stats.queued },
-        'usage ledger write failed; will retry',
-      );
+      // While the database is down this fails every tick; log the first and then every 25th.
+      if (this.#consecutiveFailures % 25 === 1) {
+        this.#logger.warn(
+          { err: errorMessage(err), queued: this.stats.queued, failures: this.#consecutiveFailures },
+          'usage ledger write failed; will retry',
+        );
+      }
     });
   }
 
@@ -226,8 +230,13 @@ export class UsageLedger {
         await this.#insert(batch);
         this.#dequeued += batch.length;
         this.#written += batch.length;
+        if (this.#consecutiveFailures > 0) {
+          this.#logger.warn({ failures: this.#consecutiveFailures }, 'usage ledger writes recovered');
+          this.#consecutiveFailures = 0;
+        }
       } catch (err) {
         this.#failedBatches++;
+        this.#consecutiveFailures++;
         this.#pending = batch.concat(this.#pending);
         throw err;
       } finally {

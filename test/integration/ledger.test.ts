@@ -231,6 +231,7 @@ describe('usage ledger while PostgreSQL is down', () => {
       await ledger.close();
       assert.deepEqual(ledger.stats, { queued: 0, written: 21, failedBatches: 1, dropped: 0 });
       assert.equal(await countRows(database, 'outage_'), 21);
+      assert.ok(logger.lines.some((l) => /recovered/.test(l.msg)));
     } finally {
       await database.close();
       await server.stop();
