@@ -71,6 +71,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   });
 
   app.decorateRequest('key', null);
+  app.decorateRequest('usage', null);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -97,8 +98,19 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       );
   });
 
-  // Access log: one line per request, after the response, off the request's critical path.
+  // Access log and, for requests no UsageRecorder accounted for (early errors,
+  // health, admin), the request metrics.
   app.addHook('onResponse', async (request, reply) => {
+    if (request.usage === null) {
+      const labels = {
+        route: request.routeOptions.url ?? 'unmatched',
+        model: 'none',
+        provider: 'none',
+        status: String(reply.statusCode),
+      };
+      gw.metrics.requests.inc(labels);
+      gw.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+    }
     request.log.info(
       {
         method: request.method,

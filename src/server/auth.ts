@@ -8,10 +8,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
 import { GatewayError } from '../core/errors.ts';
+import type { UsageRecorder } from '../pipeline/usage-recorder.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     key: AuthenticatedKey | null;
+    /** Set once a model request is accounted for; it then owns the request's metrics. */
+    usage: UsageRecorder | null;
   }
 }
 

@@ -37,10 +37,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
       requestId: request.id,
       keyId: key.isMaster ? null : key.id,
-      route: 'chat',
+      route: '/v1/chat/completions',
       modelRequested: body.model,
       stream: body.stream === true,
     });
+    request.usage = recorder;
     const controller = abortOnClientClose(reply);
     const dispatch = {
       signal: controller.signal,
@@ -75,10 +76,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
       requestId: request.id,
       keyId: key.isMaster ? null : key.id,
-      route: 'embeddings',
+      route: '/v1/embeddings',
       modelRequested: body.model,
       stream: false,
     });
+    request.usage = recorder;
     const controller = abortOnClientClose(reply);
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, {
