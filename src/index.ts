@@ -1,0 +1,24 @@
+/**
+ * Switchyard as a library: the gateway's parts, usable in-process.
+ * The gateway itself is assembled from exactly these.
+ */
+
+export { KeyStore } from './auth/key-store.ts';
+export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
+export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
+export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';
+export type * from './core/types.ts';
+export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
+export { createLogger } from './observability/logger.ts';
+export { GatewayMetrics } from './observability/metrics.ts';
+export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
+export { MockProvider } from './providers/mock/index.ts';
+export { OpenAIProvider } from './providers/openai/index.ts';
+export { createProvider } from './providers/registry.ts';
+export { SseParser } from './providers/sse.ts';
+export type { AttemptContext, ProviderAdapter, Timeouts } from './providers/types.ts';
+export { Gateway, type GatewayOptions } from './server/gateway.ts';
+export { migrate } from './store/migrations.ts';
+export { connectRedis } from './store/redis.ts';
+export { type Database, openDatabase } from './store/sql.ts';
+export { parseRetryAfter } from './util/retry-after.ts';
