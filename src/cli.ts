@@ -8,7 +8,6 @@
 import { parseArgs } from 'node:util';
 import { KeyStore } from './auth/key-store.ts';
 import { KeySync } from './auth/key-sync.ts';
-import { resolveMasterKey } from './auth/master-key.ts';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
 import { Gateway } from './server/gateway.ts';
 import { migrate } from './store/migrations.ts';
@@ -100,7 +99,9 @@ async function keys(args: string[], values: Record<string, string | boolean | un
     : undefined;
   try {
     await migrate(database);
-    const store = new KeyStore(database, resolveMasterKey(config.master_key, config.data_dir).key);
+    // Key management needs no master key; resolving one here would generate it
+    // silently and rob the first `start` of showing it.
+    const store = new KeyStore(database, config.master_key ?? '');
     const quietLogger = {
       warn: (obj: object, msg: string) => process.stderr.write(`warning: ${msg} ${JSON.stringify(obj)}\n`),
     };

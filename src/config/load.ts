@@ -101,7 +101,7 @@ function parseYaml(text: string, file: string): unknown {
   // parseDocument collects every syntax error; `prettyErrors` gives line:col.
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]?.replace(/:$/, '')}`));
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
   if (value === null || value === undefined) return {};
@@ -226,12 +226,10 @@ function formatIssues(issues: readonly Issue[]): string[] {
 
 function describeIssue(issue: Issue): string {
   if (issue.code === 'invalid_type') {
-    // Zod's default mentions the received type in its own words; say it plainly.
-    if (issue.message.startsWith('Invalid input: expected ')) {
-      const expected = issue.message.slice('Invalid input: expected '.length).split(',')[0];
-      return `expected ${expected}`.replace('expected undefined', 'required');
-    }
-    return issue.message;
+    // Zod says "Invalid input: expected record, received undefined"; say it plainly.
+    if (/received undefined$/.test(issue.message)) return 'required';
+    const expected = /expected (\w+)/.exec(issue.message)?.[1];
+    if (expected) return `expected ${expected === 'record' ? 'a mapping' : expected}`;
   }
   return issue.message;
 }

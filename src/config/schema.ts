@@ -9,9 +9,13 @@ import { z } from 'zod';
 
 const positiveMs = (what: string) =>
   z
-    .number({ error: `expected a number of milliseconds for ${what}` })
-    .int()
-    .positive();
+    // A schema-level message would also replace the checks' own; scope it to type errors.
+    .number({
+      error: (issue) =>
+        issue.code === 'invalid_type' ? `expected a number of milliseconds for ${what}` : undefined,
+    })
+    .int({ error: `expected whole milliseconds for ${what}` })
+    .positive({ error: `expected a positive number of milliseconds for ${what}` });
 
 const url = z.url({ protocol: /^https?$/, error: 'expected a URL' });
 
