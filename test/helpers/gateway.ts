@@ -69,7 +69,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   };
   const config = validateConfig(raw);
   const logFile = join(logDir(), `gateway-inproc-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-  const logger = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true }) });
+  const logger = createLogger({
+    level: 'info',
+    destination: pino.destination({ dest: logFile, sync: true }),
+  });
   const gateway = await Gateway.create({
     config,
     logger,
@@ -157,11 +160,15 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
   const configPath = writeConfig(config);
   const name = `gateway-child-${process.pid}-${randomBytes(4).toString('hex')}`;
   const out = openSync(join(logDir(), `${name}.stdout.log`), 'a');
-  const child = spawn(NODE, [join(ROOT, 'bin/switchyard.js'), 'start', '--config', configPath, ...(options.args ?? [])], {
-    cwd: dataDir,
-    env: { ...baseEnv(), PORT: '0', SWITCHYARD_MASTER_KEY: masterKey, ...options.env },
-    stdio: ['ignore', out, 'pipe'],
-  });
+  const child = spawn(
+    NODE,
+    [join(ROOT, 'bin/switchyard.js'), 'start', '--config', configPath, ...(options.args ?? [])],
+    {
+      cwd: dataDir,
+      env: { ...baseEnv(), PORT: '0', SWITCHYARD_MASTER_KEY: masterKey, ...options.env },
+      stdio: ['ignore', out, 'pipe'],
+    },
+  );
   let stderr = '';
   const exited = new Promise<number | string>((resolveExit) => {
     child.on('exit', (code, signal) => resolveExit(code ?? signal ?? -1));
