@@ -3,14 +3,17 @@
  * one error renderer, and the routes.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from 'fastify';
 import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
+import { ClientClosedError } from '../pipeline/dispatch.ts';
 import type { GatewayContext } from './context.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -68,6 +71,15 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     requestTimeout: 120_000,
     http: { headersTimeout: gw.config.server.headers_timeout_ms },
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true },
+    // Errors before routing (a malformed URL) still answer in OpenAI's shape.
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 400;
+      (reply as FastifyReply)
+        .code(status)
+        .send(openAIErrorBody(new GatewayError('invalid_request', 'Malformed request URL', { status })));
+    },
+    // Errors Node's HTTP parser raises (oversized headers, bad bytes) before Fastify sees a request.
+    clientErrorHandler: writeClientError,
   });
 
   app.decorateRequest('key', null);
@@ -78,6 +90,11 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   });
 
   app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {
+    if (error instanceof ClientClosedError) {
+      // Nobody is listening any more; the ledger already has the row.
+      reply.code(499).send();
+      return;
+    }
     const gatewayError = GatewayError.is(error) ? error : fromFastifyError(error as FastifyError);
     if (gatewayError.code === 'internal_error') {
       request.log.error({ err: error }, 'unhandled error');
@@ -127,6 +144,25 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);
   return app;
+}
+
+function writeClientError(error: { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message =
+    status === 431
+      ? 'Request headers are too large'
+      : status === 408
+        ? 'Request timed out'
+        : 'Malformed HTTP request';
+  const body = JSON.stringify(openAIErrorBody(new GatewayError('invalid_request', message, { status })));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 function safePath(url: string): string {

@@ -120,7 +120,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
 
   // Model ids may contain '/', so the id is the rest of the path.
   app.get('/v1/models/*', { onRequest }, async (request) => {
-    const id = decodeURIComponent((request.params as { '*': string })['*']);
+    // The router has already decoded the path once; decoding again would misread '%'.
+    const id = (request.params as { '*': string })['*'];
     const route = resolveModel(gw.models, id, request.key!);
     return { id: route.name, object: 'model', created: route.created, owned_by: 'switchyard' };
   });
@@ -204,7 +205,7 @@ async function streamChat(
     await writer.data(JSON.stringify(openAIErrorBody(failure)));
     writer.end();
     attempt.end({
-      status: 'error',
+      status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
       httpStatus: failure.status,
       errorCode: failure.code,
       usage: billed,
