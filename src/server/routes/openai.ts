@@ -6,11 +6,12 @@ import { type GatewayError, openAIErrorBody, toGatewayError } from '../../core/e
 import type { ChatCompletionChunk, ChatRequest, Usage } from '../../core/types.ts';
 import {
   ClientClosedError,
+  type DispatchOptions,
   dispatchChat,
   dispatchChatStream,
   dispatchEmbeddings,
 } from '../../pipeline/dispatch.ts';
-import { resolveModel, visibleModels } from '../../pipeline/models.ts';
+import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { UsageRecorder } from '../../pipeline/usage-recorder.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
@@ -18,13 +19,38 @@ import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
 
-/** An AbortController that fires when the client goes away before we answered. */
-function abortOnClientClose(reply: FastifyReply): AbortController {
+/**
+ * Starts accounting for a model request: its UsageRecorder (ledger rows and
+ * metrics) and an abort signal that fires when the client goes away before
+ * the answer is complete (so the upstream call is cancelled and nobody pays
+ * for tokens no one reads).
+ */
+function beginModelRequest(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  info: { route: string; model: string; stream: boolean },
+): DispatchOptions {
+  const key = request.key!;
+  const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
+    requestId: request.id,
+    keyId: key.isMaster ? null : key.id,
+    route: info.route,
+    modelRequested: info.model,
+    stream: info.stream,
+  });
+  request.usage = recorder;
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
   });
-  return controller;
+  return { signal: controller.signal, requestId: request.id, recorder };
+}
+
+/** Request-level metrics for a model request that failed before any answer. */
+function finishFailed(recorder: UsageRecorder, error: unknown): never {
+  recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
+  throw error;
 }
 
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
@@ -32,24 +58,16 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
-    const key = request.key!;
-    const route = resolveModel(gw.models, body.model, key);
-    const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-      requestId: request.id,
-      keyId: key.isMaster ? null : key.id,
-      route: '/v1/chat/completions',
-      modelRequested: body.model,
-      stream: body.stream === true,
-    });
-    request.usage = recorder;
-    const controller = abortOnClientClose(reply);
+    const route = resolveModel(gw.models, body.model, request.key!);
     const dispatch = {
-      signal: controller.signal,
-      requestId: request.id,
-      recorder,
+      ...beginModelRequest(gw, request, reply, {
+        route: '/v1/chat/completions',
+        model: body.model,
+        stream: body.stream === true,
+      }),
       estimatePromptTokens: () => estimatePromptTokens(body),
     };
-    if (body.stream === true) return streamChat(request, reply, gw, body, recorder, dispatch);
+    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.end({
@@ -61,33 +79,23 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
-      recorder.finish(200);
+      dispatch.recorder.finish(200);
       return completion;
     } catch (error) {
-      recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
-      throw error;
+      finishFailed(dispatch.recorder, error);
     }
   });
 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
-    const key = request.key!;
-    const route = resolveModel(gw.models, body.model, key);
-    const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-      requestId: request.id,
-      keyId: key.isMaster ? null : key.id,
+    const route = resolveModel(gw.models, body.model, request.key!);
+    const dispatch = beginModelRequest(gw, request, reply, {
       route: '/v1/embeddings',
-      modelRequested: body.model,
+      model: body.model,
       stream: false,
     });
-    request.usage = recorder;
-    const controller = abortOnClientClose(reply);
     try {
-      const { response, attempt } = await dispatchEmbeddings(route, body, {
-        signal: controller.signal,
-        requestId: request.id,
-        recorder,
-      });
+      const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const usage: Usage = {
         prompt_tokens: response.usage?.prompt_tokens ?? 0,
         completion_tokens: 0,
@@ -100,11 +108,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
         usageSource: response.usage ? 'upstream' : 'none',
       });
       response.model = body.model;
-      recorder.finish(200);
+      reply.header('x-switchyard-provider', attempt.provider);
+      dispatch.recorder.finish(200);
       return response;
     } catch (error) {
-      recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
-      throw error;
+      finishFailed(dispatch.recorder, error);
     }
   });
 
@@ -127,29 +135,23 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   });
 }
 
-interface StreamDispatch {
-  signal: AbortSignal;
-  requestId: string;
-  recorder: UsageRecorder;
-  estimatePromptTokens: () => number;
-}
+type StreamDispatch = DispatchOptions & { estimatePromptTokens: () => number };
 
 async function streamChat(
   request: FastifyRequest,
   reply: FastifyReply,
   gw: GatewayContext,
   body: ChatRequest,
-  recorder: UsageRecorder,
+  route: ModelRoute,
   dispatch: StreamDispatch,
 ): Promise<void> {
-  const route = gw.models.get(body.model)!;
+  const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
   try {
     start = await dispatchChatStream(route, body, dispatch);
   } catch (error) {
     // Nothing was sent yet: the client gets a normal JSON error with its status.
-    recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
-    throw error;
+    finishFailed(recorder, error);
   }
   const { attempt, rest } = start;
   const clientWantsUsage = body.stream_options?.include_usage === true;
