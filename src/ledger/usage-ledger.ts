@@ -8,10 +8,10 @@
  * re-sent after an ambiguous failure (e.g. commit succeeded, reply lost) never
  * doubles a row.
  */
-import type { Insertable } from 'kysely';
-import type { CacheStatus, LedgerStatus, UsageLedgerTable, UsageSource } from '../store/schema.ts';
+import type { CacheStatus, LedgerStatus, UsageSource } from '../store/schema.ts';
 import { stripNul, stripNulOrNull } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
+import { createLedgerSink, type LedgerDbRow, type LedgerSink } from './ledger-sink.ts';
 
 export interface LedgerRow {
   requestId: string;
@@ -72,20 +72,15 @@ export interface UsageLedgerStats {
   dropped: number;
 }
 
-type Row = Insertable<UsageLedgerTable>;
-const COLUMNS_PER_ROW = 22;
-// Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32766,
-// PostgreSQL's wire protocol allows 65535.
-const MAX_PARAMS = { sqlite: 32_766, postgres: 65_535 } as const;
+type Row = LedgerDbRow;
 
 const noopLogger: LedgerLogger = { warn() {}, error() {} };
 
 export class UsageLedger {
-  readonly #database: Database;
+  readonly #sink: LedgerSink;
   readonly #maxBatch: number;
   readonly #maxQueued: number;
   readonly #logger: LedgerLogger;
-  readonly #rowsPerStatement: number;
   readonly #timer: NodeJS.Timeout;
 
   // FIFO. A batch being written is moved to #inFlightRows and put back at the
@@ -117,9 +112,8 @@ export class UsageLedger {
         throw new RangeError(`UsageLedger: ${name} must be a positive integer, got ${value}`);
       }
     }
-    this.#database = database;
+    this.#sink = createLedgerSink(database);
     this.#logger = options.logger ?? noopLogger;
-    this.#rowsPerStatement = Math.floor(MAX_PARAMS[database.dialect] / COLUMNS_PER_ROW);
     this.#timer = setInterval(() => this.#tick(), flushIntervalMs);
     this.#timer.unref();
   }
@@ -181,6 +175,8 @@ export class UsageLedger {
         'usage ledger closed with rows it could not write',
       );
       throw err;
+    } finally {
+      await this.#sink.close();
     }
   }
 
@@ -248,16 +244,8 @@ export class UsageLedger {
     return this.#inFlight;
   }
 
-  async #insert(batch: Row[]): Promise<void> {
-    await this.#database.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < batch.length; i += this.#rowsPerStatement) {
-        await trx
-          .insertInto('usage_ledger')
-          .values(batch.slice(i, i + this.#rowsPerStatement))
-          .onConflict((oc) => oc.columns(['request_id', 'attempt']).doNothing())
-          .execute();
-      }
-    });
+  #insert(batch: Row[]): Promise<void> {
+    return this.#sink.insert(batch);
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * Secrets: we never log request headers or bodies wholesale; the redaction
  * list is a second line of defence for anything that slips into a log object.
+ * It names exact paths: wildcard paths make every log call walk the object.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
 
@@ -27,11 +28,7 @@ const REDACT = [
   'secret',
   'password',
   'token',
-  '*.api_key',
-  '*.apiKey',
-  '*.password',
-  '*.secret',
-  '*.token',
+  'err.config.headers.authorization',
 ];
 
 export interface LoggerOptions {
@@ -46,7 +43,7 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       level: options.level,
       base: { service: 'switchyard' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // Epoch milliseconds (pino's default `time`): formatting an ISO date per line costs measurably.
       redact: { paths: REDACT, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },

@@ -20,6 +20,8 @@ export interface Database {
   readonly dialect: SqlDialectName;
   /** e.g. `sqlite ./data/switchyard.db` or `postgres 127.0.0.1:5432/db`; never includes a password. */
   readonly description: string;
+  /** The SQLite file, for components that open their own connection (the ledger's writer thread). */
+  readonly sqlitePath?: string;
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
@@ -180,6 +182,7 @@ async function openSqliteDatabase(path: string): Promise<Database> {
     readDb: db,
     dialect: 'sqlite',
     description,
+    sqlitePath: path,
     async ping(signal) {
       await sql`select 1`.execute(db, { signal });
     },

@@ -17,6 +17,11 @@ export interface OpenSqliteOptions {
 }
 
 export function openSqlite(path: string, options: OpenSqliteOptions = {}): SqliteDatabase {
+  return new NodeSqliteDatabase(openSqliteConnection(path, options));
+}
+
+/** A raw connection with our settings (also used by the ledger's writer thread). */
+export function openSqliteConnection(path: string, options: OpenSqliteOptions = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path, {
     enableForeignKeyConstraints: true,
@@ -26,7 +31,7 @@ export function openSqlite(path: string, options: OpenSqliteOptions = {}): Sqlit
   // commits on an OS crash or power loss, never on an application crash.
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
-  return new NodeSqliteDatabase(db);
+  return db;
 }
 
 class NodeSqliteDatabase implements SqliteDatabase {

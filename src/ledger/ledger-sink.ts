@@ -1,0 +1,132 @@
+/**
+ * Where ledger batches go. PostgreSQL writes are network I/O and already off
+ * the event loop, so they go through Kysely. SQLite (`node:sqlite`) is
+ * synchronous: a 500-row insert on the main thread would stall every request
+ * in flight, so SQLite batches are written by a dedicated worker thread with
+ * its own connection to the same file (WAL mode; busy_timeout covers the rare
+ * overlap with the main thread's own writes).
+ */
+import { Worker } from 'node:worker_threads';
+import type { Insertable } from 'kysely';
+import type { UsageLedgerTable } from '../store/schema.ts';
+import type { Database } from '../store/sql.ts';
+
+export type LedgerDbRow = Insertable<UsageLedgerTable>;
+
+export interface LedgerSink {
+  /** Writes the rows idempotently (a row already present is left as it is). */
+  insert(rows: LedgerDbRow[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Column order shared by the worker's statement and the rows sent to it. */
+export const LEDGER_COLUMNS = [
+  'request_id',
+  'attempt',
+  'key_id',
+  'route',
+  'model_requested',
+  'provider',
+  'model_used',
+  'status',
+  'http_status',
+  'error_code',
+  'stream',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'usage_source',
+  'latency_ms',
+  'ttft_ms',
+  'cache_status',
+  'cost_micros',
+  'created_at',
+] as const satisfies ReadonlyArray<keyof UsageLedgerTable>;
+
+// Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32766,
+// PostgreSQL's wire protocol allows 65535.
+const MAX_PARAMS = { sqlite: 32_766, postgres: 65_535 } as const;
+
+export function createLedgerSink(database: Database): LedgerSink {
+  if (database.dialect === 'sqlite' && database.sqlitePath && database.sqlitePath !== ':memory:') {
+    return new SqliteWorkerSink(database.sqlitePath);
+  }
+  return new KyselySink(database);
+}
+
+class KyselySink implements LedgerSink {
+  readonly #database: Database;
+  readonly #rowsPerStatement: number;
+
+  constructor(database: Database) {
+    this.#database = database;
+    this.#rowsPerStatement = Math.floor(MAX_PARAMS[database.dialect] / LEDGER_COLUMNS.length);
+  }
+
+  async insert(rows: LedgerDbRow[]): Promise<void> {
+    await this.#database.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += this.#rowsPerStatement) {
+        await trx
+          .insertInto('usage_ledger')
+          .values(rows.slice(i, i + this.#rowsPerStatement))
+          .onConflict((oc) => oc.columns(['request_id', 'attempt']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface WorkerReply {
+  id: number;
+  error?: string;
+}
+
+class SqliteWorkerSink implements LedgerSink {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  #nextId = 1;
+  #failure: Error | undefined;
+
+  constructor(path: string) {
+    this.#worker = new Worker(new URL('./sqlite-ledger-worker.ts', import.meta.url), {
+      workerData: { path },
+    });
+    // Only in-flight writes keep the process alive, never an idle writer.
+    this.#worker.unref();
+    this.#worker.on('message', (reply: WorkerReply) => {
+      const waiter = this.#waiting.get(reply.id);
+      this.#waiting.delete(reply.id);
+      if (this.#waiting.size === 0) this.#worker.unref();
+      if (reply.error === undefined) waiter?.resolve();
+      else waiter?.reject(new Error(reply.error));
+    });
+    this.#worker.on('error', (error) => this.#fail(error));
+    this.#worker.on('exit', (code) => this.#fail(new Error(`ledger writer thread exited (${code})`)));
+  }
+
+  insert(rows: LedgerDbRow[]): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    // Arrays in column order clone much cheaper than objects.
+    const values = rows.map((row) => LEDGER_COLUMNS.map((column) => row[column] ?? null));
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.ref();
+      this.#worker.postMessage({ id, rows: values });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#worker.removeAllListeners('exit');
+    await this.#worker.terminate();
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const waiter of this.#waiting.values()) waiter.reject(error);
+    this.#waiting.clear();
+  }
+}
