@@ -90,7 +90,21 @@ const PROFILE_S = process.argv.includes('--profile')
   : envNum('BENCH_PROFILE', 0);
 const OUT = resolve(ROOT, process.env['BENCH_OUT'] ?? 'bench/results/latest.json');
 const STREAM_FRAMES = 20;
-const PROXY_NODE_FLAGS = (process.env['BENCH_PROXY_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
+/**
+ * Node flags both proxies run with: by default the ones the gateway ships with
+ * (the `switchyard` binary's shebang, as `npm start` also uses them), so the
+ * pass-through floor and the gateway are measured on equal terms.
+ */
+const SHIPPED_NODE_FLAGS = (
+  /^#!.*\bnode\b(.*)$/.exec(
+    readFileSync(join(ROOT, 'bin/switchyard.js'), 'utf8').split('\n')[0] ?? '',
+  )?.[1] ?? ''
+)
+  .split(/\s+/)
+  .filter(Boolean);
+const PROXY_NODE_FLAGS = (process.env['BENCH_PROXY_NODE_FLAGS'] ?? SHIPPED_NODE_FLAGS.join(' '))
+  .split(/\s+/)
+  .filter(Boolean);
 
 const AIMS = { addedP50Us: 600, addedP99Us: 2000, cpuRatio: 3, streamAddedUs: 500, rssMb: 120 };
 

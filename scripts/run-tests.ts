@@ -96,7 +96,12 @@ async function main(): Promise<number> {
       });
     });
 
-    const leaks = scanForSecrets(logDir);
+    const { leaks, files: scanned, secrets } = scanForSecrets(logDir);
+    console.log(
+      `\nrun-tests: scanned ${scanned} log files for ${secrets} secrets used by the tests: ${leaks.length === 0 ? 'none found' : `${leaks.length} found`}`,
+    );
+    // Keep node --test's summary as the closing lines (CI reads them).
+    if (leaks.length === 0) for (const line of summary) console.log(line);
     if (leaks.length > 0) {
       console.log(`\nrun-tests: secrets found in test logs (${logDir}):`);
       for (const leak of leaks) console.log(`  ${leak}`);
@@ -130,7 +135,7 @@ function trackSummary(summary: string[], line: string): void {
 }
 
 /** Every `file:line` under `logDir` (except secrets.txt) containing a secret; the secret itself is never printed. */
-function scanForSecrets(logDir: string): string[] {
+function scanForSecrets(logDir: string): { leaks: string[]; files: number; secrets: number } {
   let secrets: string[];
   try {
     secrets = readFileSync(join(logDir, SECRETS_FILE), 'utf8')
@@ -138,10 +143,11 @@ function scanForSecrets(logDir: string): string[] {
       .map((s) => s.trim())
       .filter((s) => s !== '');
   } catch {
-    return [];
+    return { leaks: [], files: 0, secrets: 0 };
   }
   const found: string[] = [];
-  for (const file of listFiles(logDir)) {
+  const files = listFiles(logDir);
+  for (const file of files) {
     if (file === join(logDir, SECRETS_FILE)) continue;
     const lines = readFileSync(file, 'utf8').split('\n');
     lines.forEach((line, i) => {
@@ -150,7 +156,7 @@ function scanForSecrets(logDir: string): string[] {
         found.push(`${relative(logDir, file)}:${i + 1} contains secret #${index + 1} of ${SECRETS_FILE}`);
     });
   }
-  return found;
+  return { leaks: found, files: files.length - 1, secrets: secrets.length };
 }
 
 function listFiles(dir: string): string[] {
