@@ -38,6 +38,23 @@ function loadOrExit(path: string | undefined): LoadedConfig {
 async function start(configPath: string | undefined): Promise<void> {
   const loaded = loadOrExit(configPath);
   const gateway = await Gateway.create({ config: loaded.config });
+  // Handlers go in before anyone can know we listen: a SIGTERM that follows the
+  // banner must find them installed.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.context.logger.info({ signal }, 'signal received');
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   const address = await gateway.listen();
   const { config } = loaded;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -63,22 +80,6 @@ async function start(configPath: string | undefined): Promise<void> {
     );
   }
   process.stderr.write(`${lines.join('\n')}\n`);
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    gateway.context.logger.info({ signal }, 'signal received');
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 function checkConfig(configPath: string | undefined): void {
