@@ -9,6 +9,8 @@ import { GatewayError } from '../core/errors.ts';
 import type { ProviderAdapter, Timeouts } from '../providers/types.ts';
 
 export interface RouteTarget {
+  /** Stable identity for breakers, metrics, logs and admin: `<provider>/<upstream model>`. */
+  id: string;
   provider: ProviderAdapter;
   /** The upstream model id. */
   model: string;
@@ -41,6 +43,7 @@ export function buildModelTable(
         idleMs: model.timeouts.idle_ms,
       },
       targets: model.targets.map((t) => ({
+        id: `${t.provider}/${t.model}`,
         provider: providers.get(t.provider)!,
         model: t.model,
         weight: t.weight,
