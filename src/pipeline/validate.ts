@@ -11,7 +11,7 @@ import { GatewayError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
 
 /** Fields some gateways honour to pick the upstream URL or key per request. Never here. */
-const FORBIDDEN_FIELDS = [
+export const FORBIDDEN_FIELDS = [
   'api_base',
   'base_url',
   'api_key',

@@ -5,20 +5,23 @@
  *   buffer is full it waits for `drain`, so a slow reader slows us (and,
  *   through the awaiting loop, our reads from the upstream) instead of
  *   growing memory without bound.
- * - A comment line (`: keep-alive`) goes out after `heartbeatMs` of silence,
- *   so idle-timeout proxies between us and the client keep the stream open.
+ * - A heartbeat goes out after `heartbeatMs` of silence, so idle-timeout
+ *   proxies between us and the client keep the stream open: a comment line
+ *   (`: keep-alive`) by default, or the API's own frame (Anthropic's `ping`).
  */
 import type { ServerResponse } from 'node:http';
 
 export class SseWriter {
   readonly #res: ServerResponse;
   readonly #heartbeatMs: number;
+  readonly #heartbeatFrame: string;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(res: ServerResponse, heartbeatMs: number) {
+  constructor(res: ServerResponse, heartbeatMs: number, heartbeatFrame = ': keep-alive\n\n') {
     this.#res = res;
     this.#heartbeatMs = heartbeatMs;
+    this.#heartbeatFrame = heartbeatFrame;
     res.once('close', () => {
       this.#closed = true;
       this.#stopHeartbeat();
@@ -44,6 +47,11 @@ export class SseWriter {
   /** Sends one `data:` frame. Resolves false if the client is gone. */
   async data(payload: string): Promise<boolean> {
     return this.#write(`data: ${payload}\n\n`);
+  }
+
+  /** Sends one complete, already encoded frame (e.g. with an `event:` line). Resolves false if the client is gone. */
+  async frame(frame: string): Promise<boolean> {
+    return this.#write(frame);
   }
 
   /** Ends the stream normally. */
@@ -78,7 +86,7 @@ export class SseWriter {
 
   #beat(): void {
     if (this.closed) return;
-    this.#res.write(': keep-alive\n\n');
+    this.#res.write(this.#heartbeatFrame);
     this.#timer?.refresh();
   }
 

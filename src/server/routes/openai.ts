@@ -12,46 +12,12 @@ import {
   dispatchEmbeddings,
 } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
-import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
-import { UsageRecorder } from '../../pipeline/usage-recorder.ts';
+import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-
-/**
- * Starts accounting for a model request: its UsageRecorder (ledger rows and
- * metrics) and an abort signal that fires when the client goes away before
- * the answer is complete (so the upstream call is cancelled and nobody pays
- * for tokens no one reads).
- */
-function beginModelRequest(
-  gw: GatewayContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  info: { route: string; model: string; stream: boolean },
-): DispatchOptions {
-  const key = request.key!;
-  const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-    requestId: request.id,
-    keyId: key.isMaster ? null : key.id,
-    route: info.route,
-    modelRequested: info.model,
-    stream: info.stream,
-  });
-  request.usage = recorder;
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
-  });
-  return { signal: controller.signal, requestId: request.id, recorder };
-}
-
-/** Request-level metrics for a model request that failed before any answer. */
-function finishFailed(recorder: UsageRecorder, error: unknown): never {
-  recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
-  throw error;
-}
+import { beginModelRequest, finishFailed, StreamTally, settleStream } from './model-request.ts';
 
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireKey(gw.keys);
@@ -159,25 +125,12 @@ async function streamChat(
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
   writer.start({ 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
 
-  let usage: Usage | undefined;
-  let contentChunks = 0;
-  let contentChars = 0;
+  const tally = new StreamTally(attempt);
   let failure: GatewayError | undefined;
   let chunk: ChatCompletionChunk | undefined = start.first;
   try {
     while (chunk !== undefined) {
-      if (chunk.usage) usage = chunk.usage;
-      for (const choice of chunk.choices) {
-        const content = choice.delta.content;
-        if (typeof content === 'string' && content.length > 0) {
-          contentChunks++;
-          contentChars += content.length;
-          attempt.markFirstToken();
-        } else if (choice.delta.tool_calls) {
-          contentChunks++;
-          attempt.markFirstToken();
-        }
-      }
+      tally.observe(chunk);
       chunk.model = body.model;
       // Usage is always requested upstream (for billing); relay it only if the client asked.
       const usageOnly = chunk.choices.length === 0 && chunk.usage;
@@ -194,43 +147,15 @@ async function streamChat(
 
   const clientGone = dispatch.signal.aborted || writer.closed;
   if (clientGone) await rest.return?.().catch(() => undefined);
-  const usageSource = usage ? 'upstream' : 'estimated';
-  const billed: Usage = usage ?? {
-    prompt_tokens: dispatch.estimatePromptTokens(),
-    completion_tokens: estimateCompletionTokens(contentChunks, contentChars),
-    total_tokens: 0,
-  };
-  if (!usage) billed.total_tokens = billed.prompt_tokens + billed.completion_tokens;
+  const billed = tally.billed(dispatch.estimatePromptTokens);
 
   if (failure) {
     // The status is already 200: report the failure in-stream, as OpenAI does.
     await writer.data(JSON.stringify(openAIErrorBody(failure)));
-    writer.end();
-    attempt.end({
-      status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
-      httpStatus: failure.status,
-      errorCode: failure.code,
-      usage: billed,
-      usageSource,
-    });
     request.log.warn({ code: failure.code }, 'stream failed after start');
-    recorder.finish(failure.status);
-    return;
+  } else if (!clientGone) {
+    await writer.data('[DONE]');
   }
-  if (clientGone) {
-    writer.end();
-    attempt.end({
-      status: 'client_closed',
-      httpStatus: 499,
-      errorCode: 'client_closed',
-      usage: billed,
-      usageSource,
-    });
-    recorder.finish(499);
-    return;
-  }
-  await writer.data('[DONE]');
   writer.end();
-  attempt.end({ status: 'ok', httpStatus: 200, usage: billed, usageSource });
-  recorder.finish(200);
+  settleStream(attempt, recorder, { failure, clientGone }, billed);
 }
