@@ -15,7 +15,9 @@ import Fastify, {
 import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { ClientClosedError } from '../pipeline/dispatch.ts';
 import type { GatewayContext } from './context.ts';
+import { renderOpenAIError } from './error-render.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerAnthropicRoutes } from './routes/anthropic.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
@@ -102,7 +104,9 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     if (gatewayError.retryAfterMs !== undefined) {
       reply.header('retry-after', String(Math.max(1, Math.ceil(gatewayError.retryAfterMs / 1000))));
     }
-    reply.code(gatewayError.status).send(openAIErrorBody(gatewayError));
+    const render = request.routeOptions.config?.renderError ?? renderOpenAIError;
+    const rendered = render(gatewayError, request.id);
+    reply.code(rendered.status).send(rendered.body);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -140,6 +144,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   });
 
   registerOpenAIRoutes(app, gw);
+  registerAnthropicRoutes(app, gw);
   registerAdminRoutes(app, gw);
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);

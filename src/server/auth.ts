@@ -30,7 +30,10 @@ export function credentialOf(request: FastifyRequest): string | undefined {
 }
 
 const missing = () =>
-  new GatewayError('invalid_api_key', 'Missing API key: send it as "Authorization: Bearer <key>"');
+  new GatewayError(
+    'invalid_api_key',
+    'Missing API key: send it as "Authorization: Bearer <key>" (or "x-api-key: <key>")',
+  );
 const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
 
 export function requireKey(keys: KeyStore) {

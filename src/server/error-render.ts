@@ -1,0 +1,21 @@
+/**
+ * Each API answers errors in its own shape: a route names its renderer in
+ * its Fastify config (`config: { renderError }`) and the app's one error
+ * handler uses it for everything that fails on that route (auth hooks, body
+ * parsing, validation, upstream errors). Routes without one answer in
+ * OpenAI's shape.
+ */
+import { type GatewayError, openAIErrorBody } from '../core/errors.ts';
+
+export type ErrorRenderer = (error: GatewayError, requestId: string) => { status: number; body: unknown };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    renderError?: ErrorRenderer;
+  }
+}
+
+export const renderOpenAIError: ErrorRenderer = (error) => ({
+  status: error.status,
+  body: openAIErrorBody(error),
+});
