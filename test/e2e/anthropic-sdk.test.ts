@@ -287,6 +287,28 @@ describe('tool use', () => {
     ]);
   });
 
+  test('tool arguments that are not a JSON object: a 502, never a tool_use with made-up input', async () => {
+    upstream.enqueue({ toolArguments: '{"location": "Par' });
+    const requestId = newRequestId('badargs');
+    const error = await rejectsWith(
+      () =>
+        client.messages.create(
+          { model: 'gpt', max_tokens: 256, tools, messages: user('weather?') },
+          { headers: { 'x-request-id': requestId } },
+        ),
+      Anthropic.InternalServerError,
+      502,
+    );
+    assertAnthropicError(error, 'api_error');
+    assert.match(errorBody(error).error.message, /get_weather/);
+    // The upstream answered and counted tokens: the attempt is billed although it failed.
+    const row = await ledgerRow(requestId);
+    assert.equal(row.status, 'error');
+    assert.equal(row.errorCode, 'upstream_bad_response');
+    assert.equal(row.usageSource, 'upstream');
+    assert.ok(row.completionTokens > 0);
+  });
+
   test('a streamed tool call arrives as input_json_delta and parses into input', async () => {
     const stream = client.messages.stream({
       model: 'gpt',

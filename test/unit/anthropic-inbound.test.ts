@@ -274,6 +274,33 @@ describe('Anthropic request → canonical request', () => {
     ]);
   });
 
+  test('images in a tool_result go to the user turn that follows the tool message', () => {
+    const { chat } = toChatRequest(
+      request({
+        messages: [
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'screenshot', input: {} }] },
+          {
+            role: 'user',
+            content: [
+              {
+                type: 'tool_result',
+                tool_use_id: 't1',
+                content: [
+                  { type: 'text', text: 'captured' },
+                  { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(chat.messages.slice(1), [
+      { role: 'tool', tool_call_id: 't1', content: 'captured' },
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] },
+    ]);
+  });
+
   test('tool_choice variants', () => {
     const tools = [{ name: 't', input_schema: { type: 'object' as const } }];
     const choice = (tool_choice: MessagesRequest['tool_choice']) =>
