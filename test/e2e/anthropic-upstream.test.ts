@@ -185,6 +185,42 @@ describe('openai SDK → gateway → Anthropic upstream', () => {
     ]);
   });
 
+  test('reasoning_effort → extended thinking; thinking comes back as reasoning_content', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'claude',
+      reasoning_effort: 'low',
+      messages: [{ role: 'user', content: 'think first' }],
+    });
+    const message = completion.choices[0]!.message as OpenAI.ChatCompletionMessage & Record<string, unknown>;
+    assert.equal(message.content, 'Echo: think first');
+    assert.equal(message['reasoning_content'], 'Let me think about that.');
+    assert.deepEqual(message['thinking_blocks'], [
+      { type: 'thinking', thinking: 'Let me think about that.', signature: 'sig_mock' },
+    ]);
+    const sent = mock.requests.at(-1)!.body as Record<string, unknown>;
+    assert.deepEqual(sent['thinking'], { type: 'enabled', budget_tokens: 2048 });
+    assert.equal(sent['max_tokens'], 2048 + 4096);
+    assert.equal(sent['reasoning_effort'], undefined);
+
+    const stream = await client.chat.completions.create({
+      model: 'claude',
+      stream: true,
+      reasoning_effort: 'low',
+      messages: [{ role: 'user', content: 'think first' }],
+    });
+    let reasoning = '';
+    let text = '';
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta as
+        | (Record<string, unknown> & { content?: string | null })
+        | undefined;
+      if (typeof delta?.['reasoning_content'] === 'string') reasoning += delta['reasoning_content'];
+      text += delta?.content ?? '';
+    }
+    assert.equal(reasoning, 'Let me think about that.');
+    assert.equal(text, 'Echo: think first');
+  });
+
   test('image input reaches the upstream as a base64 image block', async () => {
     const completion = await client.chat.completions.create({
       model: 'claude',

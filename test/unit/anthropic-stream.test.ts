@@ -339,6 +339,42 @@ describe('AnthropicProvider against the mock Anthropic server', () => {
     );
   });
 
+  async function streamText(content: string): Promise<string> {
+    let text = '';
+    for await (const chunk of await provider.streamChat(
+      { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content }] },
+      ctx(),
+    )) {
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    return text;
+  }
+
+  test('odd but legal SSE from the real server: split bytes, CRLF, comments, multi-line data, no space', async () => {
+    // A cut at every byte offset: inside 'é' (2 bytes), '🌍' (4 bytes) and every field name.
+    const cuts = Array.from({ length: 1500 }, (_, i) => i + 1).join('|');
+    assert.equal(await streamText(`héllo 🌍 wörld [mock:split-at=${cuts}]`), 'Echo: héllo 🌍 wörld');
+    assert.equal(await streamText('a b [mock:line-ending=crlf]'), 'Echo: a b');
+    assert.equal(await streamText('a b [mock:line-ending=cr]'), 'Echo: a b');
+    for (const variant of ['comments', 'multi-line-data', 'no-space', 'garbage']) {
+      assert.equal(await streamText(`x y [mock:malformed-sse=${variant}]`), 'Echo: x y', variant);
+    }
+  });
+
+  test('broken streams are upstream failures: invalid JSON, no message_stop, reset mid-stream', async () => {
+    for (const directive of ['malformed-sse=invalid-json', 'malformed-sse=no-done', 'reset-mid-stream=1']) {
+      await assert.rejects(
+        streamText(`x [mock:${directive}]`),
+        (e: unknown) => GatewayError.is(e) && e.retryable && e.code.startsWith('upstream_'),
+        directive,
+      );
+    }
+    await assert.rejects(
+      provider.chat({ model: 'm', messages: [{ role: 'user', content: 'x [mock:malformed-json]' }] }, ctx()),
+      (e: unknown) => GatewayError.is(e) && e.code === 'upstream_bad_response',
+    );
+  });
+
   test('embeddings are refused as a final 400-class error; check() lists models', async () => {
     await assert.rejects(
       provider.embed({ model: 'claude-x', input: 'hi' }, ctx()),
