@@ -375,6 +375,31 @@ describe('AnthropicProvider against the mock Anthropic server', () => {
     );
   });
 
+  test('hang, reset and redirect are retryable upstream failures; the attempt is abortable', async () => {
+    const quick: AttemptContext = {
+      ...ctx(),
+      timeouts: { connectMs: 2000, firstByteMs: 300, totalMs: 5000, idleMs: 300 },
+    };
+    const ask = (content: string, c: AttemptContext = ctx()) =>
+      provider.chat({ model: 'm', messages: [{ role: 'user', content }] }, c);
+    await assert.rejects(
+      ask('x [mock:hang]', quick),
+      (e: unknown) => GatewayError.is(e) && e.code === 'upstream_timeout',
+    );
+    await assert.rejects(ask('x [mock:reset]'), (e: unknown) => GatewayError.is(e) && e.retryable);
+    await assert.rejects(
+      ask('x [mock:redirect]'),
+      (e: unknown) => GatewayError.is(e) && e.code === 'upstream_bad_response',
+    );
+    const controller = new AbortController();
+    const before = mock.requests.length;
+    const pending = ask('x [mock:hang]', { ...ctx(), signal: controller.signal });
+    const [hung] = (await mock.waitForRequests(before + 1)).slice(before);
+    controller.abort(new Error('client went away'));
+    await assert.rejects(pending, /client went away/);
+    assert.equal((await mock.waitForAbort({ requestId: hung!.id })).clientAborted, true);
+  });
+
   test('embeddings are refused as a final 400-class error; check() lists models', async () => {
     await assert.rejects(
       provider.embed({ model: 'claude-x', input: 'hi' }, ctx()),
