@@ -203,7 +203,14 @@ function defaultConfig(env: NodeJS.ProcessEnv, notes: string[]): Record<string, 
     }
     notes.push('OPENAI_API_KEY found: serving OpenAI models');
   }
-  for (const name of ['ANTHROPIC_API_KEY', 'GEMINI_API_KEY']) {
+  if (env['ANTHROPIC_API_KEY']) {
+    providers['anthropic'] = { type: 'anthropic', api_key: env['ANTHROPIC_API_KEY'] };
+    for (const model of ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1']) {
+      models[model] = { targets: [{ provider: 'anthropic', model }] };
+    }
+    notes.push('ANTHROPIC_API_KEY found: serving Anthropic models');
+  }
+  for (const name of ['GEMINI_API_KEY']) {
     if (env[name]) notes.push(`${name} found, but this build has no adapter for it yet: ignored`);
   }
   return { providers, models };

@@ -47,12 +47,29 @@ const openAIProviderSchema = z.strictObject({
   max_connections: z.number().int().positive().default(256),
 });
 
-export const providerSchema = z.discriminatedUnion('type', [openAIProviderSchema, mockProviderSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union'
-      ? 'expected type to be one of: openai, mock'
-      : 'expected a provider object',
+const anthropicProviderSchema = z.strictObject({
+  type: z.literal('anthropic'),
+  api_key: z.string().min(1, { error: 'expected a non-empty API key' }).optional(),
+  /** Without `/v1`, as in Anthropic's SDKs. */
+  base_url: url.default('https://api.anthropic.com'),
+  anthropic_version: z.string().min(1).default('2023-06-01'),
+  /** Extra headers sent on every upstream request (e.g. `anthropic-beta`). */
+  headers: z.record(z.string(), z.string()).default({}),
+  max_connections: z.number().int().positive().default(256),
+  /** Anthropic requires `max_tokens`; sent when the client gives none. */
+  default_max_tokens: z.number().int().positive().default(4096),
 });
+
+export const providerSchema = z.discriminatedUnion(
+  'type',
+  [openAIProviderSchema, anthropicProviderSchema, mockProviderSchema],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected type to be one of: openai, anthropic, mock'
+        : 'expected a provider object',
+  },
+);
 
 export const targetSchema = z.strictObject({
   provider: z.string({ error: 'expected a provider name' }),

@@ -3,6 +3,7 @@
  * provider `type`; adding a provider means one folder and one case here.
  */
 import type { ProviderConfig } from '../config/schema.ts';
+import { AnthropicProvider } from './anthropic/index.ts';
 import { MockProvider } from './mock/index.ts';
 import { OpenAIProvider } from './openai/index.ts';
 import type { ProviderAdapter } from './types.ts';
@@ -17,6 +18,16 @@ export function createProvider(name: string, config: ProviderConfig): ProviderAd
         organization: config.organization,
         headers: config.headers,
         maxConnections: config.max_connections,
+      });
+    case 'anthropic':
+      return new AnthropicProvider({
+        name,
+        baseUrl: config.base_url,
+        apiKey: config.api_key,
+        anthropicVersion: config.anthropic_version,
+        headers: config.headers,
+        maxConnections: config.max_connections,
+        defaultMaxTokens: config.default_max_tokens,
       });
     case 'mock':
       return new MockProvider({

@@ -216,12 +216,14 @@ export interface MockUpstream {
 // ---------------------------------------------------------------------------------------
 
 const DEFAULT_MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
-const DEFAULT_TOOL_ARGUMENTS = '{"location":"Paris","unit":"celsius"}';
-const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
+export const DEFAULT_TOOL_ARGUMENTS = '{"location":"Paris","unit":"celsius"}';
+export const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(
+  ' ',
+);
 const EMBEDDING_DIMS = 8;
-const DEFAULT_WAIT_MS = 5000;
+export const DEFAULT_WAIT_MS = 5000;
 /** Pieces a tool call's arguments are streamed in when `frames` is not set. */
-const DEFAULT_TOOL_FRAMES = 4;
+export const DEFAULT_TOOL_FRAMES = 4;
 
 function defaultError(status: number, model: string | undefined): OpenAIErrorDetail {
   switch (status) {
@@ -301,7 +303,7 @@ function now(): number {
 }
 
 /** Whitespace-separated word count, without allocating. */
-function countWords(s: string): number {
+export function countWords(s: string): number {
   let n = 0;
   let inWord = false;
   for (let i = 0; i < s.length; i++) {
@@ -316,7 +318,7 @@ function countWords(s: string): number {
   return n;
 }
 
-function contentText(content: ChatMessage['content']): string {
+export function contentText(content: ChatMessage['content']): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let out = '';
@@ -326,12 +328,12 @@ function contentText(content: ChatMessage['content']): string {
   return out;
 }
 
-function isObject(v: unknown): v is JsonObject {
+export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Splits so that the pieces concatenate back to `text`: one piece per word, leading whitespace attached. */
-function wordPieces(text: string): string[] {
+export function wordPieces(text: string): string[] {
   const pieces = text.match(/\s*\S+/g) ?? [];
   const tail = /\s+$/.exec(text);
   if (tail && pieces.length > 0) pieces[pieces.length - 1] += tail[0];
@@ -339,7 +341,7 @@ function wordPieces(text: string): string[] {
 }
 
 /** `frames` pieces of nearly equal length, cut between code points (never inside a surrogate pair). */
-function codePointPieces(text: string, frames: number): string[] {
+export function codePointPieces(text: string, frames: number): string[] {
   const cps = Array.from(text);
   const n = Math.max(0, Math.min(frames, cps.length));
   const pieces: string[] = [];
@@ -385,7 +387,7 @@ function float32Base64(v: number[]): string {
 const DIRECTIVE_RE = /\[mock:([^\]]*)\]/;
 
 /** Thrown for a directive the mock does not understand; answered as a 400 so mistakes are loud. */
-class DirectiveError extends Error {}
+export class DirectiveError extends Error {}
 
 function normKey(k: string): string {
   return k.toLowerCase().replace(/[-_\s]/g, '');
@@ -563,7 +565,7 @@ export function parseDirective(spec: string): MockBehaviour {
 }
 
 /** Finds and removes a directive; `undefined` when the text has none (the cheap, common case). */
-function extractDirective(text: string): { behaviour: MockBehaviour; rest: string } | undefined {
+export function extractDirective(text: string): { behaviour: MockBehaviour; rest: string } | undefined {
   if (!text.includes('[mock:')) return undefined;
   const m = DIRECTIVE_RE.exec(text);
   if (!m) return undefined;
@@ -761,7 +763,7 @@ function routeOf(method: string | undefined, path: string): { route: Route; mode
   return { route: undefined };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   if (ms <= 0) return new Promise((resolve) => setImmediate(() => resolve(!signal.aborted)));
   return new Promise((resolve) => {
@@ -778,14 +780,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /** Resolves once `chunk` was handed to the kernel (or the stream failed): the next write is a separate packet. */
-function flushWrite(res: ServerResponse, chunk: string | Buffer): Promise<void> {
+export function flushWrite(res: ServerResponse, chunk: string | Buffer): Promise<void> {
   return new Promise((resolve) => {
     if (res.destroyed) return resolve();
     res.write(chunk, () => resolve());
   });
 }
 
-function splitBuffer(body: Buffer, offsets: number[]): Buffer[] {
+export function splitBuffer(body: Buffer, offsets: number[]): Buffer[] {
   const cuts = [...new Set(offsets.filter((o) => o > 0 && o < body.length))].sort((a, b) => a - b);
   const pieces: Buffer[] = [];
   let start = 0;

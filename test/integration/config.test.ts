@@ -49,7 +49,7 @@ models:
 models:
   fast: { targets: [ { provider: local, model: llama3 } ] }
 `,
-    problems: [{ path: 'providers.local.type', phrase: /one of: openai, mock/ }],
+    problems: [{ path: 'providers.local.type', phrase: /one of: openai, anthropic, mock/ }],
   },
   {
     name: 'model target naming a provider that does not exist',

@@ -1,0 +1,153 @@
+/**
+ * Adapter for Anthropic's Messages API (`POST /v1/messages`).
+ *
+ * Canonical requests are translated (anthropic-request.ts), answers and
+ * streams translated back (anthropic-response.ts, anthropic-stream.ts).
+ * `messages` and `streamMessages` send Anthropic-format bodies untranslated,
+ * for the inbound `/v1/messages` route: an Anthropic client talking to an
+ * Anthropic upstream must not lose anything to a round trip through OpenAI's
+ * shape. Both paths share the HTTP call and the error mapping.
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+  JsonObject,
+} from '../../core/types.ts';
+import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { mapAnthropicError } from './anthropic-error.ts';
+import { toAnthropicRequest } from './anthropic-request.ts';
+import { fromAnthropicMessage } from './anthropic-response.ts';
+import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
+import type { AnthropicMessage } from './anthropic-wire.ts';
+import { ANTHROPIC_DEFAULT_VERSION } from './anthropic-wire.ts';
+
+export interface AnthropicProviderOptions {
+  name: string;
+  /** Without `/v1`, as in Anthropic's SDKs: `https://api.anthropic.com`. */
+  baseUrl: string;
+  apiKey?: string | undefined;
+  anthropicVersion?: string;
+  headers?: Record<string, string>;
+  maxConnections?: number;
+  /** `max_tokens` sent when the client gives none (Anthropic requires one). */
+  defaultMaxTokens?: number;
+}
+
+export class AnthropicProvider implements ProviderAdapter {
+  readonly name: string;
+  readonly type: string = 'anthropic';
+  readonly #client: UpstreamClient;
+  readonly #headers: Record<string, string>;
+  readonly #redact: (text: string) => string;
+  readonly #defaultMaxTokens: number;
+
+  constructor(options: AnthropicProviderOptions) {
+    this.name = options.name;
+    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
+    this.#headers = {
+      'content-type': 'application/json',
+      'anthropic-version': options.anthropicVersion ?? ANTHROPIC_DEFAULT_VERSION,
+      ...options.headers,
+    };
+    if (options.apiKey) this.#headers['x-api-key'] = options.apiKey;
+    this.#defaultMaxTokens = options.defaultMaxTokens ?? 4096;
+    const key = options.apiKey;
+    // Upstream messages sometimes quote the key they rejected; never relay it.
+    this.#redact = key && key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+  }
+
+  async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
+    const body = toAnthropicRequest(request, { defaultMaxTokens: this.#defaultMaxTokens });
+    return fromAnthropicMessage((await this.messages(body, ctx)) as unknown as AnthropicMessage);
+  }
+
+  async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
+    const body = {
+      ...toAnthropicRequest(request, { defaultMaxTokens: this.#defaultMaxTokens }),
+      stream: true,
+    };
+    const res = await this.#postStream(body, ctx);
+    return readAnthropicStream(res, ctx.signal, this.#redact);
+  }
+
+  /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
+  async messages(body: JsonObject, ctx: AttemptContext): Promise<JsonObject> {
+    const res = await this.#post({ ...body, stream: false }, ctx);
+    const value = (await readJson(res, ctx.signal)) as AnthropicMessage | { type?: unknown };
+    if (!value || typeof value !== 'object' || value.type !== 'message') {
+      if (value && typeof value === 'object' && value.type === 'error') {
+        // A 200 carrying an error body (some proxies do this): still an upstream failure.
+        throw mapAnthropicError(502, res.headers, JSON.stringify(value), this.#redact);
+      }
+      throw new GatewayError('upstream_bad_response', 'Upstream response is not an Anthropic message');
+    }
+    return value as JsonObject;
+  }
+
+  /** Passthrough streaming: resolves once the upstream accepted; raw SSE events then flow as they arrive. */
+  async streamMessages(
+    body: JsonObject,
+    ctx: AttemptContext,
+  ): Promise<AsyncIterable<{ event: string; data: string }>> {
+    const res = await this.#postStream({ ...body, stream: true }, ctx);
+    return readAnthropicEvents(res, ctx.signal, this.#redact);
+  }
+
+  async embed(_request: EmbeddingRequest, _ctx: AttemptContext): Promise<EmbeddingResponse> {
+    throw new GatewayError(
+      'invalid_request',
+      `Provider '${this.name}' is an Anthropic provider, and Anthropic offers no embeddings API`,
+      { param: 'model' },
+    );
+  }
+
+  /** Listing models spends no tokens and proves the key and the network path. */
+  async check(signal: AbortSignal): Promise<void> {
+    const res = await this.#client.request({
+      method: 'GET',
+      path: '/v1/models',
+      headers: this.#headers,
+      ctx: {
+        signal,
+        requestId: 'health-check',
+        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
+      },
+    });
+    const text = await readText(res, signal);
+    if (res.statusCode >= 500) throw mapAnthropicError(res.statusCode, res.headers, text, this.#redact);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  async #postStream(body: JsonObject, ctx: AttemptContext): Promise<UpstreamResponse> {
+    const res = await this.#post(body, ctx);
+    const contentType = String(res.headers['content-type'] ?? '');
+    if (!contentType.includes('text/event-stream')) {
+      const text = await readText(res, ctx.signal);
+      throw mapAnthropicError(502, res.headers, text, this.#redact);
+    }
+    return res;
+  }
+
+  async #post(body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+    const res = await this.#client.request({
+      method: 'POST',
+      path: '/v1/messages',
+      headers: this.#headers,
+      body: JSON.stringify(body),
+      ctx,
+    });
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await readText(res, ctx.signal).catch(() => '');
+      throw mapAnthropicError(res.statusCode, res.headers, text, this.#redact);
+    }
+    return res;
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * Canonical (OpenAI Chat Completions) request → Anthropic Messages request.
+ *
+ * Anthropic keeps the system prompt outside the turns, wants tool calls and
+ * tool results as content blocks, and requires `max_tokens`. Everything the
+ * canonical request means is carried over; canonical fields with no Anthropic
+ * equivalent (n=1, penalties, logprobs, seed, response_format...) are dropped
+ * rather than sent, because Anthropic rejects unknown fields. Input that
+ * cannot be translated faithfully is refused with a 400 naming the field.
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
+import type {
+  AnthropicContentBlock,
+  AnthropicImageBlock,
+  AnthropicMessageParam,
+  AnthropicMessagesRequest,
+  AnthropicTextBlock,
+  AnthropicThinkingConfig,
+  AnthropicTool,
+  AnthropicToolChoice,
+  AnthropicToolResultBlock,
+} from './anthropic-wire.ts';
+
+export interface AnthropicRequestOptions {
+  /** Sent when the client gives neither `max_tokens` nor `max_completion_tokens`. */
+  defaultMaxTokens: number;
+}
+
+/** Thinking budgets for OpenAI's `reasoning_effort`; Anthropic's minimum budget is 1024. */
+const THINKING_BUDGETS: Record<string, number> = {
+  minimal: 1024,
+  low: 2048,
+  medium: 8192,
+  high: 16_384,
+};
+const MIN_THINKING_BUDGET = 1024;
+
+export function toAnthropicRequest(
+  request: ChatRequest,
+  options: AnthropicRequestOptions,
+): AnthropicMessagesRequest {
+  if (typeof request.n === 'number' && request.n > 1) {
+    throw invalid('Anthropic models return one choice per request; n must be 1', 'n');
+  }
+  const { system, messages } = translateMessages(request.messages);
+  const explicitMax = request.max_completion_tokens ?? request.max_tokens;
+  let maxTokens = typeof explicitMax === 'number' ? explicitMax : options.defaultMaxTokens;
+  const out: AnthropicMessagesRequest = { model: request.model, messages, max_tokens: maxTokens };
+  if (system !== undefined) out.system = system;
+
+  const stop = request.stop;
+  if (typeof stop === 'string') out.stop_sequences = [stop];
+  else if (Array.isArray(stop) && stop.length > 0) out.stop_sequences = stop;
+  if (typeof request.temperature === 'number') out.temperature = request.temperature;
+  if (typeof request.top_p === 'number') out.top_p = request.top_p;
+  if (typeof request['top_k'] === 'number') out.top_k = request['top_k'];
+  if (typeof request.user === 'string' && request.user.length > 0) out.metadata = { user_id: request.user };
+
+  if (Array.isArray(request.tools) && request.tools.length > 0) {
+    out.tools = request.tools.map(translateTool);
+    const choice = translateToolChoice(request.tool_choice, request['parallel_tool_calls']);
+    if (choice) out.tool_choice = choice;
+  }
+
+  const thinking = translateThinking(request, maxTokens, typeof explicitMax === 'number');
+  if (thinking) {
+    out.thinking = thinking.config;
+    maxTokens = thinking.maxTokens;
+    out.max_tokens = maxTokens;
+  }
+  return out;
+}
+
+// ---- messages ----------------------------------------------------------------------
+
+function translateMessages(input: ChatMessage[]): {
+  system: string | AnthropicTextBlock[] | undefined;
+  messages: AnthropicMessageParam[];
+} {
+  const systemTexts: string[] = [];
+  const messages: AnthropicMessageParam[] = [];
+  input.forEach((message, i) => {
+    const where = `messages[${i}]`;
+    switch (message.role) {
+      case 'system':
+      case 'developer': {
+        const text = textOnly(message.content, where);
+        if (text.length > 0) systemTexts.push(text);
+        return;
+      }
+      case 'user':
+        append(messages, 'user', userBlocks(message.content, where));
+        return;
+      case 'assistant':
+        append(messages, 'assistant', assistantBlocks(message, where));
+        return;
+      case 'tool':
+        append(messages, 'user', [toolResultBlock(message, where)]);
+        return;
+      default:
+        throw invalid(
+          `Role '${String(message.role)}' cannot be sent to an Anthropic model; use 'tool' messages with tool_call_id`,
+          `${where}.role`,
+        );
+    }
+  });
+  if (messages.length === 0) {
+    throw invalid('Anthropic models need at least one user or assistant message', 'messages');
+  }
+  let system: string | AnthropicTextBlock[] | undefined;
+  if (systemTexts.length === 1) system = systemTexts[0];
+  else if (systemTexts.length > 1) system = systemTexts.map((text) => ({ type: 'text', text }));
+  return { system, messages };
+}
+
+/** Anthropic merges consecutive same-role turns anyway; merging here keeps tool results in one user turn. */
+function append(
+  messages: AnthropicMessageParam[],
+  role: 'user' | 'assistant',
+  blocks: AnthropicContentBlock[],
+) {
+  const last = messages[messages.length - 1];
+  if (last && last.role === role) {
+    last.content = [...asBlocks(last.content), ...blocks];
+    return;
+  }
+  // A lone text turn stays a plain string: the smallest faithful request.
+  const only = blocks.length === 1 ? blocks[0] : undefined;
+  if (only?.type === 'text' && only.cache_control === undefined) {
+    messages.push({ role, content: only.text });
+  } else {
+    messages.push({ role, content: blocks });
+  }
+}
+
+function asBlocks(content: string | AnthropicContentBlock[]): AnthropicContentBlock[] {
+  return typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+}
+
+function userBlocks(content: ChatMessage['content'], where: string): AnthropicContentBlock[] {
+  if (typeof content === 'string') return [{ type: 'text', text: content }];
+  if (!Array.isArray(content)) throw invalid('A user message needs content', `${where}.content`);
+  return content.map((part, j) => contentPartBlock(part, `${where}.content[${j}]`));
+}
+
+function contentPartBlock(part: ContentPart, where: string): AnthropicTextBlock | AnthropicImageBlock {
+  if (part.type === 'text' && typeof part['text'] === 'string') {
+    const block: AnthropicTextBlock = { type: 'text', text: part['text'] };
+    copyCacheControl(part, block);
+    return block;
+  }
+  if (part.type === 'image_url') {
+    const imageUrl = part['image_url'] as { url?: unknown } | undefined;
+    if (typeof imageUrl?.url !== 'string') throw invalid('image_url.url must be a string', where);
+    const block = imageBlock(imageUrl.url, where);
+    copyCacheControl(part, block);
+    return block;
+  }
+  throw invalid(`Content part type '${String(part.type)}' cannot be sent to an Anthropic model`, where);
+}
+
+const DATA_URL = /^data:([^;,]+);base64,(.*)$/s;
+
+function imageBlock(url: string, where: string): AnthropicImageBlock {
+  const data = DATA_URL.exec(url);
+  if (data) return { type: 'image', source: { type: 'base64', media_type: data[1]!, data: data[2]! } };
+  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
+  throw invalid('An image must be a base64 data: URL or an http(s) URL', `${where}.image_url.url`);
+}
+
+/** Prompt caching markers (an Anthropic extension some OpenAI clients send) survive the trip. */
+function copyCacheControl(part: ContentPart, block: AnthropicTextBlock | AnthropicImageBlock): void {
+  const cache = (part as JsonObject)['cache_control'];
+  if (cache && typeof cache === 'object') block.cache_control = cache as AnthropicTextBlock['cache_control'];
+}
+
+function assistantBlocks(message: ChatMessage, where: string): AnthropicContentBlock[] {
+  const blocks: AnthropicContentBlock[] = [];
+  // Thinking blocks must be sent back unchanged (signature included) when tools are in play.
+  const thinking = message['thinking_blocks'];
+  if (Array.isArray(thinking)) {
+    for (const block of thinking as JsonObject[]) {
+      if (block?.['type'] === 'thinking' || block?.['type'] === 'redacted_thinking') {
+        blocks.push(block as unknown as AnthropicContentBlock);
+      }
+    }
+  }
+  const text = textOnly(message.content, `${where}.content`);
+  // Anthropic rejects empty text blocks; an assistant turn with only tool calls has none.
+  if (text.length > 0) blocks.push({ type: 'text', text });
+  message.tool_calls?.forEach((call, k) => {
+    blocks.push({
+      type: 'tool_use',
+      id: call.id,
+      name: call.function.name,
+      input: parseArguments(call.function.arguments, `${where}.tool_calls[${k}].function.arguments`),
+    });
+  });
+  if (blocks.length === 0) blocks.push({ type: 'text', text: '' });
+  return blocks;
+}
+
+function parseArguments(text: string, where: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
+  } catch {
+    // Reported below.
+  }
+  throw invalid('Tool call arguments must be a JSON object to be sent to an Anthropic model', where);
+}
+
+function toolResultBlock(message: ChatMessage, where: string): AnthropicToolResultBlock {
+  if (typeof message.tool_call_id !== 'string' || message.tool_call_id === '') {
+    throw invalid('A tool message needs tool_call_id', `${where}.tool_call_id`);
+  }
+  const content = message.content;
+  const block: AnthropicToolResultBlock = { type: 'tool_result', tool_use_id: message.tool_call_id };
+  if (typeof content === 'string') block.content = content;
+  else if (Array.isArray(content)) {
+    block.content = content.map((part, j) => contentPartBlock(part, `${where}.content[${j}]`));
+  }
+  return block;
+}
+
+/** System and assistant content: a string, or text parts joined. */
+function textOnly(content: ChatMessage['content'], where: string): string {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  let out = '';
+  content.forEach((part, j) => {
+    if (part.type !== 'text' || typeof part['text'] !== 'string') {
+      throw invalid(`Only text content is allowed here, got '${String(part.type)}'`, `${where}[${j}]`);
+    }
+    out += part['text'];
+  });
+  return out;
+}
+
+// ---- tools ---------------------------------------------------------------------------
+
+function translateTool(tool: NonNullable<ChatRequest['tools']>[number], i: number): AnthropicTool {
+  if (tool?.type !== 'function' || typeof tool.function?.name !== 'string') {
+    throw invalid('Only function tools can be sent to an Anthropic model', `tools[${i}]`);
+  }
+  const out: AnthropicTool = {
+    name: tool.function.name,
+    input_schema: (tool.function.parameters as AnthropicTool['input_schema'] | undefined) ?? {
+      type: 'object',
+      properties: {},
+    },
+  };
+  if (typeof tool.function.description === 'string') out.description = tool.function.description;
+  return out;
+}
+
+function translateToolChoice(choice: unknown, parallel: unknown): AnthropicToolChoice | undefined {
+  const noParallel = parallel === false;
+  let out: Exclude<AnthropicToolChoice, { type: 'none' }> | undefined;
+  if (choice === 'none') return { type: 'none' };
+  if (choice === 'auto') out = { type: 'auto' };
+  else if (choice === 'required') out = { type: 'any' };
+  else if (choice && typeof choice === 'object') {
+    const name = (choice as { function?: { name?: unknown } }).function?.name;
+    if (typeof name !== 'string') throw invalid('tool_choice must name a function', 'tool_choice');
+    out = { type: 'tool', name };
+  } else if (choice !== undefined && choice !== null) {
+    throw invalid("tool_choice must be 'auto', 'none', 'required' or a named function", 'tool_choice');
+  }
+  if (noParallel) return { ...(out ?? { type: 'auto' }), disable_parallel_tool_use: true };
+  return out;
+}
+
+// ---- extended thinking ---------------------------------------------------------------
+
+function translateThinking(
+  request: ChatRequest,
+  maxTokens: number,
+  maxIsExplicit: boolean,
+): { config: AnthropicThinkingConfig; maxTokens: number } | undefined {
+  const native = request['thinking'];
+  let budget: number | undefined;
+  if (native && typeof native === 'object') {
+    const config = native as { type?: unknown; budget_tokens?: unknown };
+    if (config.type === 'disabled') return { config: { type: 'disabled' }, maxTokens };
+    if (config.type === 'enabled' && typeof config.budget_tokens === 'number') budget = config.budget_tokens;
+    else throw invalid("thinking must be {type:'enabled', budget_tokens} or {type:'disabled'}", 'thinking');
+  } else if (typeof request['reasoning_effort'] === 'string') {
+    const effort = request['reasoning_effort'];
+    if (effort === 'none') return undefined;
+    budget = THINKING_BUDGETS[effort];
+    if (budget === undefined) throw invalid(`Unknown reasoning_effort '${effort}'`, 'reasoning_effort');
+  }
+  if (budget === undefined) return undefined;
+  // Anthropic requires budget < max_tokens: the answer needs room after the thinking.
+  if (!maxIsExplicit)
+    return { config: { type: 'enabled', budget_tokens: budget }, maxTokens: budget + maxTokens };
+  if (budget >= maxTokens) budget = maxTokens - 1;
+  if (budget < MIN_THINKING_BUDGET) {
+    throw invalid(
+      `Extended thinking needs max_tokens above ${MIN_THINKING_BUDGET}; got ${maxTokens}`,
+      'max_tokens',
+    );
+  }
+  return { config: { type: 'enabled', budget_tokens: budget }, maxTokens };
+}
+
+function invalid(message: string, param: string): GatewayError {
+  return new GatewayError('invalid_request', message, { param });
+}

@@ -1,0 +1,112 @@
+/**
+ * Anthropic Messages response → canonical chat completion.
+ *
+ * Text blocks become `content`, `tool_use` blocks become `tool_calls` (input
+ * serialised as the arguments string), thinking becomes `reasoning_content`
+ * plus `thinking_blocks` (the blocks as sent, signatures included, so a client
+ * can hand them back on the next turn, as Anthropic requires with tools).
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type { ChatCompletion, FinishReason, ToolCall, Usage } from '../../core/types.ts';
+import type {
+  AnthropicContentBlock,
+  AnthropicMessage,
+  AnthropicStopReason,
+  AnthropicUsage,
+} from './anthropic-wire.ts';
+
+export function fromAnthropicMessage(message: AnthropicMessage, created = nowSeconds()): ChatCompletion {
+  if (message?.type !== 'message' || !Array.isArray(message.content)) {
+    throw new GatewayError('upstream_bad_response', 'Upstream response is not an Anthropic message');
+  }
+  let text = '';
+  let reasoning = '';
+  const toolCalls: ToolCall[] = [];
+  const thinkingBlocks: AnthropicContentBlock[] = [];
+  for (const block of message.content) {
+    switch (block.type) {
+      case 'text':
+        text += block.text;
+        break;
+      case 'tool_use':
+        toolCalls.push({
+          id: block.id,
+          type: 'function',
+          function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
+        });
+        break;
+      case 'thinking':
+        reasoning += block.thinking;
+        thinkingBlocks.push(block);
+        break;
+      case 'redacted_thinking':
+        thinkingBlocks.push(block);
+        break;
+      // Server tool blocks and future types have no canonical form: dropped.
+    }
+  }
+  const choiceMessage: ChatCompletion['choices'][number]['message'] = {
+    role: 'assistant',
+    content: text.length === 0 && toolCalls.length > 0 ? null : text,
+  };
+  if (toolCalls.length > 0) choiceMessage.tool_calls = toolCalls;
+  if (thinkingBlocks.length > 0) {
+    choiceMessage['reasoning_content'] = reasoning;
+    choiceMessage['thinking_blocks'] = thinkingBlocks;
+  }
+  const completion: ChatCompletion = {
+    id: message.id,
+    object: 'chat.completion',
+    created,
+    model: message.model,
+    choices: [
+      {
+        index: 0,
+        message: choiceMessage,
+        finish_reason: toFinishReason(message.stop_reason),
+        logprobs: null,
+      },
+    ],
+  };
+  if (message.usage) completion.usage = toCanonicalUsage(message.usage);
+  return completion;
+}
+
+export function toFinishReason(reason: AnthropicStopReason | string | null | undefined): FinishReason {
+  switch (reason) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'refusal':
+      return 'content_filter';
+    default:
+      // end_turn, stop_sequence, and pause_turn (a server tool paused the turn; the
+      // client continues it by sending the answer back, as after any stop).
+      return 'stop';
+  }
+}
+
+/**
+ * Anthropic counts cached prompt tokens apart from `input_tokens`; OpenAI's
+ * `prompt_tokens` includes them. Cache writes are kept as an extra field
+ * because they are billed at a different rate than plain input.
+ */
+export function toCanonicalUsage(usage: AnthropicUsage): Usage {
+  const cacheRead = usage.cache_read_input_tokens ?? 0;
+  const cacheCreation = usage.cache_creation_input_tokens ?? 0;
+  const prompt = (usage.input_tokens ?? 0) + cacheRead + cacheCreation;
+  const completion = usage.output_tokens ?? 0;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cacheRead },
+    cache_creation_input_tokens: cacheCreation,
+  };
+}
+
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}

@@ -1,0 +1,232 @@
+/**
+ * Anthropic SSE events → canonical chunks, one event at a time.
+ *
+ * Anthropic streams a message as content blocks (text, tool_use, thinking),
+ * each opened, filled with deltas and closed; the stop reason and cumulative
+ * output usage arrive in `message_delta`, the input usage in `message_start`.
+ * Every event is translated as it arrives (nothing is buffered beyond the
+ * running totals), and the stream ends with one usage chunk (`choices: []`),
+ * the adapter contract. An `error` event becomes a thrown GatewayError.
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
+import { mapTransportError, type UpstreamResponse } from '../http.ts';
+import { type SseEvent, SseParser } from '../sse.ts';
+import { mapAnthropicStreamError } from './anthropic-error.ts';
+import { nowSeconds, toCanonicalUsage, toFinishReason } from './anthropic-response.ts';
+import type { AnthropicContentBlock, AnthropicStreamEvent, AnthropicUsage } from './anthropic-wire.ts';
+
+type Delta = ChunkChoice['delta'];
+
+export class AnthropicStreamTranslator {
+  readonly #redact: (text: string) => string;
+  readonly #created: number;
+  #id = '';
+  #model = '';
+  #usage: AnthropicUsage = { input_tokens: 0, output_tokens: 0 };
+  #sawUsage = false;
+  /** Anthropic content block index → canonical tool_calls index. */
+  readonly #toolIndex = new Map<number, number>();
+  #started = false;
+  #finished = false;
+
+  constructor(redact: (text: string) => string = (text) => text, created = nowSeconds()) {
+    this.#redact = redact;
+    this.#created = created;
+  }
+
+  /** True once `message_stop` arrived. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** One SSE event → the chunks it means (often one, sometimes none). */
+  translate(event: SseEvent): ChatCompletionChunk[] {
+    if (event.event === 'error') throw mapAnthropicStreamError(event.data, this.#redact);
+    if (event.data.length === 0 || this.#finished) return [];
+    const parsed = parse(event.data);
+    switch (parsed.type) {
+      case 'message_start': {
+        const message = parsed.message;
+        this.#id = message?.id ?? '';
+        this.#model = message?.model ?? '';
+        if (message?.usage) this.#addUsage(message.usage);
+        this.#started = true;
+        return [this.#chunk({ role: 'assistant', content: '' })];
+      }
+      case 'content_block_start':
+        return this.#blockStart(parsed.index, parsed.content_block);
+      case 'content_block_delta': {
+        this.#requireStart();
+        const delta = parsed.delta;
+        switch (delta?.type) {
+          case 'text_delta':
+            return [this.#chunk({ content: delta.text })];
+          case 'input_json_delta': {
+            const index = this.#toolIndex.get(parsed.index);
+            if (index === undefined || delta.partial_json.length === 0) return [];
+            return [this.#chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })];
+          }
+          case 'thinking_delta':
+            return [this.#chunk({ reasoning_content: delta.thinking })];
+          case 'signature_delta':
+            return [this.#chunk({ reasoning_signature: delta.signature })];
+          default:
+            return [];
+        }
+      }
+      case 'message_delta': {
+        this.#requireStart();
+        if (parsed.usage) this.#addUsage(parsed.usage);
+        const reason = parsed.delta?.stop_reason;
+        return reason ? [this.#chunk({}, toFinishReason(reason))] : [];
+      }
+      case 'message_stop': {
+        this.#requireStart();
+        this.#finished = true;
+        if (!this.#sawUsage) return [];
+        return [{ ...this.#base(), choices: [], usage: toCanonicalUsage(this.#usage) }];
+      }
+      case 'error':
+        throw mapAnthropicStreamError(event.data, this.#redact);
+      default:
+        // ping, content_block_stop, and event types added after this was written.
+        return [];
+    }
+  }
+
+  /** After the last byte: a stream cut before `message_stop` is an upstream failure. */
+  end(): void {
+    if (!this.#finished) {
+      throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+    }
+  }
+
+  #blockStart(index: number, block: AnthropicContentBlock | undefined): ChatCompletionChunk[] {
+    this.#requireStart();
+    switch (block?.type) {
+      case 'text':
+        return block.text ? [this.#chunk({ content: block.text })] : [];
+      case 'tool_use': {
+        const toolIndex = this.#toolIndex.size;
+        this.#toolIndex.set(index, toolIndex);
+        return [
+          this.#chunk({
+            tool_calls: [
+              {
+                index: toolIndex,
+                id: block.id,
+                type: 'function',
+                function: { name: block.name, arguments: '' },
+              },
+            ],
+          }),
+        ];
+      }
+      case 'thinking':
+        return block.thinking ? [this.#chunk({ reasoning_content: block.thinking })] : [];
+      case 'redacted_thinking':
+        return [this.#chunk({ redacted_thinking: block.data })];
+      default:
+        return [];
+    }
+  }
+
+  /** Anthropic's counts are cumulative: a later value replaces the earlier one. */
+  #addUsage(usage: Partial<AnthropicUsage>): void {
+    this.#sawUsage = true;
+    for (const key of [
+      'input_tokens',
+      'output_tokens',
+      'cache_read_input_tokens',
+      'cache_creation_input_tokens',
+    ] as const) {
+      const value = usage[key];
+      if (typeof value === 'number') this.#usage[key] = value;
+    }
+  }
+
+  #requireStart(): void {
+    if (!this.#started) {
+      throw new GatewayError('upstream_bad_response', 'Upstream stream did not start with message_start');
+    }
+  }
+
+  #base(): { id: string; object: 'chat.completion.chunk'; created: number; model: string } {
+    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model };
+  }
+
+  #chunk(delta: Delta, finishReason: FinishReason | null = null): ChatCompletionChunk {
+    return { ...this.#base(), choices: [{ index: 0, delta, finish_reason: finishReason }] };
+  }
+}
+
+function parse(data: string): AnthropicStreamEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    throw new GatewayError('upstream_bad_response', 'Upstream sent a stream event that is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || typeof (value as { type?: unknown }).type !== 'string') {
+    throw new GatewayError('upstream_bad_response', 'Upstream sent an unexpected stream event');
+  }
+  return value as AnthropicStreamEvent;
+}
+
+/** Bytes (split anywhere) → canonical chunks, yielded per event. */
+export async function* translateAnthropicStream(
+  source: AsyncIterable<Uint8Array>,
+  redact: (text: string) => string = (text) => text,
+): AsyncGenerator<ChatCompletionChunk> {
+  const parser = new SseParser();
+  const translator = new AnthropicStreamTranslator(redact);
+  for await (const bytes of source) {
+    for (const event of parser.push(bytes)) yield* translator.translate(event);
+  }
+  for (const event of parser.end()) yield* translator.translate(event);
+  translator.end();
+}
+
+/** The upstream response body → canonical chunks, with transport errors mapped and the socket released. */
+export async function* readAnthropicStream(
+  res: UpstreamResponse,
+  clientSignal: AbortSignal,
+  redact: (text: string) => string,
+): AsyncGenerator<ChatCompletionChunk> {
+  try {
+    yield* translateAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact);
+  } catch (error) {
+    throw mapTransportError(error, clientSignal);
+  } finally {
+    res.done();
+    if (!res.body.destroyed) res.body.destroy();
+  }
+}
+
+/** Raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
+export async function* readAnthropicEvents(
+  res: UpstreamResponse,
+  clientSignal: AbortSignal,
+  redact: (text: string) => string,
+): AsyncGenerator<{ event: string; data: string }> {
+  const parser = new SseParser();
+  let stopped = false;
+  const check = (event: SseEvent): { event: string; data: string } => {
+    if (event.event === 'error') throw mapAnthropicStreamError(event.data, redact);
+    if (event.event === 'message_stop') stopped = true;
+    return { event: event.event, data: event.data };
+  };
+  try {
+    for await (const bytes of res.body) {
+      for (const event of parser.push(bytes as Uint8Array)) yield check(event);
+    }
+    for (const event of parser.end()) yield check(event);
+  } catch (error) {
+    throw mapTransportError(error, clientSignal);
+  } finally {
+    res.done();
+    if (!res.body.destroyed) res.body.destroy();
+  }
+  if (!stopped) throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+}
