@@ -203,7 +203,14 @@ function defaultConfig(env: NodeJS.ProcessEnv, notes: string[]): Record<string, 
     }
     notes.push('OPENAI_API_KEY found: serving OpenAI models');
   }
-  for (const name of ['ANTHROPIC_API_KEY', 'GEMINI_API_KEY']) {
+  if (env['GEMINI_API_KEY']) {
+    providers['gemini'] = { type: 'gemini', api_key: env['GEMINI_API_KEY'] };
+    for (const model of ['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-2.0-flash', 'gemini-embedding-001']) {
+      models[model] = { targets: [{ provider: 'gemini', model }] };
+    }
+    notes.push('GEMINI_API_KEY found: serving Gemini models');
+  }
+  for (const name of ['ANTHROPIC_API_KEY']) {
     if (env[name]) notes.push(`${name} found, but this build has no adapter for it yet: ignored`);
   }
   return { providers, models };
