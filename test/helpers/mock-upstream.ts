@@ -175,7 +175,7 @@ export interface MockUpstreamOptions {
   frames?: number;
   /** Default delay between stream frames. */
   frameDelayMs?: number;
-  /** If set, answer 401 (OpenAI-shaped) unless `Authorization: Bearer <requireApiKey>`. */
+  /** If set, answer 401 (OpenAI-shaped) unless `Authorization: Bearer <requireApiKey>` (or Azure's `api-key: <requireApiKey>`). */
   requireApiKey?: string;
   /** Record requests (default true). Turn off for benchmarks: memory then stays flat. */
   record?: boolean;
@@ -296,12 +296,12 @@ const SSE_TYPE = 'text/event-stream; charset=utf-8';
 // Small pure helpers
 // ---------------------------------------------------------------------------------------
 
-function now(): number {
+export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
 /** Whitespace-separated word count, without allocating. */
-function countWords(s: string): number {
+export function countWords(s: string): number {
   let n = 0;
   let inWord = false;
   for (let i = 0; i < s.length; i++) {
@@ -316,7 +316,7 @@ function countWords(s: string): number {
   return n;
 }
 
-function contentText(content: ChatMessage['content']): string {
+export function contentText(content: ChatMessage['content']): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let out = '';
@@ -331,7 +331,7 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 /** Splits so that the pieces concatenate back to `text`: one piece per word, leading whitespace attached. */
-function wordPieces(text: string): string[] {
+export function wordPieces(text: string): string[] {
   const pieces = text.match(/\s*\S+/g) ?? [];
   const tail = /\s+$/.exec(text);
   if (tail && pieces.length > 0) pieces[pieces.length - 1] += tail[0];
@@ -339,7 +339,7 @@ function wordPieces(text: string): string[] {
 }
 
 /** `frames` pieces of nearly equal length, cut between code points (never inside a surrogate pair). */
-function codePointPieces(text: string, frames: number): string[] {
+export function codePointPieces(text: string, frames: number): string[] {
   const cps = Array.from(text);
   const n = Math.max(0, Math.min(frames, cps.length));
   const pieces: string[] = [];
@@ -359,7 +359,7 @@ function fnv1a(s: string, seed: number): number {
   return h;
 }
 
-function embeddingVector(input: string, dims: number): number[] {
+export function embeddingVector(input: string, dims: number): number[] {
   const v: number[] = [];
   let norm = 0;
   for (let i = 0; i < dims; i++) {
@@ -385,7 +385,7 @@ function float32Base64(v: number[]): string {
 const DIRECTIVE_RE = /\[mock:([^\]]*)\]/;
 
 /** Thrown for a directive the mock does not understand; answered as a 400 so mistakes are loud. */
-class DirectiveError extends Error {}
+export class DirectiveError extends Error {}
 
 function normKey(k: string): string {
   return k.toLowerCase().replace(/[-_\s]/g, '');
@@ -563,7 +563,7 @@ export function parseDirective(spec: string): MockBehaviour {
 }
 
 /** Finds and removes a directive; `undefined` when the text has none (the cheap, common case). */
-function extractDirective(text: string): { behaviour: MockBehaviour; rest: string } | undefined {
+export function extractDirective(text: string): { behaviour: MockBehaviour; rest: string } | undefined {
   if (!text.includes('[mock:')) return undefined;
   const m = DIRECTIVE_RE.exec(text);
   if (!m) return undefined;
@@ -748,8 +748,10 @@ interface Waiter {
 
 type Route = 'chat' | 'embeddings' | 'models' | 'model' | undefined;
 
-function routeOf(method: string | undefined, path: string): { route: Route; modelId?: string } {
-  // Suffix matching, so that the gateway may use any base URL prefix (`/v1`, `/openai/v1`, ...).
+function routeOf(method: string | undefined, target: string): { route: Route; modelId?: string } {
+  // Suffix matching, so that the gateway may use any base URL prefix (`/v1`, `/openai/v1`, ...);
+  // the query is ignored (Azure OpenAI puts `?api-version=` on every path).
+  const path = target.split('?', 1)[0] ?? target;
   if (method === 'POST') {
     if (path.endsWith('/chat/completions')) return { route: 'chat' };
     if (path.endsWith('/embeddings')) return { route: 'embeddings' };
@@ -761,7 +763,7 @@ function routeOf(method: string | undefined, path: string): { route: Route; mode
   return { route: undefined };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   if (ms <= 0) return new Promise((resolve) => setImmediate(() => resolve(!signal.aborted)));
   return new Promise((resolve) => {
@@ -778,14 +780,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /** Resolves once `chunk` was handed to the kernel (or the stream failed): the next write is a separate packet. */
-function flushWrite(res: ServerResponse, chunk: string | Buffer): Promise<void> {
+export function flushWrite(res: ServerResponse, chunk: string | Buffer): Promise<void> {
   return new Promise((resolve) => {
     if (res.destroyed) return resolve();
     res.write(chunk, () => resolve());
   });
 }
 
-function splitBuffer(body: Buffer, offsets: number[]): Buffer[] {
+export function splitBuffer(body: Buffer, offsets: number[]): Buffer[] {
   const cuts = [...new Set(offsets.filter((o) => o > 0 && o < body.length))].sort((a, b) => a - b);
   const pieces: Buffer[] = [];
   let start = 0;
@@ -1288,7 +1290,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       notify();
     }
 
-    if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) {
+    // Azure OpenAI sends the key as `api-key` instead of a bearer token.
+    const azureKey = options.requireApiKey !== undefined && req.headers['api-key'] === options.requireApiKey;
+    if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth && !azureKey) {
       if (ex.record) ex.record.behaviour = 'auth';
       await sendBody(ex, 401, JSON_TYPE, errorJson(defaultError(401, undefined)), {});
       return;

@@ -52,7 +52,8 @@ models:
     problems: [
       {
         path: 'providers.local.type',
-        phrase: /one of: openai, mock, gemini, azure, ollama, vllm, groq, together, mistral, deepseek, openrouter$/,
+        phrase:
+          /one of: openai, mock, gemini, azure, ollama, vllm, groq, together, mistral, deepseek, openrouter$/,
       },
     ],
   },
