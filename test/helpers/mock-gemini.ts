@@ -42,10 +42,14 @@ import {
   wordPieces,
 } from './mock-upstream.ts';
 
-export type GeminiMockBehaviour =
+export type GeminiMockBehaviour = (
   | MockBehaviour
   | (ReplyShaping & { kind: 'safety' })
-  | (ReplyShaping & { kind: 'promptBlocked' });
+  | (ReplyShaping & { kind: 'promptBlocked' })
+) & {
+  /** Streams: send `afterFrames` frames, then hold the rest until `release` settles (a test-controlled gate). */
+  gate?: { afterFrames: number; release: Promise<unknown> };
+};
 
 export interface GeminiRecordedRequest {
   id: number;
@@ -58,6 +62,8 @@ export interface GeminiRecordedRequest {
   behaviour: string;
   status?: number;
   receivedAt: number;
+  /** When the whole response was handed to the socket. */
+  completedAt?: number;
   clientAborted: boolean;
   abortedAt?: number;
 }
@@ -453,13 +459,21 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
   const sendEvents = async (
     ex: Exchange,
     events: string[],
-    b: ReplyShaping,
+    b: GeminiMockBehaviour,
     end: boolean,
   ): Promise<boolean> => {
     if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return false;
     ex.res.writeHead(200, headersFor(ex, SSE_TYPE, b));
     markHead(ex, 200);
     ex.res.flushHeaders();
+    if (b.gate) {
+      const { afterFrames, release } = b.gate;
+      await flushWrite(ex.res, events.slice(0, afterFrames).join(''));
+      const aborted = new Promise<void>((resolve) => ex.ac.signal.addEventListener('abort', () => resolve()));
+      await Promise.race([release, aborted]);
+      if (ex.ac.signal.aborted) return false;
+      events = events.slice(afterFrames);
+    }
     const gap = b.frameDelayMs ?? options.frameDelayMs ?? 0;
     const pieces = b.splitAt
       ? splitBuffer(Buffer.from(events.join('')), b.splitAt)
@@ -735,6 +749,9 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
       serverClosed: false,
     };
     active.add(ex);
+    res.on('finish', () => {
+      if (ex.record) ex.record.completedAt = now();
+    });
     res.on('close', () => {
       active.delete(ex);
       if (!res.writableFinished && !ex.serverClosed && !closing && ex.record) {

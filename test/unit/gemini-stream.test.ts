@@ -152,7 +152,7 @@ describe('Gemini SSE → canonical chunks', () => {
 
   test('an error frame mid-stream maps like an HTTP error', () => {
     const bytes = Buffer.from(
-      `data: ${JSON.stringify(FRAMES[1])}\r\n\r\ndata: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`,
+      `data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`,
     );
     const translator = new GeminiSseTranslator({ model: 'm' });
     assert.throws(
@@ -227,4 +227,18 @@ describe('streamed vs non-streamed answer of the same exchange (mock Gemini serv
       assert.equal(finish, completion.choices[0]?.finish_reason);
     });
   }
+});
+
+test('good frames before an error frame in the same read are delivered before the error', () => {
+  const bytes = Buffer.from(
+    `data: ${JSON.stringify(FRAMES[1])}\r\n\r\ndata: {"error":{"code":500,"message":"boom","status":"INTERNAL"}}\r\n\r\n`,
+  );
+  const translator = new GeminiSseTranslator({ model: 'm' });
+  const chunks = translator.push(bytes);
+  assert.equal(chunks[0]?.choices[0]?.delta.content, 'Héllo wörld 🌍');
+  assert.throws(
+    () => translator.rethrow(),
+    (error: unknown) => GatewayError.is(error) && error.code === 'upstream_error' && error.message === 'boom',
+  );
+  assert.doesNotThrow(() => translator.rethrow());
 });

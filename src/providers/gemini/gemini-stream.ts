@@ -121,19 +121,36 @@ export class GeminiSseTranslator {
   readonly #parser = new SseParser();
   readonly #chunks: GeminiChunkTranslator;
   readonly #redact: (text: string) => string;
+  #failure: unknown;
 
   constructor(options: TranslatorOptions) {
     this.#chunks = new GeminiChunkTranslator(options);
     this.#redact = options.redact ?? ((text) => text);
   }
 
+  /**
+   * Chunks completed by these bytes. An error frame after some good frames in
+   * the same read is held back, so the good chunks are delivered first; the
+   * caller then gets it from `rethrow()` (or the next `push`/`end`).
+   */
   push(bytes: Uint8Array): ChatCompletionChunk[] {
+    this.rethrow();
     return this.#events(this.#parser.push(bytes));
+  }
+
+  /** Throws the failure held back by the last `push`, if any. */
+  rethrow(): void {
+    const failure = this.#failure;
+    if (failure === undefined) return;
+    this.#failure = undefined;
+    throw failure;
   }
 
   /** Flushes the parser, checks the stream was complete, and adds the usage chunk. */
   end(): ChatCompletionChunk[] {
+    this.rethrow();
     const out = this.#events(this.#parser.end());
+    this.rethrow();
     if (!this.#chunks.complete) {
       throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
     }
@@ -146,7 +163,13 @@ export class GeminiSseTranslator {
     const out: ChatCompletionChunk[] = [];
     for (const event of events) {
       if (event.data.length === 0) continue;
-      out.push(...this.#chunks.translate(this.#parse(event.data)));
+      try {
+        out.push(...this.#chunks.translate(this.#parse(event.data)));
+      } catch (error) {
+        if (out.length === 0) throw error;
+        this.#failure = error;
+        break;
+      }
     }
     return out;
   }
@@ -176,7 +199,10 @@ export async function* readGeminiStream(
 ): AsyncGenerator<ChatCompletionChunk> {
   const translator = new GeminiSseTranslator(options);
   try {
-    for await (const bytes of res.body) yield* translator.push(bytes as Uint8Array);
+    for await (const bytes of res.body) {
+      yield* translator.push(bytes as Uint8Array);
+      translator.rethrow();
+    }
     yield* translator.end();
   } catch (error) {
     throw mapTransportError(error, clientSignal);
