@@ -9,12 +9,12 @@
  * are mapped like HTTP errors.
  */
 import { GatewayError } from '../../core/errors.ts';
-import type { ChatCompletionChunk, ChunkChoice, Usage } from '../../core/types.ts';
+import type { ChatCompletionChunk, ChunkChoice } from '../../core/types.ts';
 import { mapTransportError, type UpstreamResponse } from '../http.ts';
 import { SseParser } from '../sse.ts';
 import { httpStatusOf, mapGeminiError } from './gemini-error.ts';
 import { completionId, mapFinishReason, splitParts, toUsage } from './gemini-response.ts';
-import type { GeminiResponse } from './gemini-wire.ts';
+import type { GeminiResponse, GeminiUsageMetadata } from './gemini-wire.ts';
 
 interface CandidateState {
   started: boolean;
@@ -35,7 +35,7 @@ export class GeminiChunkTranslator {
   #id: string | undefined;
   #calls = 0;
   readonly #candidates = new Map<number, CandidateState>();
-  #usage: Usage | undefined;
+  #usage: GeminiUsageMetadata | undefined;
   #blocked = false;
 
   constructor(options: TranslatorOptions) {
@@ -53,8 +53,8 @@ export class GeminiChunkTranslator {
 
   translate(response: GeminiResponse): ChatCompletionChunk[] {
     this.#id ??= completionId(response);
-    const usage = toUsage(response.usageMetadata);
-    if (usage) this.#usage = usage;
+    // Repeated on many frames: keep the latest, convert once at the end.
+    if (response.usageMetadata) this.#usage = response.usageMetadata;
     const choices: ChunkChoice[] = [];
     const candidates = Array.isArray(response.candidates) ? response.candidates : [];
     candidates.forEach((candidate, i) => {
@@ -99,9 +99,10 @@ export class GeminiChunkTranslator {
 
   /** The closing usage chunk, when the upstream reported usage. */
   finish(): ChatCompletionChunk[] {
-    if (!this.#usage) return [];
+    const usage = toUsage(this.#usage);
+    if (!usage) return [];
     const chunk = this.#chunk([]);
-    chunk.usage = this.#usage;
+    chunk.usage = usage;
     return [chunk];
   }
 
