@@ -11,9 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { ConfigError, validateConfig } from '../../src/config/load.ts';
+import { ConfigError, loadConfig, validateConfig } from '../../src/config/load.ts';
 import { createProvider } from '../../src/providers/registry.ts';
-import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { registerSecret, startTestGateway, type TestGateway, tempDir } from '../helpers/gateway.ts';
 import { type MockGemini, startMockGemini } from '../helpers/mock-gemini.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 
@@ -371,6 +371,29 @@ describe('Gemini through the gateway', () => {
     });
   });
 
+  test('a stream written in pieces cut every 7 bytes (inside UTF-8 characters and field names) arrives intact', async () => {
+    gemini.enqueue({
+      text: 'héllo 🌍 wörld, ça marche',
+      frames: 6,
+      splitAt: Array.from({ length: 400 }, (_, i) => 1 + i * 7),
+    });
+    const stream = await client.chat.completions.create({
+      model: 'gemini',
+      stream: true,
+      messages: user('x'),
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, 'héllo 🌍 wörld, ça marche');
+  });
+
+  test('a connection reset before the answer is a 502 the SDK raises as an APIError', async () => {
+    const error = await rejection(
+      client.chat.completions.create({ model: 'gemini', messages: user('hi [mock:reset]') }),
+    );
+    assert.equal(error.status, 502);
+  });
+
   test('a rejected gateway key is a 502 that never quotes the key; keys never travel in URLs', async () => {
     const error = await rejection(
       client.chat.completions.create({ model: 'gemini-badkey', messages: user('hi') }),
@@ -538,5 +561,17 @@ describe('OpenAI-compatible presets (config level, no network)', () => {
         error instanceof ConfigError &&
         error.problems.some((p) => p.startsWith('providers.a.deployments.x:')),
     );
+  });
+
+  test('GEMINI_API_KEY in the environment adds a gemini provider to the no-config default', () => {
+    const loaded = loadConfig({ env: { GEMINI_API_KEY: geminiKey }, cwd: tempDir() });
+    const provider = loaded.config.providers['gemini'];
+    assert.equal(provider?.type, 'gemini');
+    assert.deepEqual(
+      loaded.config.models['gemini-2.5-flash']?.targets.map((t) => t.provider),
+      ['gemini'],
+    );
+    assert.ok(loaded.notes.some((n) => n.startsWith('GEMINI_API_KEY found')));
+    assert.ok(!loaded.notes.join('\n').includes(geminiKey));
   });
 });
