@@ -210,8 +210,12 @@ function defaultConfig(env: NodeJS.ProcessEnv, notes: string[]): Record<string, 
     }
     notes.push('ANTHROPIC_API_KEY found: serving Anthropic models');
   }
-  for (const name of ['GEMINI_API_KEY']) {
-    if (env[name]) notes.push(`${name} found, but this build has no adapter for it yet: ignored`);
+  if (env['GEMINI_API_KEY']) {
+    providers['gemini'] = { type: 'gemini', api_key: env['GEMINI_API_KEY'] };
+    for (const model of ['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-2.0-flash', 'gemini-embedding-001']) {
+      models[model] = { targets: [{ provider: 'gemini', model }] };
+    }
+    notes.push('GEMINI_API_KEY found: serving Gemini models');
   }
   return { providers, models };
 }

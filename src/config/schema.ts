@@ -6,6 +6,7 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
+import { PRESET_TYPES, PRESETS } from '../providers/presets.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -60,13 +61,62 @@ const anthropicProviderSchema = z.strictObject({
   default_max_tokens: z.number().int().positive().default(4096),
 });
 
+const apiKey = z.string().min(1, { error: 'expected a non-empty API key' });
+/** Model ids and deployment names go into URL paths: no `/`, `?`, `#`, `%` or `@` may smuggle in another path or host. */
+const pathSegment = z.string().regex(/^[A-Za-z0-9._:-]+$/, {
+  error: 'expected letters, digits, ".", "_", ":" or "-" only',
+});
+
+const geminiProviderSchema = z.strictObject({
+  type: z.literal('gemini'),
+  api_key: apiKey,
+  base_url: url.default('https://generativelanguage.googleapis.com'),
+  headers: z.record(z.string(), z.string()).default({}),
+  max_connections: z.number().int().positive().default(256),
+});
+
+const azureProviderSchema = z.strictObject({
+  type: z.literal('azure'),
+  /** `https://{resource}.openai.azure.com` */
+  endpoint: url,
+  api_key: apiKey,
+  api_version: z
+    .string()
+    .regex(/^[0-9a-z.-]+$/, { error: 'expected an API version such as 2024-10-21' })
+    .default('2024-10-21'),
+  /** Model id → deployment name; a model not listed uses its own id as the deployment name. */
+  deployments: z.record(z.string(), pathSegment).default({}),
+  headers: z.record(z.string(), z.string()).default({}),
+  max_connections: z.number().int().positive().default(256),
+});
+
+/** One schema per OpenAI-compatible preset (src/providers/presets.ts): only the defaults differ. */
+const presetProviderSchemas = PRESET_TYPES.map((type) =>
+  z.strictObject({
+    type: z.literal(type),
+    api_key: PRESETS[type].requiresKey ? apiKey : apiKey.optional(),
+    base_url: url.default(PRESETS[type].baseUrl),
+    headers: z.record(z.string(), z.string()).default({}),
+    max_connections: z.number().int().positive().default(256),
+  }),
+);
+
+const PROVIDER_TYPES = ['openai', 'anthropic', 'mock', 'gemini', 'azure', ...PRESET_TYPES].join(', ');
+
 export const providerSchema = z.discriminatedUnion(
   'type',
-  [openAIProviderSchema, anthropicProviderSchema, mockProviderSchema],
+  [
+    openAIProviderSchema,
+    anthropicProviderSchema,
+    mockProviderSchema,
+    geminiProviderSchema,
+    azureProviderSchema,
+    ...presetProviderSchemas,
+  ],
   {
     error: (issue) =>
       issue.code === 'invalid_union'
-        ? 'expected type to be one of: openai, anthropic, mock'
+        ? `expected type to be one of: ${PROVIDER_TYPES}`
         : 'expected a provider object',
   },
 );

@@ -4,6 +4,8 @@
  */
 import type { ProviderConfig } from '../config/schema.ts';
 import { AnthropicProvider } from './anthropic/index.ts';
+import { AzureProvider } from './azure/index.ts';
+import { GeminiProvider } from './gemini/index.ts';
 import { MockProvider } from './mock/index.ts';
 import { OpenAIProvider } from './openai/index.ts';
 import type { ProviderAdapter } from './types.ts';
@@ -35,6 +37,34 @@ export function createProvider(name: string, config: ProviderConfig): ProviderAd
         latencyMs: config.latency_ms,
         streamDelayMs: config.stream_delay_ms,
         reply: config.reply,
+      });
+    case 'gemini':
+      return new GeminiProvider({
+        name,
+        apiKey: config.api_key,
+        baseUrl: config.base_url,
+        headers: config.headers,
+        maxConnections: config.max_connections,
+      });
+    case 'azure':
+      return new AzureProvider({
+        name,
+        endpoint: config.endpoint,
+        apiKey: config.api_key,
+        apiVersion: config.api_version,
+        deployments: config.deployments,
+        headers: config.headers,
+        maxConnections: config.max_connections,
+      });
+    default:
+      // The OpenAI-compatible presets (src/providers/presets.ts): base_url already defaulted by the schema.
+      return new OpenAIProvider({
+        name,
+        type: config.type,
+        baseUrl: config.base_url,
+        apiKey: config.api_key,
+        headers: config.headers,
+        maxConnections: config.max_connections,
       });
   }
 }

@@ -175,7 +175,7 @@ export interface MockUpstreamOptions {
   frames?: number;
   /** Default delay between stream frames. */
   frameDelayMs?: number;
-  /** If set, answer 401 (OpenAI-shaped) unless `Authorization: Bearer <requireApiKey>`. */
+  /** If set, answer 401 (OpenAI-shaped) unless `Authorization: Bearer <requireApiKey>` (or Azure's `api-key: <requireApiKey>`). */
   requireApiKey?: string;
   /** Record requests (default true). Turn off for benchmarks: memory then stays flat. */
   record?: boolean;
@@ -298,7 +298,7 @@ const SSE_TYPE = 'text/event-stream; charset=utf-8';
 // Small pure helpers
 // ---------------------------------------------------------------------------------------
 
-function now(): number {
+export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
@@ -361,7 +361,7 @@ function fnv1a(s: string, seed: number): number {
   return h;
 }
 
-function embeddingVector(input: string, dims: number): number[] {
+export function embeddingVector(input: string, dims: number): number[] {
   const v: number[] = [];
   let norm = 0;
   for (let i = 0; i < dims; i++) {
@@ -750,8 +750,10 @@ interface Waiter {
 
 type Route = 'chat' | 'embeddings' | 'models' | 'model' | undefined;
 
-function routeOf(method: string | undefined, path: string): { route: Route; modelId?: string } {
-  // Suffix matching, so that the gateway may use any base URL prefix (`/v1`, `/openai/v1`, ...).
+function routeOf(method: string | undefined, target: string): { route: Route; modelId?: string } {
+  // Suffix matching, so that the gateway may use any base URL prefix (`/v1`, `/openai/v1`, ...);
+  // the query is ignored (Azure OpenAI puts `?api-version=` on every path).
+  const path = target.split('?', 1)[0] ?? target;
   if (method === 'POST') {
     if (path.endsWith('/chat/completions')) return { route: 'chat' };
     if (path.endsWith('/embeddings')) return { route: 'embeddings' };
@@ -1290,7 +1292,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       notify();
     }
 
-    if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) {
+    // Azure OpenAI sends the key as `api-key` instead of a bearer token.
+    const azureKey = options.requireApiKey !== undefined && req.headers['api-key'] === options.requireApiKey;
+    if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth && !azureKey) {
       if (ex.record) ex.record.behaviour = 'auth';
       await sendBody(ex, 401, JSON_TYPE, errorJson(defaultError(401, undefined)), {});
       return;

@@ -45,11 +45,17 @@ models:
   {
     name: 'unknown provider type',
     yaml: `providers:
-  local: { type: ollama }
+  local: { type: llamafile }
 models:
   fast: { targets: [ { provider: local, model: llama3 } ] }
 `,
-    problems: [{ path: 'providers.local.type', phrase: /one of: openai, anthropic, mock/ }],
+    problems: [
+      {
+        path: 'providers.local.type',
+        phrase:
+          /one of: openai, anthropic, mock, gemini, azure, ollama, vllm, groq, together, mistral, deepseek, openrouter$/,
+      },
+    ],
   },
   {
     name: 'model target naming a provider that does not exist',

@@ -1,1 +1,1 @@
-export { OpenAIProvider, type OpenAIProviderOptions } from './openai-provider.ts';
+export { type OpenAIOperation, OpenAIProvider, type OpenAIProviderOptions } from './openai-provider.ts';

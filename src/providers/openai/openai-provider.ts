@@ -25,20 +25,34 @@ export interface OpenAIProviderOptions {
   organization?: string | undefined;
   headers?: Record<string, string>;
   maxConnections?: number;
+  /** How the key is sent: `Authorization: Bearer` (OpenAI) or `api-key` (Azure OpenAI). */
+  keyHeader?: 'authorization' | 'api-key';
+  /** Upstream path (and query) of an operation for a model; default `/<operation>` under the base URL. */
+  pathFor?: (operation: OpenAIOperation, model: string) => string;
+  /** Adapter type reported to the routing layer (`openai` unless a wrapper says otherwise). */
+  type?: string;
 }
+
+export type OpenAIOperation = 'chat/completions' | 'embeddings' | 'models';
 
 export class OpenAIProvider implements ProviderAdapter {
   readonly name: string;
-  readonly type: string = 'openai';
+  readonly type: string;
   readonly #client: UpstreamClient;
+  readonly #pathFor: (operation: OpenAIOperation, model: string) => string;
   readonly #headers: Record<string, string>;
   readonly #redact: (text: string) => string;
 
   constructor(options: OpenAIProviderOptions) {
     this.name = options.name;
+    this.type = options.type ?? 'openai';
+    this.#pathFor = options.pathFor ?? ((operation) => `/${operation}`);
     this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
     this.#headers = { 'content-type': 'application/json', ...options.headers };
-    if (options.apiKey) this.#headers['authorization'] = `Bearer ${options.apiKey}`;
+    if (options.apiKey) {
+      if (options.keyHeader === 'api-key') this.#headers['api-key'] = options.apiKey;
+      else this.#headers['authorization'] = `Bearer ${options.apiKey}`;
+    }
     if (options.organization) this.#headers['openai-organization'] = options.organization;
     const key = options.apiKey;
     // Upstream messages sometimes quote the key they rejected; never relay it.
@@ -48,7 +62,7 @@ export class OpenAIProvider implements ProviderAdapter {
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
     const body = { ...request, stream: false };
     delete body.stream_options;
-    const res = await this.#post('/chat/completions', body, ctx);
+    const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
     const value = (await readJson(res, ctx.signal)) as ChatCompletion;
     if (!value || typeof value !== 'object' || !Array.isArray(value.choices)) {
       if (value && typeof value === 'object' && 'error' in value) {
@@ -65,7 +79,7 @@ export class OpenAIProvider implements ProviderAdapter {
       stream: true,
       stream_options: { ...request.stream_options, include_usage: true },
     };
-    const res = await this.#post('/chat/completions', body, ctx);
+    const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
     const contentType = String(res.headers['content-type'] ?? '');
     if (!contentType.includes('text/event-stream')) {
       // Some servers answer a stream request with plain JSON errors under 200.
@@ -76,7 +90,7 @@ export class OpenAIProvider implements ProviderAdapter {
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {
-    const res = await this.#post('/embeddings', request, ctx);
+    const res = await this.#post(this.#pathFor('embeddings', request.model), request, ctx);
     const value = (await readJson(res, ctx.signal)) as EmbeddingResponse;
     if (!value || typeof value !== 'object' || !Array.isArray(value.data)) {
       throw new GatewayError('upstream_bad_response', 'Upstream embeddings response has no data');
@@ -87,7 +101,7 @@ export class OpenAIProvider implements ProviderAdapter {
   async check(signal: AbortSignal): Promise<void> {
     const res = await this.#client.request({
       method: 'GET',
-      path: '/models',
+      path: this.#pathFor('models', ''),
       headers: this.#headers,
       ctx: {
         signal,

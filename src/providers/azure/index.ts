@@ -1,0 +1,1 @@
+export { AzureProvider, type AzureProviderOptions, deploymentFor } from './azure-provider.ts';

@@ -1,0 +1,200 @@
+/**
+ * Adapter for the Gemini API (generativelanguage.googleapis.com, v1beta).
+ *
+ * The key travels in the `x-goog-api-key` header, never as `?key=` in the
+ * URL: URLs end up in logs, traces and error messages. The model id becomes a
+ * path segment, so it is checked against a strict pattern first (no `/`, `?`,
+ * `#`, `@`, `%` can redirect the request elsewhere).
+ *
+ * Embeddings: one string → `:embedContent`, several → `:batchEmbedContents`.
+ * Gemini reports no token usage for embeddings; the usage returned is an
+ * estimate (~4 characters per token), as the ledger's estimates are.
+ */
+import { GatewayError } from '../../core/errors.ts';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
+} from '../../core/types.ts';
+import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { mapGeminiError } from './gemini-error.ts';
+import { toGeminiRequest } from './gemini-request.ts';
+import { fromGeminiResponse } from './gemini-response.ts';
+import { readGeminiStream } from './gemini-stream.ts';
+import type {
+  GeminiBatchEmbedResponse,
+  GeminiEmbedRequest,
+  GeminiEmbedResponse,
+  GeminiResponse,
+} from './gemini-wire.ts';
+
+export interface GeminiProviderOptions {
+  name: string;
+  apiKey: string;
+  /** Origin of the API (default https://generativelanguage.googleapis.com); `/v1beta/...` is appended. */
+  baseUrl?: string;
+  headers?: Record<string, string>;
+  maxConnections?: number;
+}
+
+const MODEL_ID = /^[A-Za-z0-9._-]+$/;
+const API_VERSION = '/v1beta';
+
+export class GeminiProvider implements ProviderAdapter {
+  readonly name: string;
+  readonly type = 'gemini';
+  readonly #client: UpstreamClient;
+  readonly #headers: Record<string, string>;
+  readonly #redact: (text: string) => string;
+
+  constructor(options: GeminiProviderOptions) {
+    this.name = options.name;
+    this.#client = new UpstreamClient(options.baseUrl ?? 'https://generativelanguage.googleapis.com', {
+      maxConnections: options.maxConnections ?? 256,
+    });
+    this.#headers = {
+      'content-type': 'application/json',
+      ...options.headers,
+      'x-goog-api-key': options.apiKey,
+    };
+    const key = options.apiKey;
+    // Google error messages can quote the key; never relay it.
+    this.#redact = key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+  }
+
+  async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
+    const body = toGeminiRequest(request);
+    const res = await this.#post(`${modelPath(request.model)}:generateContent`, body, ctx);
+    const value = (await readJson(res, ctx.signal)) as GeminiResponse;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      throw new GatewayError('upstream_bad_response', 'Upstream response is not an object');
+    }
+    if ('error' in value) throw mapGeminiError(502, {}, JSON.stringify(value), this.#redact);
+    return fromGeminiResponse(value, request.model);
+  }
+
+  async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
+    const body = toGeminiRequest(request);
+    const res = await this.#post(`${modelPath(request.model)}:streamGenerateContent?alt=sse`, body, ctx);
+    const contentType = String(res.headers['content-type'] ?? '');
+    if (!contentType.includes('text/event-stream')) {
+      const text = await readText(res, ctx.signal);
+      throw mapGeminiError(502, res.headers, text, this.#redact);
+    }
+    return readGeminiStream(res, ctx.signal, { model: request.model, redact: this.#redact });
+  }
+
+  async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {
+    const inputs = textInputs(request.input);
+    const dimensions =
+      typeof request.dimensions === 'number' ? { outputDimensionality: request.dimensions } : {};
+    let vectors: number[][];
+    if (typeof request.input === 'string') {
+      const body: GeminiEmbedRequest = { content: { parts: [{ text: inputs[0]! }] }, ...dimensions };
+      const res = await this.#post(`${modelPath(request.model)}:embedContent`, body, ctx);
+      const value = (await readJson(res, ctx.signal)) as GeminiEmbedResponse;
+      vectors = [checkVector(value?.embedding?.values)];
+    } else {
+      const model = `models/${request.model}`;
+      const body = {
+        requests: inputs.map(
+          (text): GeminiEmbedRequest => ({ model, content: { parts: [{ text }] }, ...dimensions }),
+        ),
+      };
+      const res = await this.#post(`${modelPath(request.model)}:batchEmbedContents`, body, ctx);
+      const value = (await readJson(res, ctx.signal)) as GeminiBatchEmbedResponse;
+      const embeddings = Array.isArray(value?.embeddings) ? value.embeddings : [];
+      if (embeddings.length !== inputs.length) {
+        throw new GatewayError('upstream_bad_response', 'Upstream returned a different number of embeddings');
+      }
+      vectors = embeddings.map((e) => checkVector(e?.values));
+    }
+    const tokens = inputs.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
+    const base64 = request.encoding_format === 'base64';
+    return {
+      object: 'list',
+      data: vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding: base64 ? float32Base64(v) : v,
+      })),
+      model: request.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    };
+  }
+
+  async check(signal: AbortSignal): Promise<void> {
+    const res = await this.#client.request({
+      method: 'GET',
+      path: `${API_VERSION}/models?pageSize=1`,
+      headers: this.#headers,
+      ctx: {
+        signal,
+        requestId: 'health-check',
+        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
+      },
+    });
+    const text = await readText(res, signal);
+    if (res.statusCode >= 400) throw mapGeminiError(res.statusCode, res.headers, text, this.#redact);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close();
+  }
+
+  async #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+    const res = await this.#client.request({
+      method: 'POST',
+      path,
+      headers: { ...this.#headers, 'x-request-id': ctx.requestId },
+      body: JSON.stringify(body),
+      ctx,
+    });
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await readText(res, ctx.signal).catch(() => '');
+      throw mapGeminiError(res.statusCode, res.headers, text, this.#redact);
+    }
+    return res;
+  }
+}
+
+function modelPath(model: string): string {
+  const id = model.startsWith('models/') ? model.slice('models/'.length) : model;
+  if (!MODEL_ID.test(id)) {
+    throw new GatewayError('invalid_request', `Model id '${model}' is not a valid Gemini model id`, {
+      param: 'model',
+    });
+  }
+  return `${API_VERSION}/models/${id}`;
+}
+
+/** Gemini embeds text only; token-id inputs cannot be sent. */
+function textInputs(input: EmbeddingRequest['input']): string[] {
+  if (typeof input === 'string') return [input];
+  if (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === 'string')) {
+    return input as string[];
+  }
+  throw new GatewayError(
+    'invalid_request',
+    'This provider embeds text only: input must be a string or an array of strings',
+    {
+      param: 'input',
+    },
+  );
+}
+
+function checkVector(values: unknown): number[] {
+  if (!Array.isArray(values) || !values.every((x) => typeof x === 'number')) {
+    throw new GatewayError('upstream_bad_response', 'Upstream embedding has no values');
+  }
+  return values;
+}
+
+function float32Base64(values: number[]): string {
+  const buffer = Buffer.alloc(values.length * 4);
+  for (let i = 0; i < values.length; i++) buffer.writeFloatLE(values[i]!, i * 4);
+  return buffer.toString('base64');
+}
