@@ -309,7 +309,9 @@ export class Router {
       },
       shedAt: config.shed_at ?? 0.8,
       checksCapabilities: route.targets.some((t) => declaresCapabilities(t.capabilities)),
-      ranks: route.entries.some((e) => e.role !== 'primary') || route.targets.some((t) => t.role !== 'primary' || t.limits !== undefined),
+      ranks:
+        route.entries.some((e) => e.role !== 'primary') ||
+        route.targets.some((t) => t.role !== 'primary' || t.limits !== undefined),
     };
     this.#plans.set(route.name, plan);
     return plan;

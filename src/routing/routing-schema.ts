@@ -35,7 +35,10 @@ export const targetSchema = z
     provider: z.string({ error: 'expected a provider name' }).min(1).optional(),
     model: z.string({ error: 'expected the upstream model id' }).min(1).optional(),
     group: z.string({ error: 'expected the name of another model' }).min(1).optional(),
-    weight: z.number({ error: 'expected a number' }).positive({ error: 'expected a positive weight' }).default(1),
+    weight: z
+      .number({ error: 'expected a number' })
+      .positive({ error: 'expected a positive weight' })
+      .default(1),
     /** `secondary` serves only when no primary can; `backup` comes last of all. */
     role: z.enum(['primary', 'secondary', 'backup']).default('primary'),
     /** For the `complexity` strategy. */

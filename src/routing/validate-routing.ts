@@ -27,7 +27,9 @@ export function validateRouting(config: Config): string[] {
       }
     });
     if (model.strategy === 'complexity' && !model.targets.some((t) => t.tier !== undefined)) {
-      problems.push(`models.${modelName}.strategy: complexity needs targets with a tier (small|medium|large)`);
+      problems.push(
+        `models.${modelName}.strategy: complexity needs targets with a tier (small|medium|large)`,
+      );
     }
   }
   problems.push(...findGroupCycles(config));
@@ -36,14 +38,24 @@ export function validateRouting(config: Config): string[] {
 
 /** Whether a route selector names any of these targets. */
 export function selectsAny(
-  targets: ReadonlyArray<{ provider?: string | undefined; model?: string | undefined; group?: string | undefined; tags: string[] }>,
+  targets: ReadonlyArray<{
+    provider?: string | undefined;
+    model?: string | undefined;
+    group?: string | undefined;
+    tags: string[];
+  }>,
   selector: string,
 ): boolean {
   return targets.some((t) => selectorMatches(t, selector));
 }
 
 export function selectorMatches(
-  target: { provider?: string | undefined; model?: string | undefined; group?: string | undefined; tags: string[] },
+  target: {
+    provider?: string | undefined;
+    model?: string | undefined;
+    group?: string | undefined;
+    tags: string[];
+  },
   selector: string,
 ): boolean {
   if (selector === '*') return true;

@@ -16,6 +16,7 @@ import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts
 import { ClientClosedError } from '../pipeline/dispatch.ts';
 import type { GatewayContext } from './context.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
@@ -141,6 +142,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
 
   registerOpenAIRoutes(app, gw);
   registerAdminRoutes(app, gw);
+  registerAdminTargetRoutes(app, gw);
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);
   return app;

@@ -14,5 +14,5 @@ export const STRATEGIES: Readonly<Record<string, RoutingStrategy>> = {
   complexity: complexityStrategy,
 };
 
-export { complexityStrategy, costStrategy, fallbackStrategy, leastLatencyStrategy, weightedStrategy };
 export type { RoutingStrategy, StrategyContext } from './types.ts';
+export { complexityStrategy, costStrategy, fallbackStrategy, leastLatencyStrategy, weightedStrategy };

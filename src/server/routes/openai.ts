@@ -15,6 +15,7 @@ import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/mod
 import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { UsageRecorder } from '../../pipeline/usage-recorder.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
+import type { RoutingDecision } from '../../routing/router.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
@@ -47,6 +48,12 @@ function beginModelRequest(
   return { signal: controller.signal, requestId: request.id, recorder };
 }
 
+/** Decision headers go to the client; decision details join the request's log lines. */
+function applyDecision(request: FastifyRequest, reply: FastifyReply, decision: RoutingDecision): void {
+  for (const name in decision.headers) reply.header(name, decision.headers[name]);
+  if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
+}
+
 /** Request-level metrics for a model request that failed before any answer. */
 function finishFailed(recorder: UsageRecorder, error: unknown): never {
   recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
@@ -59,6 +66,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
+    applyDecision(request, reply, decision);
     const dispatch = {
       ...beginModelRequest(gw, request, reply, {
         route: '/v1/chat/completions',
@@ -66,8 +75,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
         stream: body.stream === true,
       }),
       estimatePromptTokens: () => estimatePromptTokens(body),
+      targets: decision.candidates,
+      observer: gw.router,
     };
-    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
+    if (body.stream === true) {
+      return streamChat(request, reply, gw, body, route, dispatch, decision.headers);
+    }
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.end({
@@ -89,11 +102,17 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const dispatch = beginModelRequest(gw, request, reply, {
-      route: '/v1/embeddings',
-      model: body.model,
-      stream: false,
-    });
+    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
+    applyDecision(request, reply, decision);
+    const dispatch = {
+      ...beginModelRequest(gw, request, reply, {
+        route: '/v1/embeddings',
+        model: body.model,
+        stream: false,
+      }),
+      targets: decision.candidates,
+      observer: gw.router,
+    };
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const usage: Usage = {
@@ -144,6 +163,7 @@ async function streamChat(
   body: ChatRequest,
   route: ModelRoute,
   dispatch: StreamDispatch,
+  routingHeaders: Record<string, string>,
 ): Promise<void> {
   const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
@@ -157,7 +177,7 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
+  writer.start({ ...routingHeaders, 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
 
   let usage: Usage | undefined;
   let contentChunks = 0;
