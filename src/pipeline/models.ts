@@ -151,7 +151,7 @@ function leavesOf(table: Map<string, ModelRoute>, name: string, depth: number): 
   const out: RouteTarget[] = [];
   for (const entry of route.entries) {
     const leaves = entry.target ? [entry.target] : leavesOf(table, entry.group!, depth + 1);
-    for (const leaf of leaves) if (!out.includes(leaf)) out.push(leaf);
+    for (const leaf of leaves) if (!out.some((t) => t.id === leaf.id)) out.push(leaf);
   }
   return out;
 }

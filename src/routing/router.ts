@@ -248,7 +248,7 @@ export class Router {
     for (const entry of plan.strategy.order(entries, ctx)) {
       const role = Math.max(roleFloor, ROLE_RANK[entry.role]);
       if (entry.target !== undefined) {
-        if (!out.includes(entry.target)) {
+        if (!containsId(out, entry.target.id)) {
           out.push(entry.target);
           roles.push(role);
         }
@@ -316,6 +316,11 @@ export class Router {
     this.#plans.set(route.name, plan);
     return plan;
   }
+}
+
+function containsId(targets: readonly RouteTarget[], id: string): boolean {
+  for (const target of targets) if (target.id === id) return true;
+  return false;
 }
 
 function round(value: number | undefined): number | null {

@@ -5,7 +5,7 @@
  * Expected price = estimated prompt tokens × input price + requested
  * `max_tokens` (or a typical answer when unset) × output price. Targets whose
  * declared capabilities cannot serve the request (tools, images, JSON mode,
- * context window) are left out; a group is priced at its cheapest capable
+ * context window) go last, and the Router then removes them; a group is priced at its cheapest capable
  * member. Targets with no known price go last, in config order.
  */
 import type { RouteEntry } from '../../pipeline/models.ts';
@@ -19,6 +19,7 @@ export const costStrategy: RoutingStrategy = {
     const features = ctx.features();
     const output = expectedOutputTokens(features);
     const capable: RouteEntry[] = [];
+    const incapable: RouteEntry[] = [];
     const costs: number[] = [];
     for (const entry of entries) {
       let best = Number.NaN;
@@ -27,13 +28,19 @@ export const costStrategy: RoutingStrategy = {
         const cost = expectedCost(target.price, features.promptTokens, output);
         if (!(cost >= best)) best = cost;
       }
-      if (Number.isNaN(best)) continue;
+      if (Number.isNaN(best)) {
+        incapable.push(entry);
+        continue;
+      }
       capable.push(entry);
       costs.push(best);
     }
     const index = capable.map((_, i) => i);
     // Stable: equal prices (and unknown ones, all Infinity) keep config order.
     index.sort((a, b) => (costs[a] === costs[b] ? a - b : costs[a]! < costs[b]! ? -1 : 1));
-    return index.map((i) => capable[i]!);
+    const out = index.map((i) => capable[i]!);
+    // Left at the end for the Router, which removes them and can say why if nothing is left.
+    for (const entry of incapable) out.push(entry);
+    return out;
   },
 };
