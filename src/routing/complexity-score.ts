@@ -2,21 +2,24 @@
  * How demanding a chat request looks, on a 0–10 scale, from cheap textual
  * signals (no model call, a single pass over the text):
  *
- * | signal                       | points                                            |
- * |------------------------------|---------------------------------------------------|
- * | length (estimated tokens)    | <30: 0, <100: 0.5, <300: 1, <800: 1.5, <2000: 2.5, else 3 |
- * | code fence (```)             | +2                                                |
- * | code syntax (def, class, =>, `import`, `SELECT`, ...) | +1                       |
- * | coding task ("implement", "refactor", "debug", "write a function") | +1.5        |
- * | reasoning cues ("prove", "step by step", "analyze", "compare", "design", "trade-off", "derive", ...) | +1.5 each distinct cue, at most +4.5 |
- * | conversation depth (non-system turns) | >2: +0.5, >6: +1, >12: +1.5              |
- * | tools offered                | 1–3: +1, more: +1.5                               |
- * | requested max tokens         | ≥1000: +0.5, ≥4000: +1, ≥16000: +1.5              |
- * | structured output (json_schema) | +0.5                                           |
+ * | signal                                   | points                                   |
+ * |------------------------------------------|------------------------------------------|
+ * | length (estimated tokens, whole chat)    | <30: 0, <100: 1, <250: 2, <600: 3.5, <1500: 4.5, else 5.5 |
+ * | coding task ("implement", "refactor", "debug", "write a … function/query/script") | +3.5 |
+ * | code fence (```)                         | +2.5                                     |
+ * | code syntax (`def f(`, `struct X {`, `=>`, `SELECT … =`, `#include`) | +1           |
+ * | reasoning cues ("prove", "step by step", "analyze", "compare", "design", "trade-off", "derive", "evaluate", "explain why", "optimize") | first +3.5, each further distinct cue +1.5, at most +6.5 |
+ * | conversation depth (non-system turns)    | >2: +1, >6: +2, >12: +3                  |
+ * | tools offered                            | 1–3: +3.5, more: +4.5                    |
+ * | requested max tokens                     | ≥1000: +1, ≥4000: +2, ≥16000: +3          |
+ * | structured output (json_schema)          | +1                                       |
  *
- * The sum is capped at 10. Only the last user turn is searched for cues and
- * code (what is being asked now); length counts the whole conversation (what
- * the model must read). It is a heuristic for picking a model size: wrong
+ * One strong signal (a coding task, a reasoning cue, tools, a long context)
+ * lifts a request out of `small` with the default thresholds (3 / 6); a
+ * strong signal plus a second one makes it `large`. The sum is capped at 10.
+ * Only the last user turn is searched for cues and code (what is being asked
+ * now); length and depth count the whole conversation (what the model must
+ * read). It is a heuristic for picking a model size: wrong
  * answers cost money or quality, never correctness, and thresholds are
  * tunable per model (`complexity: { small_max, medium_max }`).
  */
@@ -60,28 +63,28 @@ export function complexityScore(request: ChatRequest | EmbeddingRequest): number
   }
   let score = lengthPoints(Math.ceil(chars / 4));
 
-  if (lastUser.includes('```')) score += 2;
+  if (CODING_TASK.test(lastUser)) score += 3.5;
+  if (lastUser.includes('```')) score += 2.5;
   if (CODE_SYNTAX.test(lastUser)) score += 1;
-  if (CODING_TASK.test(lastUser)) score += 1.5;
 
   let cues = 0;
   for (const cue of CUES) if (cue.test(lastUser)) cues++;
-  score += Math.min(4.5, cues * 1.5);
+  if (cues > 0) score += Math.min(6.5, 3.5 + (cues - 1) * 1.5);
 
-  if (turns > 12) score += 1.5;
-  else if (turns > 6) score += 1;
-  else if (turns > 2) score += 0.5;
+  if (turns > 12) score += 3;
+  else if (turns > 6) score += 2;
+  else if (turns > 2) score += 1;
 
   const tools = Array.isArray(request.tools) ? request.tools.length : 0;
-  if (tools > 3) score += 1.5;
-  else if (tools > 0) score += 1;
+  if (tools > 3) score += 4.5;
+  else if (tools > 0) score += 3.5;
 
   const max = request.max_completion_tokens ?? request.max_tokens ?? 0;
-  if (max >= 16_000) score += 1.5;
-  else if (max >= 4_000) score += 1;
-  else if (max >= 1_000) score += 0.5;
+  if (max >= 16_000) score += 3;
+  else if (max >= 4_000) score += 2;
+  else if (max >= 1_000) score += 1;
 
-  if ((request['response_format'] as { type?: unknown } | undefined)?.type === 'json_schema') score += 0.5;
+  if ((request['response_format'] as { type?: unknown } | undefined)?.type === 'json_schema') score += 1;
 
   return Math.min(10, Math.round(score * 10) / 10);
 }
@@ -94,11 +97,11 @@ export function tierOf(score: number, thresholds: ComplexityThresholds): Complex
 
 function lengthPoints(tokens: number): number {
   if (tokens < 30) return 0;
-  if (tokens < 100) return 0.5;
-  if (tokens < 300) return 1;
-  if (tokens < 800) return 1.5;
-  if (tokens < 2000) return 2.5;
-  return 3;
+  if (tokens < 100) return 1;
+  if (tokens < 250) return 2;
+  if (tokens < 600) return 3.5;
+  if (tokens < 1500) return 4.5;
+  return 5.5;
 }
 
 function textOf(message: ChatMessage): string {
