@@ -451,6 +451,17 @@ describe('nested groups', () => {
     );
   });
 
+  test('complexity without tiered targets is refused at load', () => {
+    assert.throws(
+      () => setup({ auto: { strategy: 'complexity', targets: [{ provider: 'a', model: 'x' }] } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.includes(
+          'models.auto.strategy: complexity needs targets with a tier (small|medium|large)',
+        ),
+    );
+  });
+
   test('a target must be provider+model or group; unknown groups are named', () => {
     assert.throws(
       () =>
