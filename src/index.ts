@@ -11,12 +11,38 @@ export type * from './core/types.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
+export {
+  buildModelTable,
+  type ModelRoute,
+  type RouteEntry,
+  type RouteTarget,
+} from './pipeline/models.ts';
 export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
-export { createProvider } from './providers/registry.ts';
+export { createProvider, createProviders } from './providers/registry.ts';
 export { SseParser } from './providers/sse.ts';
 export type { AttemptContext, ProviderAdapter, Timeouts } from './providers/types.ts';
+export { complexityScore, tierOf } from './routing/complexity-score.ts';
+export { seededRandom } from './routing/random.ts';
+export {
+  type AttemptOutcome,
+  type ModelTargetsView,
+  type RouteCaller,
+  Router,
+  type RouterOptions,
+  type RoutingDecision,
+} from './routing/router.ts';
+export {
+  complexityStrategy,
+  costStrategy,
+  fallbackStrategy,
+  leastLatencyStrategy,
+  type RoutingStrategy,
+  STRATEGIES,
+  type StrategyContext,
+  weightedStrategy,
+} from './routing/strategies/index.ts';
 export { Gateway, type GatewayOptions } from './server/gateway.ts';
 export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';

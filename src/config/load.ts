@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { validateRouting } from '../routing/validate-routing.ts';
 import { type Config, configSchema } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -75,13 +76,7 @@ export function validateConfig(raw: unknown): Config {
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
   const config = parsed.data;
   const problems: string[] = [];
-  for (const [modelName, model] of Object.entries(config.models)) {
-    model.targets.forEach((target, index) => {
-      if (!Object.hasOwn(config.providers, target.provider)) {
-        problems.push(`models.${modelName}.targets.${index}.provider: unknown provider '${target.provider}'`);
-      }
-    });
-  }
+  problems.push(...validateRouting(config));
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
     problems.push('master_key: a documented sample key cannot be used; set a random secret');
   }

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { PRESET_TYPES, PRESETS } from '../providers/presets.ts';
+import { routingModelFields, targetSchema } from '../routing/routing-schema.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -121,11 +122,7 @@ export const providerSchema = z.discriminatedUnion(
   },
 );
 
-export const targetSchema = z.strictObject({
-  provider: z.string({ error: 'expected a provider name' }),
-  model: z.string({ error: 'expected the upstream model id' }).min(1),
-  weight: z.number().positive().default(1),
-});
+export { targetSchema } from '../routing/routing-schema.ts';
 
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
@@ -135,6 +132,7 @@ export const modelSchema = z.strictObject({
     .strictObject({ enabled: z.boolean().default(false), ttl_s: z.number().int().positive().default(3600) })
     .prefault({}),
   targets: z.array(targetSchema).min(1, { error: 'expected at least one target' }),
+  ...routingModelFields,
 });
 
 export const configSchema = z.strictObject({

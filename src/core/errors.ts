@@ -31,6 +31,8 @@ export const ERRORS = {
   upstream_timeout: { status: 504, type: 'timeout_error', retryable: true },
   // Gateway-side problems.
   shutting_down: { status: 503, type: 'service_unavailable', retryable: true },
+  // Every target of the model is deactivated by an operator: nothing to retry on.
+  no_target_available: { status: 503, type: 'service_unavailable', retryable: false },
   internal_error: { status: 500, type: 'server_error', retryable: false },
 } as const satisfies Record<string, { status: number; type: string; retryable: boolean }>;
 

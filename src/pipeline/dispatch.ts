@@ -25,6 +25,18 @@ export interface DispatchOptions {
   recorder: UsageRecorder;
   /** Prompt tokens to bill when a client abort leaves us without upstream usage. */
   estimatePromptTokens?: () => number;
+  /** The Router's ordered candidates for this request (default: the model's targets in config order). */
+  targets?: readonly RouteTarget[];
+  /** Told when each attempt starts and ends (the Router's capacity and latency accounting). */
+  observer?: AttemptObserver;
+}
+
+export interface AttemptObserver {
+  onAttemptStart?(target: RouteTarget, estimatedTokens: number): void;
+  onAttemptEnd(
+    target: RouteTarget,
+    outcome: { ok: boolean; errorCode?: string; latencyMs: number; ttftMs?: number },
+  ): void;
 }
 
 export interface StreamStart {
@@ -45,9 +57,11 @@ async function tryTargets<T>(
   route: ModelRoute,
   options: DispatchOptions,
   call: (target: RouteTarget, ctx: AttemptContext, attempt: Attempt) => Promise<T>,
+  stream = false,
 ): Promise<T> {
   let lastError: GatewayError | undefined;
-  for (const target of route.targets) {
+  const observer = options.observer;
+  for (const target of options.targets ?? route.targets) {
     if (options.signal.aborted) break;
     const attempt = options.recorder.attempt(target.provider.name, target.model);
     const ctx: AttemptContext = {
@@ -55,8 +69,17 @@ async function tryTargets<T>(
       requestId: options.requestId,
       timeouts: route.timeouts,
     };
+    const started = performance.now();
+    observer?.onAttemptStart?.(target, options.estimatePromptTokens?.() ?? 0);
     try {
-      return await call(target, ctx, attempt);
+      const result = await call(target, ctx, attempt);
+      // For a stream this is the time to its first chunk: what the caller waited for.
+      const latencyMs = performance.now() - started;
+      observer?.onAttemptEnd(
+        target,
+        stream ? { ok: true, latencyMs, ttftMs: latencyMs } : { ok: true, latencyMs },
+      );
+      return result;
     } catch (error) {
       if (options.signal.aborted) {
         // The upstream may already have read (and will bill) the prompt.
@@ -78,6 +101,11 @@ async function tryTargets<T>(
         httpStatus: failure.status,
         errorCode: failure.code,
         usageSource: 'none',
+      });
+      observer?.onAttemptEnd(target, {
+        ok: false,
+        errorCode: failure.code,
+        latencyMs: performance.now() - started,
       });
       if (!failure.retryable) throw failure;
       lastError = failure;
@@ -103,20 +131,25 @@ export function dispatchChatStream(
   request: ChatRequest,
   options: DispatchOptions,
 ): Promise<StreamStart> {
-  return tryTargets(route, options, async (target, ctx, attempt) => {
-    const stream = await target.provider.streamChat({ ...request, model: target.model }, ctx);
-    const iterator = stream[Symbol.asyncIterator]();
-    let first: IteratorResult<ChatCompletionChunk>;
-    try {
-      first = await iterator.next();
-    } catch (error) {
-      await iterator.return?.().catch(() => undefined);
-      throw error;
-    }
-    if (first.done)
-      throw new GatewayError('upstream_bad_response', 'Upstream stream ended without any chunk');
-    return { attempt, first: first.value, rest: iterator };
-  });
+  return tryTargets(
+    route,
+    options,
+    async (target, ctx, attempt) => {
+      const stream = await target.provider.streamChat({ ...request, model: target.model }, ctx);
+      const iterator = stream[Symbol.asyncIterator]();
+      let first: IteratorResult<ChatCompletionChunk>;
+      try {
+        first = await iterator.next();
+      } catch (error) {
+        await iterator.return?.().catch(() => undefined);
+        throw error;
+      }
+      if (first.done)
+        throw new GatewayError('upstream_bad_response', 'Upstream stream ended without any chunk');
+      return { attempt, first: first.value, rest: iterator };
+    },
+    true,
+  );
 }
 
 export function dispatchEmbeddings(

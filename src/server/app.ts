@@ -17,6 +17,7 @@ import { ClientClosedError } from '../pipeline/dispatch.ts';
 import type { GatewayContext } from './context.ts';
 import { renderOpenAIError } from './error-render.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
 import { registerAnthropicRoutes } from './routes/anthropic.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
@@ -146,6 +147,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   registerOpenAIRoutes(app, gw);
   registerAnthropicRoutes(app, gw);
   registerAdminRoutes(app, gw);
+  registerAdminTargetRoutes(app, gw);
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);
   return app;

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRoute } from '../pipeline/models.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
+import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
 
 export interface GatewayState {
@@ -28,6 +29,7 @@ export interface GatewayContext {
   readonly ledger: UsageLedger;
   readonly providers: Map<string, ProviderAdapter>;
   readonly models: Map<string, ModelRoute>;
+  readonly router: Router;
   readonly database: Database;
   readonly redis: Redis | undefined;
   readonly state: GatewayState;

@@ -19,6 +19,7 @@ import { createLogger, flushLogger, type Logger } from '../observability/logger.
 import { GatewayMetrics } from '../observability/metrics.ts';
 import { buildModelTable } from '../pipeline/models.ts';
 import { createProviders } from '../providers/registry.ts';
+import { Router } from '../routing/router.ts';
 import { migrate } from '../store/migrations.ts';
 import { connectRedis } from '../store/redis.ts';
 import { openDatabase } from '../store/sql.ts';
@@ -71,6 +72,7 @@ export class Gateway {
       });
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers);
+      const router = new Router(models);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
@@ -82,6 +84,7 @@ export class Gateway {
         ledger,
         providers,
         models,
+        router,
         database,
         redis,
         state,

@@ -39,6 +39,8 @@ const BY_CODE: Record<ErrorCode, AnthropicErrorShape> = {
   upstream_bad_response: { type: 'api_error' },
   upstream_connect_failed: { type: 'api_error' },
   upstream_timeout: { type: 'timeout_error' },
+  // Every target deactivated or open: nothing will serve soon, unlike a momentary overload.
+  no_target_available: { type: 'api_error' },
   shutting_down: { type: 'overloaded_error' },
   internal_error: { type: 'api_error' },
 };

@@ -14,10 +14,17 @@ import {
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
+import type { RoutingDecision } from '../../routing/router.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
 import { beginModelRequest, finishFailed, StreamTally, settleStream } from './model-request.ts';
+
+/** Decision headers go to the client; decision details join the request's log lines. */
+function applyDecision(request: FastifyRequest, reply: FastifyReply, decision: RoutingDecision): void {
+  for (const name in decision.headers) reply.header(name, decision.headers[name]);
+  if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
+}
 
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireKey(gw.keys);
@@ -25,6 +32,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
+    applyDecision(request, reply, decision);
     const dispatch = {
       ...beginModelRequest(gw, request, reply, {
         route: '/v1/chat/completions',
@@ -32,8 +41,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
         stream: body.stream === true,
       }),
       estimatePromptTokens: () => estimatePromptTokens(body),
+      targets: decision.candidates,
+      observer: gw.router,
     };
-    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
+    if (body.stream === true) {
+      return streamChat(request, reply, gw, body, route, dispatch, decision.headers);
+    }
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.end({
@@ -55,11 +68,17 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const dispatch = beginModelRequest(gw, request, reply, {
-      route: '/v1/embeddings',
-      model: body.model,
-      stream: false,
-    });
+    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
+    applyDecision(request, reply, decision);
+    const dispatch = {
+      ...beginModelRequest(gw, request, reply, {
+        route: '/v1/embeddings',
+        model: body.model,
+        stream: false,
+      }),
+      targets: decision.candidates,
+      observer: gw.router,
+    };
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const usage: Usage = {
@@ -110,6 +129,7 @@ async function streamChat(
   body: ChatRequest,
   route: ModelRoute,
   dispatch: StreamDispatch,
+  routingHeaders: Record<string, string>,
 ): Promise<void> {
   const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
@@ -123,7 +143,7 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
+  writer.start({ ...routingHeaders, 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
 
   const tally = new StreamTally(attempt);
   let failure: GatewayError | undefined;

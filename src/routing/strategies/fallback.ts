@@ -1,0 +1,12 @@
+/**
+ * `fallback`: the targets in config order; the first is always tried first.
+ */
+import type { RouteEntry } from '../../pipeline/models.ts';
+import type { RoutingStrategy } from './types.ts';
+
+export const fallbackStrategy: RoutingStrategy = {
+  name: 'fallback',
+  order(entries: readonly RouteEntry[]): readonly RouteEntry[] {
+    return entries;
+  },
+};

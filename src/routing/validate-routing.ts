@@ -1,0 +1,90 @@
+/**
+ * Cross-reference checks on the models section that a schema cannot express:
+ * providers and groups that exist, no group cycles (a cycle would make
+ * decisions recurse forever), route selectors that select something, tiers
+ * present where the complexity strategy needs them. One line per problem.
+ */
+import type { Config } from '../config/schema.ts';
+
+export function validateRouting(config: Config): string[] {
+  const problems: string[] = [];
+  for (const [modelName, model] of Object.entries(config.models)) {
+    model.targets.forEach((target, index) => {
+      const path = `models.${modelName}.targets.${index}`;
+      if (target.group !== undefined) {
+        if (!Object.hasOwn(config.models, target.group)) {
+          problems.push(`${path}.group: unknown model '${target.group}'`);
+        }
+      } else if (target.provider !== undefined && !Object.hasOwn(config.providers, target.provider)) {
+        problems.push(`${path}.provider: unknown provider '${target.provider}'`);
+      }
+    });
+    model.routes.forEach((rule, index) => {
+      for (const selector of rule.targets) {
+        if (!selectsAny(model.targets, selector)) {
+          problems.push(`models.${modelName}.routes.${index}.targets: '${selector}' matches no target`);
+        }
+      }
+    });
+    if (model.strategy === 'complexity' && !model.targets.some((t) => t.tier !== undefined)) {
+      problems.push(
+        `models.${modelName}.strategy: complexity needs targets with a tier (small|medium|large)`,
+      );
+    }
+  }
+  problems.push(...findGroupCycles(config));
+  return problems;
+}
+
+/** Whether a route selector names any of these targets. */
+export function selectsAny(
+  targets: ReadonlyArray<{
+    provider?: string | undefined;
+    model?: string | undefined;
+    group?: string | undefined;
+    tags: string[];
+  }>,
+  selector: string,
+): boolean {
+  return targets.some((t) => selectorMatches(t, selector));
+}
+
+export function selectorMatches(
+  target: {
+    provider?: string | undefined;
+    model?: string | undefined;
+    group?: string | undefined;
+    tags: string[];
+  },
+  selector: string,
+): boolean {
+  if (selector === '*') return true;
+  if (target.group !== undefined && target.group === selector) return true;
+  if (target.provider !== undefined && `${target.provider}/${target.model}` === selector) return true;
+  return target.tags.includes(selector);
+}
+
+/** Depth-first search over group edges; reports each cycle once, as a path. */
+function findGroupCycles(config: Config): string[] {
+  const problems: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): void => {
+    const mark = state.get(name);
+    if (mark === 'done') return;
+    if (mark === 'visiting') {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      problems.push(`models.${cycle[0]}: group cycle ${cycle.join(' -> ')}`);
+      return;
+    }
+    const model = config.models[name];
+    if (!model) return;
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const target of model.targets) if (target.group !== undefined) visit(target.group);
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(config.models)) visit(name);
+  return problems;
+}
