@@ -6,6 +6,7 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
+import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -63,7 +64,9 @@ export const targetSchema = z.strictObject({
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
   timeouts: timeoutsSchema.prefault({}),
-  retries: z.strictObject({ max: z.number().int().min(0).max(10).default(2) }).prefault({}),
+  retries: retriesSchema.prefault({}),
+  circuit_breaker: circuitBreakerSchema.prefault({}),
+  hedging: hedgingSchema.prefault({}),
   cache: z
     .strictObject({ enabled: z.boolean().default(false), ttl_s: z.number().int().positive().default(3600) })
     .prefault({}),
@@ -117,6 +120,7 @@ export const configSchema = z.strictObject({
       max_batch: z.number().int().positive().default(500),
     })
     .prefault({}),
+  resilience: resilienceSchema.prefault({}),
   providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema),
   models: z.record(z.string().min(1).max(200), modelSchema),
 });

@@ -19,6 +19,8 @@ import { createLogger, flushLogger, type Logger } from '../observability/logger.
 import { GatewayMetrics } from '../observability/metrics.ts';
 import { buildModelTable } from '../pipeline/models.ts';
 import { createProviders } from '../providers/registry.ts';
+import { RedisBreakerStore } from '../resilience/breaker-store-redis.ts';
+import { Resilience } from '../resilience/resilience.ts';
 import { migrate } from '../store/migrations.ts';
 import { connectRedis } from '../store/redis.ts';
 import { openDatabase } from '../store/sql.ts';
@@ -72,6 +74,10 @@ export class Gateway {
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
+      const resilience = new Resilience(config, models, {
+        registry: metrics.registry,
+        ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
+      });
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
         config,
@@ -82,6 +88,7 @@ export class Gateway {
         ledger,
         providers,
         models,
+        resilience,
         database,
         redis,
         state,
@@ -130,6 +137,7 @@ export class Gateway {
     }
     await ledger.close();
     await keySync.close();
+    await this.context.resilience.close();
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     if (redis) await redis.quit().catch(() => redis.disconnect());
     await database.close();

@@ -7,9 +7,11 @@ import type { ChatCompletionChunk, ChatRequest, Usage } from '../../core/types.t
 import {
   ClientClosedError,
   type DispatchOptions,
+  type DispatchReport,
   dispatchChat,
   dispatchChatStream,
   dispatchEmbeddings,
+  newDispatchReport,
 } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
@@ -29,8 +31,9 @@ function beginModelRequest(
   gw: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
+  route: ModelRoute,
   info: { route: string; model: string; stream: boolean },
-): DispatchOptions {
+): DispatchOptions & { report: DispatchReport } {
   const key = request.key!;
   const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
     requestId: request.id,
@@ -44,12 +47,33 @@ function beginModelRequest(
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
   });
-  return { signal: controller.signal, requestId: request.id, recorder };
+  return {
+    signal: controller.signal,
+    requestId: request.id,
+    recorder,
+    // The router (when configured) reorders these per request.
+    targets: route.targets,
+    resilience: gw.resilience,
+    report: newDispatchReport(),
+  };
+}
+
+/** Which target served, how many attempts it took, and why it fell back (if it did). */
+function dispatchHeaders(report: DispatchReport): Record<string, string> {
+  const headers: Record<string, string> = { 'x-switchyard-attempts': String(report.attempts) };
+  if (report.target !== undefined) headers['x-switchyard-target'] = report.target;
+  if (report.fallbackReason !== undefined) headers['x-switchyard-fallback-reason'] = report.fallbackReason;
+  return headers;
 }
 
 /** Request-level metrics for a model request that failed before any answer. */
-function finishFailed(recorder: UsageRecorder, error: unknown): never {
-  recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
+function finishFailed(
+  reply: FastifyReply,
+  dispatch: { recorder: UsageRecorder; report: DispatchReport },
+  error: unknown,
+): never {
+  reply.headers(dispatchHeaders(dispatch.report));
+  dispatch.recorder.finish(error instanceof ClientClosedError ? 499 : toGatewayError(error).status);
   throw error;
 }
 
@@ -60,7 +84,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const dispatch = {
-      ...beginModelRequest(gw, request, reply, {
+      ...beginModelRequest(gw, request, reply, route, {
         route: '/v1/chat/completions',
         model: body.model,
         stream: body.stream === true,
@@ -79,17 +103,18 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
+      reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return completion;
     } catch (error) {
-      finishFailed(dispatch.recorder, error);
+      finishFailed(reply, dispatch, error);
     }
   });
 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const dispatch = beginModelRequest(gw, request, reply, {
+    const dispatch = beginModelRequest(gw, request, reply, route, {
       route: '/v1/embeddings',
       model: body.model,
       stream: false,
@@ -109,10 +134,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       });
       response.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
+      reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return response;
     } catch (error) {
-      finishFailed(dispatch.recorder, error);
+      finishFailed(reply, dispatch, error);
     }
   });
 
@@ -135,7 +161,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   });
 }
 
-type StreamDispatch = DispatchOptions & { estimatePromptTokens: () => number };
+type StreamDispatch = DispatchOptions & { estimatePromptTokens: () => number; report: DispatchReport };
 
 async function streamChat(
   request: FastifyRequest,
@@ -151,13 +177,17 @@ async function streamChat(
     start = await dispatchChatStream(route, body, dispatch);
   } catch (error) {
     // Nothing was sent yet: the client gets a normal JSON error with its status.
-    finishFailed(recorder, error);
+    finishFailed(reply, dispatch, error);
   }
   const { attempt, rest } = start;
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
+  writer.start({
+    'x-request-id': request.id,
+    'x-switchyard-provider': attempt.provider,
+    ...dispatchHeaders(dispatch.report),
+  });
 
   let usage: Usage | undefined;
   let contentChunks = 0;
