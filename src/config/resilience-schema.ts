@@ -1,16 +1,19 @@
 /**
  * Config for retries, circuit breakers and hedging (per model) and the
  * fleet-wide retry budget (top level). Defaults keep a plain fallback chain
- * behaving as before: two retries, breakers that only trip on a real outage,
- * no hedging.
+ * behaving as before: no same-target retries, breakers that only trip on a
+ * real outage, no hedging.
  */
 import { z } from 'zod';
 
 const ms = z.number().int().positive();
 
 export const retriesSchema = z.strictObject({
-  /** Retries on the same target, per request (fallbacks to other targets are not counted here). */
-  max: z.number().int().min(0).max(10).default(2),
+  /**
+   * Retries on the same target, per request (fallbacks to other targets are not counted here).
+   * 0 by default: SDK clients already retry twice, and gateway retries would multiply that.
+   */
+  max: z.number().int().min(0).max(10).default(0),
   /** Backoff before retry n is uniform in [0, min(max_backoff_ms, base_ms * 2^n)) (full jitter). */
   base_ms: ms.default(100),
   max_backoff_ms: ms.default(5_000),

@@ -198,12 +198,7 @@ export class CircuitBreaker {
       this.#transition('half_open');
     }
     const epoch = this.#epoch;
-    const granted = await this.#store.acquireProbe(
-      this.id,
-      epoch,
-      this.halfOpenMaxProbes,
-      this.#probeTtlMs,
-    );
+    const granted = await this.#store.acquireProbe(this.id, epoch, this.halfOpenMaxProbes, this.#probeTtlMs);
     return granted ? this.#permit(true, epoch) : undefined;
   }
 

@@ -68,7 +68,9 @@ export function hedge<T>(
 
     const start = (index: number): void => {
       const controller = new AbortController();
-      const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+      const signal = options.signal
+        ? AbortSignal.any([options.signal, controller.signal])
+        : controller.signal;
       const promise = launch(index, signal);
       if (promise === undefined) {
         exhausted = true;

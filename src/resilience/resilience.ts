@@ -124,7 +124,13 @@ export class Resilience {
   }
 
   /** Every target with its breaker state (targets without a breaker are always closed). */
-  list(): Array<{ id: string; provider: string; model: string; state: BreakerState; retry_after_ms: number }> {
+  list(): Array<{
+    id: string;
+    provider: string;
+    model: string;
+    state: BreakerState;
+    retry_after_ms: number;
+  }> {
     return [...this.targets.values()].map((t) => {
       const breaker = this.#breakers.get(t.id);
       return {

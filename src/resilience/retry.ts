@@ -140,7 +140,10 @@ export interface RetryOptions extends Partial<BackoffOptions> {
  * @example
  * const body = await retry((signal) => fetchJson(url, { signal }), { retries: 3, baseMs: 200 });
  */
-export async function retry<T>(fn: (signal?: AbortSignal) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retry<T>(
+  fn: (signal?: AbortSignal) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
   const backoff: BackoffOptions = {
     baseMs: options.baseMs ?? 100,
     capMs: options.capMs ?? 5_000,
