@@ -7,7 +7,8 @@
  * The budget is a token bucket: every request earns `ratio` tokens, every
  * retry spends one, and a small trickle per second lets a quiet gateway retry
  * at all. With ratio 0.2, retries add at most ~20 % to traffic, whatever the
- * per-request retry count says.
+ * per-request retry count says. A fallback to another target is extra
+ * traffic too and spends from the same budget; so does a hedge.
  */
 import { GatewayError } from '../core/errors.ts';
 
@@ -56,6 +57,8 @@ export interface RetryBudgetOptions {
   minPerSecond?: number;
   /** Most tokens the bucket holds, so a long quiet spell cannot bank a retry storm. @default max(10, 10 × minPerSecond) */
   capacity?: number;
+  /** @default capacity */
+  initialTokens?: number;
   clock?: Clock;
 }
 
@@ -64,7 +67,7 @@ export class RetryBudget {
   readonly minPerSecond: number;
   readonly capacity: number;
   readonly #clock: Clock;
-  #tokens = 0;
+  #tokens: number;
   #refilledAt: number;
 
   constructor(options: RetryBudgetOptions = {}) {
@@ -73,6 +76,8 @@ export class RetryBudget {
     this.capacity = options.capacity ?? Math.max(10, this.minPerSecond * 10);
     this.#clock = options.clock ?? Date.now;
     this.#refilledAt = this.#clock();
+    // Start full, so a freshly started gateway can fall back before it has seen traffic.
+    this.#tokens = options.initialTokens ?? this.capacity;
   }
 
   /** Called once per original request. */

@@ -60,7 +60,7 @@ describe('CircuitBreaker', () => {
   });
 
   test('opens on the failure rate over the window once min_requests were seen', async () => {
-    const { b, clock } = breaker({
+    const { b } = breaker({
       failureThreshold: 100,
       failureRate: 0.5,
       minRequests: 10,

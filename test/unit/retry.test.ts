@@ -49,7 +49,13 @@ describe('backoff', () => {
 describe('RetryBudget', () => {
   test('each request earns ratio tokens, each retry spends one', () => {
     let now = 0;
-    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 0, capacity: 1_000, clock: () => now });
+    const budget = new RetryBudget({
+      ratio: 0.2,
+      minPerSecond: 0,
+      capacity: 1_000,
+      initialTokens: 0,
+      clock: () => now,
+    });
     assert.equal(budget.tryWithdraw(), false, 'no traffic, no floor: no retries');
     for (let i = 0; i < 100; i++) budget.deposit();
     let retries = 0;
@@ -59,9 +65,20 @@ describe('RetryBudget', () => {
     assert.equal(budget.tryWithdraw(), false, 'time alone earns nothing without a floor');
   });
 
+  test('a new budget starts full, so a fresh gateway can retry at once', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 1, capacity: 3, clock: () => 0 });
+    assert.equal(budget.tokens, 3);
+  });
+
   test('the per-second floor lets a quiet gateway retry, up to the capacity', () => {
     let now = 0;
-    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 2, capacity: 5, clock: () => now });
+    const budget = new RetryBudget({
+      ratio: 0.2,
+      minPerSecond: 2,
+      capacity: 5,
+      initialTokens: 0,
+      clock: () => now,
+    });
     now += 1_000;
     assert.equal(budget.tryWithdraw(), true);
     assert.equal(budget.tryWithdraw(), true);
@@ -102,7 +119,7 @@ describe('retry()', () => {
   });
 
   test('an empty budget stops retries', async () => {
-    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0 });
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0, initialTokens: 0 });
     let calls = 0;
     await assert.rejects(
       retry(
