@@ -6,10 +6,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { GatewayError } from '../../src/core/errors.ts';
+import { RedisBreakerStore } from '../../src/resilience/breaker-store-redis.ts';
+import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
+import { connectRedis } from '../../src/store/redis.ts';
 import { pollUntil } from '../fixtures/ops/proc.ts';
 import { newMasterKey, registerSecret, type SpawnedGateway, spawnGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
-import { chat } from '../helpers/resilience.ts';
+import { chat, closedPort } from '../helpers/resilience.ts';
 import { testRedisUrl } from '../helpers/services.ts';
 
 const apiKey = 'sk-CANARY-breaker-redis-0123456789';
@@ -112,5 +116,26 @@ describe('circuit breakers shared by two gateway processes through Redis', () =>
     // The probe timed out: the breaker re-opened everywhere.
     await pollUntil('both re-opened', async () => (await breakerState(b, probeTarget)) === 'open');
     failing.setDefault(undefined);
+  });
+});
+
+describe('Redis unavailable', () => {
+  test('breakers keep working on local state and the outage is logged once', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_o: object, msg: string) => warnings.push(msg), info: () => {} };
+    const redis = connectRedis(`redis://127.0.0.1:${await closedPort()}`, { commandTimeoutMs: 100 });
+    const store = await RedisBreakerStore.start(redis, logger);
+    try {
+      const breaker = new CircuitBreaker({ id: 'x/y', store, failureThreshold: 2 });
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(breaker.call(() => Promise.reject(new GatewayError('upstream_error', 'down'))));
+      }
+      assert.equal(breaker.state, 'open');
+      assert.equal(await breaker.acquire(), undefined);
+      assert.deepEqual(warnings, ['redis unavailable: circuit breakers fall back to local state']);
+    } finally {
+      await store.close();
+      redis.disconnect();
+    }
   });
 });
