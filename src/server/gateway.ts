@@ -56,6 +56,7 @@ export class Gateway {
       replicaUrls: config.storage.replica_urls,
     });
     let redis: Redis | undefined;
+    let resilience: Resilience | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -74,7 +75,7 @@ export class Gateway {
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
-      const resilience = new Resilience(config, models, {
+      resilience = new Resilience(config, models, {
         registry: metrics.registry,
         ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
       });
@@ -97,6 +98,7 @@ export class Gateway {
       await app.ready();
       return new Gateway(context, app, masterKey);
     } catch (error) {
+      await resilience?.close().catch(() => undefined);
       redis?.disconnect();
       await database.close().catch(() => undefined);
       throw error;
