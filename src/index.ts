@@ -23,6 +23,22 @@ export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';
 export { SseParser } from './providers/sse.ts';
 export type { AttemptContext, ProviderAdapter, Timeouts } from './providers/types.ts';
+export {
+  type BreakerState,
+  type BreakerStore,
+  MemoryBreakerStore,
+  type SharedBreakerState,
+} from './resilience/breaker-store.ts';
+export { RedisBreakerStore } from './resilience/breaker-store-redis.ts';
+export {
+  type BreakerPermit,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  CircuitOpenError,
+  isUpstreamFailure,
+} from './resilience/circuit-breaker.ts';
+export { HedgeLostError, type HedgeOptions, hedge, LatencySketch } from './resilience/hedge.ts';
+export { backoffDelay, RetryBudget, type RetryOptions, retry, retryDelay } from './resilience/retry.ts';
 export { complexityScore, tierOf } from './routing/complexity-score.ts';
 export { seededRandom } from './routing/random.ts';
 export {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { PRESET_TYPES, PRESETS } from '../providers/presets.ts';
 import { routingModelFields, targetSchema } from '../routing/routing-schema.ts';
+import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -127,7 +128,9 @@ export { targetSchema } from '../routing/routing-schema.ts';
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
   timeouts: timeoutsSchema.prefault({}),
-  retries: z.strictObject({ max: z.number().int().min(0).max(10).default(2) }).prefault({}),
+  retries: retriesSchema.prefault({}),
+  circuit_breaker: circuitBreakerSchema.prefault({}),
+  hedging: hedgingSchema.prefault({}),
   cache: z
     .strictObject({ enabled: z.boolean().default(false), ttl_s: z.number().int().positive().default(3600) })
     .prefault({}),
@@ -182,6 +185,7 @@ export const configSchema = z.strictObject({
       max_batch: z.number().int().positive().default(500),
     })
     .prefault({}),
+  resilience: resilienceSchema.prefault({}),
   providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema),
   models: z.record(z.string().min(1).max(200), modelSchema),
 });

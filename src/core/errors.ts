@@ -29,6 +29,8 @@ export const ERRORS = {
   upstream_bad_response: { status: 502, type: 'upstream_error', retryable: true },
   upstream_connect_failed: { status: 502, type: 'upstream_error', retryable: true },
   upstream_timeout: { status: 504, type: 'timeout_error', retryable: true },
+  /** Every target's circuit breaker is open: nothing was sent upstream. */
+  upstream_unavailable: { status: 503, type: 'service_unavailable', retryable: true },
   // Gateway-side problems.
   shutting_down: { status: 503, type: 'service_unavailable', retryable: true },
   // Every target of the model is deactivated by an operator: nothing to retry on.

@@ -136,6 +136,8 @@ export class Attempt {
   readonly #startedAt = performance.now();
   #firstTokenAt: number | null = null;
   #ended = false;
+  /** Set by dispatch: settles the target's breaker permit and feeds the router's latency stats. */
+  onEnd: ((result: AttemptResult, latencyMs: number, ttftMs: number | null) => void) | undefined;
 
   constructor(recorder: UsageRecorder, number: number, provider: string, model: string) {
     this.#recorder = recorder;
@@ -160,5 +162,6 @@ export class Attempt {
     // TTFT is measured from the client request's start, as the client sees it.
     const ttft = this.#firstTokenAt === null ? null : this.#firstTokenAt - this.#recorder.startedAt;
     this.#recorder.write(this, result, now - this.#startedAt, ttft);
+    this.onEnd?.(result, now - this.#startedAt, ttft);
   }
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRoute } from '../pipeline/models.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
+import type { Resilience } from '../resilience/resilience.ts';
 import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
 
@@ -30,6 +31,8 @@ export interface GatewayContext {
   readonly providers: Map<string, ProviderAdapter>;
   readonly models: Map<string, ModelRoute>;
   readonly router: Router;
+  /** Circuit breakers, retry budget and latency sketches per target. */
+  readonly resilience: Resilience;
   readonly database: Database;
   readonly redis: Redis | undefined;
   readonly state: GatewayState;

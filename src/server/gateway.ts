@@ -19,6 +19,8 @@ import { createLogger, flushLogger, type Logger } from '../observability/logger.
 import { GatewayMetrics } from '../observability/metrics.ts';
 import { buildModelTable } from '../pipeline/models.ts';
 import { createProviders } from '../providers/registry.ts';
+import { RedisBreakerStore } from '../resilience/breaker-store-redis.ts';
+import { Resilience } from '../resilience/resilience.ts';
 import { Router } from '../routing/router.ts';
 import { migrate } from '../store/migrations.ts';
 import { connectRedis } from '../store/redis.ts';
@@ -55,6 +57,7 @@ export class Gateway {
       replicaUrls: config.storage.replica_urls,
     });
     let redis: Redis | undefined;
+    let resilience: Resilience | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -72,8 +75,14 @@ export class Gateway {
       });
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers);
-      const router = new Router(models);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
+      resilience = new Resilience(config, models, {
+        registry: metrics.registry,
+        ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
+      });
+      const breakers = resilience;
+      // Secondary targets step forward when a primary's breaker is open.
+      const router = new Router(models, { isAvailable: (id) => breakers.breaker(id)?.state !== 'open' });
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
         config,
@@ -85,6 +94,7 @@ export class Gateway {
         providers,
         models,
         router,
+        resilience,
         database,
         redis,
         state,
@@ -93,6 +103,7 @@ export class Gateway {
       await app.ready();
       return new Gateway(context, app, masterKey);
     } catch (error) {
+      await resilience?.close().catch(() => undefined);
       redis?.disconnect();
       await database.close().catch(() => undefined);
       throw error;
@@ -133,6 +144,7 @@ export class Gateway {
     }
     await ledger.close();
     await keySync.close();
+    await this.context.resilience.close();
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     if (redis) await redis.quit().catch(() => redis.disconnect());
     await database.close();

@@ -21,7 +21,8 @@ export interface VirtualKeysTable {
   revoked_at: number | null;
 }
 
-export type LedgerStatus = 'ok' | 'error' | 'client_closed' | 'timeout';
+/** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */
+export type LedgerStatus = 'ok' | 'error' | 'client_closed' | 'timeout' | 'hedge_lost';
 export type UsageSource = 'upstream' | 'estimated' | 'none';
 export type CacheStatus = 'miss' | 'hit' | 'bypass';
 

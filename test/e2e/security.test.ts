@@ -123,8 +123,13 @@ before(async () => {
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 2_000, idle_ms: 2_000, total_ms: 10_000 },
+          // Many injected faults on one target: these tests are not about breakers.
+          circuit_breaker: { enabled: false },
         },
-        embed: { targets: [{ provider: 'up', model: 'text-embedding-3-small' }] },
+        embed: {
+          targets: [{ provider: 'up', model: 'text-embedding-3-small' }],
+          circuit_breaker: { enabled: false },
+        },
       },
     },
   });

@@ -100,6 +100,8 @@ before(async () => {
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 2_000, idle_ms: 2_000, total_ms: 20_000 },
+          // One fault after another on one target: these tests are about streams, not breakers.
+          circuit_breaker: { enabled: false },
         },
         // Short idle timeout, for upstreams that go silent.
         quiet: {

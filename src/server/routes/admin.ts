@@ -1,5 +1,5 @@
 /**
- * Admin API: virtual keys. Master key only (checked per route).
+ * Admin API: virtual keys and circuit breakers. Master key only (checked per route).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -57,5 +57,20 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     await gw.keySync.publish(id);
     request.log.info({ keyId: id }, 'virtual key revoked');
     return { id, revoked: true };
+  });
+
+  app.get('/admin/breakers', { onRequest }, async () => ({
+    object: 'list',
+    data: gw.resilience.list(),
+  }));
+
+  // Target ids contain '/', so clients URL-encode it (`openai%2Fgpt-4o`).
+  app.post('/admin/breakers/:id/reset', { onRequest }, async (request) => {
+    const { id } = request.params as { id: string };
+    const breaker = gw.resilience.breaker(id);
+    if (!breaker) throw new GatewayError('not_found', 'No circuit breaker for that target');
+    await breaker.reset();
+    request.log.info({ target: id }, 'circuit breaker reset');
+    return { id, state: breaker.state };
   });
 }

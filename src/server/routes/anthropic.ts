@@ -39,7 +39,14 @@ import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { beginModelRequest, finishFailed, StreamTally, settleStream } from './model-request.ts';
+import {
+  beginModelRequest,
+  dispatchHeaders,
+  finishFailed,
+  type ModelDispatch,
+  StreamTally,
+  settleStream,
+} from './model-request.ts';
 
 const ROUTE = '/v1/messages';
 
@@ -91,11 +98,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     }
     const { chat } = toChatRequest(body);
     const dispatch = {
-      ...beginModelRequest(gw, request, reply, {
-        route: ROUTE,
-        model: body.model,
-        stream: body.stream === true,
-      }),
+      ...beginModelRequest(gw, request, reply, route, chat, { route: ROUTE, stream: body.stream === true }),
       estimatePromptTokens: () => estimatePromptTokens(chat),
     };
     if (body.stream === true) return streamMessages(request, reply, gw, body, chat, route, dispatch);
@@ -119,10 +122,11 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
       }
       attempt.end({ status: 'ok', httpStatus: 200, usage: completion.usage, usageSource });
       reply.header('x-switchyard-provider', attempt.provider);
+      reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return message;
     } catch (error) {
-      finishFailed(dispatch.recorder, error, anthropicStatus);
+      finishFailed(reply, dispatch, error, anthropicStatus);
     }
   });
 
@@ -137,7 +141,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   });
 }
 
-type StreamDispatch = DispatchOptions & { estimatePromptTokens: () => number };
+type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
 
 async function streamMessages(
   request: FastifyRequest,
@@ -154,12 +158,15 @@ async function streamMessages(
     start = await dispatchChatStream(route, chat, dispatch);
   } catch (error) {
     // Nothing was sent yet: the client gets a normal error response with its status.
-    finishFailed(recorder, error, anthropicStatus);
+    finishFailed(reply, dispatch, error, anthropicStatus);
   }
   const { attempt, rest } = start;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
+  // A hijacked reply does not send the headers set on it: pass them on explicitly.
   writer.start({
+    ...dispatch.routingHeaders,
+    ...dispatchHeaders(dispatch.report),
     'request-id': request.id,
     'x-request-id': request.id,
     'x-switchyard-provider': attempt.provider,

@@ -2,8 +2,10 @@
  * Health endpoints, unauthenticated and secret-free:
  * - /health/live: the process is up and its event loop turns.
  * - /health/ready: it should receive traffic (config loaded, database
- *   reachable, at least one provider usable, not draining).
- * - /health and /health/deep: the detail behind that answer.
+ *   reachable, at least one provider usable, not draining, and not every
+ *   target's circuit breaker open).
+ * - /health and /health/deep: the detail behind that answer; deep also lists
+ *   every target's breaker state (target ids are config names, not secrets).
  */
 import type { FastifyInstance } from 'fastify';
 import { pingRedis } from '../../store/redis.ts';
@@ -38,7 +40,7 @@ export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): 
         deep && provider.check ? await withTimeout((s) => provider.check!(s), 5_000) : { ok: true };
     }
     const providerUsable = Object.values(providers).some((p) => p.ok);
-    const ready = !gw.state.draining && database.ok && providerUsable;
+    const ready = !gw.state.draining && database.ok && providerUsable && gw.resilience.anyTargetAvailable();
     return { ready, database, redis, providers };
   };
 
@@ -57,6 +59,14 @@ export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): 
       database: { ...c.database, kind: gw.database.dialect },
       ...(c.redis ? { redis: c.redis } : {}),
       providers: c.providers,
+      ...(deep
+        ? {
+            targets: gw.resilience.list().map((t) => ({
+              ...t,
+              provider_ready: c.providers[t.provider]?.ok ?? false,
+            })),
+          }
+        : {}),
       models: gw.models.size,
       ledger: gw.ledger.stats,
       ready: c.ready,

@@ -1,34 +1,53 @@
 /**
- * Accounting shared by every route that calls a model (OpenAI's and
- * Anthropic's): the request's UsageRecorder and abort-on-close, and for
- * streams the tally of what was relayed and the attempt's final ledger row.
+ * What every route that calls a model shares (OpenAI's and Anthropic's): the
+ * routing decision, the request's UsageRecorder and abort-on-close, the
+ * `x-switchyard-*` headers that say how it was served, and for streams the
+ * tally of what was relayed and the attempt's final ledger row.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type GatewayError, toGatewayError } from '../../core/errors.ts';
-import type { ChatCompletionChunk, Usage } from '../../core/types.ts';
-import { ClientClosedError, type DispatchOptions } from '../../pipeline/dispatch.ts';
+import type { ChatCompletionChunk, ChatRequest, EmbeddingRequest, Usage } from '../../core/types.ts';
+import {
+  ClientClosedError,
+  type DispatchOptions,
+  type DispatchReport,
+  newDispatchReport,
+} from '../../pipeline/dispatch.ts';
+import type { ModelRoute } from '../../pipeline/models.ts';
 import { estimateCompletionTokens } from '../../pipeline/usage-estimate.ts';
 import { type Attempt, UsageRecorder } from '../../pipeline/usage-recorder.ts';
 import type { GatewayContext } from '../context.ts';
 
+export type ModelDispatch = DispatchOptions & {
+  report: DispatchReport;
+  /** The router's decision headers (complexity score, tier...), also for streams. */
+  routingHeaders: Record<string, string>;
+};
+
 /**
- * Starts accounting for a model request: its UsageRecorder (ledger rows and
- * metrics) and an abort signal that fires when the client goes away before
- * the answer is complete (so the upstream call is cancelled and nobody pays
- * for tokens no one reads).
+ * Starts a model request: the router orders the model's targets for it (its
+ * headers go to the client, its details to the request's log lines), a
+ * UsageRecorder accounts for it (ledger rows and metrics), and an abort
+ * signal fires when the client goes away before the answer is complete (so
+ * the upstream call is cancelled and nobody pays for tokens no one reads).
  */
 export function beginModelRequest(
   gw: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  info: { route: string; model: string; stream: boolean },
-): DispatchOptions {
+  route: ModelRoute,
+  body: ChatRequest | EmbeddingRequest,
+  info: { route: string; stream: boolean },
+): ModelDispatch {
   const key = request.key!;
+  const decision = gw.router.decide(route, body, { key, headers: request.headers });
+  reply.headers(decision.headers);
+  if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
   const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
     requestId: request.id,
     keyId: key.isMaster ? null : key.id,
     route: info.route,
-    modelRequested: info.model,
+    modelRequested: body.model,
     stream: info.stream,
   });
   request.usage = recorder;
@@ -36,19 +55,39 @@ export function beginModelRequest(
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
   });
-  return { signal: controller.signal, requestId: request.id, recorder };
+  return {
+    signal: controller.signal,
+    requestId: request.id,
+    recorder,
+    targets: decision.candidates,
+    observer: gw.router,
+    resilience: gw.resilience,
+    report: newDispatchReport(),
+    routingHeaders: decision.headers,
+  };
+}
+
+/** Which target served, how many attempts it took, and why it fell back (if it did). */
+export function dispatchHeaders(report: DispatchReport): Record<string, string> {
+  const headers: Record<string, string> = { 'x-switchyard-attempts': String(report.attempts) };
+  if (report.target !== undefined) headers['x-switchyard-target'] = report.target;
+  if (report.fallbackReason !== undefined) headers['x-switchyard-fallback-reason'] = report.fallbackReason;
+  return headers;
 }
 
 /**
- * Request-level metrics for a model request that failed before any answer;
- * `statusOf` gives the status the route answers with, when it differs from the gateway's.
+ * Request-level metrics and headers for a model request that failed before any
+ * answer; `statusOf` gives the status the route answers with, when it differs
+ * from the gateway's.
  */
 export function finishFailed(
-  recorder: UsageRecorder,
+  reply: FastifyReply,
+  dispatch: ModelDispatch,
   error: unknown,
   statusOf: (error: GatewayError) => number = (e) => e.status,
 ): never {
-  recorder.finish(error instanceof ClientClosedError ? 499 : statusOf(toGatewayError(error)));
+  reply.headers(dispatchHeaders(dispatch.report));
+  dispatch.recorder.finish(error instanceof ClientClosedError ? 499 : statusOf(toGatewayError(error)));
   throw error;
 }
 

@@ -6,7 +6,6 @@ import { type GatewayError, openAIErrorBody, toGatewayError } from '../../core/e
 import type { ChatCompletionChunk, ChatRequest, Usage } from '../../core/types.ts';
 import {
   ClientClosedError,
-  type DispatchOptions,
   dispatchChat,
   dispatchChatStream,
   dispatchEmbeddings,
@@ -14,17 +13,17 @@ import {
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
-import type { RoutingDecision } from '../../routing/router.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { beginModelRequest, finishFailed, StreamTally, settleStream } from './model-request.ts';
-
-/** Decision headers go to the client; decision details join the request's log lines. */
-function applyDecision(request: FastifyRequest, reply: FastifyReply, decision: RoutingDecision): void {
-  for (const name in decision.headers) reply.header(name, decision.headers[name]);
-  if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
-}
+import {
+  beginModelRequest,
+  dispatchHeaders,
+  finishFailed,
+  type ModelDispatch,
+  StreamTally,
+  settleStream,
+} from './model-request.ts';
 
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireKey(gw.keys);
@@ -32,21 +31,14 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
-    applyDecision(request, reply, decision);
     const dispatch = {
-      ...beginModelRequest(gw, request, reply, {
+      ...beginModelRequest(gw, request, reply, route, body, {
         route: '/v1/chat/completions',
-        model: body.model,
         stream: body.stream === true,
       }),
       estimatePromptTokens: () => estimatePromptTokens(body),
-      targets: decision.candidates,
-      observer: gw.router,
     };
-    if (body.stream === true) {
-      return streamChat(request, reply, gw, body, route, dispatch, decision.headers);
-    }
+    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.end({
@@ -58,27 +50,21 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
+      reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return completion;
     } catch (error) {
-      finishFailed(dispatch.recorder, error);
+      finishFailed(reply, dispatch, error);
     }
   });
 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const decision = gw.router.decide(route, body, { key: request.key!, headers: request.headers });
-    applyDecision(request, reply, decision);
-    const dispatch = {
-      ...beginModelRequest(gw, request, reply, {
-        route: '/v1/embeddings',
-        model: body.model,
-        stream: false,
-      }),
-      targets: decision.candidates,
-      observer: gw.router,
-    };
+    const dispatch = beginModelRequest(gw, request, reply, route, body, {
+      route: '/v1/embeddings',
+      stream: false,
+    });
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const usage: Usage = {
@@ -94,10 +80,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       });
       response.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
+      reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return response;
     } catch (error) {
-      finishFailed(dispatch.recorder, error);
+      finishFailed(reply, dispatch, error);
     }
   });
 
@@ -120,7 +107,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   });
 }
 
-type StreamDispatch = DispatchOptions & { estimatePromptTokens: () => number };
+type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
 
 async function streamChat(
   request: FastifyRequest,
@@ -129,7 +116,6 @@ async function streamChat(
   body: ChatRequest,
   route: ModelRoute,
   dispatch: StreamDispatch,
-  routingHeaders: Record<string, string>,
 ): Promise<void> {
   const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
@@ -137,13 +123,19 @@ async function streamChat(
     start = await dispatchChatStream(route, body, dispatch);
   } catch (error) {
     // Nothing was sent yet: the client gets a normal JSON error with its status.
-    finishFailed(recorder, error);
+    finishFailed(reply, dispatch, error);
   }
   const { attempt, rest } = start;
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ ...routingHeaders, 'x-request-id': request.id, 'x-switchyard-provider': attempt.provider });
+  // A hijacked reply does not send the headers set on it: pass them on explicitly.
+  writer.start({
+    ...dispatch.routingHeaders,
+    ...dispatchHeaders(dispatch.report),
+    'x-request-id': request.id,
+    'x-switchyard-provider': attempt.provider,
+  });
 
   const tally = new StreamTally(attempt);
   let failure: GatewayError | undefined;

@@ -1,0 +1,183 @@
+/**
+ * Retries: full-jitter exponential backoff, Retry-After, and a shared retry
+ * budget so an outage cannot multiply upstream traffic.
+ *
+ * Full jitter (delay uniform in [0, min(cap, base * 2^n))) spreads retries of
+ * many clients that failed together, instead of sending them back in waves.
+ * The budget is a token bucket: every request earns `ratio` tokens, every
+ * retry spends one, and a small trickle per second lets a quiet gateway retry
+ * at all. With ratio 0.2, retries add at most ~20 % to traffic, whatever the
+ * per-request retry count says. A fallback to another target is extra
+ * traffic too and spends from the same budget; so does a hedge.
+ */
+import { GatewayError } from '../core/errors.ts';
+
+export type Clock = () => number;
+export type RandomSource = () => number;
+
+export interface BackoffOptions {
+  baseMs: number;
+  capMs: number;
+  /** Longest Retry-After we wait out; beyond it, `retryDelay` says not to retry. */
+  maxRetryAfterMs?: number;
+  /** [0, 1); Math.random by default. */
+  random?: RandomSource;
+}
+
+/** Delay before retry number `retry` (0 for the first retry): uniform in [0, min(cap, base * 2^retry)). */
+export function backoffDelay(retry: number, options: BackoffOptions): number {
+  const ceiling = Math.min(options.capMs, options.baseMs * 2 ** Math.min(retry, 30));
+  return Math.floor((options.random ?? Math.random)() * ceiling);
+}
+
+/**
+ * How long to wait before retrying after `error`, or `undefined` when it must
+ * not be retried (final error, or a Retry-After longer than we are willing to wait).
+ */
+export function retryDelay(error: unknown, retry: number, options: BackoffOptions): number | undefined {
+  if (!isRetryable(error)) return undefined;
+  const asked = GatewayError.is(error) ? error.retryAfterMs : undefined;
+  if (asked !== undefined) {
+    if (asked > (options.maxRetryAfterMs ?? Number.POSITIVE_INFINITY)) return undefined;
+    // The upstream's wait is a floor; a little jitter on top keeps clients from returning in step.
+    return asked + backoffDelay(0, { ...options, capMs: Math.min(options.capMs, options.baseMs) });
+  }
+  return backoffDelay(retry, options);
+}
+
+/** Only errors the error table marks retryable (timeouts, connect errors, 429, 5xx/529); anything else thrown is final. */
+export function isRetryable(error: unknown): boolean {
+  return GatewayError.is(error) && error.retryable;
+}
+
+export interface RetryBudgetOptions {
+  /** Tokens earned per request. @default 0.2 */
+  ratio?: number;
+  /** Tokens earned per second whatever the traffic. @default 3 */
+  minPerSecond?: number;
+  /** Most tokens the bucket holds, so a long quiet spell cannot bank a retry storm. @default max(10, 10 × minPerSecond) */
+  capacity?: number;
+  /** @default capacity */
+  initialTokens?: number;
+  clock?: Clock;
+}
+
+export class RetryBudget {
+  readonly ratio: number;
+  readonly minPerSecond: number;
+  readonly capacity: number;
+  readonly #clock: Clock;
+  #tokens: number;
+  #refilledAt: number;
+
+  constructor(options: RetryBudgetOptions = {}) {
+    this.ratio = options.ratio ?? 0.2;
+    this.minPerSecond = options.minPerSecond ?? 3;
+    this.capacity = options.capacity ?? Math.max(10, this.minPerSecond * 10);
+    this.#clock = options.clock ?? Date.now;
+    this.#refilledAt = this.#clock();
+    // Start full, so a freshly started gateway can fall back before it has seen traffic.
+    this.#tokens = options.initialTokens ?? this.capacity;
+  }
+
+  /** Called once per original request. */
+  deposit(): void {
+    this.#refill();
+    this.#tokens = Math.min(this.capacity, this.#tokens + this.ratio);
+  }
+
+  /** Spends one token for a retry; false when the budget is exhausted. */
+  tryWithdraw(): boolean {
+    this.#refill();
+    // A small epsilon: five deposits of 0.2 must buy one retry despite float rounding.
+    if (this.#tokens < 1 - 1e-9) return false;
+    this.#tokens = Math.max(0, this.#tokens - 1);
+    return true;
+  }
+
+  get tokens(): number {
+    this.#refill();
+    return this.#tokens;
+  }
+
+  #refill(): void {
+    const now = this.#clock();
+    const elapsed = now - this.#refilledAt;
+    if (elapsed <= 0) return;
+    this.#refilledAt = now;
+    if (this.minPerSecond > 0) {
+      this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed / 1000) * this.minPerSecond);
+    }
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface RetryOptions extends Partial<BackoffOptions> {
+  /** Retries after the first call. @default 2 */
+  retries?: number;
+  signal?: AbortSignal;
+  budget?: RetryBudget;
+  /** Overrides the default (GatewayError.retryable) decision. */
+  shouldRetry?: (error: unknown) => boolean;
+  onRetry?: (info: { error: unknown; retry: number; delayMs: number }) => void;
+}
+
+/**
+ * Calls `fn` until it succeeds, a final error, the retry count, the budget or
+ * the signal stops it. The last error is rethrown.
+ *
+ * @example
+ * const body = await retry((signal) => fetchJson(url, { signal }), { retries: 3, baseMs: 200 });
+ */
+export async function retry<T>(
+  fn: (signal?: AbortSignal) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
+  const backoff: BackoffOptions = {
+    baseMs: options.baseMs ?? 100,
+    capMs: options.capMs ?? 5_000,
+    ...(options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: options.maxRetryAfterMs } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  };
+  const retries = options.retries ?? 2;
+  options.budget?.deposit();
+  for (let retryNumber = 0; ; retryNumber++) {
+    options.signal?.throwIfAborted();
+    try {
+      return await fn(options.signal);
+    } catch (error) {
+      if (retryNumber >= retries || options.signal?.aborted) throw error;
+      const allowed = options.shouldRetry ? options.shouldRetry(error) : isRetryable(error);
+      if (!allowed) throw error;
+      const delayMs = options.shouldRetry
+        ? (retryDelay(asRetryable(error), retryNumber, backoff) ?? backoffDelay(retryNumber, backoff))
+        : retryDelay(error, retryNumber, backoff);
+      if (delayMs === undefined) throw error;
+      if (options.budget && !options.budget.tryWithdraw()) throw error;
+      options.onRetry?.({ error, retry: retryNumber + 1, delayMs });
+      await sleep(delayMs, options.signal);
+    }
+  }
+}
+
+/** A caller-approved error keeps its Retry-After (if a GatewayError) for the delay computation. */
+function asRetryable(error: unknown): GatewayError {
+  const retryAfterMs = GatewayError.is(error) ? error.retryAfterMs : undefined;
+  return new GatewayError('upstream_error', 'retry', retryAfterMs !== undefined ? { retryAfterMs } : {});
+}

@@ -1,0 +1,381 @@
+/**
+ * Retries, fallback, circuit breakers and the retry budget, end to end:
+ * a real gateway in front of fault-injecting mock upstreams.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { type MockBehaviour, type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
+import { chat, closedPort, ledgerRows, metricValue } from '../helpers/resilience.ts';
+
+const apiKey = 'sk-CANARY-resilience-0123456789';
+registerSecret(apiKey);
+
+function provider(upstream: MockUpstream | string) {
+  const base = typeof upstream === 'string' ? upstream : upstream.baseUrl;
+  return { type: 'openai', base_url: base, api_key: apiKey };
+}
+
+describe('fallback for every fault kind', () => {
+  let bad: MockUpstream;
+  let good: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [bad, good] = await Promise.all([startMockUpstream(), startMockUpstream()]);
+    const port = await closedPort();
+    gw = await startTestGateway({
+      config: {
+        providers: {
+          bad: provider(bad),
+          good: provider(good),
+          refused: provider(`http://127.0.0.1:${port}/v1`),
+        },
+        models: {
+          pair: {
+            targets: [
+              { provider: 'bad', model: 'gpt-4o-mini' },
+              { provider: 'good', model: 'gpt-4o-mini' },
+            ],
+            timeouts: { first_byte_ms: 300, total_ms: 5_000 },
+            // This suite is about fallback per fault; the breaker is tested below.
+            circuit_breaker: { enabled: false },
+          },
+          nowhere: {
+            targets: [
+              { provider: 'refused', model: 'gpt-4o-mini' },
+              { provider: 'good', model: 'gpt-4o' },
+            ],
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([bad.close(), good.close()]);
+  });
+
+  const faults: Array<[string, MockBehaviour, string]> = [
+    ['500', { kind: 'status', status: 500 }, 'upstream_error'],
+    ['502', { kind: 'status', status: 502 }, 'upstream_error'],
+    ['503', { kind: 'status', status: 503 }, 'upstream_overloaded'],
+    ['529', { kind: 'status', status: 529 }, 'upstream_overloaded'],
+    ['429', { kind: 'rateLimit', retryAfterSeconds: 60 }, 'upstream_rate_limited'],
+    ['hang past first_byte_ms', { kind: 'hang' }, 'upstream_timeout'],
+    ['connection reset', { kind: 'reset' }, 'upstream_connect_failed'],
+    ['malformed JSON', { kind: 'malformedJson' }, 'upstream_bad_response'],
+  ];
+  for (const [name, behaviour, code] of faults) {
+    test(`${name} → answered by the next target`, async () => {
+      bad.reset();
+      good.reset();
+      bad.enqueue(behaviour);
+      const result = await chat(gw.url, gw.masterKey, 'pair', `fault ${name}`);
+      assert.equal(result.status, 200, JSON.stringify(result.body));
+      assert.equal(result.target, 'good/gpt-4o-mini');
+      assert.equal(result.attempts, 2);
+      // Resets surface as either a connect failure or a bad response, depending on timing in the socket.
+      if (name === 'connection reset') {
+        assert.match(result.fallbackReason ?? '', /^upstream_(connect_failed|bad_response|error)$/);
+      } else {
+        assert.equal(result.fallbackReason, code);
+      }
+      assert.equal(bad.requests.length, 1);
+      assert.equal(good.requests.length, 1);
+    });
+  }
+
+  test('connection refused → answered by the next target; the SDK sees the headers', async () => {
+    good.reset();
+    const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: gw.masterKey, maxRetries: 0 });
+    const { data, response } = await client.chat.completions
+      .create({ model: 'nowhere', messages: [{ role: 'user', content: 'anyone?' }] })
+      .withResponse();
+    assert.equal(data.choices[0]?.message.content, 'Echo: anyone?');
+    assert.equal(response.headers.get('x-switchyard-target'), 'good/gpt-4o');
+    assert.equal(response.headers.get('x-switchyard-attempts'), '2');
+    assert.equal(response.headers.get('x-switchyard-fallback-reason'), 'upstream_connect_failed');
+  });
+
+  test('no fallback header when the first target answers', async () => {
+    bad.reset();
+    const result = await chat(gw.url, gw.masterKey, 'pair');
+    assert.equal(result.status, 200);
+    assert.equal(result.target, 'bad/gpt-4o-mini');
+    assert.equal(result.attempts, 1);
+    assert.equal(result.fallbackReason, null);
+  });
+
+  test('a stream whose first target fails before the first chunk falls back too', async () => {
+    bad.reset();
+    good.reset();
+    bad.enqueue({ kind: 'status', status: 500 });
+    const result = await chat(gw.url, gw.masterKey, 'pair', 'stream me', { stream: true });
+    assert.equal(result.status, 200);
+    assert.equal(result.target, 'good/gpt-4o-mini');
+    assert.equal(result.fallbackReason, 'upstream_error');
+  });
+
+  test('a client error is final: no fallback, the upstream status is kept', async () => {
+    bad.reset();
+    good.reset();
+    bad.enqueue({ kind: 'status', status: 400 });
+    const result = await chat(gw.url, gw.masterKey, 'pair');
+    assert.equal(result.status, 400);
+    assert.equal(result.attempts, 1);
+    assert.equal(good.requests.length, 0);
+  });
+});
+
+describe('one hung target of three', () => {
+  let hung: MockUpstream;
+  let b: MockUpstream;
+  let c: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [hung, b, c] = await Promise.all([startMockUpstream(), startMockUpstream(), startMockUpstream()]);
+    hung.setDefault({ kind: 'hang' });
+    gw = await startTestGateway({
+      config: {
+        providers: { hung: provider(hung), b: provider(b), c: provider(c) },
+        models: {
+          trio: {
+            targets: [
+              { provider: 'hung', model: 'gpt-4o-mini' },
+              { provider: 'b', model: 'gpt-4o-mini' },
+              { provider: 'c', model: 'gpt-4o-mini' },
+            ],
+            timeouts: { first_byte_ms: 200 },
+            retries: { max: 2 },
+            circuit_breaker: { failure_threshold: 5 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([hung.close(), b.close(), c.close()]);
+  });
+
+  test('20 concurrent requests all get their answer from another target; the hung attempts end as timeouts', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => chat(gw.url, gw.masterKey, 'trio', `request ${i}`)),
+    );
+    for (const r of results) {
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.target, 'b/gpt-4o-mini');
+      // Either it tried the hung target once and moved on, or the breaker had already opened.
+      if (r.fallbackReason === 'upstream_timeout') assert.equal(r.attempts, 2);
+      else assert.deepEqual([r.fallbackReason, r.attempts], ['circuit_open', 1]);
+    }
+    const rows = await ledgerRows(gw);
+    const hungRows = rows.filter((row) => row.provider === 'hung');
+    assert.ok(hungRows.length >= 1);
+    // A timeout moves on to the next target instead of retrying the hung one.
+    assert.ok(hungRows.every((row) => row.status === 'timeout' && row.error_code === 'upstream_timeout'));
+    assert.equal(hungRows.length, hung.requests.length);
+    assert.equal(c.requests.length, 0);
+  });
+});
+
+describe('circuit breaker', () => {
+  let flaky: MockUpstream;
+  let backup: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [flaky, backup] = await Promise.all([startMockUpstream(), startMockUpstream()]);
+    gw = await startTestGateway({
+      config: {
+        providers: { flaky: provider(flaky), backup: provider(backup) },
+        models: {
+          guarded: {
+            targets: [
+              { provider: 'flaky', model: 'gpt-4o-mini' },
+              { provider: 'backup', model: 'gpt-4o-mini' },
+            ],
+            circuit_breaker: { failure_threshold: 3, recovery_timeout_ms: 600_000 },
+          },
+          alone: {
+            targets: [{ provider: 'flaky', model: 'gpt-4o' }],
+            circuit_breaker: { failure_threshold: 2, recovery_timeout_ms: 600_000 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([flaky.close(), backup.close()]);
+  });
+
+  test('opens after N failures; the target then receives nothing and requests go to the backup', async () => {
+    flaky.setDefault({ kind: 'status', status: 500 });
+    const results = [];
+    for (let i = 0; i < 10; i++) results.push(await chat(gw.url, gw.masterKey, 'guarded', `r${i}`));
+    assert.ok(results.every((r) => r.status === 200 && r.target === 'backup/gpt-4o-mini'));
+    assert.equal(flaky.requests.length, 3, 'exactly failure_threshold requests reached the failing target');
+    assert.deepEqual(
+      results.map((r) => r.fallbackReason),
+      [...Array(3).fill('upstream_error'), ...Array(7).fill('circuit_open')],
+    );
+    assert.equal(await metricValue(gw, 'switchyard_circuit_breaker_state{target="flaky/gpt-4o-mini"}'), 2);
+    assert.equal(await metricValue(gw, 'switchyard_circuit_breaker_state{target="backup/gpt-4o-mini"}'), 0);
+  });
+
+  test('admin lists breakers (master key only) and a reset closes one', async () => {
+    const denied = await fetch(`${gw.url}/admin/breakers`);
+    assert.equal(denied.status, 401);
+    const auth = { authorization: `Bearer ${gw.masterKey}` };
+    const list = (await (await fetch(`${gw.url}/admin/breakers`, { headers: auth })).json()) as {
+      data: Array<{ id: string; state: string }>;
+    };
+    assert.equal(list.data.find((b) => b.id === 'flaky/gpt-4o-mini')?.state, 'open');
+
+    const deep = (await (await fetch(`${gw.url}/health/deep`)).json()) as {
+      targets: Array<{ id: string; state: string; provider_ready: boolean }>;
+    };
+    assert.equal(deep.targets.find((t) => t.id === 'flaky/gpt-4o-mini')?.state, 'open');
+    assert.ok(!JSON.stringify(deep).includes(apiKey), 'no secrets in /health/deep');
+
+    const missing = await fetch(`${gw.url}/admin/breakers/${encodeURIComponent('nope/x')}/reset`, {
+      method: 'POST',
+      headers: auth,
+    });
+    assert.equal(missing.status, 404);
+    const reset = await fetch(`${gw.url}/admin/breakers/${encodeURIComponent('flaky/gpt-4o-mini')}/reset`, {
+      method: 'POST',
+      headers: auth,
+    });
+    assert.equal(reset.status, 200);
+    assert.deepEqual(await reset.json(), { id: 'flaky/gpt-4o-mini', state: 'closed' });
+
+    flaky.setDefault(undefined);
+    const before = flaky.requests.length;
+    const result = await chat(gw.url, gw.masterKey, 'guarded');
+    assert.equal(result.target, 'flaky/gpt-4o-mini');
+    assert.equal(flaky.requests.length, before + 1);
+  });
+
+  test('every breaker open → 503 with retry-after, nothing sent; readiness fails only then', async () => {
+    flaky.setDefault({ kind: 'status', status: 503 });
+    for (let i = 0; i < 2; i++) assert.equal((await chat(gw.url, gw.masterKey, 'alone')).status, 503);
+    const sent = flaky.requests.length;
+    const result = await chat(gw.url, gw.masterKey, 'alone');
+    assert.equal(result.status, 503);
+    assert.equal(result.body.error?.code, 'upstream_unavailable');
+    assert.equal(result.body.error?.type, 'service_unavailable');
+    assert.equal(result.attempts, 0);
+    assert.ok(Number(result.retryAfter) > 0);
+    assert.equal(flaky.requests.length, sent);
+    // Another model's targets (backup) can still serve.
+    assert.equal((await fetch(`${gw.url}/health/ready`)).status, 200);
+
+    flaky.setDefault({ kind: 'status', status: 500 });
+    await fetch(`${gw.url}/admin/breakers/${encodeURIComponent('flaky/gpt-4o-mini')}/reset`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.masterKey}` },
+    });
+    for (let i = 0; i < 3; i++) await chat(gw.url, gw.masterKey, 'guarded');
+    // backup is still closed: one target can serve, so the gateway stays ready.
+    assert.equal((await fetch(`${gw.url}/health/ready`)).status, 200);
+    await gw.gateway.context.resilience.breaker('backup/gpt-4o-mini')!.trip();
+    assert.equal((await fetch(`${gw.url}/health/ready`)).status, 503);
+    flaky.setDefault(undefined);
+  });
+});
+
+describe('retries and the retry budget', () => {
+  let a: MockUpstream;
+  let b: MockUpstream;
+  let c: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [a, b, c] = await Promise.all([startMockUpstream(), startMockUpstream(), startMockUpstream()]);
+    gw = await startTestGateway({
+      config: {
+        resilience: { retry_budget_ratio: 0.2, retry_budget_min_per_s: 0 },
+        providers: { a: provider(a), b: provider(b), c: provider(c) },
+        models: {
+          single: {
+            targets: [{ provider: 'a', model: 'gpt-4o-mini' }],
+            retries: { max: 2, base_ms: 1, max_backoff_ms: 5, max_retry_after_ms: 2_000 },
+            circuit_breaker: { enabled: false },
+          },
+          everywhere: {
+            targets: [
+              { provider: 'a', model: 'gpt-4o' },
+              { provider: 'b', model: 'gpt-4o' },
+              { provider: 'c', model: 'gpt-4o' },
+            ],
+            retries: { max: 2, base_ms: 1, max_backoff_ms: 5 },
+            circuit_breaker: { enabled: false },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  test('a 429 with Retry-After is waited out, then retried on the same target', async () => {
+    a.reset();
+    // Earn budget first: every request deposits 0.2 tokens.
+    for (let i = 0; i < 10; i++) assert.equal((await chat(gw.url, gw.masterKey, 'single')).status, 200);
+    a.reset();
+    a.enqueue({ kind: 'rateLimit', retryAfterMs: 400 });
+    const result = await chat(gw.url, gw.masterKey, 'single', 'patience');
+    assert.equal(result.status, 200, JSON.stringify(result.body));
+    assert.equal(result.attempts, 2);
+    assert.equal(result.fallbackReason, null);
+    const [first, second] = a.requests;
+    assert.ok(first?.completedAt !== undefined && second !== undefined);
+    assert.ok(
+      second.receivedAt - first.completedAt >= 395,
+      `retry came ${second.receivedAt - first.completedAt} ms after a 400 ms Retry-After`,
+    );
+  });
+
+  test('a Retry-After beyond max_retry_after_ms is not waited: 429 with retry-after to the client', async () => {
+    a.reset();
+    a.enqueue({ kind: 'rateLimit', retryAfterSeconds: 30 });
+    const result = await chat(gw.url, gw.masterKey, 'single');
+    assert.equal(result.status, 429);
+    assert.equal(result.retryAfter, '30');
+    assert.equal(result.body.error?.code, 'upstream_rate_limited');
+    assert.equal(a.requests.length, 1);
+  });
+
+  test('full outage: upstream traffic stays within requests × (1 + budget ratio); no request is lost', async () => {
+    // Spend whatever the earlier tests banked, so the count below starts from an empty bucket.
+    const { budget } = gw.gateway.context.resilience;
+    while (budget.tryWithdraw()) {}
+    for (const m of [a, b, c]) {
+      m.reset();
+      m.setDefault({ kind: 'status', status: 500 });
+    }
+    const requests = 60;
+    const results = await Promise.all(
+      Array.from({ length: requests }, (_, i) => chat(gw.url, gw.masterKey, 'everywhere', `outage ${i}`)),
+    );
+    assert.equal(results.length, requests);
+    for (const r of results) {
+      assert.equal(r.status, 502);
+      assert.equal(r.body.error?.code, 'upstream_error');
+      assert.equal(r.body.error?.type, 'upstream_error');
+    }
+    const upstreamCalls = a.requests.length + b.requests.length + c.requests.length;
+    // Without a budget: 3 targets × 3 attempts = 540 calls.
+    assert.ok(upstreamCalls <= requests * 1.2, `${upstreamCalls} upstream calls for ${requests} requests`);
+    assert.ok(upstreamCalls >= requests);
+    assert.ok(((await metricValue(gw, 'switchyard_retry_budget_exhausted_total')) ?? 0) > 0);
+    for (const m of [a, b, c]) m.setDefault(undefined);
+  });
+});

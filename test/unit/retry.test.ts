@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { GatewayError } from '../../src/core/errors.ts';
+import { HedgeLostError, hedge, LatencySketch } from '../../src/resilience/hedge.ts';
+import { backoffDelay, RetryBudget, retry, retryDelay } from '../../src/resilience/retry.ts';
+
+/** Deterministic [0, 1) sequence (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('backoff', () => {
+  test('full jitter stays in [0, min(cap, base * 2^n)) and covers the range', () => {
+    const random = seeded(42);
+    for (let n = 0; n < 8; n++) {
+      const ceiling = Math.min(1_000, 100 * 2 ** n);
+      const delays = Array.from({ length: 500 }, () =>
+        backoffDelay(n, { baseMs: 100, capMs: 1_000, random }),
+      );
+      assert.ok(
+        delays.every((d) => d >= 0 && d < ceiling),
+        `retry ${n} within [0, ${ceiling})`,
+      );
+      assert.ok(Math.min(...delays) < ceiling * 0.1, 'reaches the low end');
+      assert.ok(Math.max(...delays) > ceiling * 0.9, 'reaches the high end');
+    }
+    assert.equal(backoffDelay(3, { baseMs: 100, capMs: 1_000, random: () => 0 }), 0);
+    assert.equal(backoffDelay(3, { baseMs: 100, capMs: 1_000, random: () => 0.5 }), 400);
+  });
+
+  test('Retry-After is a floor, capped by max_retry_after_ms; final errors are not retried', () => {
+    const options = { baseMs: 100, capMs: 5_000, maxRetryAfterMs: 3_000, random: () => 0.5 };
+    const limited = new GatewayError('upstream_rate_limited', 'slow down', { retryAfterMs: 2_000 });
+    assert.equal(retryDelay(limited, 0, options), 2_050);
+    const tooLong = new GatewayError('upstream_rate_limited', 'slow down', { retryAfterMs: 86_400_000 });
+    assert.equal(retryDelay(tooLong, 0, options), undefined);
+    assert.equal(retryDelay(new GatewayError('upstream_client_error', 'bad'), 0, options), undefined);
+    assert.equal(retryDelay(new Error('bug'), 0, options), undefined);
+    assert.equal(retryDelay(new GatewayError('upstream_timeout', 't'), 2, options), 200);
+  });
+});
+
+describe('RetryBudget', () => {
+  test('each request earns ratio tokens, each retry spends one', () => {
+    let now = 0;
+    const budget = new RetryBudget({
+      ratio: 0.2,
+      minPerSecond: 0,
+      capacity: 1_000,
+      initialTokens: 0,
+      clock: () => now,
+    });
+    assert.equal(budget.tryWithdraw(), false, 'no traffic, no floor: no retries');
+    for (let i = 0; i < 100; i++) budget.deposit();
+    let retries = 0;
+    while (budget.tryWithdraw()) retries++;
+    assert.equal(retries, 20);
+    now += 60_000;
+    assert.equal(budget.tryWithdraw(), false, 'time alone earns nothing without a floor');
+  });
+
+  test('a new budget starts full, so a fresh gateway can retry at once', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 1, capacity: 3, clock: () => 0 });
+    assert.equal(budget.tokens, 3);
+  });
+
+  test('the per-second floor lets a quiet gateway retry, up to the capacity', () => {
+    let now = 0;
+    const budget = new RetryBudget({
+      ratio: 0.2,
+      minPerSecond: 2,
+      capacity: 5,
+      initialTokens: 0,
+      clock: () => now,
+    });
+    now += 1_000;
+    assert.equal(budget.tryWithdraw(), true);
+    assert.equal(budget.tryWithdraw(), true);
+    assert.equal(budget.tryWithdraw(), false);
+    now += 3_600_000;
+    let retries = 0;
+    while (budget.tryWithdraw()) retries++;
+    assert.equal(retries, 5, 'an hour of quiet banks only the capacity');
+  });
+});
+
+describe('retry()', () => {
+  test('retries retryable errors, stops at final ones, rethrows the last', async () => {
+    let calls = 0;
+    const value = await retry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new GatewayError('upstream_overloaded', 'busy');
+        return 'done';
+      },
+      { retries: 2, baseMs: 1, capMs: 1, random: () => 0 },
+    );
+    assert.equal(value, 'done');
+    assert.equal(calls, 3);
+
+    calls = 0;
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          throw new GatewayError('upstream_client_error', 'bad');
+        },
+        { retries: 5, random: () => 0 },
+      ),
+      (e: unknown) => GatewayError.is(e) && e.code === 'upstream_client_error',
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('an empty budget stops retries', async () => {
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0, initialTokens: 0 });
+    let calls = 0;
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          throw new GatewayError('upstream_error', 'down');
+        },
+        { retries: 5, budget, random: () => 0 },
+      ),
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('the backoff sleep is aborted by the signal', async () => {
+    const controller = new AbortController();
+    const pending = retry(
+      async () => {
+        throw new GatewayError('upstream_error', 'down');
+      },
+      {
+        retries: 1,
+        baseMs: 3_600_000,
+        capMs: 3_600_000,
+        random: () => 0.99,
+        signal: controller.signal,
+        // The client leaves while the hour-long backoff sleep has just begun.
+        onRetry: () => queueMicrotask(() => controller.abort(new Error('client gone'))),
+      },
+    );
+    await assert.rejects(pending, /client gone/);
+  });
+});
+
+describe('hedge()', () => {
+  test('the first answer wins and the loser is aborted', async () => {
+    const aborted: number[] = [];
+    let releaseFirst!: () => void;
+    const firstGate = new Promise<void>((r) => {
+      releaseFirst = r;
+    });
+    const result = await hedge<string>(
+      (index, signal) =>
+        new Promise((resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            aborted.push(index);
+            reject(signal.reason);
+          });
+          if (index === 0) firstGate.then(() => resolve('first'));
+          else resolve('hedge');
+        }),
+      { delayMs: 1 },
+    );
+    releaseFirst();
+    assert.deepEqual(result, { value: 'hedge', index: 1 });
+    assert.deepEqual(aborted, [0]);
+  });
+
+  test('no hedge when the first answers; the first error wins when all fail', async () => {
+    let launched = 0;
+    const result = await hedge(
+      (index) => {
+        launched++;
+        return Promise.resolve(index);
+      },
+      { delayMs: 10_000 },
+    );
+    assert.equal(result.index, 0);
+    assert.equal(launched, 1);
+    await assert.rejects(
+      hedge((index) => Promise.reject(new Error(`fail ${index}`)), { delayMs: 10_000 }),
+      /fail 0/,
+    );
+    assert.ok(new HedgeLostError() instanceof Error);
+  });
+
+  test('the latency sketch reports the 95th percentile once it has enough samples', () => {
+    const sketch = new LatencySketch(100);
+    for (let i = 1; i <= 19; i++) sketch.add(i);
+    assert.equal(sketch.quantile(0.95), undefined);
+    for (let i = 20; i <= 100; i++) sketch.add(i);
+    assert.equal(sketch.quantile(0.95), 96);
+    for (let i = 0; i < 100; i++) sketch.add(1_000);
+    assert.equal(sketch.quantile(0.95), 1_000, 'old samples roll out');
+  });
+});
