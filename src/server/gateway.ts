@@ -80,9 +80,9 @@ export class Gateway {
         registry: metrics.registry,
         ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
       });
-      const breakers = resilience;
-      // Secondary targets step forward when a primary's breaker is open.
-      const router = new Router(models, { isAvailable: (id) => breakers.breaker(id)?.state !== 'open' });
+      // No `isAvailable` here: dispatch skips open breakers itself (and says so in
+      // x-switchyard-fallback-reason), and secondaries already follow primaries.
+      const router = new Router(models);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
         config,

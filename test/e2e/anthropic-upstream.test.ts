@@ -30,7 +30,12 @@ describe('openai SDK → gateway → Anthropic upstream', () => {
       config: {
         providers: { claude: { type: 'anthropic', api_key: PROVIDER_KEY, base_url: mock.url } },
         models: {
-          claude: { retries: { max: 0 }, targets: [{ provider: 'claude', model: 'claude-sonnet-4-5' }] },
+          // One fault after another on one target: a breaker would (rightly) open and answer 503.
+          claude: {
+            retries: { max: 0 },
+            circuit_breaker: { enabled: false },
+            targets: [{ provider: 'claude', model: 'claude-sonnet-4-5' }],
+          },
         },
       },
     });

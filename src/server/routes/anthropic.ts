@@ -12,7 +12,6 @@ import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChatRequest } from '../../core/types.ts';
 import {
   ClientClosedError,
-  type DispatchOptions,
   dispatchChat,
   dispatchChatStream,
 } from '../../pipeline/dispatch.ts';
