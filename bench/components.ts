@@ -1,0 +1,136 @@
+/**
+ * Component benchmarks, in one process on one core (`npm run bench` pins it):
+ * - stream translation throughput: upstream SSE bytes → canonical chunks for
+ *   each outbound adapter (OpenAI framing only, Anthropic events, Gemini
+ *   responses), and canonical chunks → Anthropic SSE events for the inbound
+ *   `/v1/messages` route; in chunks per second;
+ * - routing: microseconds per `Router.decide()` with 20 targets, per strategy;
+ * - hedging: p50/p99 through a gateway against one upstream with a slow tail,
+ *   with and without hedging (this part uses loopback HTTP, so it is the one
+ *   number here that is not pure CPU).
+ *
+ * Run alone: node bench/components.ts [--json]
+ */
+import type { ChatCompletionChunk } from '../src/core/types.ts';
+import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
+import { SseParser } from '../src/providers/sse.ts';
+import { runHedgingBench } from './hedging.ts';
+import { benchRouter } from './router.ts';
+import { benchAnthropicStream } from './translate-anthropic.ts';
+import { benchGeminiStream } from './translate-gemini.ts';
+
+export interface ComponentResults {
+  streamChunksPerSecond: { openai: number; anthropic: number; gemini: number; anthropicInbound: number };
+  routerUsPerDecide: Record<string, number>;
+  routerTargets: number;
+  hedging: {
+    withoutMs: { p50: number; p99: number };
+    withMs: { p50: number; p99: number };
+    upstreamCallsPerRequest: number;
+    slowFraction: number;
+    slowMs: number;
+    hedgeDelayMs: number;
+  };
+}
+
+const FRAMES = 50_000;
+const READ_BYTES = 16 * 1024;
+
+/** OpenAI's own framing: SSE parse + JSON parse per chunk (what the openai adapter does). */
+function benchOpenAIStream(): number {
+  const frames: string[] = [];
+  for (let i = 0; i < FRAMES; i++) {
+    frames.push(
+      `data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" mot ${i} café"},"finish_reason":null}]}\n\n`,
+    );
+  }
+  frames.push('data: [DONE]\n\n');
+  const bytes = Buffer.from(frames.join(''));
+  const once = (): number => {
+    const parser = new SseParser();
+    let chunks = 0;
+    for (let offset = 0; offset < bytes.length; offset += READ_BYTES) {
+      for (const event of parser.push(bytes.subarray(offset, offset + READ_BYTES))) {
+        if (event.data === '[DONE]') continue;
+        const chunk = JSON.parse(event.data) as ChatCompletionChunk;
+        if (chunk.choices.length > 0) chunks++;
+      }
+    }
+    return chunks;
+  };
+  once();
+  const started = performance.now();
+  const chunks = once();
+  return Math.round((chunks / (performance.now() - started)) * 1000);
+}
+
+/** Canonical chunks → Anthropic events → SSE text, as `/v1/messages` streams them. */
+function benchAnthropicInbound(): number {
+  const chunk = (i: number): ChatCompletionChunk => ({
+    id: 'chatcmpl-b',
+    object: 'chat.completion.chunk',
+    created: 1,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, delta: { content: ` mot ${i} café` }, finish_reason: null }],
+  });
+  const chunks = Array.from({ length: FRAMES }, (_, i) => chunk(i));
+  const once = (): number => {
+    const translator = new AnthropicStreamTranslator({ model: 'fast' });
+    let bytes = 0;
+    for (const c of chunks) for (const event of translator.push(c)) bytes += encodeEvent(event).length;
+    if (bytes === 0) throw new Error('no events');
+    return chunks.length;
+  };
+  once();
+  const started = performance.now();
+  const n = once();
+  return Math.round((n / (performance.now() - started)) * 1000);
+}
+
+export async function runComponentBenchmarks(): Promise<ComponentResults> {
+  const router = benchRouter();
+  const hedging = await runHedgingBench();
+  return {
+    streamChunksPerSecond: {
+      openai: benchOpenAIStream(),
+      anthropic: benchAnthropicStream().chunksPerSecond,
+      gemini: benchGeminiStream().chunksPerSecond,
+      anthropicInbound: benchAnthropicInbound(),
+    },
+    routerUsPerDecide: Object.fromEntries(
+      router.map((r) => [r.strategy, Math.round(r.usPerDecide * 100) / 100]),
+    ),
+    routerTargets: router[0]?.targets ?? 0,
+    hedging: {
+      withoutMs: { p50: round1(hedging.without.p50), p99: round1(hedging.without.p99) },
+      withMs: { p50: round1(hedging.with.p50), p99: round1(hedging.with.p99) },
+      upstreamCallsPerRequest: Math.round(hedging.upstreamCallsPerRequestWithHedging * 1000) / 1000,
+      slowFraction: hedging.options.slowFraction,
+      slowMs: hedging.options.slowMs,
+      hedgeDelayMs: hedging.options.hedgeDelayMs,
+    },
+  };
+}
+
+const round1 = (n: number): number => Math.round(n * 10) / 10;
+
+export function componentTable(r: ComponentResults): string {
+  const k = (n: number): string => `${Math.round(n / 1000).toLocaleString('en-US')}k`;
+  const s = r.streamChunksPerSecond;
+  const h = r.hedging;
+  const lines = [
+    'component (one core)                 result',
+    `stream translation, chunks/s         openai ${k(s.openai)}, anthropic ${k(s.anthropic)}, gemini ${k(s.gemini)}, anthropic inbound ${k(s.anthropicInbound)}`,
+    `router µs/decide (${r.routerTargets} targets)        ${Object.entries(r.routerUsPerDecide)
+      .map(([name, us]) => `${name} ${us}`)
+      .join(', ')}`,
+    `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
+  ];
+  return lines.join('\n');
+}
+
+if (import.meta.main) {
+  const results = await runComponentBenchmarks();
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results)}\n`);
+  else console.log(componentTable(results));
+}
