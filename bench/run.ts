@@ -36,6 +36,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Pool } from 'undici';
+import { type ComponentResults, componentTable } from './components.ts';
 import {
   type Check,
   type ClosedLoopResult,
@@ -836,6 +837,9 @@ async function main(): Promise<void> {
     );
   }
 
+  const components = runComponents();
+  if (components) process.stdout.write(`\n${componentTable(components)}\n`);
+
   const json = {
     when: new Date(startedAt).toISOString(),
     git: gitCommit(),
@@ -896,6 +900,7 @@ async function main(): Promise<void> {
     },
     paths: { direct, passthrough: pass, switchyard: sy },
     profile: profile ?? null,
+    components,
     notes,
     table: out,
     runtimeSeconds: Math.round((Date.now() - startedAt) / 100) / 10,
@@ -904,6 +909,25 @@ async function main(): Promise<void> {
   writeFileSync(OUT, `${JSON.stringify(json, withoutSamples, 2)}\n`);
   log(`wrote ${OUT} (${json.runtimeSeconds}s)`);
   rmSync(g.dir, { recursive: true, force: true });
+}
+
+/**
+ * Stream translators, router and hedging (bench/components.ts), in a process of
+ * their own pinned to CPU 0, after the load phases so nothing competes with them.
+ */
+function runComponents(): ComponentResults | null {
+  log('components: stream translation, router decisions, hedging');
+  const script = join(ROOT, 'bench', 'components.ts');
+  const [cmd, args] = TASKSET
+    ? ['taskset', ['-c', '0', process.execPath, script, '--json']]
+    : [process.execPath, [script, '--json']];
+  try {
+    const out = execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });
+    return JSON.parse(out.trim().split('\n').at(-1) ?? 'null') as ComponentResults;
+  } catch (error) {
+    log(`components failed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
 }
 
 function gitCommit(): string | null {
