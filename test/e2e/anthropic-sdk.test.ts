@@ -107,6 +107,8 @@ before(async () => {
       models: {
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
+          // Fault after fault on one target: a breaker would (rightly) open and answer 503.
+          circuit_breaker: { enabled: false },
           timeouts: { first_byte_ms: 500, total_ms: 10_000, idle_ms: 2_000 },
         },
         other: { targets: [{ provider: 'up', model: 'gpt-4o' }] },
