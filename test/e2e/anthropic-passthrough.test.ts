@@ -57,9 +57,7 @@ function richRequest(model: string): Json {
   return {
     model,
     max_tokens: 2048,
-    system: [
-      { type: 'text', text: 'You read documents.', cache_control: { type: 'ephemeral', ttl: '1h' } },
-    ],
+    system: [{ type: 'text', text: 'You read documents.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
     messages: [
       {
         role: 'user',
@@ -268,10 +266,9 @@ describe('passthrough streams', () => {
     claude.enqueue({ ...shaping, gate, gateAfterFrames: 2 });
     const requestId = newRequestId('stream');
     const params = { ...richRequest('claude'), stream: true };
-    const stream = await client.messages.create(
-      params as unknown as Anthropic.MessageCreateParamsStreaming,
-      { headers: { 'x-request-id': requestId } },
-    );
+    const stream = await client.messages.create(params as unknown as Anthropic.MessageCreateParamsStreaming, {
+      headers: { 'x-request-id': requestId },
+    });
     const iterator = stream[Symbol.asyncIterator]();
     const received: Json[] = [];
     let first = await iterator.next();
@@ -293,7 +290,10 @@ describe('passthrough streams', () => {
     claude.enqueue(shaping);
     const direct = parseFrames(await (await askMockDirectly({ ...params, model: UPSTREAM_MODEL })).text());
     const expected = asRelayed(direct, 'claude').filter((frame) => frame.event !== 'ping');
-    assert.deepEqual(received, expected.map((frame) => frame.data));
+    assert.deepEqual(
+      received,
+      expected.map((frame) => frame.data),
+    );
     const deltas = received.map((event) => (event['delta'] as Json | undefined)?.['type']);
     assert.ok(deltas.includes('thinking_delta') && deltas.includes('signature_delta'));
 
@@ -334,7 +334,8 @@ describe('passthrough streams', () => {
     let failure: unknown;
     try {
       for await (const event of stream) {
-        if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') text += event.delta.text;
+        if (event.type === 'content_block_delta' && event.delta.type === 'text_delta')
+          text += event.delta.text;
       }
     } catch (error) {
       failure = error;

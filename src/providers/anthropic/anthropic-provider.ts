@@ -17,14 +17,16 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
+import {
+  ANTHROPIC_DEFAULT_VERSION,
+  type AnthropicMessage,
+} from '../../protocols/anthropic/anthropic-wire.ts';
 import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
 import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
-import type { AnthropicMessage } from './anthropic-wire.ts';
-import { ANTHROPIC_DEFAULT_VERSION } from './anthropic-wire.ts';
 
 export interface AnthropicProviderOptions {
   name: string;

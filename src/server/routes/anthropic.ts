@@ -10,11 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChatRequest } from '../../core/types.ts';
-import {
-  ClientClosedError,
-  dispatchChat,
-  dispatchChatStream,
-} from '../../pipeline/dispatch.ts';
+import { ClientClosedError, dispatchChat, dispatchChatStream } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, type RouteTarget, resolveModel } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
