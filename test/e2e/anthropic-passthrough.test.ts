@@ -139,6 +139,7 @@ before(async () => {
           circuit_breaker: { enabled: false },
           targets: [{ provider: 'anthropic', model: UPSTREAM_MODEL }],
         },
+        gpt: { targets: [{ provider: 'up', model: 'gpt-4o-mini' }] },
         mixed: {
           retries: { max: 0 },
           circuit_breaker: { enabled: false },
@@ -240,19 +241,32 @@ describe('passthrough JSON', () => {
     );
   });
 
-  test('with the Anthropic target down, a request only Anthropic can carry is refused with a clear 400', async () => {
+  test('a request only Anthropic can carry never goes to a target that cannot carry it', async () => {
+    // Its Anthropic target down, the model has nowhere else to send it: the Anthropic failure stands.
     claude.enqueue({ kind: 'status', status: 529 });
-    const error = await client.messages
+    const overloaded = await client.messages
       .create(richRequest('mixed') as unknown as Anthropic.MessageCreateParamsNonStreaming)
       .then(
         () => assert.fail('expected a failure'),
         (failure: unknown) => failure,
       );
-    assert.ok(error instanceof Anthropic.BadRequestError, `got ${String(error)}`);
-    const body = error.error as { error: { type: string; message: string } };
+    assert.ok(overloaded instanceof Anthropic.APIError, `got ${String(overloaded)}`);
+    assert.equal(overloaded.status, 529);
+    assert.equal(claude.requests.length, 1);
+    assert.equal(openai.requests.length, 0);
+
+    // A model without Anthropic targets: a clear 400 naming the field, nothing sent upstream.
+    const refused = await client.messages
+      .create(richRequest('gpt') as unknown as Anthropic.MessageCreateParamsNonStreaming)
+      .then(
+        () => assert.fail('expected a failure'),
+        (failure: unknown) => failure,
+      );
+    assert.ok(refused instanceof Anthropic.BadRequestError, `got ${String(refused)}`);
+    const body = refused.error as { error: { type: string; message: string } };
     assert.equal(body.error.type, 'invalid_request_error');
     assert.match(body.error.message, /only supported when the model's provider is Anthropic/);
-    assert.equal(openai.requests.length, 0, 'nothing was sent to the target that cannot carry it');
+    assert.equal(openai.requests.length, 0);
   });
 });
 
