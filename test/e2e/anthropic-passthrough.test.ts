@@ -81,6 +81,16 @@ function richRequest(model: string): Json {
   };
 }
 
+/** The error a non-streaming request fails with (the test fails if it succeeds). */
+async function rejection(params: Json): Promise<unknown> {
+  try {
+    await client.messages.create(params as unknown as Anthropic.MessageCreateParamsNonStreaming);
+  } catch (error) {
+    return error;
+  }
+  return assert.fail('expected the request to fail');
+}
+
 function withoutModel(body: unknown): Json {
   const { model: _model, ...rest } = body as Json;
   return rest;
@@ -244,24 +254,14 @@ describe('passthrough JSON', () => {
   test('a request only Anthropic can carry never goes to a target that cannot carry it', async () => {
     // Its Anthropic target down, the model has nowhere else to send it: the Anthropic failure stands.
     claude.enqueue({ kind: 'status', status: 529 });
-    const overloaded = await client.messages
-      .create(richRequest('mixed') as unknown as Anthropic.MessageCreateParamsNonStreaming)
-      .then(
-        () => assert.fail('expected a failure'),
-        (failure: unknown) => failure,
-      );
+    const overloaded = await rejection(richRequest('mixed'));
     assert.ok(overloaded instanceof Anthropic.APIError, `got ${String(overloaded)}`);
     assert.equal(overloaded.status, 529);
     assert.equal(claude.requests.length, 1);
     assert.equal(openai.requests.length, 0);
 
     // A model without Anthropic targets: a clear 400 naming the field, nothing sent upstream.
-    const refused = await client.messages
-      .create(richRequest('gpt') as unknown as Anthropic.MessageCreateParamsNonStreaming)
-      .then(
-        () => assert.fail('expected a failure'),
-        (failure: unknown) => failure,
-      );
+    const refused = await rejection(richRequest('gpt'));
     assert.ok(refused instanceof Anthropic.BadRequestError, `got ${String(refused)}`);
     const body = refused.error as { error: { type: string; message: string } };
     assert.equal(body.error.type, 'invalid_request_error');

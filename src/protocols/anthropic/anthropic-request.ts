@@ -18,6 +18,7 @@ import type {
   TextPart,
   ToolCall,
 } from '../../core/types.ts';
+import { toToolCall } from './anthropic-tools.ts';
 import type {
   ContentBlockParam,
   CountTokensRequest,
@@ -125,11 +126,7 @@ function assistantMessage(blocks: ContentBlockParam[], path: string): ChatMessag
         texts.push(block.text);
         break;
       case 'tool_use':
-        toolCalls.push({
-          id: block.id,
-          type: 'function',
-          function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
-        });
+        toolCalls.push(toToolCall(block));
         break;
       case 'thinking':
       case 'redacted_thinking':

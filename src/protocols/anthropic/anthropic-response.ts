@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatChoice, ChatCompletion, ToolCall } from '../../core/types.ts';
 import { toStopInfo } from './anthropic-stop.ts';
+import { toolInputOf } from './anthropic-tools.ts';
 import { fromCanonicalUsage } from './anthropic-usage.ts';
 import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 
@@ -20,21 +21,12 @@ export function newMessageId(): string {
  * it act on arguments the model never gave, so the attempt fails (retryable).
  */
 export function toolInput(call: ToolCall): Record<string, unknown> {
-  const text = call.function.arguments;
-  if (text === undefined || text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new GatewayError(
-      'upstream_bad_response',
-      `Upstream returned arguments for tool '${call.function.name}' that are not a JSON object`,
-    );
-  }
-  return value as Record<string, unknown>;
+  const input = toolInputOf(call.function.arguments);
+  if (input !== undefined) return input;
+  throw new GatewayError(
+    'upstream_bad_response',
+    `Upstream returned arguments for tool '${call.function.name}' that are not a JSON object`,
+  );
 }
 
 function contentBlocks(choice: ChatChoice | undefined): ContentBlock[] {

@@ -10,6 +10,7 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
+import { toolInputOf } from '../../protocols/anthropic/anthropic-tools.ts';
 import type {
   ContentBlockParam,
   ImageBlockParam,
@@ -213,14 +214,9 @@ function assistantBlocks(message: ChatMessage, where: string): ContentBlockParam
   return blocks;
 }
 
-function parseArguments(text: string, where: string): unknown {
-  if (text.trim() === '') return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
-  } catch {
-    // Reported below.
-  }
+function parseArguments(text: string, where: string): Record<string, unknown> {
+  const input = toolInputOf(text);
+  if (input !== undefined) return input;
   throw invalid('Tool call arguments must be a JSON object to be sent to an Anthropic model', where);
 }
 

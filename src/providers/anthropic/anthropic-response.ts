@@ -9,6 +9,7 @@
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletion, ToolCall } from '../../core/types.ts';
 import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
+import { toToolCall } from '../../protocols/anthropic/anthropic-tools.ts';
 import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
 import type { AnthropicMessage, ContentBlock } from '../../protocols/anthropic/anthropic-wire.ts';
 
@@ -26,11 +27,7 @@ export function fromAnthropicMessage(message: AnthropicMessage, created = nowSec
         text += block.text;
         break;
       case 'tool_use':
-        toolCalls.push({
-          id: block.id,
-          type: 'function',
-          function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
-        });
+        toolCalls.push(toToolCall(block));
         break;
       case 'thinking':
         reasoning += block.thinking;

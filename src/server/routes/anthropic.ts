@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
-import { ClientClosedError, type StreamStart } from '../../pipeline/dispatch.ts';
+import type { StreamStart } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel } from '../../pipeline/models.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
@@ -53,6 +53,7 @@ import {
   dispatchHeaders,
   finishFailed,
   type ModelDispatch,
+  relayStream,
   StreamTally,
   settleStream,
 } from './model-request.ts';
@@ -194,30 +195,6 @@ interface StreamOutcome {
   billed: { usage: Usage; source: 'upstream' | 'estimated' };
 }
 
-/** Reads the rest of a started stream into `send` until it ends, fails or the client leaves. */
-async function pump(
-  start: StreamStart<MessagesStreamItem>,
-  dispatch: StreamDispatch,
-  writer: SseWriter,
-  send: (item: MessagesStreamItem) => Promise<boolean>,
-): Promise<Pick<StreamOutcome, 'failure' | 'clientGone'>> {
-  const { rest } = start;
-  let failure: GatewayError | undefined;
-  let item: MessagesStreamItem | undefined = start.first;
-  try {
-    while (item !== undefined) {
-      if (!(await send(item))) break;
-      const next = await rest.next();
-      item = next.done ? undefined : next.value;
-    }
-  } catch (error) {
-    if (!(error instanceof ClientClosedError) && !dispatch.signal.aborted) failure = toGatewayError(error);
-  }
-  const clientGone = dispatch.signal.aborted || writer.closed;
-  if (clientGone) await rest.return?.().catch(() => undefined);
-  return { failure, clientGone };
-}
-
 /** Passthrough: the upstream's events go out as they came. */
 async function relayRaw(
   writer: SseWriter,
@@ -226,7 +203,7 @@ async function relayRaw(
   dispatch: StreamDispatch,
 ): Promise<StreamOutcome> {
   const relay = new AnthropicEventRelay(body.model);
-  const ended = await pump(start, dispatch, writer, (item) => {
+  const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('raw' in item)) throw new GatewayError('internal_error', 'A passthrough stream yielded a chunk');
     const frame = relay.relay(item.raw);
     if (relay.sawContent) start.attempt.markFirstToken();
@@ -250,7 +227,7 @@ async function relayTranslated(
   const tally = new StreamTally(start.attempt);
   const send = (events: MessageStreamEvent[]): Promise<boolean> =>
     events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));
-  const ended = await pump(start, dispatch, writer, (item) => {
+  const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('chunk' in item))
       throw new GatewayError('internal_error', 'A translated stream yielded a raw event');
     tally.observe(item.chunk);
