@@ -69,10 +69,11 @@ export interface DispatchOptions {
   report?: DispatchReport;
 }
 
-export interface StreamStart {
+/** A stream that has delivered its first item: from here on it is committed to the client. */
+export interface StreamStart<Item = ChatCompletionChunk> {
   attempt: Attempt;
-  first: ChatCompletionChunk;
-  rest: AsyncIterator<ChatCompletionChunk>;
+  first: Item;
+  rest: AsyncIterator<Item>;
 }
 
 /** Thrown when the client went away; not an upstream failure. */
@@ -87,7 +88,8 @@ export function newDispatchReport(): DispatchReport {
   return { target: undefined, attempts: 0, fallbackReason: undefined };
 }
 
-type Call<T> = (target: RouteTarget, ctx: AttemptContext, attempt: Attempt) => Promise<T>;
+/** One attempt on one target; `attempt` is its ledger entry, ended by the caller on success. */
+export type AttemptCall<T> = (target: RouteTarget, ctx: AttemptContext, attempt: Attempt) => Promise<T>;
 
 interface Candidate {
   target: RouteTarget;
@@ -110,7 +112,7 @@ function targetLooksDown(code: string): boolean {
 async function tryTargets<T extends { attempt: Attempt }>(
   route: ModelRoute,
   options: DispatchOptions,
-  call: Call<T>,
+  call: AttemptCall<T>,
   /** Releases a result that lost a hedge race by a hair (ended its attempt already). */
   discard: (value: T) => void,
 ): Promise<T> {
@@ -339,7 +341,8 @@ function finalError(
   return last;
 }
 
-function discardedUsage(attempt: Attempt, usage: Usage | undefined): void {
+/** Ends the attempt of a result that lost a hedge race after it arrived, billing what it used. */
+export function discardedUsage(attempt: Attempt, usage: Usage | undefined): void {
   attempt.end({
     status: 'hedge_lost',
     httpStatus: 499,
@@ -349,34 +352,39 @@ function discardedUsage(attempt: Attempt, usage: Usage | undefined): void {
   });
 }
 
-export function dispatchChat(
+/**
+ * Any request through the dispatch machinery (breakers, retries, hedging,
+ * ordered fallback): `call` runs one attempt on one target, so what is sent
+ * may differ per target (an Anthropic body to an Anthropic target, a
+ * translated one to the others). `discard` releases a result that lost a
+ * hedge race by a hair.
+ */
+export function dispatchWith<T extends { attempt: Attempt }>(
   route: ModelRoute,
-  request: ChatRequest,
   options: DispatchOptions,
-): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
-  return tryTargets(
-    route,
-    options,
-    async (target, ctx, attempt) => {
-      const completion = await target.provider.chat({ ...request, model: target.model }, ctx);
-      return { completion, attempt };
-    },
-    (late) => discardedUsage(late.attempt, late.completion.usage),
-  );
+  call: AttemptCall<T>,
+  discard: (late: T) => void,
+): Promise<T> {
+  return tryTargets(route, options, call, discard);
 }
 
-export function dispatchChatStream(
+/**
+ * A stream through the dispatch machinery: `open` starts one attempt's
+ * stream, which counts as served only once its first item arrived, so a
+ * failure before that can still be retried or fall back.
+ */
+export function dispatchStreamWith<Item>(
   route: ModelRoute,
-  request: ChatRequest,
   options: DispatchOptions,
-): Promise<StreamStart> {
+  open: AttemptCall<AsyncIterable<Item>>,
+): Promise<StreamStart<Item>> {
   return tryTargets(
     route,
     options,
     async (target, ctx, attempt) => {
-      const stream = await target.provider.streamChat({ ...request, model: target.model }, ctx);
+      const stream = await open(target, ctx, attempt);
       const iterator = stream[Symbol.asyncIterator]();
-      let first: IteratorResult<ChatCompletionChunk>;
+      let first: IteratorResult<Item>;
       try {
         first = await iterator.next();
       } catch (error) {
@@ -394,12 +402,38 @@ export function dispatchChatStream(
   );
 }
 
+export function dispatchChat(
+  route: ModelRoute,
+  request: ChatRequest,
+  options: DispatchOptions,
+): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
+  return dispatchWith(
+    route,
+    options,
+    async (target, ctx, attempt) => {
+      const completion = await target.provider.chat({ ...request, model: target.model }, ctx);
+      return { completion, attempt };
+    },
+    (late) => discardedUsage(late.attempt, late.completion.usage),
+  );
+}
+
+export function dispatchChatStream(
+  route: ModelRoute,
+  request: ChatRequest,
+  options: DispatchOptions,
+): Promise<StreamStart> {
+  return dispatchStreamWith(route, options, (target, ctx) =>
+    target.provider.streamChat({ ...request, model: target.model }, ctx),
+  );
+}
+
 export function dispatchEmbeddings(
   route: ModelRoute,
   request: EmbeddingRequest,
   options: DispatchOptions,
 ): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
-  return tryTargets(
+  return dispatchWith(
     route,
     options,
     async (target, ctx, attempt) => {

@@ -106,9 +106,9 @@ before(async () => {
       providers: { up: { type: 'openai', base_url: upstream.baseUrl, api_key: canary } },
       models: {
         gpt: {
-          targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
-          // Fault after fault on one target: a breaker would (rightly) open and answer 503.
+          // One fault after another on one target: a breaker would (rightly) open and answer 503.
           circuit_breaker: { enabled: false },
+          targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 500, total_ms: 10_000, idle_ms: 2_000 },
         },
         other: { targets: [{ provider: 'up', model: 'gpt-4o' }] },

@@ -49,6 +49,9 @@ export type AnthropicMockBehaviour = MockBehaviour & {
   /** Streams: hold after `gateAfterFrames` (default 1) content frames until this settles. */
   gate?: Promise<unknown>;
   gateAfterFrames?: number;
+  /** Prompt-cache counts to report in `usage` (default 0), for billing tests. */
+  cacheRead?: number;
+  cacheCreation?: number;
 };
 
 export interface MockAnthropicOptions {
@@ -127,6 +130,7 @@ interface Plan {
   thinking: boolean;
   stopReason: 'end_turn' | 'max_tokens' | 'tool_use';
   inputTokens: number;
+  cache: { read: number; creation: number };
 }
 
 type Block = JsonObject & { type?: unknown };
@@ -220,14 +224,15 @@ function plan(
     thinking,
     stopReason,
     inputTokens,
+    cache: { read: b.cacheRead ?? 0, creation: b.cacheCreation ?? 0 },
   };
 }
 
 function usage(p: Plan, output: number): JsonObject {
   return {
     input_tokens: p.inputTokens,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: p.cache.creation,
+    cache_read_input_tokens: p.cache.read,
     output_tokens: output,
     service_tier: 'standard',
   };

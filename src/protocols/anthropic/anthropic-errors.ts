@@ -9,6 +9,7 @@
  * clients, both as an HTTP response and as an in-stream `event: error`.
  */
 import type { ErrorCode, GatewayError } from '../../core/errors.ts';
+import { errorTypeOfStatus } from './anthropic-error-types.ts';
 import type { AnthropicErrorBody, AnthropicErrorType } from './anthropic-wire.ts';
 
 interface AnthropicErrorShape {
@@ -46,24 +47,6 @@ const BY_CODE: Record<ErrorCode, AnthropicErrorShape> = {
   internal_error: { type: 'api_error' },
 };
 
-/** Anthropic's type for a 4xx the upstream sent us (and we pass through with its status). */
-function typeForClientStatus(status: number): AnthropicErrorType {
-  switch (status) {
-    case 401:
-      return 'authentication_error';
-    case 403:
-      return 'permission_error';
-    case 404:
-      return 'not_found_error';
-    case 413:
-      return 'request_too_large';
-    case 429:
-      return 'rate_limit_error';
-    default:
-      return 'invalid_request_error';
-  }
-}
-
 export interface AnthropicErrorResponse {
   status: number;
   body: AnthropicErrorBody;
@@ -72,7 +55,7 @@ export interface AnthropicErrorResponse {
 export function anthropicError(error: GatewayError, requestId?: string): AnthropicErrorResponse {
   const shape = BY_CODE[error.code];
   const status = shape.status ?? error.status;
-  const type = error.code === 'upstream_client_error' ? typeForClientStatus(status) : shape.type;
+  const type = error.code === 'upstream_client_error' ? errorTypeOfStatus(status) : shape.type;
   const body: AnthropicErrorBody = { type: 'error', error: { type, message: error.message } };
   if (requestId !== undefined) body.request_id = requestId;
   return { status, body };

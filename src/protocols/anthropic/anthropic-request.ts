@@ -18,6 +18,7 @@ import type {
   TextPart,
   ToolCall,
 } from '../../core/types.ts';
+import { toToolCall } from './anthropic-tools.ts';
 import type {
   ContentBlockParam,
   CountTokensRequest,
@@ -125,11 +126,7 @@ function assistantMessage(blocks: ContentBlockParam[], path: string): ChatMessag
         texts.push(block.text);
         break;
       case 'tool_use':
-        toolCalls.push({
-          id: block.id,
-          type: 'function',
-          function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
-        });
+        toolCalls.push(toToolCall(block));
         break;
       case 'thinking':
       case 'redacted_thinking':
@@ -217,4 +214,29 @@ export function toChatRequest(body: MessagesRequest): TranslatedRequest {
   if (body.top_k !== undefined) anthropicOnly.top_k = body.top_k;
   if (body.thinking !== undefined) anthropicOnly.thinking = body.thinking;
   return { chat, anthropicOnly };
+}
+
+function plainText(content: string | ContentBlockParam[]): string {
+  if (typeof content === 'string') return content;
+  return content
+    .map((block) => (block.type === 'text' ? block.text : ''))
+    .filter((text) => text.length > 0)
+    .join('\n');
+}
+
+/**
+ * The request as the router and the usage estimator see it, for a body the
+ * translation refuses (documents, server tools) and only an Anthropic target
+ * can take: its text alone. Never sent anywhere.
+ */
+export function routingView(body: MessagesRequest): ChatRequest {
+  const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: plainText(m.content) }));
+  const system = body.system === undefined ? '' : plainText(body.system);
+  const view: ChatRequest = {
+    model: body.model,
+    messages: system.length > 0 ? [{ role: 'system', content: system }, ...messages] : messages,
+    max_tokens: body.max_tokens,
+  };
+  if (body.stream === true) view.stream = true;
+  return view;
 }

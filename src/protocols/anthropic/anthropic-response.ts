@@ -1,58 +1,18 @@
 /**
  * Canonical ChatCompletion → Anthropic Message, and the pieces the stream
- * translator shares with it (stop reasons, usage, message ids).
+ * translator shares with it (message ids, tool input).
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';
-import type { ChatChoice, ChatCompletion, FinishReason, ToolCall, Usage } from '../../core/types.ts';
-import type { AnthropicMessage, AnthropicUsage, ContentBlock, StopReason } from './anthropic-wire.ts';
+import type { ChatChoice, ChatCompletion, ToolCall } from '../../core/types.ts';
+import { toStopInfo } from './anthropic-stop.ts';
+import { toolInputOf } from './anthropic-tools.ts';
+import { fromCanonicalUsage } from './anthropic-usage.ts';
+import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 
 /** `msg_` + 24 random base64url characters, the shape Anthropic's ids have. */
 export function newMessageId(): string {
   return `msg_${randomBytes(18).toString('base64url')}`;
-}
-
-export interface StopInfo {
-  stop_reason: StopReason;
-  stop_sequence: string | null;
-}
-
-/**
- * Chat Completions says only `stop`; which stop sequence ended the text is
- * knowable when an OpenAI-compatible server reports it (vLLM's `stop_reason`
- * holds the matched string).
- */
-export function stopInfo(
-  finish: FinishReason | null | undefined,
-  matched: unknown,
-  stopSequences: readonly string[] | undefined,
-): StopInfo {
-  switch (finish) {
-    case 'length':
-      return { stop_reason: 'max_tokens', stop_sequence: null };
-    case 'tool_calls':
-    case 'function_call':
-      return { stop_reason: 'tool_use', stop_sequence: null };
-    case 'content_filter':
-      return { stop_reason: 'refusal', stop_sequence: null };
-    default:
-      if (typeof matched === 'string' && stopSequences?.includes(matched)) {
-        return { stop_reason: 'stop_sequence', stop_sequence: matched };
-      }
-      return { stop_reason: 'end_turn', stop_sequence: null };
-  }
-}
-
-/** Anthropic counts cache reads apart from `input_tokens`; OpenAI's `prompt_tokens` includes them. */
-export function anthropicUsage(usage: Usage | undefined | null): AnthropicUsage {
-  const cached = usage?.prompt_tokens_details?.cached_tokens ?? 0;
-  return {
-    input_tokens: Math.max(0, (usage?.prompt_tokens ?? 0) - cached),
-    output_tokens: usage?.completion_tokens ?? 0,
-    // Chat Completions reports no cache writes.
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: cached,
-  };
 }
 
 /**
@@ -61,21 +21,12 @@ export function anthropicUsage(usage: Usage | undefined | null): AnthropicUsage 
  * it act on arguments the model never gave, so the attempt fails (retryable).
  */
 export function toolInput(call: ToolCall): Record<string, unknown> {
-  const text = call.function.arguments;
-  if (text === undefined || text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new GatewayError(
-      'upstream_bad_response',
-      `Upstream returned arguments for tool '${call.function.name}' that are not a JSON object`,
-    );
-  }
-  return value as Record<string, unknown>;
+  const input = toolInputOf(call.function.arguments);
+  if (input !== undefined) return input;
+  throw new GatewayError(
+    'upstream_bad_response',
+    `Upstream returned arguments for tool '${call.function.name}' that are not a JSON object`,
+  );
 }
 
 function contentBlocks(choice: ChatChoice | undefined): ContentBlock[] {
@@ -97,7 +48,7 @@ export interface ResponseContext {
 
 export function toAnthropicMessage(completion: ChatCompletion, context: ResponseContext): AnthropicMessage {
   const choice = completion.choices[0];
-  const stop = stopInfo(choice?.finish_reason, choice?.['stop_reason'], context.stopSequences);
+  const stop = toStopInfo(choice?.finish_reason, choice?.['stop_reason'], context.stopSequences);
   return {
     id: context.id ?? newMessageId(),
     type: 'message',
@@ -106,6 +57,6 @@ export function toAnthropicMessage(completion: ChatCompletion, context: Response
     model: context.model,
     stop_reason: stop.stop_reason,
     stop_sequence: stop.stop_sequence,
-    usage: anthropicUsage(completion.usage),
+    usage: fromCanonicalUsage(completion.usage),
   };
 }

@@ -16,7 +16,9 @@
 import type { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason, Usage } from '../../core/types.ts';
 import { anthropicError } from './anthropic-errors.ts';
-import { anthropicUsage, newMessageId, stopInfo } from './anthropic-response.ts';
+import { newMessageId } from './anthropic-response.ts';
+import { toStopInfo } from './anthropic-stop.ts';
+import { fromCanonicalUsage } from './anthropic-usage.ts';
 import type { MessageDeltaEvent, MessageStreamEvent } from './anthropic-wire.ts';
 
 export interface StreamContext {
@@ -96,8 +98,8 @@ export class AnthropicStreamTranslator {
     const events: MessageStreamEvent[] = [];
     this.#ensureStarted(events, undefined);
     this.#closeOpen(events);
-    const stop = stopInfo(this.#finish, this.#matchedStop, this.#context.stopSequences);
-    const totals = anthropicUsage(usage);
+    const stop = toStopInfo(this.#finish, this.#matchedStop, this.#context.stopSequences);
+    const totals = fromCanonicalUsage(usage);
     const delta: MessageDeltaEvent = {
       type: 'message_delta',
       delta: { stop_reason: stop.stop_reason, stop_sequence: stop.stop_sequence },
@@ -125,7 +127,7 @@ export class AnthropicStreamTranslator {
     if (this.#started) return;
     this.#started = true;
     this.#inputKnownAtStart = usage !== undefined && usage.prompt_tokens > 0;
-    const totals = anthropicUsage(this.#inputKnownAtStart ? usage : undefined);
+    const totals = fromCanonicalUsage(this.#inputKnownAtStart ? usage : undefined);
     events.push({
       type: 'message_start',
       message: {

@@ -1,12 +1,13 @@
 /**
- * The Anthropic Messages API as clients send and receive it on the wire
- * (https://docs.anthropic.com/en/api/messages), limited to what the inbound
- * `/v1/messages` route reads or writes. Self-contained on purpose: the
- * outbound adapter (src/providers/anthropic/) has its own copy until the two
- * are merged.
+ * The Anthropic Messages API on the wire (https://docs.anthropic.com/en/api/messages,
+ * version 2023-06-01): requests, responses, stream events and error bodies.
  *
- * Request types are open (`[key: string]: unknown`) because clients may send
- * fields newer than this file; response types are closed because we build them.
+ * One protocol, two users: the inbound `/v1/messages` route (Anthropic clients
+ * → gateway) and the outbound adapter (src/providers/anthropic/, gateway →
+ * Anthropic). Objects are open (`[key: string]: unknown`) where Anthropic adds
+ * fields over time, so a body read from one side keeps what this file does
+ * not name; unions of block and event types are closed, and readers give
+ * unknown types a `default` branch.
  */
 
 export type AnthropicRole = 'user' | 'assistant';
@@ -16,15 +17,23 @@ export interface CacheControl {
   ttl?: '5m' | '1h';
 }
 
+// ---------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------
+
 export interface TextBlockParam {
   type: 'text';
   text: string;
   cache_control?: CacheControl | null;
+  citations?: unknown[] | null;
   [key: string]: unknown;
 }
 
+/** The image types Anthropic models accept. */
+export type ImageMediaType = 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp';
+
 export type ImageSource =
-  | { type: 'base64'; media_type: 'image/jpeg' | 'image/png' | 'image/gif' | 'image/webp'; data: string }
+  | { type: 'base64'; media_type: ImageMediaType; data: string }
   | { type: 'url'; url: string }
   | { type: 'file'; file_id: string };
 
@@ -134,6 +143,7 @@ export interface CountTokensResponse {
 export interface TextBlock {
   type: 'text';
   text: string;
+  citations?: unknown[] | null;
 }
 
 export interface ToolUseBlock {
@@ -143,7 +153,18 @@ export interface ToolUseBlock {
   input: Record<string, unknown>;
 }
 
-export type ContentBlock = TextBlock | ToolUseBlock;
+export interface ThinkingBlock {
+  type: 'thinking';
+  thinking: string;
+  signature: string;
+}
+
+export interface RedactedThinkingBlock {
+  type: 'redacted_thinking';
+  data: string;
+}
+
+export type ContentBlock = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock;
 
 export type StopReason =
   | 'end_turn'
@@ -154,11 +175,13 @@ export type StopReason =
   | 'refusal'
   | 'model_context_window_exceeded';
 
+/** Cache reads and writes are counted apart from `input_tokens`. */
 export interface AnthropicUsage {
   input_tokens: number;
   output_tokens: number;
-  cache_creation_input_tokens: number | null;
-  cache_read_input_tokens: number | null;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  [key: string]: unknown;
 }
 
 export interface AnthropicMessage {
@@ -170,6 +193,7 @@ export interface AnthropicMessage {
   stop_reason: StopReason | null;
   stop_sequence: string | null;
   usage: AnthropicUsage;
+  [key: string]: unknown;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,13 +208,20 @@ export interface MessageStartEvent {
 export interface ContentBlockStartEvent {
   type: 'content_block_start';
   index: number;
-  content_block: TextBlock | ToolUseBlock;
+  content_block: ContentBlock;
 }
+
+export type ContentBlockDelta =
+  | { type: 'text_delta'; text: string }
+  | { type: 'input_json_delta'; partial_json: string }
+  | { type: 'thinking_delta'; thinking: string }
+  | { type: 'signature_delta'; signature: string }
+  | { type: 'citations_delta'; citation: unknown };
 
 export interface ContentBlockDeltaEvent {
   type: 'content_block_delta';
   index: number;
-  delta: { type: 'text_delta'; text: string } | { type: 'input_json_delta'; partial_json: string };
+  delta: ContentBlockDelta;
 }
 
 export interface ContentBlockStopEvent {
@@ -201,12 +232,13 @@ export interface ContentBlockStopEvent {
 export interface MessageDeltaEvent {
   type: 'message_delta';
   delta: { stop_reason: StopReason | null; stop_sequence: string | null };
-  /** Cumulative totals: `output_tokens` always; the others when they are only known at the end. */
+  /** Cumulative totals (not increments): `output_tokens` always, the others when only known at the end. */
   usage: {
     output_tokens: number;
     input_tokens?: number;
     cache_creation_input_tokens?: number | null;
     cache_read_input_tokens?: number | null;
+    [key: string]: unknown;
   };
 }
 
@@ -220,7 +252,7 @@ export interface PingEvent {
 
 export interface ErrorEvent {
   type: 'error';
-  error: { type: AnthropicErrorType; message: string };
+  error: AnthropicErrorDetail;
 }
 
 export type MessageStreamEvent =
@@ -249,8 +281,18 @@ export type AnthropicErrorType =
   | 'timeout_error'
   | 'overloaded_error';
 
+export interface AnthropicErrorDetail {
+  /** One of `AnthropicErrorType` from the gateway; an upstream may send a type newer than this file. */
+  type: AnthropicErrorType | (string & {});
+  message: string;
+}
+
+/** Every non-2xx answer, and (without `request_id`) the `error` stream event. */
 export interface AnthropicErrorBody {
   type: 'error';
-  error: { type: AnthropicErrorType; message: string };
+  error: AnthropicErrorDetail;
   request_id?: string;
 }
+
+export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+export const ANTHROPIC_DEFAULT_VERSION = '2023-06-01';

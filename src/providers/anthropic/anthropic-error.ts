@@ -9,6 +9,7 @@
  * our key). A prompt over the context window is `context_length_exceeded`.
  */
 import { GatewayError } from '../../core/errors.ts';
+import { statusOfErrorType } from '../../protocols/anthropic/anthropic-error-types.ts';
 import { parseRetryAfter } from '../../util/retry-after.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -23,7 +24,25 @@ export function mapAnthropicError(
 ): GatewayError {
   const parsed = parseAnthropicErrorBody(bodyText);
   const message = redact(parsed.message ?? `Upstream returned HTTP ${status}`);
-  const options = { upstreamStatus: status };
+  return errorForStatus(status, message, headers, { upstreamStatus: status });
+}
+
+/**
+ * An `error` event after a 200 stream started: the status is gone, so the
+ * error type stands for the status Anthropic sends it with, and the same rules apply.
+ */
+export function mapAnthropicStreamError(data: string, redact: (text: string) => string): GatewayError {
+  const parsed = parseAnthropicErrorBody(data);
+  const message = redact(parsed.message ?? 'Upstream reported an error mid-stream');
+  return errorForStatus(statusOfErrorType(parsed.type), message, {}, {});
+}
+
+function errorForStatus(
+  status: number,
+  message: string,
+  headers: Headers,
+  options: { upstreamStatus?: number },
+): GatewayError {
   if (status >= 300 && status < 400) {
     return new GatewayError(
       'upstream_bad_response',
@@ -50,35 +69,11 @@ export function mapAnthropicError(
   return new GatewayError('upstream_client_error', message, { ...options, status });
 }
 
-/** An `error` event after a 200 stream started: the status is gone, the error type decides. */
-export function mapAnthropicStreamError(data: string, redact: (text: string) => string): GatewayError {
-  const parsed = parseAnthropicErrorBody(data);
-  const message = redact(parsed.message ?? 'Upstream reported an error mid-stream');
-  switch (parsed.type) {
-    case 'overloaded_error':
-      return new GatewayError('upstream_overloaded', message);
-    case 'rate_limit_error':
-      return new GatewayError('upstream_rate_limited', message);
-    case 'invalid_request_error':
-      return CONTEXT_LENGTH.test(message)
-        ? new GatewayError('context_length_exceeded', message)
-        : new GatewayError('upstream_client_error', message);
-    case 'authentication_error':
-    case 'permission_error':
-      return new GatewayError(
-        'upstream_auth_error',
-        'The upstream provider rejected the gateway credentials',
-      );
-    default:
-      return new GatewayError('upstream_error', message);
-  }
-}
-
 function withRetryAfter(
   code: 'upstream_rate_limited' | 'upstream_overloaded',
   message: string,
   headers: Headers,
-  options: { upstreamStatus: number },
+  options: { upstreamStatus?: number },
 ): GatewayError {
   const retryAfterMs = parseRetryAfter(headers);
   return new GatewayError(code, message, {

@@ -17,14 +17,16 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
+import {
+  ANTHROPIC_DEFAULT_VERSION,
+  type AnthropicMessage,
+} from '../../protocols/anthropic/anthropic-wire.ts';
 import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
 import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
-import type { AnthropicMessage } from './anthropic-wire.ts';
-import { ANTHROPIC_DEFAULT_VERSION } from './anthropic-wire.ts';
 
 export interface AnthropicProviderOptions {
   name: string;
@@ -38,7 +40,30 @@ export interface AnthropicProviderOptions {
   defaultMaxTokens?: number;
 }
 
-export class AnthropicProvider implements ProviderAdapter {
+/** One Server-Sent Event as the upstream sent it (`data` not parsed). */
+export interface AnthropicRawEvent {
+  event: string;
+  data: string;
+}
+
+/**
+ * The Messages API itself, untranslated: what the inbound `/v1/messages`
+ * route needs from a target to pass a client's body through.
+ */
+export interface AnthropicMessagesApi {
+  /** The body as given (`stream` left as the client wrote it, unless true); the raw Messages response. */
+  messages(body: JsonObject, ctx: AttemptContext): Promise<JsonObject>;
+  /** Resolves once the upstream accepted; raw events then flow as they arrive, an `error` event thrown. */
+  streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>>;
+}
+
+export function speaksAnthropic(
+  provider: ProviderAdapter,
+): provider is ProviderAdapter & AnthropicMessagesApi {
+  return provider instanceof AnthropicProvider;
+}
+
+export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi {
   readonly name: string;
   readonly type: string = 'anthropic';
   readonly #client: UpstreamClient;
@@ -63,7 +88,9 @@ export class AnthropicProvider implements ProviderAdapter {
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
     const body = toAnthropicRequest(request, { defaultMaxTokens: this.#defaultMaxTokens });
-    return fromAnthropicMessage((await this.messages(body, ctx)) as unknown as AnthropicMessage);
+    return fromAnthropicMessage(
+      (await this.messages({ ...body, stream: false }, ctx)) as unknown as AnthropicMessage,
+    );
   }
 
   async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
@@ -77,7 +104,8 @@ export class AnthropicProvider implements ProviderAdapter {
 
   /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
   async messages(body: JsonObject, ctx: AttemptContext): Promise<JsonObject> {
-    const res = await this.#post({ ...body, stream: false }, ctx);
+    // A passthrough body goes as the client wrote it: `stream` is only overridden when it asks for SSE.
+    const res = await this.#post(body['stream'] === true ? { ...body, stream: false } : body, ctx);
     const value = (await readJson(res, ctx.signal)) as AnthropicMessage | { type?: unknown };
     if (!value || typeof value !== 'object' || value.type !== 'message') {
       if (value && typeof value === 'object' && value.type === 'error') {
@@ -90,10 +118,7 @@ export class AnthropicProvider implements ProviderAdapter {
   }
 
   /** Passthrough streaming: resolves once the upstream accepted; raw SSE events then flow as they arrive. */
-  async streamMessages(
-    body: JsonObject,
-    ctx: AttemptContext,
-  ): Promise<AsyncIterable<{ event: string; data: string }>> {
+  async streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>> {
     const res = await this.#postStream({ ...body, stream: true }, ctx);
     return readAnthropicEvents(res, ctx.signal, this.#redact);
   }

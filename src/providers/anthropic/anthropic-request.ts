@@ -10,17 +10,19 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
+import { toolInputOf } from '../../protocols/anthropic/anthropic-tools.ts';
 import type {
-  AnthropicContentBlock,
-  AnthropicImageBlock,
-  AnthropicMessageParam,
-  AnthropicMessagesRequest,
-  AnthropicTextBlock,
-  AnthropicThinkingConfig,
-  AnthropicTool,
-  AnthropicToolChoice,
-  AnthropicToolResultBlock,
-} from './anthropic-wire.ts';
+  ContentBlockParam,
+  ImageBlockParam,
+  ImageMediaType,
+  MessageParam,
+  MessagesRequest,
+  TextBlockParam,
+  ThinkingConfig,
+  ToolChoice,
+  ToolParam,
+  ToolResultBlockParam,
+} from '../../protocols/anthropic/anthropic-wire.ts';
 
 export interface AnthropicRequestOptions {
   /** Sent when the client gives neither `max_tokens` nor `max_completion_tokens`. */
@@ -36,17 +38,14 @@ const THINKING_BUDGETS: Record<string, number> = {
 };
 const MIN_THINKING_BUDGET = 1024;
 
-export function toAnthropicRequest(
-  request: ChatRequest,
-  options: AnthropicRequestOptions,
-): AnthropicMessagesRequest {
+export function toAnthropicRequest(request: ChatRequest, options: AnthropicRequestOptions): MessagesRequest {
   if (typeof request.n === 'number' && request.n > 1) {
     throw invalid('Anthropic models return one choice per request; n must be 1', 'n');
   }
   const { system, messages } = translateMessages(request.messages);
   const explicitMax = request.max_completion_tokens ?? request.max_tokens;
   let maxTokens = typeof explicitMax === 'number' ? explicitMax : options.defaultMaxTokens;
-  const out: AnthropicMessagesRequest = { model: request.model, messages, max_tokens: maxTokens };
+  const out: MessagesRequest = { model: request.model, messages, max_tokens: maxTokens };
   if (system !== undefined) out.system = system;
 
   const stop = request.stop;
@@ -75,11 +74,11 @@ export function toAnthropicRequest(
 // ---- messages ----------------------------------------------------------------------
 
 function translateMessages(input: ChatMessage[]): {
-  system: string | AnthropicTextBlock[] | undefined;
-  messages: AnthropicMessageParam[];
+  system: string | TextBlockParam[] | undefined;
+  messages: MessageParam[];
 } {
   const systemTexts: string[] = [];
-  const messages: AnthropicMessageParam[] = [];
+  const messages: MessageParam[] = [];
   input.forEach((message, i) => {
     const where = `messages[${i}]`;
     switch (message.role) {
@@ -108,18 +107,14 @@ function translateMessages(input: ChatMessage[]): {
   if (messages.length === 0) {
     throw invalid('Anthropic models need at least one user or assistant message', 'messages');
   }
-  let system: string | AnthropicTextBlock[] | undefined;
+  let system: string | TextBlockParam[] | undefined;
   if (systemTexts.length === 1) system = systemTexts[0];
   else if (systemTexts.length > 1) system = systemTexts.map((text) => ({ type: 'text', text }));
   return { system, messages };
 }
 
 /** Anthropic merges consecutive same-role turns anyway; merging here keeps tool results in one user turn. */
-function append(
-  messages: AnthropicMessageParam[],
-  role: 'user' | 'assistant',
-  blocks: AnthropicContentBlock[],
-) {
+function append(messages: MessageParam[], role: 'user' | 'assistant', blocks: ContentBlockParam[]) {
   const last = messages[messages.length - 1];
   if (last && last.role === role) {
     last.content = [...asBlocks(last.content), ...blocks];
@@ -134,19 +129,19 @@ function append(
   }
 }
 
-function asBlocks(content: string | AnthropicContentBlock[]): AnthropicContentBlock[] {
+function asBlocks(content: string | ContentBlockParam[]): ContentBlockParam[] {
   return typeof content === 'string' ? [{ type: 'text', text: content }] : content;
 }
 
-function userBlocks(content: ChatMessage['content'], where: string): AnthropicContentBlock[] {
+function userBlocks(content: ChatMessage['content'], where: string): ContentBlockParam[] {
   if (typeof content === 'string') return [{ type: 'text', text: content }];
   if (!Array.isArray(content)) throw invalid('A user message needs content', `${where}.content`);
   return content.map((part, j) => contentPartBlock(part, `${where}.content[${j}]`));
 }
 
-function contentPartBlock(part: ContentPart, where: string): AnthropicTextBlock | AnthropicImageBlock {
+function contentPartBlock(part: ContentPart, where: string): TextBlockParam | ImageBlockParam {
   if (part.type === 'text' && typeof part['text'] === 'string') {
-    const block: AnthropicTextBlock = { type: 'text', text: part['text'] };
+    const block: TextBlockParam = { type: 'text', text: part['text'] };
     copyCacheControl(part, block);
     return block;
   }
@@ -161,28 +156,46 @@ function contentPartBlock(part: ContentPart, where: string): AnthropicTextBlock 
 }
 
 const DATA_URL = /^data:([^;,]+);base64,(.*)$/s;
+const IMAGE_MEDIA_TYPES: ReadonlySet<string> = new Set<ImageMediaType>([
+  'image/jpeg',
+  'image/png',
+  'image/gif',
+  'image/webp',
+]);
 
-function imageBlock(url: string, where: string): AnthropicImageBlock {
+function imageBlock(url: string, where: string): ImageBlockParam {
   const data = DATA_URL.exec(url);
-  if (data) return { type: 'image', source: { type: 'base64', media_type: data[1]!, data: data[2]! } };
+  if (data) {
+    const mediaType = data[1]!;
+    if (!IMAGE_MEDIA_TYPES.has(mediaType)) {
+      throw invalid(
+        `Anthropic models accept JPEG, PNG, GIF and WebP images, not '${mediaType}'`,
+        `${where}.image_url.url`,
+      );
+    }
+    return {
+      type: 'image',
+      source: { type: 'base64', media_type: mediaType as ImageMediaType, data: data[2]! },
+    };
+  }
   if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
   throw invalid('An image must be a base64 data: URL or an http(s) URL', `${where}.image_url.url`);
 }
 
 /** Prompt caching markers (an Anthropic extension some OpenAI clients send) survive the trip. */
-function copyCacheControl(part: ContentPart, block: AnthropicTextBlock | AnthropicImageBlock): void {
+function copyCacheControl(part: ContentPart, block: TextBlockParam | ImageBlockParam): void {
   const cache = (part as JsonObject)['cache_control'];
-  if (cache && typeof cache === 'object') block.cache_control = cache as AnthropicTextBlock['cache_control'];
+  if (cache && typeof cache === 'object') block.cache_control = cache as TextBlockParam['cache_control'];
 }
 
-function assistantBlocks(message: ChatMessage, where: string): AnthropicContentBlock[] {
-  const blocks: AnthropicContentBlock[] = [];
+function assistantBlocks(message: ChatMessage, where: string): ContentBlockParam[] {
+  const blocks: ContentBlockParam[] = [];
   // Thinking blocks must be sent back unchanged (signature included) when tools are in play.
   const thinking = message['thinking_blocks'];
   if (Array.isArray(thinking)) {
     for (const block of thinking as JsonObject[]) {
       if (block?.['type'] === 'thinking' || block?.['type'] === 'redacted_thinking') {
-        blocks.push(block as unknown as AnthropicContentBlock);
+        blocks.push(block as unknown as ContentBlockParam);
       }
     }
   }
@@ -201,23 +214,18 @@ function assistantBlocks(message: ChatMessage, where: string): AnthropicContentB
   return blocks;
 }
 
-function parseArguments(text: string, where: string): unknown {
-  if (text.trim() === '') return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
-  } catch {
-    // Reported below.
-  }
+function parseArguments(text: string, where: string): Record<string, unknown> {
+  const input = toolInputOf(text);
+  if (input !== undefined) return input;
   throw invalid('Tool call arguments must be a JSON object to be sent to an Anthropic model', where);
 }
 
-function toolResultBlock(message: ChatMessage, where: string): AnthropicToolResultBlock {
+function toolResultBlock(message: ChatMessage, where: string): ToolResultBlockParam {
   if (typeof message.tool_call_id !== 'string' || message.tool_call_id === '') {
     throw invalid('A tool message needs tool_call_id', `${where}.tool_call_id`);
   }
   const content = message.content;
-  const block: AnthropicToolResultBlock = { type: 'tool_result', tool_use_id: message.tool_call_id };
+  const block: ToolResultBlockParam = { type: 'tool_result', tool_use_id: message.tool_call_id };
   if (typeof content === 'string') block.content = content;
   else if (Array.isArray(content)) {
     block.content = content.map((part, j) => contentPartBlock(part, `${where}.content[${j}]`));
@@ -241,13 +249,13 @@ function textOnly(content: ChatMessage['content'], where: string): string {
 
 // ---- tools ---------------------------------------------------------------------------
 
-function translateTool(tool: NonNullable<ChatRequest['tools']>[number], i: number): AnthropicTool {
+function translateTool(tool: NonNullable<ChatRequest['tools']>[number], i: number): ToolParam {
   if (tool?.type !== 'function' || typeof tool.function?.name !== 'string') {
     throw invalid('Only function tools can be sent to an Anthropic model', `tools[${i}]`);
   }
-  const out: AnthropicTool = {
+  const out: ToolParam = {
     name: tool.function.name,
-    input_schema: (tool.function.parameters as AnthropicTool['input_schema'] | undefined) ?? {
+    input_schema: (tool.function.parameters as ToolParam['input_schema'] | undefined) ?? {
       type: 'object',
       properties: {},
     },
@@ -256,9 +264,9 @@ function translateTool(tool: NonNullable<ChatRequest['tools']>[number], i: numbe
   return out;
 }
 
-function translateToolChoice(choice: unknown, parallel: unknown): AnthropicToolChoice | undefined {
+function translateToolChoice(choice: unknown, parallel: unknown): ToolChoice | undefined {
   const noParallel = parallel === false;
-  let out: Exclude<AnthropicToolChoice, { type: 'none' }> | undefined;
+  let out: Exclude<ToolChoice, { type: 'none' }> | undefined;
   if (choice === 'none') return { type: 'none' };
   if (choice === 'auto') out = { type: 'auto' };
   else if (choice === 'required') out = { type: 'any' };
@@ -279,7 +287,7 @@ function translateThinking(
   request: ChatRequest,
   maxTokens: number,
   maxIsExplicit: boolean,
-): { config: AnthropicThinkingConfig; maxTokens: number } | undefined {
+): { config: ThinkingConfig; maxTokens: number } | undefined {
   const native = request['thinking'];
   let budget: number | undefined;
   if (native && typeof native === 'object') {

@@ -7,13 +7,11 @@
  * can hand them back on the next turn, as Anthropic requires with tools).
  */
 import { GatewayError } from '../../core/errors.ts';
-import type { ChatCompletion, FinishReason, ToolCall, Usage } from '../../core/types.ts';
-import type {
-  AnthropicContentBlock,
-  AnthropicMessage,
-  AnthropicStopReason,
-  AnthropicUsage,
-} from './anthropic-wire.ts';
+import type { ChatCompletion, ToolCall } from '../../core/types.ts';
+import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
+import { toToolCall } from '../../protocols/anthropic/anthropic-tools.ts';
+import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
+import type { AnthropicMessage, ContentBlock } from '../../protocols/anthropic/anthropic-wire.ts';
 
 export function fromAnthropicMessage(message: AnthropicMessage, created = nowSeconds()): ChatCompletion {
   if (message?.type !== 'message' || !Array.isArray(message.content)) {
@@ -22,18 +20,14 @@ export function fromAnthropicMessage(message: AnthropicMessage, created = nowSec
   let text = '';
   let reasoning = '';
   const toolCalls: ToolCall[] = [];
-  const thinkingBlocks: AnthropicContentBlock[] = [];
+  const thinkingBlocks: ContentBlock[] = [];
   for (const block of message.content) {
     switch (block.type) {
       case 'text':
         text += block.text;
         break;
       case 'tool_use':
-        toolCalls.push({
-          id: block.id,
-          type: 'function',
-          function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
-        });
+        toolCalls.push(toToolCall(block));
         break;
       case 'thinking':
         reasoning += block.thinking;
@@ -70,41 +64,6 @@ export function fromAnthropicMessage(message: AnthropicMessage, created = nowSec
   };
   if (message.usage) completion.usage = toCanonicalUsage(message.usage);
   return completion;
-}
-
-export function toFinishReason(reason: AnthropicStopReason | string | null | undefined): FinishReason {
-  switch (reason) {
-    case 'max_tokens':
-    case 'model_context_window_exceeded':
-      return 'length';
-    case 'tool_use':
-      return 'tool_calls';
-    case 'refusal':
-      return 'content_filter';
-    default:
-      // end_turn, stop_sequence, and pause_turn (a server tool paused the turn; the
-      // client continues it by sending the answer back, as after any stop).
-      return 'stop';
-  }
-}
-
-/**
- * Anthropic counts cached prompt tokens apart from `input_tokens`; OpenAI's
- * `prompt_tokens` includes them. Cache writes are kept as an extra field
- * because they are billed at a different rate than plain input.
- */
-export function toCanonicalUsage(usage: AnthropicUsage): Usage {
-  const cacheRead = usage.cache_read_input_tokens ?? 0;
-  const cacheCreation = usage.cache_creation_input_tokens ?? 0;
-  const prompt = (usage.input_tokens ?? 0) + cacheRead + cacheCreation;
-  const completion = usage.output_tokens ?? 0;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: cacheRead },
-    cache_creation_input_tokens: cacheCreation,
-  };
 }
 
 export function nowSeconds(): number {

@@ -10,11 +10,17 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
+import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
+import { mergeStreamUsage, toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
+import type {
+  AnthropicUsage,
+  ContentBlock,
+  MessageStreamEvent,
+} from '../../protocols/anthropic/anthropic-wire.ts';
 import { mapTransportError, type UpstreamResponse } from '../http.ts';
 import { type SseEvent, SseParser } from '../sse.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
-import { nowSeconds, toCanonicalUsage, toFinishReason } from './anthropic-response.ts';
-import type { AnthropicContentBlock, AnthropicStreamEvent, AnthropicUsage } from './anthropic-wire.ts';
+import { nowSeconds } from './anthropic-response.ts';
 
 type Delta = ChunkChoice['delta'];
 
@@ -102,7 +108,7 @@ export class AnthropicStreamTranslator {
     }
   }
 
-  #blockStart(index: number, block: AnthropicContentBlock | undefined): ChatCompletionChunk[] {
+  #blockStart(index: number, block: ContentBlock | undefined): ChatCompletionChunk[] {
     this.#requireStart();
     switch (block?.type) {
       case 'text':
@@ -132,18 +138,9 @@ export class AnthropicStreamTranslator {
     }
   }
 
-  /** Anthropic's counts are cumulative: a later value replaces the earlier one. */
   #addUsage(usage: Partial<AnthropicUsage>): void {
     this.#sawUsage = true;
-    for (const key of [
-      'input_tokens',
-      'output_tokens',
-      'cache_read_input_tokens',
-      'cache_creation_input_tokens',
-    ] as const) {
-      const value = usage[key];
-      if (typeof value === 'number') this.#usage[key] = value;
-    }
+    mergeStreamUsage(this.#usage, usage);
   }
 
   #requireStart(): void {
@@ -161,7 +158,7 @@ export class AnthropicStreamTranslator {
   }
 }
 
-function parse(data: string): AnthropicStreamEvent {
+function parse(data: string): MessageStreamEvent {
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -171,7 +168,7 @@ function parse(data: string): AnthropicStreamEvent {
   if (value === null || typeof value !== 'object' || typeof (value as { type?: unknown }).type !== 'string') {
     throw new GatewayError('upstream_bad_response', 'Upstream sent an unexpected stream event');
   }
-  return value as AnthropicStreamEvent;
+  return value as MessageStreamEvent;
 }
 
 /** Bytes (split anywhere) → canonical chunks, yielded per event. */

@@ -3,18 +3,22 @@
  * `POST /v1/messages/count_tokens`), so applications built on the official
  * Anthropic SDK can point `baseURL` here and reach any configured provider.
  *
- * Requests are translated into the canonical (OpenAI Chat Completions) shape,
- * dispatched like any chat request, and the answer or stream is translated
- * back. Errors, on every step of this route, answer in Anthropic's shape.
+ * Each attempt is sent the way its target takes it (anthropic-dispatch.ts):
+ * to an Anthropic target the client's body as written, its answer or events
+ * relayed as they came (only `model` renamed); to any other target the
+ * canonical (OpenAI Chat Completions) translation, its answer or stream
+ * translated back. Errors, on every step of this route, answer in Anthropic's shape.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
-import type { ChatCompletionChunk, ChatRequest } from '../../core/types.ts';
-import { ClientClosedError, dispatchChat, dispatchChatStream } from '../../pipeline/dispatch.ts';
-import { type ModelRoute, type RouteTarget, resolveModel } from '../../pipeline/models.ts';
-import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
+import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
+import type { StreamStart } from '../../pipeline/dispatch.ts';
+import { type ModelRoute, resolveModel } from '../../pipeline/models.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
+import type { Attempt } from '../../pipeline/usage-recorder.ts';
 import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
-import { toChatPrompt, toChatRequest } from '../../protocols/anthropic/anthropic-request.ts';
+import { AnthropicEventRelay } from '../../protocols/anthropic/anthropic-relay.ts';
+import { toChatPrompt } from '../../protocols/anthropic/anthropic-request.ts';
 import { toAnthropicMessage } from '../../protocols/anthropic/anthropic-response.ts';
 import {
   AnthropicStreamTranslator,
@@ -26,6 +30,7 @@ import {
   validateMessagesRequest,
 } from '../../protocols/anthropic/anthropic-validate.ts';
 import type {
+  AnthropicMessage,
   CountTokensResponse,
   MessageStreamEvent,
   MessagesRequest,
@@ -35,10 +40,20 @@ import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
 import {
+  dispatchMessages,
+  dispatchMessagesStream,
+  type MessagesPlan,
+  type MessagesStreamItem,
+  planMessages,
+  rawUsage,
+  servableTargets,
+} from './anthropic-dispatch.ts';
+import {
   beginModelRequest,
   dispatchHeaders,
   finishFailed,
   type ModelDispatch,
+  relayStream,
   StreamTally,
   settleStream,
 } from './model-request.ts';
@@ -55,31 +70,6 @@ async function anthropicHeaders(request: FastifyRequest, reply: FastifyReply): P
   reply.header('request-id', request.id);
 }
 
-/**
- * A call that sends the client's Anthropic body to an Anthropic upstream as
- * it is: no translation, nothing lost (documents, server tools, thinking).
- */
-export interface AnthropicPassthrough {
-  target: RouteTarget;
-  body: MessagesRequest;
-}
-
-/**
- * Passthrough seam. Once the Anthropic adapter (src/providers/anthropic/) is
- * merged, a target whose provider has `type === 'anthropic'` is answered here
- * through its `messages(body, ctx)` / `streamMessages(body, ctx)` instead of
- * the canonical round trip. Until then no provider qualifies and every
- * request is translated.
- */
-export function anthropicPassthrough(
-  target: RouteTarget,
-  _body: MessagesRequest,
-): AnthropicPassthrough | undefined {
-  if (target.provider.type !== 'anthropic') return undefined;
-  // Wired after merge: the adapter's messages/streamMessages take { target, body } from here.
-  return undefined;
-}
-
 export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = [anthropicHeaders, requireKey(gw.keys)];
   const config = { renderError };
@@ -87,36 +77,26 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(ROUTE, { onRequest, config }, async (request, reply) => {
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    if (anthropicPassthrough(route.targets[0]!, body) !== undefined) {
-      // Unreachable until the Anthropic adapter is merged; see anthropicPassthrough.
-      throw new GatewayError('internal_error', 'Anthropic passthrough is not wired yet');
-    }
-    const { chat } = toChatRequest(body);
-    const dispatch = {
-      ...beginModelRequest(gw, request, reply, route, chat, { route: ROUTE, stream: body.stream === true }),
-      estimatePromptTokens: () => estimatePromptTokens(chat),
+    const plan = planMessages(body);
+    const dispatch: StreamDispatch = {
+      ...beginModelRequest(gw, request, reply, route, plan.view, {
+        route: ROUTE,
+        stream: body.stream === true,
+      }),
+      estimatePromptTokens: () => estimatePromptTokens(plan.view),
     };
-    if (body.stream === true) return streamMessages(request, reply, gw, body, chat, route, dispatch);
     try {
-      const { completion, attempt } = await dispatchChat(route, chat, dispatch);
-      const usageSource = completion.usage ? 'upstream' : 'none';
-      let message: ReturnType<typeof toAnthropicMessage>;
-      try {
-        message = toAnthropicMessage(completion, { model: body.model, stopSequences: body.stop_sequences });
-      } catch (error) {
-        // The upstream answered (and billed) but the answer cannot be given to the client.
-        const failure = toGatewayError(error);
-        attempt.end({
-          status: 'error',
-          httpStatus: failure.status,
-          errorCode: failure.code,
-          usage: completion.usage,
-          usageSource,
-        });
-        throw failure;
-      }
-      attempt.end({ status: 'ok', httpStatus: 200, usage: completion.usage, usageSource });
-      reply.header('x-switchyard-provider', attempt.provider);
+      dispatch.targets = servableTargets(plan, dispatch.targets ?? route.targets);
+    } catch (error) {
+      finishFailed(reply, dispatch, error, anthropicStatus);
+    }
+    if (body.stream === true) return streamMessages(request, reply, gw, plan, route, dispatch);
+    try {
+      const answer = await dispatchMessages(route, plan, dispatch);
+      const message = answer.raw
+        ? relayedMessage(answer.raw, body, answer.attempt)
+        : translatedMessage(answer.completion, body, answer.attempt);
+      reply.header('x-switchyard-provider', answer.attempt.provider);
       reply.headers(dispatchHeaders(dispatch.report));
       dispatch.recorder.finish(200);
       return message;
@@ -138,24 +118,53 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
 
 type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
 
+/** The upstream's answer as it came, naming the model the client asked for. */
+function relayedMessage(raw: JsonObject, body: MessagesRequest, attempt: Attempt): JsonObject {
+  const usage = rawUsage(raw);
+  attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: usage ? 'upstream' : 'none' });
+  return { ...raw, model: body.model };
+}
+
+function translatedMessage(
+  completion: ChatCompletion,
+  body: MessagesRequest,
+  attempt: Attempt,
+): AnthropicMessage {
+  const usageSource = completion.usage ? 'upstream' : 'none';
+  let message: AnthropicMessage;
+  try {
+    message = toAnthropicMessage(completion, { model: body.model, stopSequences: body.stop_sequences });
+  } catch (error) {
+    // The upstream answered (and billed) but the answer cannot be given to the client.
+    const failure = toGatewayError(error);
+    attempt.end({
+      status: 'error',
+      httpStatus: failure.status,
+      errorCode: failure.code,
+      usage: completion.usage,
+      usageSource,
+    });
+    throw failure;
+  }
+  attempt.end({ status: 'ok', httpStatus: 200, usage: completion.usage, usageSource });
+  return message;
+}
+
 async function streamMessages(
   request: FastifyRequest,
   reply: FastifyReply,
   gw: GatewayContext,
-  body: MessagesRequest,
-  chat: ChatRequest,
+  plan: MessagesPlan,
   route: ModelRoute,
   dispatch: StreamDispatch,
 ): Promise<void> {
-  const { recorder } = dispatch;
-  let start: Awaited<ReturnType<typeof dispatchChatStream>>;
+  let start: StreamStart<MessagesStreamItem>;
   try {
-    start = await dispatchChatStream(route, chat, dispatch);
+    start = await dispatchMessagesStream(route, plan, dispatch);
   } catch (error) {
     // Nothing was sent yet: the client gets a normal error response with its status.
     finishFailed(reply, dispatch, error, anthropicStatus);
   }
-  const { attempt, rest } = start;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
   // A hijacked reply does not send the headers set on it: pass them on explicitly.
@@ -164,36 +173,67 @@ async function streamMessages(
     ...dispatchHeaders(dispatch.report),
     'request-id': request.id,
     'x-request-id': request.id,
-    'x-switchyard-provider': attempt.provider,
+    'x-switchyard-provider': start.attempt.provider,
   });
-  const send = (events: MessageStreamEvent[]): Promise<boolean> =>
-    events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));
-
-  const translator = new AnthropicStreamTranslator({ model: body.model, stopSequences: body.stop_sequences });
-  const tally = new StreamTally(attempt);
-  let failure: GatewayError | undefined;
-  let chunk: ChatCompletionChunk | undefined = start.first;
-  try {
-    while (chunk !== undefined) {
-      tally.observe(chunk);
-      if (!(await send(translator.push(chunk)))) break;
-      const next = await rest.next();
-      chunk = next.done ? undefined : next.value;
-    }
-  } catch (error) {
-    if (!(error instanceof ClientClosedError) && !dispatch.signal.aborted) failure = toGatewayError(error);
-  }
-
-  const clientGone = dispatch.signal.aborted || writer.closed;
-  if (clientGone) await rest.return?.().catch(() => undefined);
-  const billed = tally.billed(dispatch.estimatePromptTokens);
-  if (failure) {
+  // Each attempt's stream is of one kind, which its first item shows.
+  const outcome =
+    'raw' in start.first
+      ? await relayRaw(writer, plan.body, start, dispatch)
+      : await relayTranslated(writer, plan.body, start, dispatch);
+  if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
-    await send(translator.error(failure));
-    request.log.warn({ code: failure.code }, 'stream failed after start');
-  } else if (!clientGone) {
-    await send(translator.finish(billed.usage));
+    await writer.frame(encodeEvent({ type: 'error', error: anthropicError(outcome.failure).body.error }));
+    request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
   writer.end();
-  settleStream(attempt, recorder, { failure, clientGone }, billed);
+  settleStream(start.attempt, dispatch.recorder, outcome, outcome.billed);
+}
+
+interface StreamOutcome {
+  failure: GatewayError | undefined;
+  clientGone: boolean;
+  billed: { usage: Usage; source: 'upstream' | 'estimated' };
+}
+
+/** Passthrough: the upstream's events go out as they came. */
+async function relayRaw(
+  writer: SseWriter,
+  body: MessagesRequest,
+  start: StreamStart<MessagesStreamItem>,
+  dispatch: StreamDispatch,
+): Promise<StreamOutcome> {
+  const relay = new AnthropicEventRelay(body.model);
+  const ended = await relayStream(start, dispatch.signal, writer, (item) => {
+    if (!('raw' in item)) throw new GatewayError('internal_error', 'A passthrough stream yielded a chunk');
+    const frame = relay.relay(item.raw);
+    if (relay.sawContent) start.attempt.markFirstToken();
+    return writer.frame(frame);
+  });
+  const billed = relay.billed({
+    promptTokens: dispatch.estimatePromptTokens,
+    completionTokens: estimateCompletionTokens,
+  });
+  return { ...ended, billed };
+}
+
+/** Canonical chunks from a non-Anthropic target, translated into Anthropic events. */
+async function relayTranslated(
+  writer: SseWriter,
+  body: MessagesRequest,
+  start: StreamStart<MessagesStreamItem>,
+  dispatch: StreamDispatch,
+): Promise<StreamOutcome> {
+  const translator = new AnthropicStreamTranslator({ model: body.model, stopSequences: body.stop_sequences });
+  const tally = new StreamTally(start.attempt);
+  const send = (events: MessageStreamEvent[]): Promise<boolean> =>
+    events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));
+  const ended = await relayStream(start, dispatch.signal, writer, (item) => {
+    if (!('chunk' in item))
+      throw new GatewayError('internal_error', 'A translated stream yielded a raw event');
+    tally.observe(item.chunk);
+    return send(translator.push(item.chunk));
+  });
+  const billed = tally.billed(dispatch.estimatePromptTokens);
+  if (!ended.failure && !ended.clientGone) await send(translator.finish(billed.usage));
+  return { ...ended, billed };
 }

@@ -12,11 +12,13 @@ import {
   type DispatchOptions,
   type DispatchReport,
   newDispatchReport,
+  type StreamStart,
 } from '../../pipeline/dispatch.ts';
 import type { ModelRoute } from '../../pipeline/models.ts';
 import { estimateCompletionTokens } from '../../pipeline/usage-estimate.ts';
 import { type Attempt, UsageRecorder } from '../../pipeline/usage-recorder.ts';
 import type { GatewayContext } from '../context.ts';
+import type { SseWriter } from '../sse-writer.ts';
 
 export type ModelDispatch = DispatchOptions & {
   report: DispatchReport;
@@ -164,4 +166,32 @@ export function settleStream(
   }
   attempt.end({ status: 'ok', httpStatus: 200, usage: billed.usage, usageSource: billed.source });
   recorder.finish(200);
+}
+
+/**
+ * Hands a started stream's items to `send` (false: the client is gone) until
+ * the stream ends, fails or the client leaves; a client gone releases the
+ * upstream at once. A failure is returned, not thrown: the status is already 200.
+ */
+export async function relayStream<Item>(
+  start: StreamStart<Item>,
+  signal: AbortSignal,
+  writer: SseWriter,
+  send: (item: Item) => Promise<boolean>,
+): Promise<{ failure: GatewayError | undefined; clientGone: boolean }> {
+  const { rest } = start;
+  let failure: GatewayError | undefined;
+  let item: Item | undefined = start.first;
+  try {
+    while (item !== undefined) {
+      if (!(await send(item))) break;
+      const next = await rest.next();
+      item = next.done ? undefined : next.value;
+    }
+  } catch (error) {
+    if (!(error instanceof ClientClosedError) && !signal.aborted) failure = toGatewayError(error);
+  }
+  const clientGone = signal.aborted || writer.closed;
+  if (clientGone) await rest.return?.().catch(() => undefined);
+  return { failure, clientGone };
 }

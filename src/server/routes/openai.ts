@@ -2,14 +2,9 @@
  * The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type GatewayError, openAIErrorBody, toGatewayError } from '../../core/errors.ts';
-import type { ChatCompletionChunk, ChatRequest, Usage } from '../../core/types.ts';
-import {
-  ClientClosedError,
-  dispatchChat,
-  dispatchChatStream,
-  dispatchEmbeddings,
-} from '../../pipeline/dispatch.ts';
+import { openAIErrorBody } from '../../core/errors.ts';
+import type { ChatRequest, Usage } from '../../core/types.ts';
+import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
@@ -21,6 +16,7 @@ import {
   dispatchHeaders,
   finishFailed,
   type ModelDispatch,
+  relayStream,
   StreamTally,
   settleStream,
 } from './model-request.ts';
@@ -125,7 +121,7 @@ async function streamChat(
     // Nothing was sent yet: the client gets a normal JSON error with its status.
     finishFailed(reply, dispatch, error);
   }
-  const { attempt, rest } = start;
+  const { attempt } = start;
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
@@ -138,27 +134,15 @@ async function streamChat(
   });
 
   const tally = new StreamTally(attempt);
-  let failure: GatewayError | undefined;
-  let chunk: ChatCompletionChunk | undefined = start.first;
-  try {
-    while (chunk !== undefined) {
-      tally.observe(chunk);
-      chunk.model = body.model;
-      // Usage is always requested upstream (for billing); relay it only if the client asked.
-      const usageOnly = chunk.choices.length === 0 && chunk.usage;
-      if (!usageOnly || clientWantsUsage) {
-        if (!clientWantsUsage && chunk.usage !== undefined) delete chunk.usage;
-        if (!(await writer.data(JSON.stringify(chunk)))) break;
-      }
-      const next = await rest.next();
-      chunk = next.done ? undefined : next.value;
-    }
-  } catch (error) {
-    if (!(error instanceof ClientClosedError) && !dispatch.signal.aborted) failure = toGatewayError(error);
-  }
-
-  const clientGone = dispatch.signal.aborted || writer.closed;
-  if (clientGone) await rest.return?.().catch(() => undefined);
+  const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
+    tally.observe(chunk);
+    chunk.model = body.model;
+    // Usage is always requested upstream (for billing); relay it only if the client asked.
+    const usageOnly = chunk.choices.length === 0 && chunk.usage;
+    if (usageOnly && !clientWantsUsage) return Promise.resolve(true);
+    if (!clientWantsUsage && chunk.usage !== undefined) delete chunk.usage;
+    return writer.data(JSON.stringify(chunk));
+  });
   const billed = tally.billed(dispatch.estimatePromptTokens);
 
   if (failure) {

@@ -1,0 +1,70 @@
+/**
+ * What one streamed text event costs an Anthropic client talking to an
+ * Anthropic upstream, in process (no network): relayed as it came
+ * (passthrough) against the round trip through the canonical shape it took
+ * before (Anthropic event → canonical chunk → Anthropic event → SSE text).
+ *
+ * Run: node bench/anthropic-relay.ts  (BENCH_ITERATIONS, default 100000)
+ */
+import { AnthropicEventRelay } from '../src/protocols/anthropic/anthropic-relay.ts';
+import {
+  encodeEvent,
+  AnthropicStreamTranslator as Inbound,
+} from '../src/protocols/anthropic/anthropic-stream.ts';
+import { AnthropicStreamTranslator as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
+
+const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 100_000);
+
+const start = {
+  event: 'message_start',
+  data: JSON.stringify({
+    type: 'message_start',
+    message: {
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 120, output_tokens: 1 },
+    },
+  }),
+};
+const blockStart = {
+  event: 'content_block_start',
+  data: JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+};
+const delta = {
+  event: 'content_block_delta',
+  data: JSON.stringify({
+    type: 'content_block_delta',
+    index: 0,
+    delta: { type: 'text_delta', text: ' word' },
+  }),
+};
+
+function measure(name: string, fn: () => void): void {
+  for (let i = 0; i < Math.min(iterations, 5_000); i++) fn();
+  const begin = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) fn();
+  const ns = Number(process.hrtime.bigint() - begin) / iterations;
+  console.log(`${name.padEnd(52)} ${(ns / 1000).toFixed(2).padStart(8)} µs/op`);
+}
+
+const relay = new AnthropicEventRelay('fast');
+relay.relay(start);
+relay.relay(blockStart);
+measure('passthrough: one text event relayed', () => {
+  if (relay.relay(delta).length === 0) throw new Error('no frame');
+});
+
+const outbound = new Outbound();
+const inbound = new Inbound({ model: 'fast' });
+for (const chunk of [...outbound.translate(start), ...outbound.translate(blockStart)]) inbound.push(chunk);
+measure('translated: one text event → chunk → event → SSE', () => {
+  let frame = '';
+  for (const chunk of outbound.translate(delta))
+    for (const event of inbound.push(chunk)) frame += encodeEvent(event);
+  if (frame.length === 0) throw new Error('no frame');
+});
