@@ -165,3 +165,30 @@ export async function readJson(res: UpstreamResponse, clientSignal: AbortSignal)
     throw new GatewayError('upstream_bad_response', 'Upstream returned a body that is not valid JSON');
   }
 }
+
+/** Turns an upstream's non-2xx answer (status, headers, body text) into the adapter's GatewayError. */
+export type UpstreamErrorMapper = (
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  bodyText: string,
+) => GatewayError;
+
+/** Passes a 2xx response on; anything else is read (bounded) and thrown as the adapter maps it. */
+export async function expectOk(
+  res: UpstreamResponse,
+  clientSignal: AbortSignal,
+  mapError: UpstreamErrorMapper,
+): Promise<UpstreamResponse> {
+  if (res.statusCode >= 200 && res.statusCode < 300) return res;
+  const text = await readText(res, clientSignal).catch(() => '');
+  throw mapError(res.statusCode, res.headers, text);
+}
+
+/** The attempt context of a readiness probe: short timeouts, no client behind it. */
+export function healthCheckContext(signal: AbortSignal): AttemptContext {
+  return {
+    signal,
+    requestId: 'health-check',
+    timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
+  };
+}

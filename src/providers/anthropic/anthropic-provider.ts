@@ -21,8 +21,16 @@ import {
   ANTHROPIC_DEFAULT_VERSION,
   type AnthropicMessage,
 } from '../../protocols/anthropic/anthropic-wire.ts';
-import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import {
+  expectOk,
+  healthCheckContext,
+  readJson,
+  readText,
+  UpstreamClient,
+  type UpstreamResponse,
+} from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { keyRedactor } from '../upstream-error.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
@@ -82,8 +90,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     if (options.apiKey) this.#headers['x-api-key'] = options.apiKey;
     this.#defaultMaxTokens = options.defaultMaxTokens ?? 4096;
     const key = options.apiKey;
-    // Upstream messages sometimes quote the key they rejected; never relay it.
-    this.#redact = key && key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+    this.#redact = keyRedactor(key);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -137,11 +144,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       method: 'GET',
       path: '/v1/models',
       headers: this.#headers,
-      ctx: {
-        signal,
-        requestId: 'health-check',
-        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
-      },
+      ctx: healthCheckContext(signal),
     });
     const text = await readText(res, signal);
     if (res.statusCode >= 500) throw mapAnthropicError(res.statusCode, res.headers, text, this.#redact);
@@ -169,10 +172,8 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       body: JSON.stringify(body),
       ctx,
     });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await readText(res, ctx.signal).catch(() => '');
-      throw mapAnthropicError(res.statusCode, res.headers, text, this.#redact);
-    }
-    return res;
+    return expectOk(res, ctx.signal, (status, headers, text) =>
+      mapAnthropicError(status, headers, text, this.#redact),
+    );
   }
 }

@@ -7,8 +7,8 @@
  * generic message), not the client's. A 429's wait comes from `retry-after`
  * when present, else from the body's google.rpc.RetryInfo `retryDelay` ("7s").
  */
-import { GatewayError } from '../../core/errors.ts';
-import { parseRetryAfter } from '../../util/retry-after.ts';
+import type { GatewayError } from '../../core/errors.ts';
+import { classifyUpstreamError, type UpstreamHeaders } from '../upstream-error.ts';
 import type { GeminiErrorBody } from './gemini-wire.ts';
 
 interface ParsedError {
@@ -23,58 +23,24 @@ const TOKEN_LIMIT =
 
 export function mapGeminiError(
   status: number,
-  headers: Record<string, string | string[] | undefined>,
+  headers: UpstreamHeaders,
   bodyText: string,
   redact: (text: string) => string,
 ): GatewayError {
   const parsed = parseGeminiError(bodyText);
-  const message = redact(parsed.message ?? `Upstream returned HTTP ${status}`);
-  const options = { upstreamStatus: status };
   const rpc = parsed.status;
-  if (status >= 300 && status < 400) {
-    return new GatewayError(
-      'upstream_bad_response',
-      'Upstream answered with a redirect; redirects are not followed',
-      options,
-    );
-  }
-  if (
-    status === 401 ||
-    status === 403 ||
-    rpc === 'UNAUTHENTICATED' ||
-    rpc === 'PERMISSION_DENIED' ||
-    parsed.reasons.includes('API_KEY_INVALID')
-  ) {
-    return new GatewayError(
-      'upstream_auth_error',
-      'The upstream provider rejected the gateway credentials',
-      options,
-    );
-  }
-  if (status === 429 || rpc === 'RESOURCE_EXHAUSTED') {
-    const retryAfterMs = parseRetryAfter(headers) ?? parsed.retryDelayMs;
-    return new GatewayError('upstream_rate_limited', message, {
-      ...options,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-  }
-  if (status === 504 || status === 408 || rpc === 'DEADLINE_EXCEEDED') {
-    return new GatewayError('upstream_timeout', message, options);
-  }
-  if (status === 503 || rpc === 'UNAVAILABLE') {
-    const retryAfterMs = parseRetryAfter(headers) ?? parsed.retryDelayMs;
-    return new GatewayError('upstream_overloaded', message, {
-      ...options,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-  }
-  if (status >= 500) return new GatewayError('upstream_error', message, options);
-  if (TOKEN_LIMIT.test(parsed.message ?? '')) {
-    return new GatewayError('context_length_exceeded', message, options);
-  }
-  return new GatewayError('upstream_client_error', message, {
-    ...options,
-    status: status >= 400 ? status : 502,
+  return classifyUpstreamError({
+    status,
+    headers,
+    upstreamStatus: status,
+    message: redact(parsed.message ?? `Upstream returned HTTP ${status}`),
+    ...(parsed.retryDelayMs !== undefined ? { retryDelayMs: parsed.retryDelayMs } : {}),
+    authFailure:
+      rpc === 'UNAUTHENTICATED' || rpc === 'PERMISSION_DENIED' || parsed.reasons.includes('API_KEY_INVALID'),
+    rateLimited: rpc === 'RESOURCE_EXHAUSTED',
+    timedOut: rpc === 'DEADLINE_EXCEEDED',
+    overloaded: rpc === 'UNAVAILABLE',
+    contextLength: TOKEN_LIMIT.test(parsed.message ?? ''),
   });
 }
 

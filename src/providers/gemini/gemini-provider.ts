@@ -18,8 +18,16 @@ import type {
   EmbeddingRequest,
   EmbeddingResponse,
 } from '../../core/types.ts';
-import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import {
+  expectOk,
+  healthCheckContext,
+  readJson,
+  readText,
+  UpstreamClient,
+  type UpstreamResponse,
+} from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { keyRedactor } from '../upstream-error.ts';
 import { mapGeminiError } from './gemini-error.ts';
 import { toGeminiRequest } from './gemini-request.ts';
 import { fromGeminiResponse } from './gemini-response.ts';
@@ -62,7 +70,7 @@ export class GeminiProvider implements ProviderAdapter {
     };
     const key = options.apiKey;
     // Google error messages can quote the key; never relay it.
-    this.#redact = key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+    this.#redact = keyRedactor(key);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -131,11 +139,7 @@ export class GeminiProvider implements ProviderAdapter {
       method: 'GET',
       path: `${API_VERSION}/models?pageSize=1`,
       headers: this.#headers,
-      ctx: {
-        signal,
-        requestId: 'health-check',
-        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
-      },
+      ctx: healthCheckContext(signal),
     });
     const text = await readText(res, signal);
     if (res.statusCode >= 400) throw mapGeminiError(res.statusCode, res.headers, text, this.#redact);
@@ -153,11 +157,9 @@ export class GeminiProvider implements ProviderAdapter {
       body: JSON.stringify(body),
       ctx,
     });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await readText(res, ctx.signal).catch(() => '');
-      throw mapGeminiError(res.statusCode, res.headers, text, this.#redact);
-    }
-    return res;
+    return expectOk(res, ctx.signal, (status, headers, text) =>
+      mapGeminiError(status, headers, text, this.#redact),
+    );
   }
 }
 

@@ -1,14 +1,10 @@
 /**
- * OpenAI-compatible upstream error responses → GatewayError.
- *
- * The mapping decides what the routing layer may retry: rate limits, overload
- * and 5xx are retryable; the caller's own 4xx are final and keep their status.
- * A 401/403 from the upstream means *our* provider credentials are wrong: the
- * client gets a 502 with a generic message (their request was fine, and the
- * upstream's message may quote our key).
+ * OpenAI-compatible upstream error responses → GatewayError: the body's
+ * message, `param` and `code` (`context_length_exceeded`); what they mean for
+ * retries and the client is decided once for every adapter (../upstream-error.ts).
  */
-import { GatewayError } from '../../core/errors.ts';
-import { parseRetryAfter } from '../../util/retry-after.ts';
+import type { GatewayError } from '../../core/errors.ts';
+import { classifyUpstreamError, type UpstreamHeaders } from '../upstream-error.ts';
 
 interface OpenAIErrorBody {
   error?: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } | string;
@@ -16,47 +12,19 @@ interface OpenAIErrorBody {
 
 export function mapOpenAIError(
   status: number,
-  headers: Record<string, string | string[] | undefined>,
+  headers: UpstreamHeaders,
   bodyText: string,
   redact: (text: string) => string,
 ): GatewayError {
   const parsed = parseErrorBody(bodyText);
-  const message = redact(parsed.message ?? `Upstream returned HTTP ${status}`);
-  const options = { upstreamStatus: status, ...(parsed.param ? { param: parsed.param } : {}) };
-  if (status >= 300 && status < 400) {
-    return new GatewayError(
-      'upstream_bad_response',
-      'Upstream answered with a redirect; redirects are not followed',
-      options,
-    );
-  }
-  if (status === 401 || status === 403) {
-    return new GatewayError(
-      'upstream_auth_error',
-      'The upstream provider rejected the gateway credentials',
-      options,
-    );
-  }
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(headers);
-    return new GatewayError('upstream_rate_limited', message, {
-      ...options,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-  }
-  if (status === 408 || status === 504) return new GatewayError('upstream_timeout', message, options);
-  if (status === 503 || status === 529) {
-    const retryAfterMs = parseRetryAfter(headers);
-    return new GatewayError('upstream_overloaded', message, {
-      ...options,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-  }
-  if (status >= 500) return new GatewayError('upstream_error', message, options);
-  if (parsed.code === 'context_length_exceeded') {
-    return new GatewayError('context_length_exceeded', message, options);
-  }
-  return new GatewayError('upstream_client_error', message, { ...options, status });
+  return classifyUpstreamError({
+    status,
+    headers,
+    upstreamStatus: status,
+    message: redact(parsed.message ?? `Upstream returned HTTP ${status}`),
+    ...(parsed.param ? { param: parsed.param } : {}),
+    contextLength: parsed.code === 'context_length_exceeded',
+  });
 }
 
 function parseErrorBody(text: string): { message?: string; param?: string; code?: string } {

@@ -13,8 +13,16 @@ import type {
   EmbeddingRequest,
   EmbeddingResponse,
 } from '../../core/types.ts';
-import { readJson, readText, UpstreamClient, type UpstreamResponse } from '../http.ts';
+import {
+  expectOk,
+  healthCheckContext,
+  readJson,
+  readText,
+  UpstreamClient,
+  type UpstreamResponse,
+} from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import { keyRedactor } from '../upstream-error.ts';
 import { mapOpenAIError } from './openai-error.ts';
 import { readOpenAIStream } from './openai-stream.ts';
 
@@ -55,8 +63,7 @@ export class OpenAIProvider implements ProviderAdapter {
     }
     if (options.organization) this.#headers['openai-organization'] = options.organization;
     const key = options.apiKey;
-    // Upstream messages sometimes quote the key they rejected; never relay it.
-    this.#redact = key && key.length >= 8 ? (text) => text.split(key).join('[redacted]') : (text) => text;
+    this.#redact = keyRedactor(key);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -103,11 +110,7 @@ export class OpenAIProvider implements ProviderAdapter {
       method: 'GET',
       path: this.#pathFor('models', ''),
       headers: this.#headers,
-      ctx: {
-        signal,
-        requestId: 'health-check',
-        timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
-      },
+      ctx: healthCheckContext(signal),
     });
     await readText(res, signal);
     if (res.statusCode >= 500) throw mapOpenAIError(res.statusCode, res.headers, '', this.#redact);
@@ -125,10 +128,8 @@ export class OpenAIProvider implements ProviderAdapter {
       body: JSON.stringify(body),
       ctx,
     });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await readText(res, ctx.signal).catch(() => '');
-      throw mapOpenAIError(res.statusCode, res.headers, text, this.#redact);
-    }
-    return res;
+    return expectOk(res, ctx.signal, (status, headers, text) =>
+      mapOpenAIError(status, headers, text, this.#redact),
+    );
   }
 }
