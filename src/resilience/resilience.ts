@@ -42,8 +42,7 @@ export class Resilience {
     this.store = options.store ?? new MemoryBreakerStore(clock);
     this.budget = new RetryBudget({
       ratio: config.resilience.retry_budget_ratio,
-      minPerSecond: config.resilience.retry_budget_min_per_s,
-      clock,
+      minConcurrent: config.resilience.retry_budget_min_concurrent,
     });
     for (const route of models.values()) {
       const cb = route.config.circuit_breaker;

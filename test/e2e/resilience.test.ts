@@ -299,7 +299,7 @@ describe('retries and the retry budget', () => {
     [a, b, c] = await Promise.all([startMockUpstream(), startMockUpstream(), startMockUpstream()]);
     gw = await startTestGateway({
       config: {
-        resilience: { retry_budget_ratio: 0.2, retry_budget_min_per_s: 0 },
+        resilience: { retry_budget_ratio: 0.2, retry_budget_min_concurrent: 0 },
         providers: { a: provider(a), b: provider(b), c: provider(c) },
         models: {
           single: {
@@ -356,7 +356,7 @@ describe('retries and the retry budget', () => {
   test('full outage: upstream traffic stays within requests × (1 + budget ratio); no request is lost', async () => {
     // Spend whatever the earlier tests banked, so the count below starts from an empty bucket.
     const { budget } = gw.gateway.context.resilience;
-    while (budget.tryWithdraw()) {}
+    while (budget.tryAcquire()) {}
     for (const m of [a, b, c]) {
       m.reset();
       m.setDefault({ kind: 'status', status: 500 });
