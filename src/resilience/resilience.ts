@@ -64,8 +64,9 @@ export class Resilience {
             recoveryTimeoutMs: cb.recovery_timeout_ms,
             halfOpenMaxProbes: cb.half_open_max_probes,
             successThreshold: cb.success_threshold,
-            // A probe can take as long as one attempt; after that its permit lapses.
-            probeTtlMs: Math.max(route.timeouts.totalMs, 1_000),
+            // A probe can take as long as one attempt and no longer: then its permit lapses on
+            // every instance, even if its holder hung or died (no stuck half-open).
+            probeTtlMs: route.timeouts.totalMs,
             clock,
             store: this.store,
           }),

@@ -65,7 +65,7 @@ export interface RetryBudgetOptions {
   ratio?: number;
   /** Retries allowed in flight at once even with an empty bucket (Envoy's min_retry_concurrency). @default 3 */
   minConcurrent?: number;
-  /** Most tokens the bucket holds, so a long calm spell cannot bank a retry storm. @default 10 */
+  /** Most tokens the bucket holds: a burst allowance above the ratio, small enough that a long calm cannot bank a retry storm. @default 30 */
   capacity?: number;
   /** @default capacity */
   initialTokens?: number;
@@ -86,7 +86,7 @@ export class RetryBudget {
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.2;
     this.minConcurrent = options.minConcurrent ?? 3;
-    this.capacity = options.capacity ?? 10;
+    this.capacity = options.capacity ?? 30;
     // Start full, so a freshly started gateway can fall back before it has seen traffic.
     this.#tokens = options.initialTokens ?? this.capacity;
   }

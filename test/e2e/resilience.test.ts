@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { pollUntil } from '../fixtures/ops/proc.ts';
 import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockBehaviour, type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { chat, closedPort, ledgerRows, metricValue } from '../helpers/resilience.ts';
@@ -39,7 +40,8 @@ describe('fallback for every fault kind', () => {
               { provider: 'good', model: 'gpt-4o-mini' },
             ],
             timeouts: { first_byte_ms: 300, total_ms: 5_000 },
-            // This suite is about fallback per fault; the breaker is tested below.
+            // This suite is about fallback per fault; retries and the breaker are tested below.
+            retries: { max: 0 },
             circuit_breaker: { enabled: false },
           },
           nowhere: {
@@ -198,10 +200,13 @@ describe('circuit breaker', () => {
               { provider: 'flaky', model: 'gpt-4o-mini' },
               { provider: 'backup', model: 'gpt-4o-mini' },
             ],
+            // One upstream call per request, so the counts below are the breaker's alone.
+            retries: { max: 0 },
             circuit_breaker: { failure_threshold: 3, recovery_timeout_ms: 600_000 },
           },
           alone: {
             targets: [{ provider: 'flaky', model: 'gpt-4o' }],
+            retries: { max: 0 },
             circuit_breaker: { failure_threshold: 2, recovery_timeout_ms: 600_000 },
           },
         },
@@ -378,4 +383,116 @@ describe('retries and the retry budget', () => {
     assert.ok(((await metricValue(gw, 'switchyard_retry_budget_exhausted_total')) ?? 0) > 0);
     for (const m of [a, b, c]) m.setDefault(undefined);
   });
+});
+
+describe('what counts against a breaker', () => {
+  let upstream: MockUpstream;
+  let gw: TestGateway;
+  const target = 'judged/gpt-4o-mini';
+
+  before(async () => {
+    upstream = await startMockUpstream();
+    gw = await startTestGateway({
+      config: {
+        providers: { judged: provider(upstream) },
+        models: {
+          judged: {
+            targets: [{ provider: 'judged', model: 'gpt-4o-mini' }],
+            // Each upstream answer is one breaker outcome; the rate rule stays out of the way.
+            retries: { max: 0 },
+            circuit_breaker: { failure_threshold: 3, min_requests: 1_000, recovery_timeout_ms: 600_000 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  const breakerState = async (): Promise<string | undefined> => {
+    const res = await fetch(`${gw.url}/admin/breakers`, {
+      headers: { authorization: `Bearer ${gw.masterKey}` },
+    });
+    const body = (await res.json()) as { data: Array<{ id: string; state: string }> };
+    return body.data.find((b) => b.id === target)?.state;
+  };
+
+  test('client 4xx answers and client aborts never count; then three 503s open it', async () => {
+    upstream.reset();
+    const clientErrors = [400, 401, 403, 404, 413, 422];
+    for (const status of clientErrors) {
+      for (let i = 0; i < 3; i++) {
+        upstream.enqueue({ kind: 'status', status });
+        const result = await chat(gw.url, gw.masterKey, 'judged', `client error ${status}`);
+        assert.ok(result.status >= 400 && result.status < 600, `${status} → ${result.status}`);
+        assert.ok(result.body.error, 'an error body reaches the client');
+      }
+    }
+    assert.equal(upstream.requests.length, clientErrors.length * 3);
+    assert.equal(await breakerState(), 'closed');
+
+    // Clients that give up while the upstream is still thinking.
+    const aborts = 5;
+    for (let i = 0; i < aborts; i++) {
+      upstream.enqueue({ kind: 'hang' });
+      const controller = new AbortController();
+      const pending = fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'judged', messages: [{ role: 'user', content: `abort ${i}` }] }),
+      }).catch((error: unknown) => error);
+      const [received] = (await upstream.waitForRequests(upstream.requests.length + 1)).slice(-1);
+      controller.abort();
+      assert.ok((await pending) instanceof Error);
+      await upstream.waitForAbort({ requestId: received!.id });
+    }
+    // The breaker hears of an attempt when its ledger row is written: wait for all of them.
+    await pollUntil('every aborted attempt ended', async () => {
+      const rows = await ledgerRows(gw);
+      return rows.filter((r) => r.status === 'client_closed').length === aborts;
+    });
+    assert.equal(await breakerState(), 'closed', 'nothing the clients did counted against the target');
+
+    upstream.setDefault({ kind: 'status', status: 503 });
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await chat(gw.url, gw.masterKey, 'judged', `503 ${i}`)).status, 503);
+      assert.equal(await breakerState(), 'closed', `open after ${i + 1} 503s: earlier outcomes counted`);
+    }
+    assert.equal((await chat(gw.url, gw.masterKey, 'judged', '503 #3')).status, 503);
+    assert.equal(await breakerState(), 'open');
+    const sent = upstream.requests.length;
+    const shortCircuited = await chat(gw.url, gw.masterKey, 'judged', 'after');
+    assert.equal(shortCircuited.body.error?.code, 'upstream_unavailable');
+    assert.equal(upstream.requests.length, sent, 'nothing sent while open');
+  });
+
+  const trips: Array<[string, MockBehaviour]> = [
+    ['429', { kind: 'rateLimit', retryAfterSeconds: 1 }],
+    ['529', { kind: 'status', status: 529 }],
+  ];
+  for (const [name, behaviour] of trips) {
+    test(`${name} counts as a target failure: three open the breaker`, async () => {
+      await fetch(`${gw.url}/admin/breakers/${encodeURIComponent(target)}/reset`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${gw.masterKey}` },
+      });
+      upstream.reset();
+      upstream.setDefault(behaviour);
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await breakerState(), 'closed');
+        const result = await chat(gw.url, gw.masterKey, 'judged', `${name} ${i}`);
+        assert.equal(result.status, name === '429' ? 429 : 503);
+      }
+      assert.equal(await breakerState(), 'open');
+      assert.equal(
+        (await chat(gw.url, gw.masterKey, 'judged', 'after')).body.error?.code,
+        'upstream_unavailable',
+      );
+      assert.equal(upstream.requests.length, 3);
+      upstream.setDefault(undefined);
+    });
+  }
 });
