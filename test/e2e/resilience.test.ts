@@ -496,3 +496,66 @@ describe('what counts against a breaker', () => {
     });
   }
 });
+
+describe('a half-open probe that hangs', () => {
+  let hung: MockUpstream;
+  let backup: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [hung, backup] = await Promise.all([startMockUpstream(), startMockUpstream()]);
+    gw = await startTestGateway({
+      config: {
+        providers: { hung: provider(hung), backup: provider(backup) },
+        models: {
+          probed: {
+            targets: [
+              { provider: 'hung', model: 'gpt-4o-mini' },
+              { provider: 'backup', model: 'gpt-4o-mini' },
+            ],
+            timeouts: { first_byte_ms: 300 },
+            retries: { max: 0 },
+            // Half-open again 1 ms after every opening: only a held probe permit keeps traffic away.
+            circuit_breaker: { failure_threshold: 1, recovery_timeout_ms: 1 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([hung.close(), backup.close()]);
+  });
+
+  test('is failed at its first-byte timeout; meanwhile nothing else reaches the target; then the next probe goes', async () => {
+    hung.enqueue({ kind: 'status', status: 500 });
+    const trip = await chat(gw.url, gw.masterKey, 'probed', 'trip');
+    assert.deepEqual([trip.target, trip.fallbackReason], ['backup/gpt-4o-mini', 'upstream_error']);
+
+    hung.setDefault({ kind: 'hang' });
+    const probe = chat(gw.url, gw.masterKey, 'probed', 'probe');
+    const [held] = await hung.waitForRequests(2).then((r) => r.slice(1));
+    // The probe holds the only permit: these go to the backup without touching the target.
+    const during = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => chat(gw.url, gw.masterKey, 'probed', `during ${i}`)),
+    );
+    for (const r of during) {
+      assert.deepEqual([r.status, r.target, r.fallbackReason], [200, 'backup/gpt-4o-mini', 'circuit_open']);
+    }
+    assert.equal(hung.requests.length, 2);
+
+    const probed = await probe;
+    assert.deepEqual([probed.status, probed.target], [200, 'backup/gpt-4o-mini']);
+    assert.equal(probed.fallbackReason, 'upstream_timeout', 'the hung probe ended as a timeout (a failure)');
+    const aborted = await hung.waitForAbort({ requestId: held!.id });
+    assert.equal(aborted.clientAborted, true, 'the gateway hung up on the probe');
+    const rows = await ledgerRows(gw);
+    assert.ok(rows.some((r) => r.provider === 'hung' && r.status === 'timeout'));
+
+    // Not stuck half-open: the permit came back, so the next request probes and closes it.
+    hung.setDefault(undefined);
+    const recovered = await chat(gw.url, gw.masterKey, 'probed', 'recovered');
+    assert.deepEqual([recovered.target, recovered.fallbackReason], ['hung/gpt-4o-mini', null]);
+    assert.equal(hung.requests.length, 3);
+  });
+});
