@@ -1,8 +1,8 @@
 /**
  * Config for retries, circuit breakers and hedging (per model) and the
- * fleet-wide retry budget (top level). Defaults keep a plain fallback chain
- * behaving as before: no same-target retries, breakers that only trip on a
- * real outage, no hedging.
+ * fleet-wide retry budget (top level). Defaults follow the reliability spec:
+ * 2 same-target retries per request within a 20 % budget (floor 3 in flight),
+ * breakers that only trip on a real outage, no hedging.
  */
 import { z } from 'zod';
 
@@ -11,9 +11,10 @@ const ms = z.number().int().positive();
 export const retriesSchema = z.strictObject({
   /**
    * Retries on the same target, per request (fallbacks to other targets are not counted here).
-   * 0 by default: SDK clients already retry twice, and gateway retries would multiply that.
+   * 2 by default, as the OpenAI SDKs; the fleet-wide retry budget keeps an outage from
+   * multiplying upstream traffic whatever this says.
    */
-  max: z.number().int().min(0).max(10).default(0),
+  max: z.number().int().min(0).max(10).default(2),
   /** Backoff before retry n is uniform in [0, min(max_backoff_ms, base_ms * 2^n)) (full jitter). */
   base_ms: ms.default(100),
   max_backoff_ms: ms.default(5_000),
@@ -45,10 +46,10 @@ export const hedgingSchema = z.strictObject({
 });
 
 export const resilienceSchema = z.strictObject({
-  /** Each request earns this many retry tokens; each retry or fallback spends one. */
+  /** Each request earns this many retry tokens; each retry, fallback or hedge spends one. */
   retry_budget_ratio: z.number().min(0).max(1).default(0.2),
-  /** Tokens earned per second regardless of traffic, so a quiet gateway can still retry. */
-  retry_budget_min_per_s: z.number().min(0).default(3),
+  /** Retries allowed in flight at once with no tokens left, so a quiet gateway can still retry (Envoy's min_retry_concurrency). */
+  retry_budget_min_concurrent: z.number().int().min(0).default(3),
 });
 
 export type RetriesConfig = z.output<typeof retriesSchema>;

@@ -23,7 +23,7 @@ import type { AttemptContext } from '../providers/types.ts';
 import { type BreakerPermit, countsAgainstTarget } from '../resilience/circuit-breaker.ts';
 import { HedgeLostError, hedge } from '../resilience/hedge.ts';
 import type { Resilience } from '../resilience/resilience.ts';
-import { retryDelay, sleep } from '../resilience/retry.ts';
+import { type RetryLease, retryDelay, sleep } from '../resilience/retry.ts';
 import type { ModelRoute, RouteTarget } from './models.ts';
 import type { Attempt, UsageRecorder } from './usage-recorder.ts';
 
@@ -104,6 +104,9 @@ const FREE: BreakerPermit = {
   release: () => Promise.resolve(),
 };
 
+/** The lease of a request's first attempt, which the budget does not count. */
+const FIRST_ATTEMPT: RetryLease = { release: () => {} };
+
 /** Failures after which the same target is unlikely to do better at once: try the next one first. */
 function targetLooksDown(code: string): boolean {
   return code === 'upstream_timeout' || code === 'upstream_connect_failed';
@@ -154,15 +157,24 @@ async function tryTargets<T extends { attempt: Attempt }>(
     return undefined;
   };
 
-  /** Every attempt after a request's first is extra upstream traffic and spends the shared budget. */
-  const budgetAllows = (): boolean => {
-    if (launched === 0 || !resilience) return true;
-    if (resilience.budget.tryWithdraw()) return true;
-    resilience.metrics.budgetExhausted.inc();
-    return false;
+  /** Every attempt after a request's first is extra upstream traffic and takes a lease from the shared budget. */
+  const budgetLease = (): RetryLease | undefined => {
+    if (launched === 0 || !resilience) return FIRST_ATTEMPT;
+    const lease = resilience.budget.tryAcquire();
+    if (!lease) resilience.metrics.budgetExhausted.inc();
+    return lease;
   };
 
-  const runOne = async (candidate: Candidate, signal: AbortSignal): Promise<T> => {
+  const runOne = async (candidate: Candidate, signal: AbortSignal, lease: RetryLease): Promise<T> => {
+    try {
+      return await runAttempt(candidate, signal);
+    } finally {
+      // The budget's floor counts extra attempts in flight: this one is over.
+      lease.release();
+    }
+  };
+
+  const runAttempt = async (candidate: Candidate, signal: AbortSignal): Promise<T> => {
     const { target, permit } = candidate;
     launched++;
     report.attempts++;
@@ -230,20 +242,21 @@ async function tryTargets<T extends { attempt: Attempt }>(
     );
   };
 
-  const runHedged = async (first: Candidate): Promise<T> => {
+  const runHedged = async (first: Candidate, firstLease: RetryLease): Promise<T> => {
     const { value, index } = await hedge<T>(
       (index, signal) => {
-        if (index === 0) return runOne(first, signal);
+        if (index === 0) return runOne(first, signal, firstLease);
         return (async () => {
           const candidate = await takeNext();
           if (!candidate) throw new HedgeLostError();
-          if (!budgetAllows()) {
+          const lease = budgetLease();
+          if (!lease) {
             await candidate.permit.release();
             next--;
             throw new HedgeLostError();
           }
           resilience?.metrics.hedges.inc({ outcome: 'launched' });
-          return runOne(candidate, signal);
+          return runOne(candidate, signal, lease);
         })();
       },
       {
@@ -266,13 +279,14 @@ async function tryTargets<T extends { attempt: Attempt }>(
       retriesOnCurrent = 0;
       if (!current) break;
     }
-    if (!budgetAllows()) {
+    const lease = budgetLease();
+    if (!lease) {
       await current.permit.release();
       break;
     }
     try {
       const canHedge = hedging.enabled && next < targets.length;
-      const value = canHedge ? await runHedged(current) : await runOne(current, options.signal);
+      const value = canHedge ? await runHedged(current, lease) : await runOne(current, options.signal, lease);
       report.target = servedBy.get(value.attempt)?.id ?? report.target;
       return value;
     } catch (error) {

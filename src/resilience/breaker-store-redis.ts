@@ -28,14 +28,23 @@ const SUCCESS_TTL_MS = 3600 * 1000;
 /** After a Redis failure, stay local this long before trying Redis again. */
 const BACKOFF_MS = 5_000;
 
-// Writes a transition unless a newer one (higher epoch) is already stored, then announces it.
+// Writes a transition unless the stored one wins (see supersedes() in breaker-store.ts: a newer epoch, or an
+// isolation that only a close lifts), then announces the one that stands. An isolation
+// is kept without expiry: it lasts until an operator resets it.
 const PUBLISH = `
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, decoded = pcall(cjson.decode, current)
-  if ok and tonumber(decoded.epoch) > tonumber(ARGV[2]) then return 0 end
+  if ok and (tonumber(decoded.epoch) > tonumber(ARGV[2]) or (decoded.state == 'isolated' and ARGV[5] ~= 'closed')) then
+    redis.call('PUBLISH', ARGV[4], current)
+    return 0
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if ARGV[5] == 'isolated' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+end
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
 
@@ -112,6 +121,7 @@ export class RedisBreakerStore implements BreakerStore {
           String(shared.epoch),
           String(STATE_TTL_MS),
           BREAKER_CHANNEL,
+          shared.state,
         ),
       undefined,
     );
@@ -204,12 +214,12 @@ function probesKey(id: string, epoch: number): string {
 function parseState(text: string): (SharedBreakerState & { id?: string }) | undefined {
   try {
     const value = JSON.parse(text) as Partial<Message>;
-    if ((value.state !== 'open' && value.state !== 'closed') || typeof value.epoch !== 'number') {
-      return undefined;
-    }
+    const state = value.state;
+    if (state !== 'open' && state !== 'closed' && state !== 'isolated') return undefined;
+    if (typeof value.epoch !== 'number') return undefined;
     return {
       ...(typeof value.id === 'string' ? { id: value.id } : {}),
-      state: value.state,
+      state,
       epoch: value.epoch,
       openUntil: typeof value.openUntil === 'number' ? value.openUntil : 0,
     };

@@ -7,11 +7,12 @@
  * Redis store (breaker-store-redis.ts) serves a fleet.
  */
 
-export type BreakerState = 'closed' | 'open' | 'half_open';
+/** `isolated`: held open by an operator (admin API) until reset; no probes, no traffic. */
+export type BreakerState = 'closed' | 'open' | 'half_open' | 'isolated';
 
 /** A breaker's shared state. `epoch` names one open period (its opening time), so stale permits and successes cannot leak into the next. */
 export interface SharedBreakerState {
-  state: 'closed' | 'open';
+  state: 'closed' | 'open' | 'isolated';
   epoch: number;
   /** When the open period ends (epoch ms); probes are admitted after it. */
   openUntil: number;
@@ -19,8 +20,25 @@ export interface SharedBreakerState {
 
 export type BreakerStoreListener = (id: string, shared: SharedBreakerState) => void;
 
+/**
+ * Whether `next` may replace the stored `current`: never an older epoch, and
+ * an isolation is lifted only by a close (the admin reset), so a failure
+ * counted elsewhere just before the isolation arrived cannot turn it into an
+ * ordinary open period that would admit probes. The Redis store's PUBLISH
+ * script applies the same rule.
+ */
+export function supersedes(current: SharedBreakerState | undefined, next: SharedBreakerState): boolean {
+  if (!current) return true;
+  if (current.epoch > next.epoch) return false;
+  return current.state !== 'isolated' || next.state === 'closed';
+}
+
 export interface BreakerStore {
-  /** Publishes a transition to every instance (this one included). */
+  /**
+   * Publishes a transition to every instance (this one included). When the
+   * stored state wins instead (see `supersedes`), it is announced again, so
+   * the publisher adopts it.
+   */
   publish(id: string, shared: SharedBreakerState): Promise<void>;
   /** The latest published state, if any. */
   read(id: string): Promise<SharedBreakerState | undefined>;
@@ -52,6 +70,11 @@ export class MemoryBreakerStore implements BreakerStore {
   }
 
   async publish(id: string, shared: SharedBreakerState): Promise<void> {
+    const current = this.#states.get(id);
+    if (current && !supersedes(current, shared)) {
+      for (const listener of this.#listeners) listener(id, current);
+      return;
+    }
     this.#states.set(id, shared);
     this.#probes.delete(id);
     for (const listener of this.#listeners) listener(id, shared);

@@ -6,8 +6,12 @@
  * holds `minRequests` calls). OPEN rejects calls for `recoveryTimeoutMs`, then
  * HALF_OPEN admits at most `halfOpenMaxProbes` concurrent probes (counted
  * across instances by the store): `successThreshold` successes close it, one
- * failure reopens it. Only upstream failures count: a client's own 4xx or a
- * client abort says nothing about the target's health.
+ * failure reopens it; a probe that hangs ends at its attempt's timeouts and
+ * fails like any other (its permit also lapses after `probeTtlMs`, so a crashed
+ * holder cannot keep the breaker half-open: resilience4j #903). Only upstream
+ * failures count: a client's own 4xx or a client abort says nothing about the
+ * target's health. An operator can isolate a breaker (ISOLATED: no probes, no
+ * traffic on any instance) until they reset it.
  *
  * The hot path (CLOSED) is synchronous bookkeeping; the store is touched only
  * on transitions and for probe permits. Time comes from an injectable clock,
@@ -126,6 +130,8 @@ export class CircuitBreaker {
   #state: BreakerState = 'closed';
   #epoch = 0;
   #openUntil = 0;
+  /** Epoch of the last close applied; an isolation older than it is stale. */
+  #closedEpoch = 0;
   #consecutiveFailures = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
@@ -188,13 +194,14 @@ export class CircuitBreaker {
   /** A permit to call the target, or undefined while it must not be called. */
   async acquire(): Promise<BreakerPermit | undefined> {
     if (this.#state === 'closed') return this.#permit(false, this.#epoch);
+    if (this.#state === 'isolated') return undefined;
     if (this.#state === 'open') {
       if (this.#clock() < this.#openUntil) return undefined;
-      // Another instance may have closed or re-opened it while we waited.
+      // Another instance may have closed, re-opened or isolated it while we waited.
       const shared = await this.#store.read(this.id);
       if (shared) this.#apply(shared);
       if (this.#closed()) return this.#permit(false, this.#epoch);
-      if (this.#clock() < this.#openUntil) return undefined;
+      if (this.#isolated() || this.#clock() < this.#openUntil) return undefined;
       this.#transition('half_open');
     }
     const epoch = this.#epoch;
@@ -209,9 +216,22 @@ export class CircuitBreaker {
     await this.#store.publish(this.id, { state: 'closed', epoch, openUntil: 0 });
   }
 
-  /** Opens the breaker on every instance now (admin isolate, tests). */
+  /** Opens the breaker on every instance now (tests); probes resume after the recovery timeout. */
   async trip(): Promise<void> {
     await this.#open();
+  }
+
+  /** Holds the breaker open on every instance, with no probes, until `reset` (admin isolate). */
+  async isolate(): Promise<void> {
+    const shared: SharedBreakerState = { state: 'isolated', epoch: this.#nextEpoch(), openUntil: 0 };
+    this.#apply(shared);
+    await this.#store.publish(this.id, shared);
+  }
+
+  /** Adopts the shared state, for an instance that starts while a breaker is open or isolated elsewhere. */
+  async sync(): Promise<void> {
+    const shared = await this.#store.read(this.id);
+    if (shared) this.#apply(shared);
   }
 
   dispose(): void {
@@ -261,6 +281,8 @@ export class CircuitBreaker {
   }
 
   async #open(): Promise<void> {
+    // Only a reset lifts an isolation.
+    if (this.#isolated()) return;
     const epoch = this.#nextEpoch();
     const shared: SharedBreakerState = { state: 'open', epoch, openUntil: epoch + this.recoveryTimeoutMs };
     this.#apply(shared);
@@ -273,15 +295,23 @@ export class CircuitBreaker {
   }
 
   #apply(shared: SharedBreakerState): void {
-    if (shared.epoch < this.#epoch) return;
-    if (shared.epoch === this.#epoch && shared.state === 'open' && !this.#closed()) return;
+    // An isolation the store kept over this instance's newer open (see `supersedes`) still applies.
+    const keptIsolation = shared.state === 'isolated' && shared.epoch > this.#closedEpoch;
+    if (shared.epoch < this.#epoch && !keptIsolation) return;
+    if (shared.epoch === this.#epoch && shared.state !== 'closed' && !this.#closed()) {
+      if (shared.state === 'open' || this.#isolated()) return;
+    }
     const newEpoch = shared.epoch !== this.#epoch;
     this.#epoch = shared.epoch;
-    if (shared.state === 'open') {
+    if (shared.state === 'isolated') {
+      this.#openUntil = 0;
+      this.#transition('isolated');
+    } else if (shared.state === 'open') {
       this.#openUntil = shared.openUntil;
       this.#transition('open');
     } else {
       this.#openUntil = 0;
+      this.#closedEpoch = shared.epoch;
       if (newEpoch || this.#state !== 'closed') this.#resetCounts();
       this.#transition('closed');
     }
@@ -290,6 +320,10 @@ export class CircuitBreaker {
   /** Re-reads the field (TS would otherwise keep a narrowing across calls that change it). */
   #closed(): boolean {
     return this.#state === 'closed';
+  }
+
+  #isolated(): boolean {
+    return this.#state === 'isolated';
   }
 
   #transition(to: BreakerState): void {

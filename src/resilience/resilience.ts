@@ -13,7 +13,8 @@ import { CircuitBreaker } from './circuit-breaker.ts';
 import { LatencySketch } from './hedge.ts';
 import { RetryBudget } from './retry.ts';
 
-const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+/** `isolated` gets its own value so dashboards tell an operator's hold from an outage. */
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2, isolated: 3 };
 
 export interface ResilienceMetrics {
   retries: Counter<'target' | 'reason'>;
@@ -42,8 +43,7 @@ export class Resilience {
     this.store = options.store ?? new MemoryBreakerStore(clock);
     this.budget = new RetryBudget({
       ratio: config.resilience.retry_budget_ratio,
-      minPerSecond: config.resilience.retry_budget_min_per_s,
-      clock,
+      minConcurrent: config.resilience.retry_budget_min_concurrent,
     });
     for (const route of models.values()) {
       const cb = route.config.circuit_breaker;
@@ -64,8 +64,9 @@ export class Resilience {
             recoveryTimeoutMs: cb.recovery_timeout_ms,
             halfOpenMaxProbes: cb.half_open_max_probes,
             successThreshold: cb.success_threshold,
-            // A probe can take as long as one attempt; after that its permit lapses.
-            probeTtlMs: Math.max(route.timeouts.totalMs, 1_000),
+            // A probe can take as long as one attempt and no longer: then its permit lapses on
+            // every instance, even if its holder hung or died (no stuck half-open).
+            probeTtlMs: route.timeouts.totalMs,
             clock,
             store: this.store,
           }),
@@ -76,7 +77,7 @@ export class Resilience {
     const breakers = this.#breakers;
     new Gauge({
       name: 'switchyard_circuit_breaker_state',
-      help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open',
+      help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open, 3 isolated by an operator',
       labelNames: ['target'],
       registers,
       collect() {
@@ -147,9 +148,15 @@ export class Resilience {
   anyTargetAvailable(): boolean {
     if (this.targets.size === 0) return true;
     for (const id of this.targets.keys()) {
-      if (this.#breakers.get(id)?.state !== 'open') return true;
+      const state = this.#breakers.get(id)?.state;
+      if (state !== 'open' && state !== 'isolated') return true;
     }
     return false;
+  }
+
+  /** Adopts breaker states shared by other instances (open or isolated before this one started). */
+  async sync(): Promise<void> {
+    await Promise.all([...this.#breakers.values()].map((breaker) => breaker.sync()));
   }
 
   async close(): Promise<void> {

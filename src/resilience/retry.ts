@@ -4,11 +4,21 @@
  *
  * Full jitter (delay uniform in [0, min(cap, base * 2^n))) spreads retries of
  * many clients that failed together, instead of sending them back in waves.
- * The budget is a token bucket: every request earns `ratio` tokens, every
- * retry spends one, and a small trickle per second lets a quiet gateway retry
- * at all. With ratio 0.2, retries add at most ~20 % to traffic, whatever the
- * per-request retry count says. A fallback to another target is extra
- * traffic too and spends from the same budget; so does a hedge.
+ *
+ * The budget has two parts. A token bucket: every request earns `ratio`
+ * tokens, every retry spends one, so under load retries add at most ~20 % to
+ * traffic whatever the per-request retry count says. And a floor: with the
+ * bucket empty, a retry still goes if fewer than `minConcurrent` (3) retries
+ * are in flight at once — Envoy's `min_retry_concurrency`, which is what the
+ * reliability spec asks for ("≤ 20 % of active requests, floor 3").
+ *
+ * Why a concurrency floor rather than Finagle's per-second allowance (which
+ * this module used before): a per-second trickle banks up while the gateway is
+ * quiet and is then spent in one burst, so the extra load it allows depends on
+ * how long the calm lasted; a concurrency floor bounds the extra load at every
+ * instant (never more than 3 unpaid retries on the wire), needs no clock, and
+ * still lets a quiet gateway retry. A fallback to another target is extra
+ * traffic too and takes a lease from the same budget; so does a hedge.
  */
 import { GatewayError } from '../core/errors.ts';
 
@@ -53,61 +63,66 @@ export function isRetryable(error: unknown): boolean {
 export interface RetryBudgetOptions {
   /** Tokens earned per request. @default 0.2 */
   ratio?: number;
-  /** Tokens earned per second whatever the traffic. @default 3 */
-  minPerSecond?: number;
-  /** Most tokens the bucket holds, so a long quiet spell cannot bank a retry storm. @default max(10, 10 × minPerSecond) */
+  /** Retries allowed in flight at once even with an empty bucket (Envoy's min_retry_concurrency). @default 3 */
+  minConcurrent?: number;
+  /** Most tokens the bucket holds: a burst allowance above the ratio, small enough that a long calm cannot bank a retry storm. @default 30 */
   capacity?: number;
   /** @default capacity */
   initialTokens?: number;
-  clock?: Clock;
+}
+
+/** One admitted retry; release it when the retried attempt ends (extra calls are ignored). */
+export interface RetryLease {
+  release(): void;
 }
 
 export class RetryBudget {
   readonly ratio: number;
-  readonly minPerSecond: number;
+  readonly minConcurrent: number;
   readonly capacity: number;
-  readonly #clock: Clock;
   #tokens: number;
-  #refilledAt: number;
+  #inFlight = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.2;
-    this.minPerSecond = options.minPerSecond ?? 3;
-    this.capacity = options.capacity ?? Math.max(10, this.minPerSecond * 10);
-    this.#clock = options.clock ?? Date.now;
-    this.#refilledAt = this.#clock();
+    this.minConcurrent = options.minConcurrent ?? 3;
+    this.capacity = options.capacity ?? 30;
     // Start full, so a freshly started gateway can fall back before it has seen traffic.
     this.#tokens = options.initialTokens ?? this.capacity;
   }
 
   /** Called once per original request. */
   deposit(): void {
-    this.#refill();
     this.#tokens = Math.min(this.capacity, this.#tokens + this.ratio);
   }
 
-  /** Spends one token for a retry; false when the budget is exhausted. */
-  tryWithdraw(): boolean {
-    this.#refill();
+  /**
+   * Admits one retry: paid with a token while the bucket has one, otherwise
+   * only while fewer than `minConcurrent` retries are in flight. Undefined
+   * when refused.
+   */
+  tryAcquire(): RetryLease | undefined {
     // A small epsilon: five deposits of 0.2 must buy one retry despite float rounding.
-    if (this.#tokens < 1 - 1e-9) return false;
-    this.#tokens = Math.max(0, this.#tokens - 1);
-    return true;
+    if (this.#tokens >= 1 - 1e-9) this.#tokens = Math.max(0, this.#tokens - 1);
+    else if (this.#inFlight >= this.minConcurrent) return undefined;
+    this.#inFlight++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#inFlight--;
+      },
+    };
   }
 
   get tokens(): number {
-    this.#refill();
     return this.#tokens;
   }
 
-  #refill(): void {
-    const now = this.#clock();
-    const elapsed = now - this.#refilledAt;
-    if (elapsed <= 0) return;
-    this.#refilledAt = now;
-    if (this.minPerSecond > 0) {
-      this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed / 1000) * this.minPerSecond);
-    }
+  /** Retries admitted and not yet released. */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 }
 
@@ -157,22 +172,29 @@ export async function retry<T>(
   };
   const retries = options.retries ?? 2;
   options.budget?.deposit();
+  let lease: RetryLease | undefined;
   for (let retryNumber = 0; ; retryNumber++) {
-    options.signal?.throwIfAborted();
+    let error: unknown;
     try {
+      options.signal?.throwIfAborted();
       return await fn(options.signal);
-    } catch (error) {
-      if (retryNumber >= retries || options.signal?.aborted) throw error;
-      const allowed = options.shouldRetry ? options.shouldRetry(error) : isRetryable(error);
-      if (!allowed) throw error;
-      const delayMs = options.shouldRetry
-        ? (retryDelay(asRetryable(error), retryNumber, backoff) ?? backoffDelay(retryNumber, backoff))
-        : retryDelay(error, retryNumber, backoff);
-      if (delayMs === undefined) throw error;
-      if (options.budget && !options.budget.tryWithdraw()) throw error;
-      options.onRetry?.({ error, retry: retryNumber + 1, delayMs });
-      await sleep(delayMs, options.signal);
+    } catch (caught) {
+      error = caught;
+    } finally {
+      // A retry counts as in flight until its call ends.
+      lease?.release();
     }
+    if (retryNumber >= retries || options.signal?.aborted) throw error;
+    const allowed = options.shouldRetry ? options.shouldRetry(error) : isRetryable(error);
+    if (!allowed) throw error;
+    const delayMs = options.shouldRetry
+      ? (retryDelay(asRetryable(error), retryNumber, backoff) ?? backoffDelay(retryNumber, backoff))
+      : retryDelay(error, retryNumber, backoff);
+    if (delayMs === undefined) throw error;
+    options.onRetry?.({ error, retry: retryNumber + 1, delayMs });
+    await sleep(delayMs, options.signal);
+    lease = options.budget?.tryAcquire();
+    if (options.budget && !lease) throw error;
   }
 }
 

@@ -80,6 +80,7 @@ export class Gateway {
         registry: metrics.registry,
         ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
       });
+      await resilience.sync();
       // No `isAvailable` here: dispatch skips open breakers itself (and says so in
       // x-switchyard-fallback-reason), and secondaries already follow primaries.
       const router = new Router(models);

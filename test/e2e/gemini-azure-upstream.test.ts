@@ -56,17 +56,26 @@ before(async () => {
           deployments: { 'gpt-4o-mini': 'prod-mini' },
         },
       },
+      // Faults are queued one after another on each upstream and must reach the client (or the
+      // next target): no same-target retries.
       models: {
-        gemini: { targets: [{ provider: 'gemini', model: 'gemini-2.5-flash' }] },
-        'gemini-embed': { targets: [{ provider: 'gemini', model: 'gemini-embedding-001' }] },
+        gemini: { targets: [{ provider: 'gemini', model: 'gemini-2.5-flash' }], retries: { max: 0 } },
+        'gemini-embed': {
+          targets: [{ provider: 'gemini', model: 'gemini-embedding-001' }],
+          retries: { max: 0 },
+        },
         'gemini-badkey': { targets: [{ provider: 'gemini_badkey', model: 'gemini-2.5-flash' }] },
-        'azure-gpt': { targets: [{ provider: 'azure', model: 'gpt-4o-mini' }] },
-        'azure-embed': { targets: [{ provider: 'azure', model: 'text-embedding-3-small' }] },
+        'azure-gpt': { targets: [{ provider: 'azure', model: 'gpt-4o-mini' }], retries: { max: 0 } },
+        'azure-embed': {
+          targets: [{ provider: 'azure', model: 'text-embedding-3-small' }],
+          retries: { max: 0 },
+        },
         'azure-then-gemini': {
           targets: [
             { provider: 'azure', model: 'gpt-4o-mini' },
             { provider: 'gemini', model: 'gemini-2.5-flash' },
           ],
+          retries: { max: 0 },
         },
       },
     },

@@ -90,20 +90,28 @@ before(async () => {
         backup: { type: 'openai', base_url: backup.baseUrl, api_key: backupCanary },
       },
       models: {
-        // These tests inject one fault after another into one target: they test error mapping, not breakers.
+        // These tests inject one fault after another into one target: they test error mapping, not
+        // breakers, and each fault must reach the client (or the next target) rather than a retry.
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 500, total_ms: 10_000, idle_ms: 2_000 },
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
-        other: { targets: [{ provider: 'up', model: 'gpt-4o' }], circuit_breaker: { enabled: false } },
+        other: {
+          targets: [{ provider: 'up', model: 'gpt-4o' }],
+          retries: { max: 0 },
+          circuit_breaker: { enabled: false },
+        },
         '50%off': { targets: [{ provider: 'up', model: 'gpt-4o' }] },
         embed: {
           targets: [{ provider: 'up', model: 'text-embedding-3-small' }],
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
         fb: {
           strategy: 'fallback',
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
           targets: [
             { provider: 'up', model: 'gpt-4o-mini' },

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { pollUntil } from '../fixtures/ops/proc.ts';
 import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockBehaviour, type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { chat, closedPort, ledgerRows, metricValue } from '../helpers/resilience.ts';
@@ -39,7 +40,8 @@ describe('fallback for every fault kind', () => {
               { provider: 'good', model: 'gpt-4o-mini' },
             ],
             timeouts: { first_byte_ms: 300, total_ms: 5_000 },
-            // This suite is about fallback per fault; the breaker is tested below.
+            // This suite is about fallback per fault; retries and the breaker are tested below.
+            retries: { max: 0 },
             circuit_breaker: { enabled: false },
           },
           nowhere: {
@@ -198,10 +200,13 @@ describe('circuit breaker', () => {
               { provider: 'flaky', model: 'gpt-4o-mini' },
               { provider: 'backup', model: 'gpt-4o-mini' },
             ],
+            // One upstream call per request, so the counts below are the breaker's alone.
+            retries: { max: 0 },
             circuit_breaker: { failure_threshold: 3, recovery_timeout_ms: 600_000 },
           },
           alone: {
             targets: [{ provider: 'flaky', model: 'gpt-4o' }],
+            retries: { max: 0 },
             circuit_breaker: { failure_threshold: 2, recovery_timeout_ms: 600_000 },
           },
         },
@@ -299,7 +304,7 @@ describe('retries and the retry budget', () => {
     [a, b, c] = await Promise.all([startMockUpstream(), startMockUpstream(), startMockUpstream()]);
     gw = await startTestGateway({
       config: {
-        resilience: { retry_budget_ratio: 0.2, retry_budget_min_per_s: 0 },
+        resilience: { retry_budget_ratio: 0.2, retry_budget_min_concurrent: 0 },
         providers: { a: provider(a), b: provider(b), c: provider(c) },
         models: {
           single: {
@@ -356,7 +361,7 @@ describe('retries and the retry budget', () => {
   test('full outage: upstream traffic stays within requests × (1 + budget ratio); no request is lost', async () => {
     // Spend whatever the earlier tests banked, so the count below starts from an empty bucket.
     const { budget } = gw.gateway.context.resilience;
-    while (budget.tryWithdraw()) {}
+    while (budget.tryAcquire()) {}
     for (const m of [a, b, c]) {
       m.reset();
       m.setDefault({ kind: 'status', status: 500 });
@@ -377,5 +382,180 @@ describe('retries and the retry budget', () => {
     assert.ok(upstreamCalls >= requests);
     assert.ok(((await metricValue(gw, 'switchyard_retry_budget_exhausted_total')) ?? 0) > 0);
     for (const m of [a, b, c]) m.setDefault(undefined);
+  });
+});
+
+describe('what counts against a breaker', () => {
+  let upstream: MockUpstream;
+  let gw: TestGateway;
+  const target = 'judged/gpt-4o-mini';
+
+  before(async () => {
+    upstream = await startMockUpstream();
+    gw = await startTestGateway({
+      config: {
+        providers: { judged: provider(upstream) },
+        models: {
+          judged: {
+            targets: [{ provider: 'judged', model: 'gpt-4o-mini' }],
+            // Each upstream answer is one breaker outcome; the rate rule stays out of the way.
+            retries: { max: 0 },
+            circuit_breaker: { failure_threshold: 3, min_requests: 1_000, recovery_timeout_ms: 600_000 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  const breakerState = async (): Promise<string | undefined> => {
+    const res = await fetch(`${gw.url}/admin/breakers`, {
+      headers: { authorization: `Bearer ${gw.masterKey}` },
+    });
+    const body = (await res.json()) as { data: Array<{ id: string; state: string }> };
+    return body.data.find((b) => b.id === target)?.state;
+  };
+
+  test('client 4xx answers and client aborts never count; then three 503s open it', async () => {
+    upstream.reset();
+    const clientErrors = [400, 401, 403, 404, 413, 422];
+    for (const status of clientErrors) {
+      for (let i = 0; i < 3; i++) {
+        upstream.enqueue({ kind: 'status', status });
+        const result = await chat(gw.url, gw.masterKey, 'judged', `client error ${status}`);
+        assert.ok(result.status >= 400 && result.status < 600, `${status} → ${result.status}`);
+        assert.ok(result.body.error, 'an error body reaches the client');
+      }
+    }
+    assert.equal(upstream.requests.length, clientErrors.length * 3);
+    assert.equal(await breakerState(), 'closed');
+
+    // Clients that give up while the upstream is still thinking.
+    const aborts = 5;
+    for (let i = 0; i < aborts; i++) {
+      upstream.enqueue({ kind: 'hang' });
+      const controller = new AbortController();
+      const pending = fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'judged', messages: [{ role: 'user', content: `abort ${i}` }] }),
+      }).catch((error: unknown) => error);
+      const [received] = (await upstream.waitForRequests(upstream.requests.length + 1)).slice(-1);
+      controller.abort();
+      assert.ok((await pending) instanceof Error);
+      await upstream.waitForAbort({ requestId: received!.id });
+    }
+    // The breaker hears of an attempt when its ledger row is written: wait for all of them.
+    await pollUntil('every aborted attempt ended', async () => {
+      const rows = await ledgerRows(gw);
+      return rows.filter((r) => r.status === 'client_closed').length === aborts;
+    });
+    assert.equal(await breakerState(), 'closed', 'nothing the clients did counted against the target');
+
+    upstream.setDefault({ kind: 'status', status: 503 });
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await chat(gw.url, gw.masterKey, 'judged', `503 ${i}`)).status, 503);
+      assert.equal(await breakerState(), 'closed', `open after ${i + 1} 503s: earlier outcomes counted`);
+    }
+    assert.equal((await chat(gw.url, gw.masterKey, 'judged', '503 #3')).status, 503);
+    assert.equal(await breakerState(), 'open');
+    const sent = upstream.requests.length;
+    const shortCircuited = await chat(gw.url, gw.masterKey, 'judged', 'after');
+    assert.equal(shortCircuited.body.error?.code, 'upstream_unavailable');
+    assert.equal(upstream.requests.length, sent, 'nothing sent while open');
+  });
+
+  const trips: Array<[string, MockBehaviour]> = [
+    ['429', { kind: 'rateLimit', retryAfterSeconds: 1 }],
+    ['529', { kind: 'status', status: 529 }],
+  ];
+  for (const [name, behaviour] of trips) {
+    test(`${name} counts as a target failure: three open the breaker`, async () => {
+      await fetch(`${gw.url}/admin/breakers/${encodeURIComponent(target)}/reset`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${gw.masterKey}` },
+      });
+      upstream.reset();
+      upstream.setDefault(behaviour);
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await breakerState(), 'closed');
+        const result = await chat(gw.url, gw.masterKey, 'judged', `${name} ${i}`);
+        assert.equal(result.status, name === '429' ? 429 : 503);
+      }
+      assert.equal(await breakerState(), 'open');
+      assert.equal(
+        (await chat(gw.url, gw.masterKey, 'judged', 'after')).body.error?.code,
+        'upstream_unavailable',
+      );
+      assert.equal(upstream.requests.length, 3);
+      upstream.setDefault(undefined);
+    });
+  }
+});
+
+describe('a half-open probe that hangs', () => {
+  let hung: MockUpstream;
+  let backup: MockUpstream;
+  let gw: TestGateway;
+
+  before(async () => {
+    [hung, backup] = await Promise.all([startMockUpstream(), startMockUpstream()]);
+    gw = await startTestGateway({
+      config: {
+        providers: { hung: provider(hung), backup: provider(backup) },
+        models: {
+          probed: {
+            targets: [
+              { provider: 'hung', model: 'gpt-4o-mini' },
+              { provider: 'backup', model: 'gpt-4o-mini' },
+            ],
+            timeouts: { first_byte_ms: 300 },
+            retries: { max: 0 },
+            // Half-open again 1 ms after every opening: only a held probe permit keeps traffic away.
+            circuit_breaker: { failure_threshold: 1, recovery_timeout_ms: 1 },
+          },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await Promise.all([hung.close(), backup.close()]);
+  });
+
+  test('is failed at its first-byte timeout; meanwhile nothing else reaches the target; then the next probe goes', async () => {
+    hung.enqueue({ kind: 'status', status: 500 });
+    const trip = await chat(gw.url, gw.masterKey, 'probed', 'trip');
+    assert.deepEqual([trip.target, trip.fallbackReason], ['backup/gpt-4o-mini', 'upstream_error']);
+
+    hung.setDefault({ kind: 'hang' });
+    const probe = chat(gw.url, gw.masterKey, 'probed', 'probe');
+    const [held] = await hung.waitForRequests(2).then((r) => r.slice(1));
+    // The probe holds the only permit: these go to the backup without touching the target.
+    const during = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => chat(gw.url, gw.masterKey, 'probed', `during ${i}`)),
+    );
+    for (const r of during) {
+      assert.deepEqual([r.status, r.target, r.fallbackReason], [200, 'backup/gpt-4o-mini', 'circuit_open']);
+    }
+    assert.equal(hung.requests.length, 2);
+
+    const probed = await probe;
+    assert.deepEqual([probed.status, probed.target], [200, 'backup/gpt-4o-mini']);
+    assert.equal(probed.fallbackReason, 'upstream_timeout', 'the hung probe ended as a timeout (a failure)');
+    const aborted = await hung.waitForAbort({ requestId: held!.id });
+    assert.equal(aborted.clientAborted, true, 'the gateway hung up on the probe');
+    const rows = await ledgerRows(gw);
+    assert.ok(rows.some((r) => r.provider === 'hung' && r.status === 'timeout'));
+
+    // Not stuck half-open: the permit came back, so the next request probes and closes it.
+    hung.setDefault(undefined);
+    const recovered = await chat(gw.url, gw.masterKey, 'probed', 'recovered');
+    assert.deepEqual([recovered.target, recovered.fallbackReason], ['hung/gpt-4o-mini', null]);
+    assert.equal(hung.requests.length, 3);
   });
 });

@@ -92,6 +92,8 @@ before(async () => {
             { provider: 'a', model: 'paid-model' },
             { provider: 'local', model: 'llama', tags: ['local'] },
           ],
+          // A fault on the free key's only target must reach the client (no retry on it).
+          retries: { max: 0 },
         },
         ops: {
           targets: [

@@ -123,11 +123,13 @@ before(async () => {
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 2_000, idle_ms: 2_000, total_ms: 10_000 },
-          // Many injected faults on one target: these tests are not about breakers.
+          // Many injected faults on one target: these tests are not about breakers or retries.
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
         embed: {
           targets: [{ provider: 'up', model: 'text-embedding-3-small' }],
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
       },

@@ -100,13 +100,16 @@ before(async () => {
         gpt: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 2_000, idle_ms: 2_000, total_ms: 20_000 },
-          // One fault after another on one target: these tests are about streams, not breakers.
+          // One fault after another on one target: these tests are about streams, not breakers,
+          // and each fault must reach the client rather than a retry.
+          retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
         // Short idle timeout, for upstreams that go silent.
         quiet: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 2_000, idle_ms: 300, total_ms: 20_000 },
+          retries: { max: 0 },
         },
       },
     },

@@ -34,6 +34,8 @@ describe('upstream timeouts and connection failures', () => {
           short: {
             targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
             timeouts: { first_byte_ms: 5_000, idle_ms: 5_000, total_ms: 400 },
+            // The timeout itself must reach the client, not a retry.
+            retries: { max: 0 },
           },
           refused: { targets: [{ provider: 'nowhere', model: 'gpt-4o-mini' }] },
         },

@@ -37,11 +37,14 @@ describe('circuit breakers shared by two gateway processes through Redis', () =>
   const good = `good${suffix}`;
   const openTarget = `${bad}/gpt-4o`;
   const probeTarget = `${bad}/gpt-4o-mini`;
+  const heldTarget = `${bad}/gpt-4.1`;
+  let config: Record<string, unknown>;
+  let masterKey: string;
 
   before(async () => {
     [failing, healthy] = await Promise.all([startMockUpstream(), startMockUpstream()]);
     const provider = (m: MockUpstream) => ({ type: 'openai', base_url: m.baseUrl, api_key: apiKey });
-    const config = {
+    config = {
       storage: { redis_url: testRedisUrl() },
       providers: { [bad]: provider(failing), [good]: provider(healthy) },
       models: {
@@ -60,9 +63,17 @@ describe('circuit breakers shared by two gateway processes through Redis', () =>
           timeouts: { first_byte_ms: 1_500 },
           circuit_breaker: { failure_threshold: 1, recovery_timeout_ms: 500, half_open_max_probes: 1 },
         },
+        held: {
+          targets: [
+            { provider: bad, model: 'gpt-4.1' },
+            { provider: good, model: 'gpt-4.1' },
+          ],
+          // An ordinary open breaker would half-open 1 ms later: only an isolation keeps probes away.
+          circuit_breaker: { failure_threshold: 1, recovery_timeout_ms: 1 },
+        },
       },
     };
-    const masterKey = newMasterKey();
+    masterKey = newMasterKey();
     gateways = await Promise.all([spawnGateway({ config, masterKey }), spawnGateway({ config, masterKey })]);
   });
   after(async () => {
@@ -116,6 +127,114 @@ describe('circuit breakers shared by two gateway processes through Redis', () =>
     // The probe timed out: the breaker re-opened everywhere.
     await pollUntil('both re-opened', async () => (await breakerState(b, probeTarget)) === 'open');
     failing.setDefault(undefined);
+  });
+  test('isolate on A: neither instance sends to the target, nor one started later, until a reset', async () => {
+    const [a, b] = gateways as [SpawnedGateway, SpawnedGateway];
+    failing.reset();
+    const admin = (gw: SpawnedGateway, action: string, key = gw.masterKey) =>
+      fetch(`${gw.url}/admin/breakers/${encodeURIComponent(heldTarget)}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      });
+    assert.equal((await admin(a, 'isolate', 'sk-not-the-master-key')).status, 401);
+    const isolated = await admin(a, 'isolate');
+    assert.equal(isolated.status, 200);
+    assert.deepEqual(await isolated.json(), { id: heldTarget, state: 'isolated' });
+    await pollUntil('B sees the isolation', async () => (await breakerState(b, heldTarget)) === 'isolated');
+
+    // The target is healthy: only the isolation keeps requests (and probes) away from it.
+    for (const gw of [a, b]) {
+      for (let i = 0; i < 3; i++) {
+        const r = await chat(gw.url, gw.masterKey, 'held', `held ${i}`);
+        assert.deepEqual([r.status, r.target, r.fallbackReason], [200, `${good}/gpt-4.1`, 'circuit_open']);
+      }
+    }
+    // Chat requests only: a starting instance also lists the provider's models.
+    const toHeld = () =>
+      failing.requests.filter((r) => (r.body as { model?: string } | undefined)?.model === 'gpt-4.1');
+    assert.equal(toHeld().length, 0);
+
+    const deep = (await (await fetch(`${b.url}/health/deep`)).json()) as {
+      targets: Array<{ id: string; state: string }>;
+    };
+    assert.equal(deep.targets.find((t) => t.id === heldTarget)?.state, 'isolated');
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    assert.ok(metrics.includes(`switchyard_circuit_breaker_state{target="${heldTarget}"} 3`));
+
+    // An instance that starts now adopts the isolation before serving.
+    const late = await spawnGateway({ config, masterKey });
+    try {
+      assert.equal(await breakerState(late, heldTarget), 'isolated');
+      const r = await chat(late.url, late.masterKey, 'held', 'late');
+      assert.equal(r.target, `${good}/gpt-4.1`);
+    } finally {
+      late.kill('SIGTERM');
+      await late.exited;
+    }
+    assert.equal(toHeld().length, 0);
+
+    const reset = await admin(b, 'reset');
+    assert.deepEqual(await reset.json(), { id: heldTarget, state: 'closed' });
+    await pollUntil('A sees the reset', async () => (await breakerState(a, heldTarget)) === 'closed');
+    const back = await chat(a.url, a.masterKey, 'held', 'back');
+    assert.deepEqual([back.target, back.fallbackReason], [`${bad}/gpt-4.1`, null]);
+    assert.equal(toHeld().length, 1);
+  });
+});
+
+describe('probe permits in Redis', () => {
+  test('a permit whose holder never releases it lapses at its TTL, on every instance', async () => {
+    const logger = { warn: () => {}, info: () => {} };
+    const redis = connectRedis(testRedisUrl());
+    const stores = await Promise.all([
+      RedisBreakerStore.start(redis, logger),
+      RedisBreakerStore.start(redis, logger),
+    ]);
+    const [a, b] = stores as [RedisBreakerStore, RedisBreakerStore];
+    const id = `ttl${randomBytes(4).toString('hex')}/m`;
+    try {
+      assert.equal(await a.acquireProbe(id, 1, 1, 200), true);
+      assert.equal(await b.acquireProbe(id, 1, 1, 200), false, 'the one permit is held');
+      // The holder (A) crashes: nothing releases it. Redis expires it at the TTL, not later.
+      const ttl = await redis.pttl(`switchyard:breaker:${id}:probes:1`);
+      assert.ok(ttl > 0 && ttl <= 200, `permit expires in ${ttl} ms`);
+      await pollUntil(
+        'the permit lapsed',
+        async () => (await redis.exists(`switchyard:breaker:${id}:probes:1`)) === 0,
+      );
+      assert.equal(await b.acquireProbe(id, 1, 1, 200), true, 'B may probe once it lapsed');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      redis.disconnect();
+    }
+  });
+});
+
+describe('isolation in the Redis store', () => {
+  test('a newer opening does not replace an isolation; the isolation is announced again; a reset does', async () => {
+    const logger = { warn: () => {}, info: () => {} };
+    const redis = connectRedis(testRedisUrl());
+    const store = await RedisBreakerStore.start(redis, logger);
+    const id = `iso${randomBytes(4).toString('hex')}/m`;
+    const heard: string[] = [];
+    const unsubscribe = store.subscribe((from, shared) => {
+      if (from === id) heard.push(`${shared.state}@${shared.epoch}`);
+    });
+    try {
+      await store.publish(id, { state: 'isolated', epoch: 100, openUntil: 0 });
+      // Another instance counted a failure before it heard of the isolation.
+      await store.publish(id, { state: 'open', epoch: 200, openUntil: 260 });
+      assert.equal((await store.read(id))?.state, 'isolated');
+      assert.equal(await redis.pttl(`switchyard:breaker:${id}`), -1, 'an isolation does not expire');
+      await store.publish(id, { state: 'closed', epoch: 300, openUntil: 0 });
+      assert.equal((await store.read(id))?.state, 'closed');
+      await pollUntil('all three announcements arrived', async () => heard.length === 3);
+      assert.deepEqual(heard, ['isolated@100', 'isolated@100', 'closed@300']);
+    } finally {
+      unsubscribe();
+      await store.close();
+      redis.disconnect();
+    }
   });
 });
 

@@ -178,4 +178,102 @@ describe('CircuitBreaker', () => {
     clock.advance(5_000);
     assert.ok(await b.acquire(), 'the stuck permit expired');
   });
+
+  test('isolate holds it open with no probes, whatever the recovery timeout, until reset', async () => {
+    const { b, clock } = breaker({ recoveryTimeoutMs: 1_000 });
+    const changes: string[] = [];
+    b.onStateChange((c: StateChange) => changes.push(`${c.from}->${c.to}`));
+    await b.isolate();
+    assert.equal(b.state, 'isolated');
+    clock.advance(3_600_000);
+    assert.equal(b.state, 'isolated', 'no half-open after the recovery timeout');
+    assert.equal(await b.acquire(), undefined, 'no probe, no call');
+    let called = false;
+    await assert.rejects(
+      b.call(async () => {
+        called = true;
+      }),
+      CircuitOpenError,
+    );
+    assert.equal(called, false);
+    await b.trip();
+    assert.equal(b.state, 'isolated', 'an ordinary opening does not lift an isolation');
+    await b.reset();
+    assert.equal(b.state, 'closed');
+    assert.equal((await b.acquire())?.probe, false);
+    assert.deepEqual(changes, ['closed->isolated', 'isolated->closed']);
+  });
+
+  test('an isolation is shared, and calls that were in flight cannot lift it', async () => {
+    const clock = manualClock();
+    const store = new MemoryBreakerStore(clock.now);
+    const options = { id: 'p/m', clock: clock.now, store, failureThreshold: 1, recoveryTimeoutMs: 1 };
+    const a = new CircuitBreaker(options);
+    const b = new CircuitBreaker(options);
+    const inFlight = await b.acquire();
+    await a.isolate();
+    assert.equal(b.state, 'isolated', 'B learns that A isolated it');
+    clock.advance(10);
+    await inFlight!.failure();
+    assert.equal(b.state, 'isolated');
+    assert.equal(await b.acquire(), undefined);
+    await b.reset();
+    assert.equal(a.state, 'closed', 'a reset on either instance lifts it on both');
+  });
+
+  test('an instance that opens just after an isolation it has not yet heard of adopts the isolation', async () => {
+    const clock = manualClock();
+    const store = new MemoryBreakerStore(clock.now);
+    // Another instance isolated the target; this breaker was not subscribed yet.
+    await store.publish('p/m', { state: 'isolated', epoch: clock.now(), openUntil: 0 });
+    clock.advance(50);
+    const late = new CircuitBreaker({
+      id: 'p/m',
+      clock: clock.now,
+      store,
+      failureThreshold: 1,
+      recoveryTimeoutMs: 1,
+    });
+    await fail(late, 1);
+    assert.equal(late.state, 'isolated', 'its newer opening lost to the stored isolation');
+    assert.equal((await store.read('p/m'))?.state, 'isolated');
+    clock.advance(1_000);
+    assert.equal(await late.acquire(), undefined, 'and it admits no probe');
+  });
+
+  test('sync adopts a state shared before the breaker existed', async () => {
+    const clock = manualClock();
+    const store = new MemoryBreakerStore(clock.now);
+    await store.publish('p/m', { state: 'isolated', epoch: clock.now(), openUntil: 0 });
+    const fresh = new CircuitBreaker({ id: 'p/m', clock: clock.now, store });
+    assert.equal(fresh.state, 'closed');
+    await fresh.sync();
+    assert.equal(fresh.state, 'isolated');
+  });
+
+  test('a probe that hangs until its timeout fails and reopens; its permit never outlives the TTL', async () => {
+    const { b, clock } = breaker({ failureThreshold: 1, recoveryTimeoutMs: 1_000, probeTtlMs: 2_000 });
+    await fail(b, 1);
+    clock.advance(1_000);
+    const probe = await b.acquire();
+    assert.equal(probe?.probe, true);
+    // The attempt's first-byte timeout ends the hung probe as an upstream timeout.
+    await assert.rejects(
+      b.call(() => Promise.reject(new GatewayError('upstream_timeout', 'no first byte'))),
+      CircuitOpenError,
+      'no second probe while the first is out',
+    );
+    await probe!.failure();
+    assert.equal(b.state, 'open', 'the timed-out probe reopened it');
+    clock.advance(999);
+    assert.equal(b.state, 'open');
+    clock.advance(1);
+    const next = await b.acquire();
+    assert.equal(next?.probe, true);
+    // Its holder vanishes (crashed instance): the permit lapses at the TTL, never later.
+    clock.advance(1_999);
+    assert.equal(await b.acquire(), undefined);
+    clock.advance(1);
+    assert.equal((await b.acquire())?.probe, true);
+  });
 });

@@ -48,45 +48,59 @@ describe('backoff', () => {
 
 describe('RetryBudget', () => {
   test('each request earns ratio tokens, each retry spends one', () => {
-    let now = 0;
-    const budget = new RetryBudget({
-      ratio: 0.2,
-      minPerSecond: 0,
-      capacity: 1_000,
-      initialTokens: 0,
-      clock: () => now,
-    });
-    assert.equal(budget.tryWithdraw(), false, 'no traffic, no floor: no retries');
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 0, capacity: 1_000, initialTokens: 0 });
+    assert.equal(budget.tryAcquire(), undefined, 'no traffic, no floor: no retries');
     for (let i = 0; i < 100; i++) budget.deposit();
     let retries = 0;
-    while (budget.tryWithdraw()) retries++;
+    while (budget.tryAcquire()) retries++;
     assert.equal(retries, 20);
-    now += 60_000;
-    assert.equal(budget.tryWithdraw(), false, 'time alone earns nothing without a floor');
   });
 
   test('a new budget starts full, so a fresh gateway can retry at once', () => {
-    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 1, capacity: 3, clock: () => 0 });
+    const budget = new RetryBudget({ ratio: 0.2, capacity: 3 });
     assert.equal(budget.tokens, 3);
   });
 
-  test('the per-second floor lets a quiet gateway retry, up to the capacity', () => {
-    let now = 0;
-    const budget = new RetryBudget({
-      ratio: 0.2,
-      minPerSecond: 2,
-      capacity: 5,
-      initialTokens: 0,
-      clock: () => now,
-    });
-    now += 1_000;
-    assert.equal(budget.tryWithdraw(), true);
-    assert.equal(budget.tryWithdraw(), true);
-    assert.equal(budget.tryWithdraw(), false);
-    now += 3_600_000;
+  test('with no tokens the floor admits retries only while fewer than minConcurrent are in flight', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 3, initialTokens: 0 });
+    const leases = [budget.tryAcquire(), budget.tryAcquire(), budget.tryAcquire()];
+    assert.ok(leases.every((lease) => lease !== undefined));
+    assert.equal(budget.inFlight, 3);
+    assert.equal(budget.tryAcquire(), undefined, 'a fourth unpaid retry in flight is refused');
+    leases[0]!.release();
+    leases[0]!.release();
+    assert.equal(budget.inFlight, 2, 'a lease releases once');
+    const again = budget.tryAcquire();
+    assert.ok(again, 'a finished retry frees its place under the floor');
+    assert.equal(budget.tryAcquire(), undefined);
+    // The floor is not a per-second allowance: nothing is banked while retries are done one at a time.
+    for (const lease of [again, leases[1], leases[2]]) lease!.release();
+    let sequential = 0;
+    for (let i = 0; i < 50; i++) {
+      const lease = budget.tryAcquire();
+      if (lease) sequential++;
+      lease?.release();
+    }
+    assert.equal(sequential, 50, 'a quiet gateway retries one at a time without limit');
+    assert.equal(budget.tokens, 0);
+  });
+
+  test('paid retries count as in flight too, so the floor only adds to the ratio once tokens run out', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minConcurrent: 3, initialTokens: 0 });
+    for (let i = 0; i < 10; i++) budget.deposit();
+    const held = [];
+    for (let lease = budget.tryAcquire(); lease; lease = budget.tryAcquire()) held.push(lease);
+    // Two paid by tokens (10 × 0.2), one more under the floor (3 in flight).
+    assert.equal(held.length, 3);
+    assert.equal(budget.inFlight, 3);
+  });
+
+  test('tokens are capped, so a long calm cannot bank a retry storm', () => {
+    const budget = new RetryBudget({ ratio: 1, minConcurrent: 0, capacity: 5, initialTokens: 0 });
+    for (let i = 0; i < 1_000; i++) budget.deposit();
     let retries = 0;
-    while (budget.tryWithdraw()) retries++;
-    assert.equal(retries, 5, 'an hour of quiet banks only the capacity');
+    while (budget.tryAcquire()) retries++;
+    assert.equal(retries, 5);
   });
 });
 
@@ -119,7 +133,7 @@ describe('retry()', () => {
   });
 
   test('an empty budget stops retries', async () => {
-    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0, initialTokens: 0 });
+    const budget = new RetryBudget({ ratio: 0, minConcurrent: 0, initialTokens: 0 });
     let calls = 0;
     await assert.rejects(
       retry(

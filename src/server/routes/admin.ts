@@ -73,4 +73,14 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     request.log.info({ target: id }, 'circuit breaker reset');
     return { id, state: breaker.state };
   });
+
+  // Holds the target out of traffic on every instance (no probes) until a reset.
+  app.post('/admin/breakers/:id/isolate', { onRequest }, async (request) => {
+    const { id } = request.params as { id: string };
+    const breaker = gw.resilience.breaker(id);
+    if (!breaker) throw new GatewayError('not_found', 'No circuit breaker for that target');
+    await breaker.isolate();
+    request.log.warn({ target: id }, 'circuit breaker isolated');
+    return { id, state: breaker.state };
+  });
 }
