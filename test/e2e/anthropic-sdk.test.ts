@@ -106,8 +106,10 @@ before(async () => {
       providers: { up: { type: 'openai', base_url: upstream.baseUrl, api_key: canary } },
       models: {
         gpt: {
-          // One fault after another on one target: a breaker would (rightly) open and answer 503.
+          // One fault after another on one target, each meant to reach the client: no breaker
+          // (it would rightly open and answer 503) and no same-target retries.
           circuit_breaker: { enabled: false },
+          retries: { max: 0 },
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
           timeouts: { first_byte_ms: 500, total_ms: 10_000, idle_ms: 2_000 },
         },
