@@ -122,11 +122,19 @@ export interface EmbeddingRequest {
   [key: string]: unknown;
 }
 
+/**
+ * Set to true on an answer whose `usage` the adapter estimated because the
+ * upstream reports none (Gemini embeddings), so the ledger can say so.
+ * Symbol-keyed: JSON never serializes it, so it cannot reach a client.
+ */
+export const USAGE_ESTIMATED: unique symbol = Symbol('switchyard.usageEstimated');
+
 export interface EmbeddingResponse {
   object: 'list';
   data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
   model: string;
   usage: { prompt_tokens: number; total_tokens: number };
+  [USAGE_ESTIMATED]?: true;
   [key: string]: unknown;
 }
 

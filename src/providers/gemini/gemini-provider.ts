@@ -8,15 +8,17 @@
  *
  * Embeddings: one string → `:embedContent`, several → `:batchEmbedContents`.
  * Gemini reports no token usage for embeddings; the usage returned is an
- * estimate (~4 characters per token), as the ledger's estimates are.
+ * estimate (~4 characters per token), as the ledger's estimates are, and
+ * marked `USAGE_ESTIMATED` so the ledger row says so.
  */
 import { GatewayError } from '../../core/errors.ts';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatRequest,
-  EmbeddingRequest,
-  EmbeddingResponse,
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatRequest,
+  type EmbeddingRequest,
+  type EmbeddingResponse,
+  USAGE_ESTIMATED,
 } from '../../core/types.ts';
 import {
   expectOk,
@@ -131,6 +133,7 @@ export class GeminiProvider implements ProviderAdapter {
       })),
       model: request.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
+      [USAGE_ESTIMATED]: true,
     };
   }
 

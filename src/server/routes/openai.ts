@@ -3,7 +3,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { openAIErrorBody } from '../../core/errors.ts';
-import type { ChatRequest, Usage } from '../../core/types.ts';
+import { type ChatRequest, type EmbeddingResponse, USAGE_ESTIMATED, type Usage } from '../../core/types.ts';
 import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
@@ -68,12 +68,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
         completion_tokens: 0,
         total_tokens: response.usage?.total_tokens ?? 0,
       };
-      attempt.end({
-        status: 'ok',
-        httpStatus: 200,
-        usage,
-        usageSource: response.usage ? 'upstream' : 'none',
-      });
+      attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: embeddingUsageSource(response) });
       response.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
       reply.headers(dispatchHeaders(dispatch.report));
@@ -101,6 +96,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const route = resolveModel(gw.models, id, request.key!);
     return { id: route.name, object: 'model', created: route.created, owned_by: 'switchyard' };
   });
+}
+
+/** Where the billed counts came from: the upstream, the adapter's estimate, or nowhere. */
+function embeddingUsageSource(response: EmbeddingResponse): 'upstream' | 'estimated' | 'none' {
+  if (!response.usage) return 'none';
+  return response[USAGE_ESTIMATED] === true ? 'estimated' : 'upstream';
 }
 
 type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
