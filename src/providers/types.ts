@@ -42,6 +42,15 @@ export interface AttemptContext {
   /** Sent upstream as `x-request-id` where the provider accepts one. */
   requestId: string;
   timeouts: Timeouts;
+  /**
+   * Client headers an inbound route asks to forward on this attempt, lower-case
+   * names. Only a route that knows the target speaks its protocol sets it (the
+   * Anthropic route, for Anthropic targets: `anthropic-beta`). Each adapter
+   * takes only the names it knows and merges them under its own headers, so
+   * authentication and the configured API version can never be overridden;
+   * adapters that know none ignore the field.
+   */
+  upstreamHeaders?: Readonly<Record<string, string>>;
 }
 
 export interface ProviderAdapter {

@@ -6,7 +6,8 @@
  * cache_control, thinking and its signatures, top_k, fields newer than this
  * gateway); any other target gets the canonical translation. A model with
  * targets [anthropic, openai] thus tries the first raw and, on a retryable
- * failure, falls back to the second translated.
+ * failure, falls back to the second translated. Only raw attempts carry the
+ * client's forwarded headers (`anthropic-beta`): they mean nothing elsewhere.
  */
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type {
@@ -29,6 +30,7 @@ import { routingView, toChatRequest } from '../../protocols/anthropic/anthropic-
 import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
 import type { AnthropicUsage, MessagesRequest } from '../../protocols/anthropic/anthropic-wire.ts';
 import { type AnthropicRawEvent, speaksAnthropic } from '../../providers/anthropic/index.ts';
+import type { AttemptContext } from '../../providers/types.ts';
 
 export interface MessagesPlan {
   body: MessagesRequest;
@@ -38,16 +40,21 @@ export interface MessagesPlan {
   untranslatable: GatewayError | undefined;
   /** What the router and the usage estimator see. */
   view: ChatRequest;
+  /** Client headers for Anthropic targets (forwardedAnthropicHeaders); undefined when none. */
+  upstreamHeaders: Readonly<Record<string, string>> | undefined;
 }
 
-export function planMessages(body: MessagesRequest): MessagesPlan {
+export function planMessages(
+  body: MessagesRequest,
+  upstreamHeaders?: Readonly<Record<string, string>>,
+): MessagesPlan {
   try {
     const { chat } = toChatRequest(body);
-    return { body, chat, untranslatable: undefined, view: chat };
+    return { body, chat, untranslatable: undefined, view: chat, upstreamHeaders };
   } catch (error) {
     const failure = toGatewayError(error);
     if (failure.code !== 'invalid_request') throw failure;
-    return { body, chat: undefined, untranslatable: failure, view: routingView(body) };
+    return { body, chat: undefined, untranslatable: failure, view: routingView(body), upstreamHeaders };
   }
 }
 
@@ -64,6 +71,11 @@ export function servableTargets(plan: MessagesPlan, candidates: RouteTarget[]): 
 
 function rawBody(plan: MessagesPlan, target: RouteTarget): JsonObject {
   return { ...plan.body, model: target.model };
+}
+
+/** The attempt's context for a raw (Anthropic) attempt: with the client's forwarded headers. */
+function rawContext(plan: MessagesPlan, ctx: AttemptContext): AttemptContext {
+  return plan.upstreamHeaders === undefined ? ctx : { ...ctx, upstreamHeaders: plan.upstreamHeaders };
 }
 
 function translated(plan: MessagesPlan, target: RouteTarget): ChatRequest {
@@ -94,7 +106,7 @@ export function dispatchMessages(
     async (target, ctx, attempt) => {
       const provider = target.provider;
       if (speaksAnthropic(provider))
-        return { attempt, raw: await provider.messages(rawBody(plan, target), ctx) };
+        return { attempt, raw: await provider.messages(rawBody(plan, target), rawContext(plan, ctx)) };
       return { attempt, completion: await provider.chat(translated(plan, target), ctx) };
     },
     (late) =>
@@ -119,7 +131,8 @@ export function dispatchMessagesStream(
   return dispatchStreamWith<MessagesStreamItem>(route, options, async (target, ctx) => {
     const provider = target.provider;
     if (speaksAnthropic(provider)) {
-      return tagged(await provider.streamMessages(rawBody(plan, target), ctx), (raw) => ({ raw }));
+      const events = await provider.streamMessages(rawBody(plan, target), rawContext(plan, ctx));
+      return tagged(events, (raw) => ({ raw }));
     }
     return tagged(await provider.streamChat(translated(plan, target), ctx), (chunk) => ({ chunk }));
   });
