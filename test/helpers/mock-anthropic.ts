@@ -1,7 +1,8 @@
 /**
  * Mock Anthropic upstream: a real HTTP server on 127.0.0.1 speaking the Messages API
- * (`POST /v1/messages` as JSON and as SSE with `event:` lines, `GET /v1/models`,
- * `{"type":"error","error":{type,message}}` errors), following Anthropic's API reference.
+ * (`POST /v1/messages` as JSON and as SSE with `event:` lines, `POST /v1/messages/count_tokens`
+ * answering `{"input_tokens": N}`, `GET /v1/models`, `{"type":"error","error":{type,message}}`
+ * errors), following Anthropic's API reference.
  *
  * It behaves like the OpenAI mock (mock-upstream.ts), in Anthropic's wire format, so one
  * matrix test can check every provider the same way:
@@ -9,7 +10,8 @@
  *   removed), or `"Echo: " + <tool result text>` when the last user turn carries tool results;
  * - tools declared, last turn from the user (not tool results), tool choice not `none`: ONE
  *   `tool_use` block for the first (or the forced) tool, input `{"location":"Paris","unit":"celsius"}`;
- * - usage: input_tokens = Σ over messages and the system prompt of (word count + 3);
+ * - usage: input_tokens = Σ over messages and the system prompt of (word count + 3), the
+ *   same number count_tokens answers for that prompt;
  *   output_tokens = number of content frames, the same streamed or not; `max_tokens` below
  *   the frame count truncates with `stop_reason: "max_tokens"`;
  * - `thinking: {type: "enabled"}` adds one thinking block (not counted in output tokens).
@@ -155,6 +157,15 @@ function toolResultText(block: Block): string {
   return typeof content === 'string' ? content : contentText(blocksOf(content) as ContentPart[]);
 }
 
+/** The mock's tokenizer: Σ over messages and the system prompt of (word count + 3). */
+function countInputTokens(body: JsonObject): number {
+  let tokens = 0;
+  const system = body['system'];
+  if (system !== undefined) tokens += countWords(messageText(system)) + 3;
+  for (const m of body['messages'] as JsonObject[]) tokens += countWords(messageText(m['content'])) + 3;
+  return tokens;
+}
+
 function plan(
   seq: number,
   body: JsonObject,
@@ -163,10 +174,7 @@ function plan(
   defaultFrames: number | undefined,
 ): Plan {
   const messages = body['messages'] as JsonObject[];
-  let inputTokens = 0;
-  const system = body['system'];
-  if (system !== undefined) inputTokens += countWords(messageText(system)) + 3;
-  for (const m of messages) inputTokens += countWords(messageText(m['content'])) + 3;
+  const inputTokens = countInputTokens(body);
   const last = messages[messages.length - 1];
   const lastBlocks = last?.['role'] === 'user' ? blocksOf(last['content']) : [];
   const toolResults = lastBlocks.filter((x) => x.type === 'tool_result');
@@ -651,9 +659,10 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
   };
 
   /** The checks the real API makes that a translation bug would trip. */
-  const validate = (body: JsonObject): string | undefined => {
+  const validate = (body: JsonObject, countOnly: boolean): string | undefined => {
     if (typeof body['model'] !== 'string') return 'model: Field required';
-    if (typeof body['max_tokens'] !== 'number') return 'max_tokens: Field required';
+    // count_tokens takes the prompt alone: no max_tokens.
+    if (!countOnly && typeof body['max_tokens'] !== 'number') return 'max_tokens: Field required';
     if (!Array.isArray(body['messages'])) return 'messages: Field required';
     const messages = body['messages'] as unknown[];
     let previousToolUses = new Set<string>();
@@ -733,7 +742,8 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
       await invalid(ex, 400, 'anthropic-version: header is required');
       return;
     }
-    const isMessages = req.method === 'POST' && path.endsWith('/v1/messages');
+    const isCount = req.method === 'POST' && path.endsWith('/v1/messages/count_tokens');
+    const isMessages = isCount || (req.method === 'POST' && path.endsWith('/v1/messages'));
     const isModels = req.method === 'GET' && path.endsWith('/v1/models');
     if (!isMessages && !isModels) {
       await invalid(ex, 404, `Not found: ${req.method} ${path}`);
@@ -745,7 +755,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
         await invalid(ex, 400, 'There was an error parsing the body of your request as JSON.');
         return;
       }
-      const problem = validate(body);
+      const problem = validate(body, isCount);
       if (problem) {
         await invalid(ex, 400, problem);
         return;
@@ -782,6 +792,11 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
         JSON.stringify({ data, has_more: false, first_id: MODELS[0], last_id: MODELS.at(-1) }),
         b,
       );
+      return;
+    }
+    if (isCount) {
+      const inputTokens = countInputTokens(body as JsonObject);
+      await sendBody(ex, 200, JSON.stringify({ input_tokens: inputTokens }), b);
       return;
     }
     await answerMessages(ex, body as JsonObject, b, directive?.rest);

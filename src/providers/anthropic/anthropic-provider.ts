@@ -6,7 +6,11 @@
  * `messages` and `streamMessages` send Anthropic-format bodies untranslated,
  * for the inbound `/v1/messages` route: an Anthropic client talking to an
  * Anthropic upstream must not lose anything to a round trip through OpenAI's
- * shape. Both paths share the HTTP call and the error mapping.
+ * shape. Both paths share the HTTP call and the error mapping. `countTokens`
+ * asks the upstream's own tokenizer (`POST /v1/messages/count_tokens`).
+ *
+ * `anthropic-beta` is merged per attempt: the configured betas first, then
+ * those the client asked for (`ctx.upstreamHeaders`), each once.
  */
 import { GatewayError } from '../../core/errors.ts';
 import type {
@@ -17,9 +21,11 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
+import { ANTHROPIC_BETA, betaNames } from '../../protocols/anthropic/anthropic-beta.ts';
 import {
   ANTHROPIC_DEFAULT_VERSION,
   type AnthropicMessage,
+  type CountTokensResponse,
 } from '../../protocols/anthropic/anthropic-wire.ts';
 import {
   expectOk,
@@ -63,6 +69,8 @@ export interface AnthropicMessagesApi {
   messages(body: JsonObject, ctx: AttemptContext): Promise<JsonObject>;
   /** Resolves once the upstream accepted; raw events then flow as they arrive, an `error` event thrown. */
   streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>>;
+  /** The upstream's exact count for a count_tokens body; its answer as sent (`input_tokens` checked). */
+  countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject>;
 }
 
 export function speaksAnthropic(
@@ -76,17 +84,21 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   readonly type: string = 'anthropic';
   readonly #client: UpstreamClient;
   readonly #headers: Record<string, string>;
+  readonly #configuredBetas: string[];
   readonly #redact: (text: string) => string;
   readonly #defaultMaxTokens: number;
 
   constructor(options: AnthropicProviderOptions) {
     this.name = options.name;
     this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
+    const { betas, others } = splitBetas(options.headers ?? {});
+    this.#configuredBetas = betas;
     this.#headers = {
       'content-type': 'application/json',
       'anthropic-version': options.anthropicVersion ?? ANTHROPIC_DEFAULT_VERSION,
-      ...options.headers,
+      ...others,
     };
+    if (betas.length > 0) this.#headers[ANTHROPIC_BETA] = betas.join(',');
     if (options.apiKey) this.#headers['x-api-key'] = options.apiKey;
     this.#defaultMaxTokens = options.defaultMaxTokens ?? 4096;
     const key = options.apiKey;
@@ -130,6 +142,16 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     return readAnthropicEvents(res, ctx.signal, this.#redact);
   }
 
+  async countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject> {
+    const res = await this.#post(body, ctx, '/v1/messages/count_tokens');
+    const value = (await readJson(res, ctx.signal)) as JsonObject | null;
+    const tokens = value?.['input_tokens'];
+    if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) {
+      throw new GatewayError('upstream_bad_response', 'Upstream token count has no input_tokens');
+    }
+    return value as CountTokensResponse & JsonObject;
+  }
+
   async embed(_request: EmbeddingRequest, _ctx: AttemptContext): Promise<EmbeddingResponse> {
     throw new GatewayError(
       'invalid_request',
@@ -164,11 +186,18 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     return res;
   }
 
-  async #post(body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+  /** The provider's headers, with the client's betas (if any) merged after the configured ones. */
+  #headersFor(ctx: AttemptContext): Record<string, string> {
+    const clientBetas = ctx.upstreamHeaders?.[ANTHROPIC_BETA];
+    if (clientBetas === undefined) return this.#headers;
+    return { ...this.#headers, [ANTHROPIC_BETA]: betaNames(this.#configuredBetas, clientBetas).join(',') };
+  }
+
+  async #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
     const res = await this.#client.request({
       method: 'POST',
-      path: '/v1/messages',
-      headers: this.#headers,
+      path,
+      headers: this.#headersFor(ctx),
       body: JSON.stringify(body),
       ctx,
     });
@@ -176,4 +205,15 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       mapAnthropicError(status, headers, text, this.#redact),
     );
   }
+}
+
+/** Configured headers with `anthropic-beta` (any case, as HTTP names are) taken out as a list of names. */
+function splitBetas(headers: Record<string, string>): { betas: string[]; others: Record<string, string> } {
+  const others: Record<string, string> = {};
+  const values: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === ANTHROPIC_BETA) values.push(value);
+    else others[name] = value;
+  }
+  return { betas: betaNames(values), others };
 }

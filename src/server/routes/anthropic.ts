@@ -16,9 +16,9 @@ import type { StreamStart } from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel } from '../../pipeline/models.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
+import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
 import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
 import { AnthropicEventRelay } from '../../protocols/anthropic/anthropic-relay.ts';
-import { toChatPrompt } from '../../protocols/anthropic/anthropic-request.ts';
 import { toAnthropicMessage } from '../../protocols/anthropic/anthropic-response.ts';
 import {
   AnthropicStreamTranslator,
@@ -31,7 +31,6 @@ import {
 } from '../../protocols/anthropic/anthropic-validate.ts';
 import type {
   AnthropicMessage,
-  CountTokensResponse,
   MessageStreamEvent,
   MessagesRequest,
 } from '../../protocols/anthropic/anthropic-wire.ts';
@@ -39,6 +38,7 @@ import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
+import { countTokens } from './anthropic-count-tokens.ts';
 import {
   dispatchMessages,
   dispatchMessagesStream,
@@ -77,7 +77,8 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(ROUTE, { onRequest, config }, async (request, reply) => {
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const plan = planMessages(body);
+    // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
+    const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
     const dispatch: StreamDispatch = {
       ...beginModelRequest(gw, request, reply, route, plan.view, {
         route: ROUTE,
@@ -105,14 +106,10 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     }
   });
 
-  app.post(`${ROUTE}/count_tokens`, { onRequest, config }, async (request): Promise<CountTokensResponse> => {
+  app.post(`${ROUTE}/count_tokens`, { onRequest, config }, async (request, reply) => {
     const body = validateCountTokensRequest(request.body);
-    resolveModel(gw.models, body.model, request.key!);
-    const prompt = toChatPrompt(body);
-    // An estimate (~4 characters a token, the gateway's usual one), not a tokenizer count: the
-    // model's own tokenizer lives upstream. An Anthropic upstream could answer exactly, after merge.
-    const toolChars = prompt.tools ? JSON.stringify(prompt.tools).length : 0;
-    return { input_tokens: estimatePromptTokens(prompt) + Math.ceil(toolChars / 4) };
+    const route = resolveModel(gw.models, body.model, request.key!);
+    return countTokens(gw, request, reply, route, body);
   });
 }
 
