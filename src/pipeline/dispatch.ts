@@ -104,11 +104,6 @@ export type AttemptCall<T, Input = undefined> = (
   input: Input,
 ) => Promise<T>;
 
-interface Candidate {
-  target: RouteTarget;
-  permit: BreakerPermit;
-}
-
 const SETTLED: Promise<void> = Promise.resolve();
 
 /** The permit of a target without a breaker. */
@@ -134,19 +129,20 @@ function asGatewayError(error: unknown): GatewayError {
 }
 
 /**
- * Settles an attempt's breaker permit and tells the observer, when the
- * attempt's ledger row is written. One small object per attempt.
+ * A target the breakers let through, with its permit: it serves exactly one
+ * attempt (a retry takes a new one), so it also listens for that attempt's
+ * end, to settle the permit and tell the observer.
  */
-class AttemptSettlement implements AttemptEndListener {
-  readonly #target: RouteTarget;
-  readonly #permit: BreakerPermit;
+class Candidate implements AttemptEndListener {
+  readonly target: RouteTarget;
+  readonly permit: BreakerPermit;
   readonly #observer: AttemptObserver | undefined;
-  /** The breaker's bookkeeping of this attempt; a failure waits for it before the next attempt. */
+  /** The breaker's bookkeeping of the attempt; a failure waits for it before the next attempt. */
   settled: Promise<void> | undefined = undefined;
 
   constructor(target: RouteTarget, permit: BreakerPermit, observer: AttemptObserver | undefined) {
-    this.#target = target;
-    this.#permit = permit;
+    this.target = target;
+    this.permit = permit;
     this.#observer = observer;
   }
 
@@ -154,11 +150,11 @@ class AttemptSettlement implements AttemptEndListener {
     const code = result.errorCode ?? undefined;
     const ok = result.status === 'ok';
     this.settled = ok
-      ? this.#permit.success()
+      ? this.permit.success()
       : countsAgainstTarget(code)
-        ? this.#permit.failure()
-        : this.#permit.release();
-    this.#observer?.onAttemptEnd(this.#target, {
+        ? this.permit.failure()
+        : this.permit.release();
+    this.#observer?.onAttemptEnd(this.target, {
       ok,
       errorCode: code ? code : undefined,
       latencyMs,
@@ -171,8 +167,8 @@ class AttemptSettlement implements AttemptEndListener {
 /**
  * One request's walk over its candidates. Per-request state lives in fields
  * and the steps are methods, so the common path (first target answers,
- * breaker closed, no hedging) allocates this object, one candidate, one
- * settlement and the attempt's context, and awaits no breaker.
+ * breaker closed, no hedging) allocates this object, one candidate and the
+ * attempt's context, and awaits no breaker.
  */
 class TargetWalk<T extends { attempt: Attempt }, Input> {
   readonly #route: ModelRoute;
@@ -263,7 +259,7 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
           if (permit) {
             resilience?.metrics.retries.inc({ target: target.id, reason: failure.code });
             retriesOnCurrent++;
-            current = { target, permit };
+            current = new Candidate(target, permit, options.observer);
             continue;
           }
         }
@@ -284,15 +280,15 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
     if (this.#next >= this.#targets.length) return undefined;
     const target = this.#targets[this.#next++]!;
     const breaker = this.#resilience?.breaker(target.id);
-    if (!breaker) return { target, permit: FREE };
+    if (!breaker) return new Candidate(target, FREE, this.#options.observer);
     const permit = breaker.acquireIfClosed();
-    if (permit) return { target, permit };
+    if (permit) return new Candidate(target, permit, this.#options.observer);
     return this.#acquireOrSkip(target, breaker);
   }
 
   async #acquireOrSkip(target: RouteTarget, breaker: CircuitBreaker): Promise<Candidate | undefined> {
     const permit = await breaker.acquire();
-    if (permit) return { target, permit };
+    if (permit) return new Candidate(target, permit, this.#options.observer);
     this.#skippedOpen++;
     const wait = breaker.retryAfterMs;
     if (wait > 0) this.#openRetryAfterMs = Math.min(this.#openRetryAfterMs ?? wait, wait);
@@ -324,8 +320,7 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
       report.attempts++;
       report.target = target.id;
       const attempt = options.recorder.attempt(target.provider.name, target.model);
-      const settlement = new AttemptSettlement(target, candidate.permit, options.observer);
-      attempt.endListener = settlement;
+      attempt.endListener = candidate;
       const ctx: AttemptContext = { signal, requestId: options.requestId, timeouts: this.#route.timeouts };
       const observer = options.observer;
       if (observer?.onAttemptStart) observer.onAttemptStart(target, this.#estimatedPromptTokens());
@@ -356,7 +351,7 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
           usageSource: 'none',
         });
         // The breaker must know before the next attempt asks it.
-        await settlement.settled;
+        await candidate.settled;
         throw failure;
       }
     } finally {
