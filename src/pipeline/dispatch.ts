@@ -11,21 +11,26 @@
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
 import { GatewayError } from '../core/errors.ts';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatRequest,
-  EmbeddingRequest,
-  EmbeddingResponse,
-  Usage,
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatRequest,
+  type EmbeddingRequest,
+  type EmbeddingResponse,
+  USAGE_ESTIMATED,
+  type Usage,
 } from '../core/types.ts';
 import type { AttemptContext } from '../providers/types.ts';
-import { type BreakerPermit, countsAgainstTarget } from '../resilience/circuit-breaker.ts';
+import {
+  type BreakerPermit,
+  type CircuitBreaker,
+  countsAgainstTarget,
+} from '../resilience/circuit-breaker.ts';
 import { HedgeLostError, hedge } from '../resilience/hedge.ts';
 import type { Resilience } from '../resilience/resilience.ts';
 import { type RetryLease, retryDelay, sleep } from '../resilience/retry.ts';
 import type { ModelRoute, RouteTarget } from './models.ts';
-import type { Attempt, UsageRecorder } from './usage-recorder.ts';
+import type { Attempt, AttemptEndListener, AttemptResult, UsageRecorder } from './usage-recorder.ts';
 
 /** What one attempt did, for the router's latency and capacity statistics. */
 export interface AttemptOutcome {
@@ -88,20 +93,26 @@ export function newDispatchReport(): DispatchReport {
   return { target: undefined, attempts: 0, fallbackReason: undefined };
 }
 
-/** One attempt on one target; `attempt` is its ledger entry, ended by the caller on success. */
-export type AttemptCall<T> = (target: RouteTarget, ctx: AttemptContext, attempt: Attempt) => Promise<T>;
+/**
+ * One attempt on one target; `attempt` is its ledger entry, ended by the caller
+ * on success. `input` is what the dispatcher was given to send (so the common
+ * calls can be module functions instead of a closure per request).
+ */
+export type AttemptCall<T, Input = undefined> = (
+  target: RouteTarget,
+  ctx: AttemptContext,
+  attempt: Attempt,
+  input: Input,
+) => Promise<T>;
 
-interface Candidate {
-  target: RouteTarget;
-  permit: BreakerPermit;
-}
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** The permit of a target without a breaker. */
 const FREE: BreakerPermit = {
   probe: false,
-  success: () => Promise.resolve(),
-  failure: () => Promise.resolve(),
-  release: () => Promise.resolve(),
+  success: () => SETTLED,
+  failure: () => SETTLED,
+  release: () => SETTLED,
 };
 
 /** The lease of a request's first attempt, which the budget does not count. */
@@ -112,218 +123,288 @@ function targetLooksDown(code: string): boolean {
   return code === 'upstream_timeout' || code === 'upstream_connect_failed';
 }
 
-async function tryTargets<T extends { attempt: Attempt }>(
-  route: ModelRoute,
-  options: DispatchOptions,
-  call: AttemptCall<T>,
+function asGatewayError(error: unknown): GatewayError {
+  return GatewayError.is(error)
+    ? error
+    : new GatewayError('upstream_error', 'Upstream call failed', { cause: error });
+}
+
+/**
+ * A target the breakers let through, with its permit: it serves exactly one
+ * attempt (a retry takes a new one), so it also listens for that attempt's
+ * end, to settle the permit and tell the observer.
+ */
+class Candidate implements AttemptEndListener {
+  readonly target: RouteTarget;
+  readonly permit: BreakerPermit;
+  readonly #observer: AttemptObserver | undefined;
+  /** The breaker's bookkeeping of the attempt; a failure waits for it before the next attempt. */
+  settled: Promise<void> | undefined = undefined;
+
+  constructor(target: RouteTarget, permit: BreakerPermit, observer: AttemptObserver | undefined) {
+    this.target = target;
+    this.permit = permit;
+    this.#observer = observer;
+  }
+
+  attemptEnded(result: AttemptResult, latencyMs: number, ttftMs: number | null): void {
+    const code = result.errorCode ?? undefined;
+    const ok = result.status === 'ok';
+    this.settled = ok
+      ? this.permit.success()
+      : countsAgainstTarget(code)
+        ? this.permit.failure()
+        : this.permit.release();
+    this.#observer?.onAttemptEnd(this.target, {
+      ok,
+      errorCode: code ? code : undefined,
+      latencyMs,
+      ttftMs: ttftMs ?? undefined,
+      usage: result.usage ? result.usage : undefined,
+    });
+  }
+}
+
+/**
+ * One request's walk over its candidates. Per-request state lives in fields
+ * and the steps are methods, so the common path (first target answers,
+ * breaker closed, no hedging) allocates this object, one candidate and the
+ * attempt's context, and awaits no breaker.
+ */
+class TargetWalk<T extends { attempt: Attempt }, Input> {
+  readonly #route: ModelRoute;
+  readonly #options: DispatchOptions;
+  readonly #call: AttemptCall<T, Input>;
   /** Releases a result that lost a hedge race by a hair (ended its attempt already). */
-  discard: (value: T) => void,
-): Promise<T> {
-  const targets = options.targets ?? route.targets;
-  const resilience = options.resilience;
-  const report = options.report ?? newDispatchReport();
-  const retries = route.config.retries;
-  const hedging = route.config.hedging;
-  const backoff = {
-    baseMs: retries.base_ms,
-    capMs: retries.max_backoff_ms,
-    maxRetryAfterMs: retries.max_retry_after_ms,
-  };
-  resilience?.budget.deposit();
+  readonly #discard: (value: T) => void;
+  readonly #input: Input;
+  readonly #targets: RouteTarget[];
+  readonly #resilience: Resilience | undefined;
+  readonly #report: DispatchReport;
+  #next = 0;
+  #launched = 0;
+  #skippedOpen = 0;
+  #openRetryAfterMs: number | undefined = undefined;
+  /** Only a failing request needs the list. */
+  #failures: GatewayError[] | undefined = undefined;
+  #promptTokens: number | undefined = undefined;
 
-  let next = 0;
-  let launched = 0;
-  let skippedOpen = 0;
-  let openRetryAfterMs: number | undefined;
-  const failures: GatewayError[] = [];
-  // The winner of a hedge race is not necessarily the last target launched.
-  const servedBy = new WeakMap<Attempt, RouteTarget>();
+  constructor(
+    route: ModelRoute,
+    options: DispatchOptions,
+    call: AttemptCall<T, Input>,
+    discard: (value: T) => void,
+    input: Input,
+  ) {
+    this.#route = route;
+    this.#options = options;
+    this.#call = call;
+    this.#discard = discard;
+    this.#input = input;
+    this.#targets = options.targets ?? route.targets;
+    this.#resilience = options.resilience;
+    this.#report = options.report ?? newDispatchReport();
+  }
 
-  const clientClosed = (): ClientClosedError => new ClientClosedError();
+  async run(): Promise<T> {
+    const options = this.#options;
+    const resilience = this.#resilience;
+    const retries = this.#route.config.retries;
+    const hedging = this.#route.config.hedging;
+    resilience?.budget.deposit();
 
-  /** Candidates the breakers let through, in order; open ones are skipped. */
-  const takeNext = async (): Promise<Candidate | undefined> => {
-    while (next < targets.length) {
-      const target = targets[next++]!;
-      const breaker = resilience?.breaker(target.id);
-      if (!breaker) return { target, permit: FREE };
-      const permit = await breaker.acquire();
-      if (permit) return { target, permit };
-      skippedOpen++;
-      const wait = breaker.retryAfterMs;
-      if (wait > 0) openRetryAfterMs = Math.min(openRetryAfterMs ?? wait, wait);
-      report.fallbackReason ??= 'circuit_open';
+    let current: Candidate | undefined;
+    let retriesOnCurrent = 0;
+    for (;;) {
+      if (options.signal.aborted) throw new ClientClosedError();
+      if (!current) {
+        const taken = this.#takeNext();
+        current = taken instanceof Promise ? await taken : taken;
+        retriesOnCurrent = 0;
+        if (!current) break;
+      }
+      const lease = this.#budgetLease();
+      if (!lease) {
+        await current.permit.release();
+        break;
+      }
+      try {
+        const canHedge = hedging.enabled && this.#next < this.#targets.length;
+        return canHedge
+          ? await this.#runHedged(current, lease)
+          : await this.#runOne(current, options.signal, lease);
+      } catch (error) {
+        if (error instanceof ClientClosedError || options.signal.aborted) throw new ClientClosedError();
+        const failure = asGatewayError(error);
+        if (!failure.retryable) throw failure;
+        this.#failures ??= [];
+        this.#failures.push(failure);
+        const moreCandidates = this.#next < this.#targets.length;
+        const delay =
+          retriesOnCurrent < retries.max && !(moreCandidates && targetLooksDown(failure.code))
+            ? retryDelay(failure, retriesOnCurrent, {
+                baseMs: retries.base_ms,
+                capMs: retries.max_backoff_ms,
+                maxRetryAfterMs: retries.max_retry_after_ms,
+              })
+            : undefined;
+        if (delay !== undefined) {
+          const target = current.target;
+          try {
+            await sleep(delay, options.signal);
+          } catch {
+            throw new ClientClosedError();
+          }
+          const breaker = resilience?.breaker(target.id);
+          const permit = breaker ? (breaker.acquireIfClosed() ?? (await breaker.acquire())) : FREE;
+          if (permit) {
+            resilience?.metrics.retries.inc({ target: target.id, reason: failure.code });
+            retriesOnCurrent++;
+            current = new Candidate(target, permit, options.observer);
+            continue;
+          }
+        }
+        this.#report.fallbackReason = failure.code;
+        if (moreCandidates) resilience?.metrics.fallbacks.inc({ reason: failure.code });
+        current = undefined;
+      }
     }
-    return undefined;
-  };
+    if (options.signal.aborted) throw new ClientClosedError();
+    throw finalError(this.#failures ?? [], this.#launched, this.#skippedOpen, this.#openRetryAfterMs);
+  }
+
+  /**
+   * The next candidate the breakers let through (open ones are skipped), at
+   * once while its breaker is closed; a promise only when a breaker must decide.
+   */
+  #takeNext(): Candidate | undefined | Promise<Candidate | undefined> {
+    if (this.#next >= this.#targets.length) return undefined;
+    const target = this.#targets[this.#next++]!;
+    const breaker = this.#resilience?.breaker(target.id);
+    if (!breaker) return new Candidate(target, FREE, this.#options.observer);
+    const permit = breaker.acquireIfClosed();
+    if (permit) return new Candidate(target, permit, this.#options.observer);
+    return this.#acquireOrSkip(target, breaker);
+  }
+
+  async #acquireOrSkip(target: RouteTarget, breaker: CircuitBreaker): Promise<Candidate | undefined> {
+    const permit = await breaker.acquire();
+    if (permit) return new Candidate(target, permit, this.#options.observer);
+    this.#skippedOpen++;
+    const wait = breaker.retryAfterMs;
+    if (wait > 0) this.#openRetryAfterMs = Math.min(this.#openRetryAfterMs ?? wait, wait);
+    this.#report.fallbackReason ??= 'circuit_open';
+    return this.#takeNext();
+  }
 
   /** Every attempt after a request's first is extra upstream traffic and takes a lease from the shared budget. */
-  const budgetLease = (): RetryLease | undefined => {
-    if (launched === 0 || !resilience) return FIRST_ATTEMPT;
+  #budgetLease(): RetryLease | undefined {
+    const resilience = this.#resilience;
+    if (this.#launched === 0 || !resilience) return FIRST_ATTEMPT;
     const lease = resilience.budget.tryAcquire();
     if (!lease) resilience.metrics.budgetExhausted.inc();
     return lease;
-  };
+  }
 
-  const runOne = async (candidate: Candidate, signal: AbortSignal, lease: RetryLease): Promise<T> => {
+  /** Computed once per request, and only if someone asks (capacity accounting, an abort's bill). */
+  #estimatedPromptTokens(): number {
+    this.#promptTokens ??= this.#options.estimatePromptTokens?.() ?? 0;
+    return this.#promptTokens;
+  }
+
+  async #runOne(candidate: Candidate, signal: AbortSignal, lease: RetryLease): Promise<T> {
+    const options = this.#options;
+    const report = this.#report;
+    const target = candidate.target;
     try {
-      return await runAttempt(candidate, signal);
+      this.#launched++;
+      report.attempts++;
+      report.target = target.id;
+      const attempt = options.recorder.attempt(target.provider.name, target.model);
+      attempt.endListener = candidate;
+      const ctx: AttemptContext = { signal, requestId: options.requestId, timeouts: this.#route.timeouts };
+      const observer = options.observer;
+      if (observer?.onAttemptStart) observer.onAttemptStart(target, this.#estimatedPromptTokens());
+      const startedAt = performance.now();
+      try {
+        const value = await this.#call(target, ctx, attempt, this.#input);
+        this.#resilience?.sketch(target.id).add(performance.now() - startedAt);
+        return value;
+      } catch (error) {
+        if (options.signal.aborted || signal.aborted) {
+          // The upstream may already have read (and will bill) the prompt.
+          const prompt = this.#estimatedPromptTokens();
+          const lost = !options.signal.aborted;
+          attempt.end({
+            status: lost ? 'hedge_lost' : 'client_closed',
+            httpStatus: 499,
+            errorCode: lost ? 'hedge_lost' : 'client_closed',
+            usage: { prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt },
+            usageSource: prompt > 0 ? 'estimated' : 'none',
+          });
+          throw lost ? new HedgeLostError() : new ClientClosedError();
+        }
+        const failure = asGatewayError(error);
+        attempt.end({
+          status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
+          httpStatus: failure.status,
+          errorCode: failure.code,
+          usageSource: 'none',
+        });
+        // The breaker must know before the next attempt asks it.
+        await candidate.settled;
+        throw failure;
+      }
     } finally {
       // The budget's floor counts extra attempts in flight: this one is over.
       lease.release();
     }
-  };
+  }
 
-  const runAttempt = async (candidate: Candidate, signal: AbortSignal): Promise<T> => {
-    const { target, permit } = candidate;
-    launched++;
-    report.attempts++;
-    report.target = target.id;
-    const attempt = options.recorder.attempt(target.provider.name, target.model);
-    servedBy.set(attempt, target);
-    let settled: Promise<void> | undefined;
-    attempt.onEnd = (result, latencyMs, ttftMs) => {
-      const code = result.errorCode ?? undefined;
-      settled =
-        result.status === 'ok'
-          ? permit.success()
-          : countsAgainstTarget(code)
-            ? permit.failure()
-            : permit.release();
-      options.observer?.onAttemptEnd(target, {
-        ok: result.status === 'ok',
-        ...(code ? { errorCode: code } : {}),
-        latencyMs,
-        ...(ttftMs !== null ? { ttftMs } : {}),
-        ...(result.usage ? { usage: result.usage } : {}),
-      });
-    };
-    const ctx: AttemptContext = { signal, requestId: options.requestId, timeouts: route.timeouts };
-    options.observer?.onAttemptStart?.(target, options.estimatePromptTokens?.() ?? 0);
-    const startedAt = performance.now();
-    try {
-      const value = await call(target, ctx, attempt);
-      resilience?.sketch(target.id).add(performance.now() - startedAt);
-      return value;
-    } catch (error) {
-      if (options.signal.aborted || signal.aborted) {
-        // The upstream may already have read (and will bill) the prompt.
-        const prompt = options.estimatePromptTokens?.() ?? 0;
-        const lost = !options.signal.aborted;
-        attempt.end({
-          status: lost ? 'hedge_lost' : 'client_closed',
-          httpStatus: 499,
-          errorCode: lost ? 'hedge_lost' : 'client_closed',
-          usage: { prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt },
-          usageSource: prompt > 0 ? 'estimated' : 'none',
-        });
-        throw lost ? new HedgeLostError() : clientClosed();
-      }
-      const failure = GatewayError.is(error)
-        ? error
-        : new GatewayError('upstream_error', 'Upstream call failed', { cause: error });
-      attempt.end({
-        status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
-        httpStatus: failure.status,
-        errorCode: failure.code,
-        usageSource: 'none',
-      });
-      // The breaker must know before the next attempt asks it.
-      await settled;
-      throw failure;
-    }
-  };
-
-  const hedgeDelay = (target: RouteTarget): number => {
-    if (hedging.delay_ms !== 'p95') return hedging.delay_ms;
+  #hedgeDelay(target: RouteTarget): number {
+    const route = this.#route;
+    const delay = route.config.hedging.delay_ms;
+    if (delay !== 'p95') return delay;
     // Until the target has a history, hedge at half the first-byte timeout.
     return (
-      resilience?.sketch(target.id).quantile(0.95) ?? Math.max(1, Math.floor(route.timeouts.firstByteMs / 2))
+      this.#resilience?.sketch(target.id).quantile(0.95) ??
+      Math.max(1, Math.floor(route.timeouts.firstByteMs / 2))
     );
-  };
+  }
 
-  const runHedged = async (first: Candidate, firstLease: RetryLease): Promise<T> => {
+  async #runHedged(first: Candidate, firstLease: RetryLease): Promise<T> {
+    const resilience = this.#resilience;
+    // The winner of a hedge race is not necessarily the last target launched.
+    const launched: RouteTarget[] = [first.target];
     const { value, index } = await hedge<T>(
       (index, signal) => {
-        if (index === 0) return runOne(first, signal, firstLease);
+        if (index === 0) return this.#runOne(first, signal, firstLease);
         return (async () => {
-          const candidate = await takeNext();
+          const taken = this.#takeNext();
+          const candidate = taken instanceof Promise ? await taken : taken;
           if (!candidate) throw new HedgeLostError();
-          const lease = budgetLease();
+          const lease = this.#budgetLease();
           if (!lease) {
             await candidate.permit.release();
-            next--;
+            this.#next--;
             throw new HedgeLostError();
           }
           resilience?.metrics.hedges.inc({ outcome: 'launched' });
-          return runOne(candidate, signal, lease);
+          launched[index] = candidate.target;
+          return this.#runOne(candidate, signal, lease);
         })();
       },
       {
-        delayMs: hedgeDelay(first.target),
-        maxHedges: hedging.max_hedges,
-        signal: options.signal,
-        discard: (late) => discard(late),
+        delayMs: this.#hedgeDelay(first.target),
+        maxHedges: this.#route.config.hedging.max_hedges,
+        signal: this.#options.signal,
+        discard: (late) => this.#discard(late),
       },
     );
     if (index > 0) resilience?.metrics.hedges.inc({ outcome: 'won' });
+    this.#report.target = launched[index]?.id ?? this.#report.target;
     return value;
-  };
-
-  let current: Candidate | undefined;
-  let retriesOnCurrent = 0;
-  for (;;) {
-    if (options.signal.aborted) throw clientClosed();
-    if (!current) {
-      current = await takeNext();
-      retriesOnCurrent = 0;
-      if (!current) break;
-    }
-    const lease = budgetLease();
-    if (!lease) {
-      await current.permit.release();
-      break;
-    }
-    try {
-      const canHedge = hedging.enabled && next < targets.length;
-      const value = canHedge ? await runHedged(current, lease) : await runOne(current, options.signal, lease);
-      report.target = servedBy.get(value.attempt)?.id ?? report.target;
-      return value;
-    } catch (error) {
-      if (error instanceof ClientClosedError || options.signal.aborted) throw clientClosed();
-      const failure = GatewayError.is(error)
-        ? error
-        : new GatewayError('upstream_error', 'Upstream call failed', { cause: error });
-      if (!failure.retryable) throw failure;
-      failures.push(failure);
-      const moreCandidates = next < targets.length;
-      const delay =
-        retriesOnCurrent < retries.max && !(moreCandidates && targetLooksDown(failure.code))
-          ? retryDelay(failure, retriesOnCurrent, backoff)
-          : undefined;
-      if (delay !== undefined) {
-        const target = current.target;
-        try {
-          await sleep(delay, options.signal);
-        } catch {
-          throw clientClosed();
-        }
-        const breaker = resilience?.breaker(target.id);
-        const permit = breaker ? await breaker.acquire() : FREE;
-        if (permit) {
-          resilience?.metrics.retries.inc({ target: target.id, reason: failure.code });
-          retriesOnCurrent++;
-          current = { target, permit };
-          continue;
-        }
-      }
-      report.fallbackReason = failure.code;
-      if (moreCandidates) resilience?.metrics.fallbacks.inc({ reason: failure.code });
-      current = undefined;
-    }
   }
-  if (options.signal.aborted) throw clientClosed();
-  throw finalError(failures, launched, skippedOpen, openRetryAfterMs);
 }
 
 /**
@@ -356,13 +437,13 @@ function finalError(
 }
 
 /** Ends the attempt of a result that lost a hedge race after it arrived, billing what it used. */
-export function discardedUsage(attempt: Attempt, usage: Usage | undefined): void {
+export function discardedUsage(attempt: Attempt, usage: Usage | undefined, estimated = false): void {
   attempt.end({
     status: 'hedge_lost',
     httpStatus: 499,
     errorCode: 'hedge_lost',
     usage,
-    usageSource: usage ? 'upstream' : 'none',
+    usageSource: usage ? (estimated ? 'estimated' : 'upstream') : 'none',
   });
 }
 
@@ -379,7 +460,39 @@ export function dispatchWith<T extends { attempt: Attempt }>(
   call: AttemptCall<T>,
   discard: (late: T) => void,
 ): Promise<T> {
-  return tryTargets(route, options, call, discard);
+  return new TargetWalk(route, options, call, discard, undefined).run();
+}
+
+/** A stream counts as served once its first item arrived; a failure before that can still be retried or fall back. */
+async function firstItem<Item>(
+  opening: Promise<AsyncIterable<Item>>,
+  attempt: Attempt,
+): Promise<StreamStart<Item>> {
+  const stream = await opening;
+  const iterator = stream[Symbol.asyncIterator]();
+  let first: IteratorResult<Item>;
+  try {
+    first = await iterator.next();
+  } catch (error) {
+    await iterator.return?.().catch(() => undefined);
+    throw error;
+  }
+  if (first.done) throw new GatewayError('upstream_bad_response', 'Upstream stream ended without any chunk');
+  return { attempt, first: first.value, rest: iterator };
+}
+
+function openFirstItem<Item>(
+  target: RouteTarget,
+  ctx: AttemptContext,
+  attempt: Attempt,
+  open: AttemptCall<AsyncIterable<Item>>,
+): Promise<StreamStart<Item>> {
+  return firstItem(open(target, ctx, attempt, undefined), attempt);
+}
+
+function discardStream<Item>(late: StreamStart<Item>): void {
+  late.rest.return?.().catch(() => undefined);
+  discardedUsage(late.attempt, undefined);
 }
 
 /**
@@ -392,28 +505,21 @@ export function dispatchStreamWith<Item>(
   options: DispatchOptions,
   open: AttemptCall<AsyncIterable<Item>>,
 ): Promise<StreamStart<Item>> {
-  return tryTargets(
-    route,
-    options,
-    async (target, ctx, attempt) => {
-      const stream = await open(target, ctx, attempt);
-      const iterator = stream[Symbol.asyncIterator]();
-      let first: IteratorResult<Item>;
-      try {
-        first = await iterator.next();
-      } catch (error) {
-        await iterator.return?.().catch(() => undefined);
-        throw error;
-      }
-      if (first.done)
-        throw new GatewayError('upstream_bad_response', 'Upstream stream ended without any chunk');
-      return { attempt, first: first.value, rest: iterator };
-    },
-    (late) => {
-      late.rest.return?.().catch(() => undefined);
-      discardedUsage(late.attempt, undefined);
-    },
-  );
+  return new TargetWalk(route, options, openFirstItem<Item>, discardStream<Item>, open).run();
+}
+
+async function chatOnce(
+  target: RouteTarget,
+  ctx: AttemptContext,
+  attempt: Attempt,
+  request: ChatRequest,
+): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
+  const completion = await target.provider.chat({ ...request, model: target.model }, ctx);
+  return { completion, attempt };
+}
+
+function discardChat(late: { completion: ChatCompletion; attempt: Attempt }): void {
+  discardedUsage(late.attempt, late.completion.usage);
 }
 
 export function dispatchChat(
@@ -421,15 +527,16 @@ export function dispatchChat(
   request: ChatRequest,
   options: DispatchOptions,
 ): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
-  return dispatchWith(
-    route,
-    options,
-    async (target, ctx, attempt) => {
-      const completion = await target.provider.chat({ ...request, model: target.model }, ctx);
-      return { completion, attempt };
-    },
-    (late) => discardedUsage(late.attempt, late.completion.usage),
-  );
+  return new TargetWalk(route, options, chatOnce, discardChat, request).run();
+}
+
+function openChatStream(
+  target: RouteTarget,
+  ctx: AttemptContext,
+  attempt: Attempt,
+  request: ChatRequest,
+): Promise<StreamStart> {
+  return firstItem(target.provider.streamChat({ ...request, model: target.model }, ctx), attempt);
 }
 
 export function dispatchChatStream(
@@ -437,8 +544,27 @@ export function dispatchChatStream(
   request: ChatRequest,
   options: DispatchOptions,
 ): Promise<StreamStart> {
-  return dispatchStreamWith(route, options, (target, ctx) =>
-    target.provider.streamChat({ ...request, model: target.model }, ctx),
+  return new TargetWalk(route, options, openChatStream, discardStream<ChatCompletionChunk>, request).run();
+}
+
+async function embedOnce(
+  target: RouteTarget,
+  ctx: AttemptContext,
+  attempt: Attempt,
+  request: EmbeddingRequest,
+): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
+  const response = await target.provider.embed({ ...request, model: target.model }, ctx);
+  return { response, attempt };
+}
+
+function discardEmbedding(late: { response: EmbeddingResponse; attempt: Attempt }): void {
+  const usage = late.response.usage;
+  discardedUsage(
+    late.attempt,
+    usage
+      ? { prompt_tokens: usage.prompt_tokens, completion_tokens: 0, total_tokens: usage.total_tokens }
+      : undefined,
+    late.response[USAGE_ESTIMATED] === true,
   );
 }
 
@@ -447,21 +573,5 @@ export function dispatchEmbeddings(
   request: EmbeddingRequest,
   options: DispatchOptions,
 ): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
-  return dispatchWith(
-    route,
-    options,
-    async (target, ctx, attempt) => {
-      const response = await target.provider.embed({ ...request, model: target.model }, ctx);
-      return { response, attempt };
-    },
-    (late) => {
-      const usage = late.response.usage;
-      discardedUsage(
-        late.attempt,
-        usage
-          ? { prompt_tokens: usage.prompt_tokens, completion_tokens: 0, total_tokens: usage.total_tokens }
-          : undefined,
-      );
-    },
-  );
+  return new TargetWalk(route, options, embedOnce, discardEmbedding, request).run();
 }

@@ -128,6 +128,11 @@ export class UsageRecorder {
   }
 }
 
+/** Told when an attempt ends (dispatch: the breaker permit and the router's statistics). */
+export interface AttemptEndListener {
+  attemptEnded(result: AttemptResult, latencyMs: number, ttftMs: number | null): void;
+}
+
 export class Attempt {
   readonly #recorder: UsageRecorder;
   readonly number: number;
@@ -137,7 +142,7 @@ export class Attempt {
   #firstTokenAt: number | null = null;
   #ended = false;
   /** Set by dispatch: settles the target's breaker permit and feeds the router's latency stats. */
-  onEnd: ((result: AttemptResult, latencyMs: number, ttftMs: number | null) => void) | undefined;
+  endListener: AttemptEndListener | undefined;
 
   constructor(recorder: UsageRecorder, number: number, provider: string, model: string) {
     this.#recorder = recorder;
@@ -158,10 +163,10 @@ export class Attempt {
   end(result: AttemptResult): void {
     if (this.#ended) return;
     this.#ended = true;
-    const now = performance.now();
+    const latencyMs = performance.now() - this.#startedAt;
     // TTFT is measured from the client request's start, as the client sees it.
     const ttft = this.#firstTokenAt === null ? null : this.#firstTokenAt - this.#recorder.startedAt;
-    this.#recorder.write(this, result, now - this.#startedAt, ttft);
-    this.onEnd?.(result, now - this.#startedAt, ttft);
+    this.#recorder.write(this, result, latencyMs, ttft);
+    this.endListener?.attemptEnded(result, latencyMs, ttft);
   }
 }

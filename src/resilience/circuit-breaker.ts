@@ -105,6 +105,47 @@ export function countsAgainstTarget(code: string | null | undefined): boolean {
 
 const BUCKETS = 10;
 
+type Outcome = 'success' | 'failure' | 'release';
+type Settle = (probe: boolean, epoch: number, outcome: Outcome) => Promise<void>;
+
+/** Shared by every settlement that has nothing left to wait for (the closed breaker's common case). */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/**
+ * A permit as a small object rather than four closures: one is made per
+ * upstream attempt. `settle` belongs to the breaker (one per breaker).
+ */
+class Permit implements BreakerPermit {
+  readonly probe: boolean;
+  readonly #epoch: number;
+  readonly #settle: Settle;
+  #settled = false;
+
+  constructor(probe: boolean, epoch: number, settle: Settle) {
+    this.probe = probe;
+    this.#epoch = epoch;
+    this.#settle = settle;
+  }
+
+  success(): Promise<void> {
+    return this.#once('success');
+  }
+
+  failure(): Promise<void> {
+    return this.#once('failure');
+  }
+
+  release(): Promise<void> {
+    return this.#once('release');
+  }
+
+  #once(outcome: Outcome): Promise<void> {
+    if (this.#settled) return SETTLED;
+    this.#settled = true;
+    return this.#settle(this.probe, this.#epoch, outcome);
+  }
+}
+
 interface Bucket {
   slot: number;
   ok: number;
@@ -127,6 +168,8 @@ export class CircuitBreaker {
   readonly #listeners = new Set<(change: StateChange) => void>();
   readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({ slot: -1, ok: 0, failed: 0 }));
   readonly #unsubscribe: () => void;
+  readonly #settle: Settle = (probe, epoch, outcome) =>
+    probe ? this.#settleProbe(epoch, outcome) : this.#settleCall(epoch, outcome);
   #state: BreakerState = 'closed';
   #epoch = 0;
   #openUntil = 0;
@@ -191,6 +234,14 @@ export class CircuitBreaker {
     return value;
   }
 
+  /**
+   * The hot path of `acquire()`: a permit at once while closed; undefined
+   * otherwise, and then `acquire()` decides (it may read the shared store).
+   */
+  acquireIfClosed(): BreakerPermit | undefined {
+    return this.#state === 'closed' ? new Permit(false, this.#epoch, this.#settle) : undefined;
+  }
+
   /** A permit to call the target, or undefined while it must not be called. */
   async acquire(): Promise<BreakerPermit | undefined> {
     if (this.#state === 'closed') return this.#permit(false, this.#epoch);
@@ -240,33 +291,24 @@ export class CircuitBreaker {
   }
 
   #permit(probe: boolean, epoch: number): BreakerPermit {
-    let settled = false;
-    const settle = (outcome: 'success' | 'failure' | 'release'): Promise<void> => {
-      if (settled) return Promise.resolve();
-      settled = true;
-      return probe ? this.#settleProbe(epoch, outcome) : this.#settleCall(epoch, outcome);
-    };
-    return {
-      probe,
-      success: () => settle('success'),
-      failure: () => settle('failure'),
-      release: () => settle('release'),
-    };
+    return new Permit(probe, epoch, this.#settle);
   }
 
-  async #settleCall(epoch: number, outcome: 'success' | 'failure' | 'release'): Promise<void> {
+  /** Synchronous bookkeeping; a promise of its own only when the call opens the breaker. */
+  #settleCall(epoch: number, outcome: Outcome): Promise<void> {
     // Calls admitted before an opening say nothing new about the target.
-    if (outcome === 'release' || this.#state !== 'closed' || epoch !== this.#epoch) return;
+    if (outcome === 'release' || this.#state !== 'closed' || epoch !== this.#epoch) return SETTLED;
     this.#count(outcome === 'success');
     if (outcome === 'success') {
       this.#consecutiveFailures = 0;
-      return;
+      return SETTLED;
     }
     this.#consecutiveFailures++;
-    if (this.#consecutiveFailures >= this.failureThreshold || this.#rateTripped()) await this.#open();
+    if (this.#consecutiveFailures >= this.failureThreshold || this.#rateTripped()) return this.#open();
+    return SETTLED;
   }
 
-  async #settleProbe(epoch: number, outcome: 'success' | 'failure' | 'release'): Promise<void> {
+  async #settleProbe(epoch: number, outcome: Outcome): Promise<void> {
     await this.#store.releaseProbe(this.id, epoch);
     if (outcome === 'release' || epoch !== this.#epoch || this.#state === 'closed') return;
     if (outcome === 'failure') {

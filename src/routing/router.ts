@@ -92,6 +92,13 @@ interface Plan {
   checksCapabilities: boolean;
   /** Any target below may need re-ranking (a non-primary role or declared limits). */
   ranks: boolean;
+  /**
+   * The decision depends only on which targets are active (fallback order, no
+   * conditions, groups, capabilities or re-ranking): it is made once per
+   * activation change and shared by every request.
+   */
+  fixedOrder: boolean;
+  fixed: { version: number; decision: RoutingDecision } | undefined;
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -103,6 +110,8 @@ export class Router {
   readonly #models: Map<string, ModelRoute>;
   readonly #plans = new Map<string, Plan>();
   readonly #inactive = new Set<string>();
+  /** Bumped when a target is deactivated or activated: fixed decisions made before are stale. */
+  #activationVersion = 0;
   readonly #known = new Set<string>();
   readonly #latency = new LatencyTracker();
   readonly #capacity: CapacityTracker;
@@ -119,6 +128,18 @@ export class Router {
 
   decide(route: ModelRoute, request: ChatRequest | EmbeddingRequest, who: RouteCaller): RoutingDecision {
     const plan = this.#plan(route);
+    if (!plan.fixedOrder || this.#isAvailable !== undefined) return this.#decide(plan, request, who);
+    const fixed = plan.fixed;
+    if (fixed !== undefined && fixed.version === this.#activationVersion) return fixed.decision;
+    // Shared by every request from now on: frozen, so no consumer can change another's decision.
+    const decision = this.#decide(plan, request, who);
+    Object.freeze(decision.candidates);
+    plan.fixed = { version: this.#activationVersion, decision: Object.freeze(decision) };
+    return decision;
+  }
+
+  #decide(plan: Plan, request: ChatRequest | EmbeddingRequest, who: RouteCaller): RoutingDecision {
+    const route = plan.route;
     let features: RequestFeatures | undefined;
     const ctx: StrategyContext = {
       request,
@@ -186,12 +207,14 @@ export class Router {
   deactivate(targetId: string): boolean {
     if (!this.#known.has(targetId)) return false;
     this.#inactive.add(targetId);
+    this.#activationVersion++;
     return true;
   }
 
   activate(targetId: string): boolean {
     if (!this.#known.has(targetId)) return false;
     this.#inactive.delete(targetId);
+    this.#activationVersion++;
     return true;
   }
 
@@ -298,20 +321,31 @@ export class Router {
       this.#known.add(target.id);
       this.#capacity.configure(target.id, target.limits);
     }
+    const strategy = STRATEGIES[config.strategy] ?? STRATEGIES['fallback']!;
+    const conditions = new RouteConditions(config.routes ?? [], route.entries);
+    const checksCapabilities = route.targets.some((t) => declaresCapabilities(t.capabilities));
+    const ranks =
+      route.entries.some((e) => e.role !== 'primary') ||
+      route.targets.some((t) => t.role !== 'primary' || t.limits !== undefined);
     const plan: Plan = {
       route,
-      strategy: STRATEGIES[config.strategy] ?? STRATEGIES['fallback']!,
-      conditions: new RouteConditions(config.routes ?? [], route.entries),
+      strategy,
+      conditions,
       random: this.#random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed)),
       complexity: {
         smallMax: config.complexity?.small_max ?? 3,
         mediumMax: config.complexity?.medium_max ?? 6,
       },
       shedAt: config.shed_at ?? 0.8,
-      checksCapabilities: route.targets.some((t) => declaresCapabilities(t.capabilities)),
-      ranks:
-        route.entries.some((e) => e.role !== 'primary') ||
-        route.targets.some((t) => t.role !== 'primary' || t.limits !== undefined),
+      checksCapabilities,
+      ranks,
+      fixedOrder:
+        strategy === STRATEGIES['fallback'] &&
+        conditions.empty &&
+        !checksCapabilities &&
+        !ranks &&
+        route.entries.every((e) => e.target !== undefined),
+      fixed: undefined,
     };
     this.#plans.set(route.name, plan);
     return plan;

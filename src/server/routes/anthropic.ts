@@ -55,6 +55,7 @@ import {
   type ModelDispatch,
   relayStream,
   StreamTally,
+  setDispatchHeaders,
   settleStream,
 } from './model-request.ts';
 
@@ -79,13 +80,11 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const route = resolveModel(gw.models, body.model, request.key!);
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
     const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
-    const dispatch: StreamDispatch = {
-      ...beginModelRequest(gw, request, reply, route, plan.view, {
-        route: ROUTE,
-        stream: body.stream === true,
-      }),
+    const dispatch: StreamDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
+      route: ROUTE,
+      stream: body.stream === true,
       estimatePromptTokens: () => estimatePromptTokens(plan.view),
-    };
+    });
     try {
       dispatch.targets = servableTargets(plan, dispatch.targets ?? route.targets);
     } catch (error) {
@@ -98,7 +97,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
         ? relayedMessage(answer.raw, body, answer.attempt)
         : translatedMessage(answer.completion, body, answer.attempt);
       reply.header('x-switchyard-provider', answer.attempt.provider);
-      reply.headers(dispatchHeaders(dispatch.report));
+      setDispatchHeaders(reply, dispatch.report);
       dispatch.recorder.finish(200);
       return message;
     } catch (error) {

@@ -33,14 +33,14 @@ export type ModelDispatch = DispatchOptions & {
  * signal fires when the client goes away before the answer is complete (so
  * the upstream call is cancelled and nobody pays for tokens no one reads).
  */
-export function beginModelRequest(
+export function beginModelRequest<Estimate extends (() => number) | undefined = undefined>(
   gw: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
   route: ModelRoute,
   body: ChatRequest | EmbeddingRequest,
-  info: { route: string; stream: boolean },
-): ModelDispatch {
+  info: { route: string; stream: boolean; estimatePromptTokens?: Estimate },
+): ModelDispatch & { estimatePromptTokens: Estimate } {
   const key = request.key!;
   const decision = gw.router.decide(route, body, { key, headers: request.headers });
   reply.headers(decision.headers);
@@ -66,6 +66,7 @@ export function beginModelRequest(
     resilience: gw.resilience,
     report: newDispatchReport(),
     routingHeaders: decision.headers,
+    estimatePromptTokens: info.estimatePromptTokens as Estimate,
   };
 }
 
@@ -75,6 +76,14 @@ export function dispatchHeaders(report: DispatchReport): Record<string, string> 
   if (report.target !== undefined) headers['x-switchyard-target'] = report.target;
   if (report.fallbackReason !== undefined) headers['x-switchyard-fallback-reason'] = report.fallbackReason;
   return headers;
+}
+
+/** The same headers set straight on a reply, without an object in between (every JSON answer). */
+export function setDispatchHeaders(reply: FastifyReply, report: DispatchReport): void {
+  reply.header('x-switchyard-attempts', String(report.attempts));
+  if (report.target !== undefined) reply.header('x-switchyard-target', report.target);
+  if (report.fallbackReason !== undefined)
+    reply.header('x-switchyard-fallback-reason', report.fallbackReason);
 }
 
 /**
@@ -88,7 +97,7 @@ export function finishFailed(
   error: unknown,
   statusOf: (error: GatewayError) => number = (e) => e.status,
 ): never {
-  reply.headers(dispatchHeaders(dispatch.report));
+  setDispatchHeaders(reply, dispatch.report);
   dispatch.recorder.finish(error instanceof ClientClosedError ? 499 : statusOf(toGatewayError(error)));
   throw error;
 }

@@ -18,6 +18,7 @@ import {
   type ModelDispatch,
   relayStream,
   StreamTally,
+  setDispatchHeaders,
   settleStream,
 } from './model-request.ts';
 
@@ -27,13 +28,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const dispatch = {
-      ...beginModelRequest(gw, request, reply, route, body, {
-        route: '/v1/chat/completions',
-        stream: body.stream === true,
-      }),
+    const dispatch = beginModelRequest(gw, request, reply, route, body, {
+      route: '/v1/chat/completions',
+      stream: body.stream === true,
       estimatePromptTokens: () => estimatePromptTokens(body),
-    };
+    });
     if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
@@ -46,7 +45,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
-      reply.headers(dispatchHeaders(dispatch.report));
+      setDispatchHeaders(reply, dispatch.report);
       dispatch.recorder.finish(200);
       return completion;
     } catch (error) {
@@ -71,7 +70,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: embeddingUsageSource(response) });
       response.model = body.model;
       reply.header('x-switchyard-provider', attempt.provider);
-      reply.headers(dispatchHeaders(dispatch.report));
+      setDispatchHeaders(reply, dispatch.report);
       dispatch.recorder.finish(200);
       return response;
     } catch (error) {
