@@ -11,7 +11,7 @@ import { GatewayError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
 
 /** Fields some gateways honour to pick the upstream URL or key per request. Never here. */
-export const FORBIDDEN_FIELDS = [
+const FORBIDDEN_FIELDS = [
   'api_base',
   'base_url',
   'api_key',
@@ -40,7 +40,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function checkCommon(body: Record<string, unknown>): void {
+/**
+ * What every model request must satisfy, whichever API it arrives in: no
+ * field that would choose the upstream, and a sane `model`.
+ */
+export function checkGatewayFields(body: Record<string, unknown>): void {
   for (const field of FORBIDDEN_FIELDS) {
     if (Object.hasOwn(body, field)) {
       fail(
@@ -52,6 +56,10 @@ function checkCommon(body: Record<string, unknown>): void {
   const model = body['model'];
   if (typeof model !== 'string' || model.length === 0) fail('model', 'expected a non-empty string');
   if (model.length > LIMITS.modelLength) fail('model', `expected at most ${LIMITS.modelLength} characters`);
+}
+
+function checkCommon(body: Record<string, unknown>): void {
+  checkGatewayFields(body);
   if (body['user'] !== undefined && typeof body['user'] !== 'string') fail('user', 'expected a string');
 }
 

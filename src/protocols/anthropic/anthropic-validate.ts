@@ -8,7 +8,7 @@
  * can take them as they are.
  */
 import { GatewayError } from '../../core/errors.ts';
-import { FORBIDDEN_FIELDS, LIMITS } from '../../pipeline/validate.ts';
+import { checkGatewayFields, LIMITS } from '../../pipeline/validate.ts';
 import type { CountTokensRequest, MessagesRequest } from './anthropic-wire.ts';
 
 type Obj = Record<string, unknown>;
@@ -167,17 +167,7 @@ function checkTools(body: Obj): void {
 /** What count_tokens and messages share. */
 function checkPrompt(body: unknown): asserts body is Obj {
   if (!isObject(body)) fail('body', 'expected a JSON object');
-  for (const field of FORBIDDEN_FIELDS) {
-    if (Object.hasOwn(body, field)) {
-      fail(
-        field,
-        'this gateway decides where requests are sent; per-request upstream settings are not accepted',
-      );
-    }
-  }
-  const model = body['model'];
-  if (typeof model !== 'string' || model.length === 0) fail('model', 'expected a non-empty string');
-  if (model.length > LIMITS.modelLength) fail('model', `expected at most ${LIMITS.modelLength} characters`);
+  checkGatewayFields(body);
   checkSystem(body);
   checkMessages(body);
   checkTools(body);
