@@ -54,6 +54,18 @@ export class UpstreamClient {
     return this.#origin;
   }
 
+  /** POSTs a JSON body; a non-2xx answer is read (bounded) and thrown as the adapter maps it. */
+  async postJson(
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    ctx: AttemptContext,
+    mapError: UpstreamErrorMapper,
+  ): Promise<UpstreamResponse> {
+    const res = await this.request({ method: 'POST', path, headers, body: JSON.stringify(body), ctx });
+    return expectOk(res, ctx.signal, mapError);
+  }
+
   #pool(connectMs: number): Pool {
     let pool = this.#pools.get(connectMs);
     if (!pool) {

@@ -28,11 +28,11 @@ import {
   type CountTokensResponse,
 } from '../../protocols/anthropic/anthropic-wire.ts';
 import {
-  expectOk,
   healthCheckContext,
   readJson,
   readText,
   UpstreamClient,
+  type UpstreamErrorMapper,
   type UpstreamResponse,
 } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
@@ -86,6 +86,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   readonly #headers: Record<string, string>;
   readonly #configuredBetas: string[];
   readonly #redact: (text: string) => string;
+  readonly #mapError: UpstreamErrorMapper;
   readonly #defaultMaxTokens: number;
 
   constructor(options: AnthropicProviderOptions) {
@@ -103,6 +104,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     this.#defaultMaxTokens = options.defaultMaxTokens ?? 4096;
     const key = options.apiKey;
     this.#redact = keyRedactor(key);
+    this.#mapError = (status, headers, text) => mapAnthropicError(status, headers, text, this.#redact);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -193,17 +195,8 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     return { ...this.#headers, [ANTHROPIC_BETA]: betaNames(this.#configuredBetas, clientBetas).join(',') };
   }
 
-  async #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
-    const res = await this.#client.request({
-      method: 'POST',
-      path,
-      headers: this.#headersFor(ctx),
-      body: JSON.stringify(body),
-      ctx,
-    });
-    return expectOk(res, ctx.signal, (status, headers, text) =>
-      mapAnthropicError(status, headers, text, this.#redact),
-    );
+  #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
+    return this.#client.postJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
   }
 }
 

@@ -21,11 +21,11 @@ import {
   USAGE_ESTIMATED,
 } from '../../core/types.ts';
 import {
-  expectOk,
   healthCheckContext,
   readJson,
   readText,
   UpstreamClient,
+  type UpstreamErrorMapper,
   type UpstreamResponse,
 } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
@@ -59,6 +59,7 @@ export class GeminiProvider implements ProviderAdapter {
   readonly #client: UpstreamClient;
   readonly #headers: Record<string, string>;
   readonly #redact: (text: string) => string;
+  readonly #mapError: UpstreamErrorMapper;
 
   constructor(options: GeminiProviderOptions) {
     this.name = options.name;
@@ -73,6 +74,7 @@ export class GeminiProvider implements ProviderAdapter {
     const key = options.apiKey;
     // Google error messages can quote the key; never relay it.
     this.#redact = keyRedactor(key);
+    this.#mapError = (status, headers, text) => mapGeminiError(status, headers, text, this.#redact);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -152,16 +154,13 @@ export class GeminiProvider implements ProviderAdapter {
     await this.#client.close();
   }
 
-  async #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
-    const res = await this.#client.request({
-      method: 'POST',
+  #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+    return this.#client.postJson(
       path,
-      headers: { ...this.#headers, 'x-request-id': ctx.requestId },
-      body: JSON.stringify(body),
+      { ...this.#headers, 'x-request-id': ctx.requestId },
+      body,
       ctx,
-    });
-    return expectOk(res, ctx.signal, (status, headers, text) =>
-      mapGeminiError(status, headers, text, this.#redact),
+      this.#mapError,
     );
   }
 }

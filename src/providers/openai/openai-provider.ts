@@ -14,11 +14,11 @@ import type {
   EmbeddingResponse,
 } from '../../core/types.ts';
 import {
-  expectOk,
   healthCheckContext,
   readJson,
   readText,
   UpstreamClient,
+  type UpstreamErrorMapper,
   type UpstreamResponse,
 } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
@@ -50,6 +50,7 @@ export class OpenAIProvider implements ProviderAdapter {
   readonly #pathFor: (operation: OpenAIOperation, model: string) => string;
   readonly #headers: Record<string, string>;
   readonly #redact: (text: string) => string;
+  readonly #mapError: UpstreamErrorMapper;
 
   constructor(options: OpenAIProviderOptions) {
     this.name = options.name;
@@ -64,6 +65,7 @@ export class OpenAIProvider implements ProviderAdapter {
     if (options.organization) this.#headers['openai-organization'] = options.organization;
     const key = options.apiKey;
     this.#redact = keyRedactor(key);
+    this.#mapError = (status, headers, text) => mapOpenAIError(status, headers, text, this.#redact);
   }
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
@@ -120,16 +122,13 @@ export class OpenAIProvider implements ProviderAdapter {
     await this.#client.close();
   }
 
-  async #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
-    const res = await this.#client.request({
-      method: 'POST',
+  #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
+    return this.#client.postJson(
       path,
-      headers: { ...this.#headers, 'x-request-id': ctx.requestId },
-      body: JSON.stringify(body),
+      { ...this.#headers, 'x-request-id': ctx.requestId },
+      body,
       ctx,
-    });
-    return expectOk(res, ctx.signal, (status, headers, text) =>
-      mapOpenAIError(status, headers, text, this.#redact),
+      this.#mapError,
     );
   }
 }
