@@ -32,6 +32,7 @@ import {
   splitBuffer,
 } from './mock-server.ts';
 import {
+  addRetryAfter,
   codePointPieces,
   contentText,
   countWords,
@@ -41,11 +42,10 @@ import {
   extractDirective,
   isObject,
   type LineEnding,
-  LOREM,
   type MalformedSseVariant,
   type MockBehaviour,
   type RecordedRequest,
-  wordPieces,
+  replyPieces,
 } from './mock-upstream.ts';
 
 export type AnthropicMockBehaviour = MockBehaviour & {
@@ -210,13 +210,7 @@ function plan(
       }
       text = 'Echo: ' + (userText ?? '');
     }
-    if (frames === undefined) pieces = wordPieces(text);
-    else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-    else {
-      const words = text.split(/\s+/).filter(Boolean);
-      for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-      pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
-    }
+    pieces = replyPieces(text, frames, b.text !== undefined);
   }
   let stopReason: Plan['stopReason'] = tool ? 'tool_use' : 'end_turn';
   const max = body['max_tokens'];
@@ -573,12 +567,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
           'anthropic-ratelimit-requests-limit': '50',
           'anthropic-ratelimit-requests-remaining': '0',
         };
-        if (b.retryAfterSeconds !== undefined) extra['retry-after'] = String(b.retryAfterSeconds);
-        if (b.retryAfterDate !== undefined) {
-          extra['retry-after'] =
-            typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
-        }
-        if (b.retryAfterMs !== undefined) extra['retry-after-ms'] = String(b.retryAfterMs);
+        addRetryAfter(extra, b);
         await sendError(ex, 429, b, extra);
         return true;
       }
@@ -589,11 +578,10 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
         ex.res.flushHeaders();
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        mock.destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `${mock.url}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, `Redirecting to ${location}\n`, b, { location }, 'text/plain');
         return true;
       }

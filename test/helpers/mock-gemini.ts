@@ -24,25 +24,24 @@
  * candidate with finishReason SAFETY and no content) and `promptBlocked`
  * (`promptFeedback.blockReason`, no candidates).
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { JsonObject } from '../../src/core/types.ts';
 import {
   flushWrite,
   MockServer,
+  type RecordedExchange,
   type Exchange as ServerExchange,
   sleep,
   splitBuffer,
   writePieces,
 } from './mock-server.ts';
 import {
-  codePointPieces,
   countWords,
   DirectiveError,
   embeddingVector,
   extractDirective,
   type MockBehaviour,
   type ReplyShaping,
-  wordPieces,
+  replyPieces,
 } from './mock-upstream.ts';
 
 export type GeminiMockBehaviour = (
@@ -54,22 +53,8 @@ export type GeminiMockBehaviour = (
   gate?: { afterFrames: number; release: Promise<unknown> };
 };
 
-export interface GeminiRecordedRequest {
-  id: number;
-  method: string;
-  /** Request target as received (with the query string). */
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-  /** Which behaviour answered (`ok`, a behaviour kind, `auth`, `invalid`). */
-  behaviour: string;
-  status?: number;
-  receivedAt: number;
-  /** When the whole response was handed to the socket. */
-  completedAt?: number;
-  clientAborted: boolean;
-  abortedAt?: number;
-}
+/** `behaviour`: `ok`, a behaviour kind, `auth` or `invalid`. */
+export type GeminiRecordedRequest = RecordedExchange;
 
 export interface MockGeminiOptions {
   frames?: number;
@@ -93,7 +78,6 @@ export interface MockGemini {
 }
 
 const TOOL_ARGS = { location: 'Paris', unit: 'celsius' };
-const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
 const EMBEDDING_DIMS = 8;
 const JSON_TYPE = 'application/json; charset=UTF-8';
 const SSE_TYPE = 'text/event-stream';
@@ -273,13 +257,7 @@ function planOf(
       }
       text = `Echo: ${said ?? ''}`;
     }
-    if (frames === undefined) pieces = wordPieces(text);
-    else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-    else {
-      const words = text.split(/\s+/).filter(Boolean);
-      for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-      pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ` ${w}`));
-    }
+    pieces = replyPieces(text, frames, b.text !== undefined);
   }
   let finishReason: Plan['finishReason'] = 'STOP';
   const config = isObject(body['generationConfig']) ? body['generationConfig'] : {};
@@ -497,11 +475,10 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
         }
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        mock.destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `${mock.url}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, '', b, { location });
         return true;
       }

@@ -19,16 +19,26 @@ export const DEFAULT_WAIT_MS = 5000;
 
 /** What every mock records of a request; each mock narrows `behaviour` to its own kinds. */
 export interface RecordedExchange {
+  /** Sequence number, from 1, in order of arrival. */
   id: number;
   method: string;
+  /** Request target as received (with any query string). */
   path: string;
+  /** Header names are lower-case (as node:http gives them). */
   headers: IncomingHttpHeaders;
+  /** Parsed JSON body, or the raw text if it is not JSON (`undefined` for an empty body). */
   body: unknown;
+  /** Which behaviour answered: `ok` for a normal answer, a behaviour kind, `auth` or `invalid`. */
   behaviour: string;
+  /** Response status, once headers were sent. */
   status?: number;
+  /** Epoch milliseconds (sub-millisecond precision, monotonic within the process). */
   receivedAt: number;
+  /** When the status line and headers were handed to the socket. */
   firstByteAt?: number;
+  /** When the whole response was handed to the socket. */
   completedAt?: number;
+  /** True when the client closed the connection before the response was complete. Never set by the server's own resets or `close()`. */
   clientAborted: boolean;
   abortedAt?: number;
 }
@@ -288,6 +298,17 @@ export class MockServer<B extends SelectableBehaviour, R extends RecordedExchang
       picked?.kind === 'slowFirstByte' ? { ...picked, slowFirstByteMs: picked.ms } : (picked ?? ({} as B));
     if (ex.record) ex.record.behaviour = b.kind ?? 'ok';
     return b;
+  }
+
+  /** The `reset` fault: after any `slowFirstByteMs`, a TCP RST before any response byte. */
+  async resetBeforeAnswer(ex: Exchange<R>, slowFirstByteMs: number | undefined): Promise<void> {
+    if (slowFirstByteMs && !(await sleep(slowFirstByteMs, ex.ac.signal))) return;
+    this.destroy(ex, true);
+  }
+
+  /** Where a `redirect` points by default: this server, the path prefixed with `/redirected`. */
+  redirectTarget(ex: Exchange<R>): string {
+    return `${this.url}/redirected${ex.req.url ?? '/'}`;
   }
 
   /** Notes that the status line and headers were handed to the socket. */

@@ -25,11 +25,11 @@
  * recording of requests can be turned off.
  */
 
-import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatMessage, ChatRequest, JsonObject } from '../../src/core/types.ts';
 import {
   flushWrite,
   MockServer,
+  type RecordedExchange,
   type Exchange as ServerExchange,
   sleep,
   splitBuffer,
@@ -154,29 +154,9 @@ export type MockBehaviour = ReplyShaping &
 
 export type MockBehaviourKind = NonNullable<MockBehaviour['kind']>;
 
-export interface RecordedRequest {
-  /** Sequence number, from 1, in order of arrival. */
-  id: number;
-  method: string;
-  /** Request target as received (with any query string). */
-  path: string;
-  /** Header names are lower-case (as node:http gives them). */
-  headers: IncomingHttpHeaders;
-  /** Parsed JSON body, or the raw text if it is not JSON (`undefined` for an empty body). */
-  body: unknown;
+export interface RecordedRequest extends RecordedExchange {
   /** Which behaviour answered (`ok` for a normal answer, `auth` for a 401 from `requireApiKey`, `invalid` for a 400/404 from validation). */
   behaviour: MockBehaviourKind | 'auth' | 'invalid';
-  /** Response status, once headers were sent. */
-  status?: number;
-  /** Epoch milliseconds (sub-millisecond precision, monotonic within the process). */
-  receivedAt: number;
-  /** When the status line and headers were handed to the socket. */
-  firstByteAt?: number;
-  /** When the whole response was handed to the socket. */
-  completedAt?: number;
-  /** True when the client closed the connection before the response was complete. Never set by the server's own resets or `close()`. */
-  clientAborted: boolean;
-  abortedAt?: number;
 }
 
 export interface MockUpstreamOptions {
@@ -295,6 +275,19 @@ function defaultError(status: number, model: string | undefined): OpenAIErrorDet
   }
 }
 
+/** Adds the `retry-after` (seconds or HTTP-date) and `retry-after-ms` headers a `rateLimit` behaviour asks for. */
+export function addRetryAfter(
+  headers: Record<string, string>,
+  b: { retryAfterSeconds?: number; retryAfterDate?: Date | string; retryAfterMs?: number },
+): void {
+  if (b.retryAfterSeconds !== undefined) headers['retry-after'] = String(b.retryAfterSeconds);
+  if (b.retryAfterDate !== undefined) {
+    headers['retry-after'] =
+      typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
+  }
+  if (b.retryAfterMs !== undefined) headers['retry-after-ms'] = String(b.retryAfterMs);
+}
+
 function errorJson(detail: OpenAIErrorDetail): string {
   return JSON.stringify({ error: detail });
 }
@@ -342,6 +335,19 @@ export function wordPieces(text: string): string[] {
   const tail = /\s+$/.exec(text);
   if (tail && pieces.length > 0) pieces[pieces.length - 1] += tail[0];
   return pieces;
+}
+
+/**
+ * The content frames of an answer: one per word without `frames`; with `frames`, a given text
+ * (`exactText`) split into that many pieces, or the echo cut or padded with lorem words to that
+ * many words.
+ */
+export function replyPieces(text: string, frames: number | undefined, exactText: boolean): string[] {
+  if (frames === undefined) return wordPieces(text);
+  if (exactText) return codePointPieces(text, frames);
+  const words = text.split(/\s+/).filter(Boolean);
+  for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
+  return words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
 }
 
 /** `frames` pieces of nearly equal length, cut between code points (never inside a surrogate pair). */
@@ -921,13 +927,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         }
         text = 'Echo: ' + (userText ?? '');
       }
-      if (frames === undefined) pieces = wordPieces(text);
-      else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-      else {
-        const words = text.split(/\s+/).filter(Boolean);
-        for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-        pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
-      }
+      pieces = replyPieces(text, frames, b.text !== undefined);
     }
     let finishReason: ChatPlan['finishReason'] = tool ? 'tool_calls' : 'stop';
     const max = body.max_completion_tokens ?? body.max_tokens;
@@ -954,15 +954,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     switch (b.kind) {
       case 'resetMidStream': {
         if (!stream) {
-          const json = chatCompletionJson(plan);
-          const buf = Buffer.from(json);
-          if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return;
-          const headers = headersFor(ex, JSON_TYPE, b);
-          headers['content-length'] = String(buf.length);
-          ex.res.writeHead(200, headers);
-          mock.markHead(ex, 200);
-          await flushWrite(ex.res, buf.subarray(0, Math.floor(buf.length / 2)));
-          if (!ex.ac.signal.aborted) mock.destroy(ex, b.rst === true);
+          await sendJsonWithFaults(ex, chatCompletionJson(plan), b);
           return;
         }
         if (!(await startSse(ex, b))) return;
@@ -996,11 +988,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         );
         return;
       }
-      case 'malformedJson': {
-        const json = chatCompletionJson(plan);
-        await sendBody(ex, 200, JSON_TYPE, json.slice(0, Math.floor(json.length / 2)), b);
+      case 'malformedJson':
+        await sendJsonWithFaults(ex, chatCompletionJson(plan), b);
         return;
-      }
       default: {
         if (!stream) {
           await sendBody(ex, 200, JSON_TYPE, chatCompletionJson(plan), b);
@@ -1061,13 +1051,14 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     await sendJsonWithFaults(ex, json, b);
   };
 
-  /** Non-chat JSON answers under a behaviour that only makes sense for chat: best-effort equivalents. */
+  /** A JSON answer, cut in half by `malformedJson` (whole response) or `resetMidStream` (connection closed mid-body). */
   const sendJsonWithFaults = async (ex: Exchange, json: string, b: MockBehaviour): Promise<void> => {
     switch (b.kind) {
       case 'malformedJson':
         await sendBody(ex, 200, JSON_TYPE, json.slice(0, Math.floor(json.length / 2)), b);
         return;
       case 'resetMidStream': {
+        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return;
         const buf = Buffer.from(json);
         const headers = headersFor(ex, JSON_TYPE, b);
         headers['content-length'] = String(buf.length);
@@ -1100,12 +1091,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
           'x-ratelimit-remaining-requests': '0',
           'x-ratelimit-reset-requests': `${b.retryAfterSeconds ?? 1}s`,
         };
-        if (b.retryAfterSeconds !== undefined) extra['retry-after'] = String(b.retryAfterSeconds);
-        if (b.retryAfterDate !== undefined) {
-          extra['retry-after'] =
-            typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
-        }
-        if (b.retryAfterMs !== undefined) extra['retry-after-ms'] = String(b.retryAfterMs);
+        addRetryAfter(extra, b);
         await sendBody(ex, 429, JSON_TYPE, errorJson({ ...defaultError(429, model), ...b.error }), b, extra);
         return true;
       }
@@ -1115,11 +1101,10 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         if (await startSse(ex, b)) ex.res.flushHeaders();
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        mock.destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `${mock.url}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, 'text/plain; charset=utf-8', `Redirecting to ${location}\n`, b, {
           location,
         });
