@@ -23,28 +23,29 @@
  * promise settles, so a test can prove a delta reached the client before the upstream finished.
  */
 
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ContentPart, JsonObject } from '../../src/core/types.ts';
 import {
+  flushWrite,
+  MockServer,
+  type Exchange as ServerExchange,
+  sleep,
+  splitBuffer,
+} from './mock-server.ts';
+import {
+  addRetryAfter,
   codePointPieces,
   contentText,
   countWords,
   DEFAULT_TOOL_ARGUMENTS,
   DEFAULT_TOOL_FRAMES,
-  DEFAULT_WAIT_MS,
   DirectiveError,
   extractDirective,
-  flushWrite,
   isObject,
   type LineEnding,
-  LOREM,
   type MalformedSseVariant,
   type MockBehaviour,
   type RecordedRequest,
-  sleep,
-  splitBuffer,
-  wordPieces,
+  replyPieces,
 } from './mock-upstream.ts';
 
 export type AnthropicMockBehaviour = MockBehaviour & {
@@ -209,13 +210,7 @@ function plan(
       }
       text = 'Echo: ' + (userText ?? '');
     }
-    if (frames === undefined) pieces = wordPieces(text);
-    else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-    else {
-      const words = text.split(/\s+/).filter(Boolean);
-      for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-      pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
-    }
+    pieces = replyPieces(text, frames, b.text !== undefined);
   }
   let stopReason: Plan['stopReason'] = tool ? 'tool_use' : 'end_turn';
   const max = body['max_tokens'];
@@ -386,68 +381,24 @@ function serialize(e: StreamEvent, le: LineEnding, variant?: MalformedSseVariant
 
 // ---- server -------------------------------------------------------------------------
 
-interface Exchange {
-  seq: number;
-  req: IncomingMessage;
-  res: ServerResponse;
-  record: RecordedRequest | undefined;
-  ac: AbortController;
-  serverClosed: boolean;
-}
-
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
+type Exchange = ServerExchange<RecordedRequest>;
 
 export async function startMockAnthropic(options: MockAnthropicOptions = {}): Promise<MockAnthropic> {
-  const recordOn = options.record !== false;
   const requireVersion = options.requireVersion !== false;
-  let seq = 0;
-  let requests: RecordedRequest[] = [];
-  let queue: AnthropicMockBehaviour[] = [];
-  let defaultBehaviour: AnthropicMockBehaviour | undefined;
-  let waiters: Array<{ check: () => boolean; fail: (e: Error) => void }> = [];
-  let closing = false;
-  const active = new Set<Exchange>();
-  const sockets = new Set<Socket>();
-  let url = '';
-
-  const notify = (): void => {
-    waiters = waiters.filter((w) => !w.check());
-  };
-  const wait = <T>(describe: () => string, timeoutMs: number, probe: () => T | undefined): Promise<T> => {
-    const first = probe();
-    if (first !== undefined) return Promise.resolve(first);
-    return new Promise<T>((resolve, reject) => {
-      const waiter = {
-        check: () => {
-          const v = probe();
-          if (v === undefined) return false;
-          clearTimeout(timer);
-          resolve(v);
-          return true;
-        },
-        fail: (err: Error) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      const timer = setTimeout(() => {
-        waiters = waiters.filter((w) => w !== waiter);
-        reject(new Error(`mock-anthropic: ${describe()} (after ${timeoutMs} ms)`));
-      }, timeoutMs);
-      waiters.push(waiter);
-    });
-  };
+  const mock = new MockServer<AnthropicMockBehaviour, RecordedRequest>({
+    name: 'mock-anthropic',
+    record: options.record,
+    bugResponse: (ex, message) => ({
+      contentType: JSON_TYPE,
+      body: errorBody(ex.seq, { type: 'api_error', message: `mock-anthropic bug: ${message}` }),
+    }),
+  });
 
   const head = (ex: Exchange, status: number, headers: Record<string, string>, b: MockBehaviour): void => {
     const all: Record<string, string> = { 'request-id': `req_mock_${ex.seq}`, ...headers };
     if (b.headers) for (const [k, v] of Object.entries(b.headers)) all[k.toLowerCase()] = v;
     ex.res.writeHead(status, all);
-    if (ex.record) {
-      ex.record.status = status;
-      ex.record.firstByteAt = now();
-    }
+    mock.markHead(ex, status);
   };
 
   const sendBody = async (
@@ -479,13 +430,6 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     if (typeof override.type === 'string') detail.type = override.type;
     if (typeof override.message === 'string') detail.message = override.message;
     return sendBody(ex, status, errorBody(ex.seq, detail), b, extra);
-  };
-
-  const destroy = (ex: Exchange, rst: boolean): void => {
-    ex.serverClosed = true;
-    const socket = ex.req.socket;
-    if (rst && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-    else socket.destroy();
   };
 
   /** Writes SSE text; `end` finishes the response. Returns false once the connection is gone. */
@@ -543,7 +487,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
           const buf = Buffer.from(messageJson(p));
           head(ex, 200, { 'content-type': JSON_TYPE, 'content-length': String(buf.length) }, b);
           await flushWrite(ex.res, buf.subarray(0, Math.floor(buf.length / 2)));
-          if (!ex.ac.signal.aborted) destroy(ex, b.rst === true);
+          if (!ex.ac.signal.aborted) mock.destroy(ex, b.rst === true);
           return;
         }
         if (!(await startSse())) return;
@@ -557,7 +501,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
             false,
           )
         )
-          destroy(ex, b.rst === true);
+          mock.destroy(ex, b.rst === true);
         return;
       }
       case 'errorInStream': {
@@ -623,12 +567,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
           'anthropic-ratelimit-requests-limit': '50',
           'anthropic-ratelimit-requests-remaining': '0',
         };
-        if (b.retryAfterSeconds !== undefined) extra['retry-after'] = String(b.retryAfterSeconds);
-        if (b.retryAfterDate !== undefined) {
-          extra['retry-after'] =
-            typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
-        }
-        if (b.retryAfterMs !== undefined) extra['retry-after-ms'] = String(b.retryAfterMs);
+        addRetryAfter(extra, b);
         await sendError(ex, 429, b, extra);
         return true;
       }
@@ -639,11 +578,10 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
         ex.res.flushHeaders();
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `${url}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, `Redirecting to ${location}\n`, b, { location }, 'text/plain');
         return true;
       }
@@ -698,41 +636,10 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     return undefined;
   };
 
-  const pick = (directive: AnthropicMockBehaviour | undefined): AnthropicMockBehaviour | undefined => {
-    if (queue.length > 0) {
-      const queued = queue.shift();
-      if (!directive) return queued;
-    }
-    return directive ?? defaultBehaviour;
-  };
-
   const dispatch = async (ex: Exchange, raw: string): Promise<void> => {
     const { req } = ex;
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    let body: unknown;
-    let parseFailed = false;
-    if (raw.length > 0) {
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        body = raw;
-        parseFailed = true;
-      }
-    }
-    if (recordOn) {
-      ex.record = {
-        id: ex.seq,
-        method: req.method ?? '',
-        path: req.url ?? '/',
-        headers: req.headers,
-        body,
-        behaviour: 'ok',
-        receivedAt: now(),
-        clientAborted: false,
-      };
-      requests.push(ex.record);
-      notify();
-    }
+    const body = mock.receive(ex, raw);
     if (options.requireApiKey !== undefined && req.headers['x-api-key'] !== options.requireApiKey) {
       if (ex.record) ex.record.behaviour = 'auth';
       await sendBody(ex, 401, errorBody(ex.seq, anthropicErrorFor(401)), {});
@@ -751,7 +658,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     }
     let directive: ReturnType<typeof extractDirective>;
     if (isMessages) {
-      if (parseFailed || !isObject(body)) {
+      if (!isObject(body)) {
         await invalid(ex, 400, 'There was an error parsing the body of your request as JSON.');
         return;
       }
@@ -774,10 +681,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
         return;
       }
     }
-    const picked = pick(directive?.behaviour);
-    const b: AnthropicMockBehaviour =
-      picked?.kind === 'slowFirstByte' ? { ...picked, slowFirstByteMs: picked.ms } : (picked ?? {});
-    if (ex.record) ex.record.behaviour = b.kind ?? 'ok';
+    const b = mock.behaviourFor(ex, directive?.behaviour);
     if (await answerGeneric(ex, b)) return;
     if (isModels) {
       const data = MODELS.map((id) => ({
@@ -802,105 +706,6 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     await answerMessages(ex, body as JsonObject, b, directive?.rest);
   };
 
-  const server = http.createServer({ noDelay: true, keepAliveTimeout: 10_000 }, (req, res) => {
-    const ex: Exchange = {
-      seq: ++seq,
-      req,
-      res,
-      record: undefined,
-      ac: new AbortController(),
-      serverClosed: false,
-    };
-    active.add(ex);
-    res.on('finish', () => {
-      if (ex.record) ex.record.completedAt = now();
-    });
-    res.on('close', () => {
-      active.delete(ex);
-      if (!res.writableFinished && !ex.serverClosed && !closing && ex.record) {
-        ex.record.clientAborted = true;
-        ex.record.abortedAt = now();
-        notify();
-      }
-      ex.ac.abort();
-    });
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (s: string) => {
-      raw += s;
-    });
-    req.on('end', () => {
-      dispatch(ex, raw).catch((err: unknown) => {
-        // A bug in the mock must fail loudly, not hang the test.
-        if (!res.headersSent && !res.destroyed) {
-          res.writeHead(500, { 'content-type': JSON_TYPE });
-          res.end(errorBody(ex.seq, { type: 'api_error', message: `mock-anthropic bug: ${String(err)}` }));
-        } else destroy(ex, false);
-      });
-    });
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}`;
-  const summary = (): string =>
-    requests.map((r) => `#${r.id} ${r.method} ${r.path}${r.clientAborted ? ' (aborted)' : ''}`).join(', ') ||
-    'no requests recorded';
-
-  return {
-    url,
-    port,
-    get requests() {
-      return requests;
-    },
-    enqueue(...b: AnthropicMockBehaviour[]) {
-      queue.push(...b);
-    },
-    setDefault(b: AnthropicMockBehaviour | undefined) {
-      defaultBehaviour = b;
-    },
-    waitForRequests(n: number, timeoutMs = DEFAULT_WAIT_MS) {
-      return wait(
-        () => `expected ${n} request(s), got ${requests.length}: ${summary()}`,
-        timeoutMs,
-        () => (requests.length >= n ? requests.slice() : undefined),
-      );
-    },
-    waitForAbort(opts: { requestId?: number; timeoutMs?: number } = {}) {
-      return wait(
-        () => `no client abort; recorded: ${summary()}`,
-        opts.timeoutMs ?? DEFAULT_WAIT_MS,
-        () =>
-          requests.find((r) => r.clientAborted && (opts.requestId === undefined || r.id === opts.requestId)),
-      );
-    },
-    reset() {
-      requests = [];
-      queue = [];
-      defaultBehaviour = undefined;
-    },
-    async close() {
-      closing = true;
-      for (const w of waiters) w.fail(new Error('mock-anthropic: closed while waiting'));
-      waiters = [];
-      for (const ex of active) {
-        ex.serverClosed = true;
-        ex.ac.abort();
-      }
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
+  await mock.listen(options.port ?? 0, dispatch);
+  return mock.face({});
 }

@@ -24,22 +24,24 @@
  * candidate with finishReason SAFETY and no content) and `promptBlocked`
  * (`promptFeedback.blockReason`, no candidates).
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { JsonObject } from '../../src/core/types.ts';
 import {
-  codePointPieces,
+  flushWrite,
+  MockServer,
+  type RecordedExchange,
+  type Exchange as ServerExchange,
+  sleep,
+  splitBuffer,
+  writePieces,
+} from './mock-server.ts';
+import {
   countWords,
   DirectiveError,
   embeddingVector,
   extractDirective,
-  flushWrite,
   type MockBehaviour,
-  now,
   type ReplyShaping,
-  sleep,
-  splitBuffer,
-  wordPieces,
+  replyPieces,
 } from './mock-upstream.ts';
 
 export type GeminiMockBehaviour = (
@@ -51,22 +53,8 @@ export type GeminiMockBehaviour = (
   gate?: { afterFrames: number; release: Promise<unknown> };
 };
 
-export interface GeminiRecordedRequest {
-  id: number;
-  method: string;
-  /** Request target as received (with the query string). */
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-  /** Which behaviour answered (`ok`, a behaviour kind, `auth`, `invalid`). */
-  behaviour: string;
-  status?: number;
-  receivedAt: number;
-  /** When the whole response was handed to the socket. */
-  completedAt?: number;
-  clientAborted: boolean;
-  abortedAt?: number;
-}
+/** `behaviour`: `ok`, a behaviour kind, `auth` or `invalid`. */
+export type GeminiRecordedRequest = RecordedExchange;
 
 export interface MockGeminiOptions {
   frames?: number;
@@ -90,7 +78,6 @@ export interface MockGemini {
 }
 
 const TOOL_ARGS = { location: 'Paris', unit: 'celsius' };
-const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
 const EMBEDDING_DIMS = 8;
 const JSON_TYPE = 'application/json; charset=UTF-8';
 const SSE_TYPE = 'text/event-stream';
@@ -270,13 +257,7 @@ function planOf(
       }
       text = `Echo: ${said ?? ''}`;
     }
-    if (frames === undefined) pieces = wordPieces(text);
-    else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-    else {
-      const words = text.split(/\s+/).filter(Boolean);
-      for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-      pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ` ${w}`));
-    }
+    pieces = replyPieces(text, frames, b.text !== undefined);
   }
   let finishReason: Plan['finishReason'] = 'STOP';
   const config = isObject(body['generationConfig']) ? body['generationConfig'] : {};
@@ -371,67 +352,24 @@ function promptBlockedJson(plan: Plan): string {
 // Server
 // ---------------------------------------------------------------------------------------
 
-interface Exchange {
-  seq: number;
-  req: IncomingMessage;
-  res: ServerResponse;
-  record: GeminiRecordedRequest | undefined;
-  ac: AbortController;
-  serverClosed: boolean;
-}
+type Exchange = ServerExchange<GeminiRecordedRequest>;
 
 const ROUTE = /\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 
 export async function startMockGemini(options: MockGeminiOptions = {}): Promise<MockGemini> {
-  const recordOn = options.record !== false;
-  let seq = 0;
-  let requests: GeminiRecordedRequest[] = [];
-  let queue: GeminiMockBehaviour[] = [];
-  let defaultBehaviour: GeminiMockBehaviour | undefined;
-  let waiters: Array<() => boolean> = [];
-  let closing = false;
-  const active = new Set<Exchange>();
-  const sockets = new Set<Socket>();
-
-  const notify = (): void => {
-    waiters = waiters.filter((check) => !check());
-  };
-  const waitFor = <T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const check = (): boolean => {
-        const v = probe();
-        if (v === undefined) return false;
-        clearTimeout(timer);
-        resolve(v);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        waiters = waiters.filter((w) => w !== check);
-        reject(new Error(`mock-gemini: ${what} (after ${timeoutMs} ms; ${requests.length} recorded)`));
-      }, timeoutMs);
-      if (!check()) waiters.push(check);
-    });
+  const mock = new MockServer<GeminiMockBehaviour, GeminiRecordedRequest>({
+    name: 'mock-gemini',
+    record: options.record,
+    bugResponse: (_ex, message) => ({
+      contentType: JSON_TYPE,
+      body: googleError(500, `mock-gemini bug: ${message}`),
+    }),
+  });
 
   const headersFor = (ex: Exchange, contentType: string, b: ReplyShaping): Record<string, string> => {
     const h: Record<string, string> = { 'content-type': contentType, 'x-request-id': `req_gemini_${ex.seq}` };
     for (const [k, v] of Object.entries(b.headers ?? {})) h[k.toLowerCase()] = v;
     return h;
-  };
-
-  const markHead = (ex: Exchange, status: number): void => {
-    if (ex.record) ex.record.status = status;
-  };
-
-  const writePieces = async (ex: Exchange, pieces: Buffer[], gapMs: number): Promise<void> => {
-    for (let i = 0; i < pieces.length; i++) {
-      if (i > 0 && !(await sleep(gapMs, ex.ac.signal))) return;
-      const piece = pieces[i] ?? Buffer.alloc(0);
-      if (i === pieces.length - 1) ex.res.end(piece);
-      else {
-        await flushWrite(ex.res, piece);
-        if (ex.ac.signal.aborted) return;
-      }
-    }
   };
 
   const sendBody = async (
@@ -445,7 +383,7 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
     const buf = Buffer.from(body);
     const headers = { ...headersFor(ex, JSON_TYPE, b), ...extra, 'content-length': String(buf.length) };
     ex.res.writeHead(status, headers);
-    markHead(ex, status);
+    mock.markHead(ex, status);
     if (!b.delayMs && !b.splitAt) {
       ex.res.end(buf);
       return;
@@ -464,7 +402,7 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
   ): Promise<boolean> => {
     if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return false;
     ex.res.writeHead(200, headersFor(ex, SSE_TYPE, b));
-    markHead(ex, 200);
+    mock.markHead(ex, 200);
     ex.res.flushHeaders();
     if (b.gate) {
       const { afterFrames, release } = b.gate;
@@ -490,13 +428,6 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
       if (ex.ac.signal.aborted) return false;
     }
     return true;
-  };
-
-  const destroy = (ex: Exchange, rst: boolean): void => {
-    ex.serverClosed = true;
-    const socket = ex.req.socket;
-    if (rst) socket.resetAndDestroy();
-    else socket.destroy();
   };
 
   const invalid = (
@@ -539,16 +470,15 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
       case 'hangAfterHeaders':
         if (!b.slowFirstByteMs || (await sleep(b.slowFirstByteMs, ex.ac.signal))) {
           ex.res.writeHead(200, headersFor(ex, SSE_TYPE, b));
-          markHead(ex, 200);
+          mock.markHead(ex, 200);
           ex.res.flushHeaders();
         }
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `http://127.0.0.1:${port}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, '', b, { location });
         return true;
       }
@@ -577,10 +507,10 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
         if (!stream) {
           const buf = Buffer.from(json);
           ex.res.writeHead(200, { ...headersFor(ex, JSON_TYPE, b), 'content-length': String(buf.length) });
-          markHead(ex, 200);
+          mock.markHead(ex, 200);
           await flushWrite(ex.res, buf.subarray(0, Math.floor(buf.length / 2)));
         } else if (!(await sendEvents(ex, payloads.slice(0, b.afterFrames).map(event), b, false))) return;
-        if (!ex.ac.signal.aborted) destroy(ex, b.rst === true);
+        if (!ex.ac.signal.aborted) mock.destroy(ex, b.rst === true);
         return;
       }
       case 'errorInStream': {
@@ -639,26 +569,7 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
   const dispatch = async (ex: Exchange, raw: string): Promise<void> => {
     const target = ex.req.url ?? '/';
     const [path = '', query = ''] = target.split('?', 2);
-    let body: unknown;
-    try {
-      body = raw.length > 0 ? JSON.parse(raw) : undefined;
-    } catch {
-      body = raw;
-    }
-    if (recordOn) {
-      ex.record = {
-        id: ex.seq,
-        method: ex.req.method ?? '',
-        path: target,
-        headers: ex.req.headers,
-        body,
-        behaviour: 'ok',
-        receivedAt: now(),
-        clientAborted: false,
-      };
-      requests.push(ex.record);
-      notify();
-    }
+    const body = mock.receive(ex, raw);
     if (options.requireApiKey !== undefined) {
       const given = ex.req.headers['x-goog-api-key'] ?? new URLSearchParams(query).get('key') ?? undefined;
       if (given !== options.requireApiKey) {
@@ -724,12 +635,7 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
       await invalid(ex, 400, error.message);
       return;
     }
-    let b: GeminiMockBehaviour | undefined;
-    const i = queue.findIndex((q) => q.path === undefined || path.endsWith(q.path));
-    if (i >= 0) b = queue.splice(i, 1)[0];
-    b = directive?.behaviour ?? b ?? defaultBehaviour ?? {};
-    if (b.kind === 'slowFirstByte') b = { ...b, slowFirstByteMs: b.ms };
-    if (ex.record) ex.record.behaviour = b.kind ?? 'ok';
+    const b = mock.behaviourFor(ex, directive?.behaviour);
     if (await answerGeneric(ex, b, model)) return;
     if (generate) {
       const plan = planOf(ex.seq, model, body, b, directive?.rest, options.frames);
@@ -739,94 +645,8 @@ export async function startMockGemini(options: MockGeminiOptions = {}): Promise<
     }
   };
 
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    const ex: Exchange = {
-      seq: ++seq,
-      req,
-      res,
-      record: undefined,
-      ac: new AbortController(),
-      serverClosed: false,
-    };
-    active.add(ex);
-    res.on('finish', () => {
-      if (ex.record) ex.record.completedAt = now();
-    });
-    res.on('close', () => {
-      active.delete(ex);
-      if (!res.writableFinished && !ex.serverClosed && !closing && ex.record) {
-        ex.record.clientAborted = true;
-        ex.record.abortedAt = now();
-        notify();
-      }
-      ex.ac.abort();
-    });
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (s: string) => {
-      raw += s;
-    });
-    req.on('end', () => {
-      dispatch(ex, raw).catch((error: unknown) => {
-        // A bug in the mock must fail loudly, not hang the test.
-        if (!res.headersSent && !res.destroyed) {
-          res.writeHead(500, { 'content-type': JSON_TYPE });
-          res.end(
-            googleError(500, `mock-gemini bug: ${error instanceof Error ? error.message : String(error)}`),
-          );
-        } else destroy(ex, false);
-      });
-    });
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
-
-  return {
-    url,
-    port,
-    get requests() {
-      return requests;
-    },
-    enqueue(...b) {
-      queue.push(...b);
-    },
-    setDefault(b) {
-      defaultBehaviour = b;
-    },
-    waitForRequests(n, timeoutMs = 5000) {
-      return waitFor(`expected ${n} request(s)`, timeoutMs, () =>
-        requests.length >= n ? requests.slice() : undefined,
-      );
-    },
-    waitForAbort(timeoutMs = 5000) {
-      return waitFor('no client abort', timeoutMs, () => requests.find((r) => r.clientAborted));
-    },
-    reset() {
-      requests = [];
-      queue = [];
-      defaultBehaviour = undefined;
-    },
-    async close() {
-      closing = true;
-      for (const ex of active) {
-        ex.serverClosed = true;
-        ex.ac.abort();
-      }
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
+  await mock.listen(0, dispatch);
+  return mock.face({});
 }
 
 /** Odd or broken SSE in Gemini's framing (no `[DONE]`: a Gemini stream just ends). */

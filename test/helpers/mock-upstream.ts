@@ -25,9 +25,18 @@
  * recording of requests can be turned off.
  */
 
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ChatMessage, ChatRequest, JsonObject } from '../../src/core/types.ts';
+import {
+  flushWrite,
+  MockServer,
+  type RecordedExchange,
+  type Exchange as ServerExchange,
+  sleep,
+  splitBuffer,
+  writePieces,
+} from './mock-server.ts';
+
+export { DEFAULT_WAIT_MS, flushWrite, now, sleep, splitBuffer } from './mock-server.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
@@ -145,29 +154,9 @@ export type MockBehaviour = ReplyShaping &
 
 export type MockBehaviourKind = NonNullable<MockBehaviour['kind']>;
 
-export interface RecordedRequest {
-  /** Sequence number, from 1, in order of arrival. */
-  id: number;
-  method: string;
-  /** Request target as received (with any query string). */
-  path: string;
-  /** Header names are lower-case (as node:http gives them). */
-  headers: IncomingHttpHeaders;
-  /** Parsed JSON body, or the raw text if it is not JSON (`undefined` for an empty body). */
-  body: unknown;
+export interface RecordedRequest extends RecordedExchange {
   /** Which behaviour answered (`ok` for a normal answer, `auth` for a 401 from `requireApiKey`, `invalid` for a 400/404 from validation). */
   behaviour: MockBehaviourKind | 'auth' | 'invalid';
-  /** Response status, once headers were sent. */
-  status?: number;
-  /** Epoch milliseconds (sub-millisecond precision, monotonic within the process). */
-  receivedAt: number;
-  /** When the status line and headers were handed to the socket. */
-  firstByteAt?: number;
-  /** When the whole response was handed to the socket. */
-  completedAt?: number;
-  /** True when the client closed the connection before the response was complete. Never set by the server's own resets or `close()`. */
-  clientAborted: boolean;
-  abortedAt?: number;
 }
 
 export interface MockUpstreamOptions {
@@ -221,7 +210,6 @@ export const LOREM = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed
   ' ',
 );
 const EMBEDDING_DIMS = 8;
-export const DEFAULT_WAIT_MS = 5000;
 /** Pieces a tool call's arguments are streamed in when `frames` is not set. */
 export const DEFAULT_TOOL_FRAMES = 4;
 
@@ -287,6 +275,19 @@ function defaultError(status: number, model: string | undefined): OpenAIErrorDet
   }
 }
 
+/** Adds the `retry-after` (seconds or HTTP-date) and `retry-after-ms` headers a `rateLimit` behaviour asks for. */
+export function addRetryAfter(
+  headers: Record<string, string>,
+  b: { retryAfterSeconds?: number; retryAfterDate?: Date | string; retryAfterMs?: number },
+): void {
+  if (b.retryAfterSeconds !== undefined) headers['retry-after'] = String(b.retryAfterSeconds);
+  if (b.retryAfterDate !== undefined) {
+    headers['retry-after'] =
+      typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
+  }
+  if (b.retryAfterMs !== undefined) headers['retry-after-ms'] = String(b.retryAfterMs);
+}
+
 function errorJson(detail: OpenAIErrorDetail): string {
   return JSON.stringify({ error: detail });
 }
@@ -297,10 +298,6 @@ const SSE_TYPE = 'text/event-stream; charset=utf-8';
 // ---------------------------------------------------------------------------------------
 // Small pure helpers
 // ---------------------------------------------------------------------------------------
-
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 /** Whitespace-separated word count, without allocating. */
 export function countWords(s: string): number {
@@ -338,6 +335,19 @@ export function wordPieces(text: string): string[] {
   const tail = /\s+$/.exec(text);
   if (tail && pieces.length > 0) pieces[pieces.length - 1] += tail[0];
   return pieces;
+}
+
+/**
+ * The content frames of an answer: one per word without `frames`; with `frames`, a given text
+ * (`exactText`) split into that many pieces, or the echo cut or padded with lorem words to that
+ * many words.
+ */
+export function replyPieces(text: string, frames: number | undefined, exactText: boolean): string[] {
+  if (frames === undefined) return wordPieces(text);
+  if (exactText) return codePointPieces(text, frames);
+  const words = text.split(/\s+/).filter(Boolean);
+  for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
+  return words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
 }
 
 /** `frames` pieces of nearly equal length, cut between code points (never inside a surrogate pair). */
@@ -729,24 +739,7 @@ function malformedEvents(payloads: string[], variant: MalformedSseVariant, le: L
 // Server
 // ---------------------------------------------------------------------------------------
 
-/** Per-request state. */
-interface Exchange {
-  seq: number;
-  req: IncomingMessage;
-  res: ServerResponse;
-  receivedAt: number;
-  /** Set once the request is in `requests` (recording on). */
-  record: RecordedRequest | undefined;
-  /** Aborted when the connection goes away for any reason: stops timers and pending writes. */
-  ac: AbortController;
-  /** Set before the server itself destroys the connection, so that it is not taken for a client abort. */
-  serverClosed: boolean;
-}
-
-interface Waiter {
-  check: () => boolean;
-  fail: (err: Error) => void;
-}
+type Exchange = ServerExchange<RecordedRequest>;
 
 type Route = 'chat' | 'embeddings' | 'models' | 'model' | undefined;
 
@@ -765,44 +758,7 @@ function routeOf(method: string | undefined, target: string): { route: Route; mo
   return { route: undefined };
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  if (ms <= 0) return new Promise((resolve) => setImmediate(() => resolve(!signal.aborted)));
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Resolves once `chunk` was handed to the kernel (or the stream failed): the next write is a separate packet. */
-export function flushWrite(res: ServerResponse, chunk: string | Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.destroyed) return resolve();
-    res.write(chunk, () => resolve());
-  });
-}
-
-export function splitBuffer(body: Buffer, offsets: number[]): Buffer[] {
-  const cuts = [...new Set(offsets.filter((o) => o > 0 && o < body.length))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const c of cuts) {
-    pieces.push(body.subarray(start, c));
-    start = c;
-  }
-  pieces.push(body.subarray(start));
-  return pieces;
-}
-
 export async function startMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
-  const recordOn = options.record !== false;
   const created = Math.floor(Date.now() / 1000);
   const modelIds = options.models ?? DEFAULT_MODELS;
   const modelsJson = JSON.stringify({
@@ -811,64 +767,21 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   });
   const expectedAuth = options.requireApiKey === undefined ? undefined : `Bearer ${options.requireApiKey}`;
 
-  let seq = 0;
-  let requests: RecordedRequest[] = [];
-  let queue: MockBehaviour[] = [];
-  let defaultBehaviour: MockBehaviour | undefined;
-  let waiters: Waiter[] = [];
-  let closing = false;
-  const active = new Set<Exchange>();
-  const sockets = new Set<Socket>();
-  let url = '';
-
-  const notify = (): void => {
-    if (waiters.length === 0) return;
-    waiters = waiters.filter((w) => !w.check());
-  };
-
-  const wait = <T>(describe: () => string, timeoutMs: number, probe: () => T | undefined): Promise<T> => {
-    const first = probe();
-    if (first !== undefined) return Promise.resolve(first);
-    return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = {
-        check: () => {
-          const v = probe();
-          if (v === undefined) return false;
-          clearTimeout(timer);
-          resolve(v);
-          return true;
-        },
-        fail: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      const timer = setTimeout(() => {
-        waiters = waiters.filter((w) => w !== waiter);
-        reject(new Error(`mock-upstream: ${describe()} (after ${timeoutMs} ms)`));
-      }, timeoutMs);
-      waiters.push(waiter);
-    });
-  };
-
-  const summary = (): string =>
-    requests.length === 0
-      ? 'no requests recorded'
-      : requests
-          .map((r) => `#${r.id} ${r.method} ${r.path}${r.clientAborted ? ' (aborted)' : ''}`)
-          .join(', ');
+  const mock = new MockServer<MockBehaviour, RecordedRequest>({
+    name: 'mock-upstream',
+    record: options.record,
+    bugResponse: (_ex, message) => ({
+      contentType: JSON_TYPE,
+      body: errorJson({
+        message: `mock-upstream bug: ${message}`,
+        type: 'server_error',
+        param: null,
+        code: null,
+      }),
+    }),
+  });
 
   // ---- response writers -------------------------------------------------------------
-
-  const markHead = (ex: Exchange, status: number): void => {
-    if (ex.record) {
-      ex.record.status = status;
-      ex.record.firstByteAt = now();
-    }
-  };
-  const markDone = (ex: Exchange): void => {
-    if (ex.record) ex.record.completedAt = now();
-  };
 
   const headersFor = (
     ex: Exchange,
@@ -898,31 +811,15 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     headers['content-length'] = String(buf.length);
     if (!b.delayMs && !b.splitAt) {
       res.writeHead(status, headers);
-      markHead(ex, status);
+      mock.markHead(ex, status);
       res.end(buf);
       return;
     }
     res.writeHead(status, headers);
     res.flushHeaders();
-    markHead(ex, status);
+    mock.markHead(ex, status);
     if (b.delayMs && !(await sleep(b.delayMs, ac.signal))) return;
     await writePieces(ex, b.splitAt ? splitBuffer(buf, b.splitAt) : [buf], b.frameDelayMs ?? 0);
-  };
-
-  /** Writes pieces one by one, each flushed (and then `gapMs`, or a turn of the event loop) before the next; ends the response. */
-  const writePieces = async (ex: Exchange, pieces: Buffer[], gapMs: number): Promise<void> => {
-    const { res, ac } = ex;
-    for (let i = 0; i < pieces.length; i++) {
-      if (i > 0 && !(await sleep(gapMs, ac.signal))) return;
-      const piece = pieces[i];
-      if (piece === undefined) continue;
-      if (i === pieces.length - 1) {
-        res.end(piece);
-      } else {
-        await flushWrite(res, piece);
-        if (ac.signal.aborted) return;
-      }
-    }
   };
 
   const startSse = async (ex: Exchange, b: ReplyShaping): Promise<boolean> => {
@@ -930,7 +827,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     const headers = headersFor(ex, SSE_TYPE, b);
     headers['cache-control'] = 'no-cache';
     ex.res.writeHead(200, headers);
-    markHead(ex, 200);
+    mock.markHead(ex, 200);
     return true;
   };
 
@@ -983,27 +880,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     return true;
   };
 
-  const destroy = (ex: Exchange, rst: boolean): void => {
-    ex.serverClosed = true;
-    const socket = ex.req.socket;
-    if (rst && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-    else socket.destroy();
-  };
-
   // ---- request handling -------------------------------------------------------------
-
-  const pickBehaviour = (path: string, directive: MockBehaviour | undefined): MockBehaviour | undefined => {
-    if (queue.length > 0) {
-      const pathOnly = path.split('?', 1)[0] ?? path;
-      const i = queue.findIndex((q) => q.path === undefined || pathOnly.endsWith(q.path));
-      if (i >= 0) {
-        const [queued] = queue.splice(i, 1);
-        // The queue entry is consumed even when a directive wins, so that queue order stays per-request.
-        if (!directive) return queued;
-      }
-    }
-    return directive ?? defaultBehaviour;
-  };
 
   const planChat = (
     ex: Exchange,
@@ -1050,13 +927,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         }
         text = 'Echo: ' + (userText ?? '');
       }
-      if (frames === undefined) pieces = wordPieces(text);
-      else if (b.text !== undefined) pieces = codePointPieces(text, frames);
-      else {
-        const words = text.split(/\s+/).filter(Boolean);
-        for (let i = 0; words.length < frames; i++) words.push(LOREM[i % LOREM.length] ?? 'lorem');
-        pieces = words.slice(0, frames).map((w, i) => (i === 0 ? w : ' ' + w));
-      }
+      pieces = replyPieces(text, frames, b.text !== undefined);
     }
     let finishReason: ChatPlan['finishReason'] = tool ? 'tool_calls' : 'stop';
     const max = body.max_completion_tokens ?? body.max_tokens;
@@ -1083,15 +954,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     switch (b.kind) {
       case 'resetMidStream': {
         if (!stream) {
-          const json = chatCompletionJson(plan);
-          const buf = Buffer.from(json);
-          if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return;
-          const headers = headersFor(ex, JSON_TYPE, b);
-          headers['content-length'] = String(buf.length);
-          ex.res.writeHead(200, headers);
-          markHead(ex, 200);
-          await flushWrite(ex.res, buf.subarray(0, Math.floor(buf.length / 2)));
-          if (!ex.ac.signal.aborted) destroy(ex, b.rst === true);
+          await sendJsonWithFaults(ex, chatCompletionJson(plan), b);
           return;
         }
         if (!(await startSse(ex, b))) return;
@@ -1104,7 +967,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
             false,
           )
         )
-          destroy(ex, b.rst === true);
+          mock.destroy(ex, b.rst === true);
         return;
       }
       case 'errorInStream': {
@@ -1125,11 +988,9 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         );
         return;
       }
-      case 'malformedJson': {
-        const json = chatCompletionJson(plan);
-        await sendBody(ex, 200, JSON_TYPE, json.slice(0, Math.floor(json.length / 2)), b);
+      case 'malformedJson':
+        await sendJsonWithFaults(ex, chatCompletionJson(plan), b);
         return;
-      }
       default: {
         if (!stream) {
           await sendBody(ex, 200, JSON_TYPE, chatCompletionJson(plan), b);
@@ -1190,20 +1051,21 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     await sendJsonWithFaults(ex, json, b);
   };
 
-  /** Non-chat JSON answers under a behaviour that only makes sense for chat: best-effort equivalents. */
+  /** A JSON answer, cut in half by `malformedJson` (whole response) or `resetMidStream` (connection closed mid-body). */
   const sendJsonWithFaults = async (ex: Exchange, json: string, b: MockBehaviour): Promise<void> => {
     switch (b.kind) {
       case 'malformedJson':
         await sendBody(ex, 200, JSON_TYPE, json.slice(0, Math.floor(json.length / 2)), b);
         return;
       case 'resetMidStream': {
+        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return;
         const buf = Buffer.from(json);
         const headers = headersFor(ex, JSON_TYPE, b);
         headers['content-length'] = String(buf.length);
         ex.res.writeHead(200, headers);
-        markHead(ex, 200);
+        mock.markHead(ex, 200);
         await flushWrite(ex.res, buf.subarray(0, Math.floor(buf.length / 2)));
-        if (!ex.ac.signal.aborted) destroy(ex, b.rst === true);
+        if (!ex.ac.signal.aborted) mock.destroy(ex, b.rst === true);
         return;
       }
       default:
@@ -1229,12 +1091,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
           'x-ratelimit-remaining-requests': '0',
           'x-ratelimit-reset-requests': `${b.retryAfterSeconds ?? 1}s`,
         };
-        if (b.retryAfterSeconds !== undefined) extra['retry-after'] = String(b.retryAfterSeconds);
-        if (b.retryAfterDate !== undefined) {
-          extra['retry-after'] =
-            typeof b.retryAfterDate === 'string' ? b.retryAfterDate : b.retryAfterDate.toUTCString();
-        }
-        if (b.retryAfterMs !== undefined) extra['retry-after-ms'] = String(b.retryAfterMs);
+        addRetryAfter(extra, b);
         await sendBody(ex, 429, JSON_TYPE, errorJson({ ...defaultError(429, model), ...b.error }), b, extra);
         return true;
       }
@@ -1244,11 +1101,10 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
         if (await startSse(ex, b)) ex.res.flushHeaders();
         return true;
       case 'reset':
-        if (b.slowFirstByteMs && !(await sleep(b.slowFirstByteMs, ex.ac.signal))) return true;
-        destroy(ex, true);
+        await mock.resetBeforeAnswer(ex, b.slowFirstByteMs);
         return true;
       case 'redirect': {
-        const location = b.location ?? `${url}/redirected${ex.req.url ?? '/'}`;
+        const location = b.location ?? mock.redirectTarget(ex);
         await sendBody(ex, b.status ?? 307, 'text/plain; charset=utf-8', `Redirecting to ${location}\n`, b, {
           location,
         });
@@ -1267,30 +1123,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
   const dispatch = async (ex: Exchange, rawBody: string): Promise<void> => {
     const { req } = ex;
     const path = req.url ?? '/';
-    let body: unknown;
-    let parseFailed = false;
-    if (rawBody.length > 0) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        body = rawBody;
-        parseFailed = true;
-      }
-    }
-    if (recordOn) {
-      ex.record = {
-        id: ex.seq,
-        method: req.method ?? '',
-        path,
-        headers: req.headers,
-        body,
-        behaviour: 'ok',
-        receivedAt: ex.receivedAt,
-        clientAborted: false,
-      };
-      requests.push(ex.record);
-      notify();
-    }
+    const body = mock.receive(ex, rawBody);
 
     // Azure OpenAI sends the key as `api-key` instead of a bearer token.
     const azureKey = options.requireApiKey !== undefined && req.headers['api-key'] === options.requireApiKey;
@@ -1310,7 +1143,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       });
       return;
     }
-    if ((route === 'chat' || route === 'embeddings') && (parseFailed || !isObject(body))) {
+    if ((route === 'chat' || route === 'embeddings') && !isObject(body)) {
       await invalid(ex, 400, {
         message:
           "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
@@ -1369,10 +1202,7 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
       return;
     }
 
-    const picked = pickBehaviour(path, directive?.behaviour);
-    const b: MockBehaviour =
-      picked?.kind === 'slowFirstByte' ? { ...picked, slowFirstByteMs: picked.ms } : (picked ?? {});
-    if (ex.record) ex.record.behaviour = b.kind ?? 'ok';
+    const b = mock.behaviourFor(ex, directive?.behaviour);
 
     if (await answerGeneric(ex, b, model)) return;
     switch (route) {
@@ -1399,136 +1229,6 @@ export async function startMockUpstream(options: MockUpstreamOptions = {}): Prom
     }
   };
 
-  const server = http.createServer({ noDelay: true, keepAliveTimeout: 10_000 }, (req, res) => {
-    const ex: Exchange = {
-      seq: ++seq,
-      req,
-      res,
-      receivedAt: recordOn ? now() : 0,
-      record: undefined,
-      ac: new AbortController(),
-      serverClosed: false,
-    };
-    active.add(ex);
-    res.on('finish', () => markDone(ex));
-    res.on('close', () => {
-      active.delete(ex);
-      if (!res.writableFinished && !ex.serverClosed && !closing) {
-        if (recordOn && !ex.record) {
-          // Aborted while still sending its body: record what we have.
-          ex.record = {
-            id: ex.seq,
-            method: req.method ?? '',
-            path: req.url ?? '/',
-            headers: req.headers,
-            body: undefined,
-            behaviour: 'ok',
-            receivedAt: ex.receivedAt,
-            clientAborted: false,
-          };
-          requests.push(ex.record);
-        }
-        if (ex.record) {
-          ex.record.clientAborted = true;
-          ex.record.abortedAt = now();
-        }
-        notify();
-      }
-      ex.ac.abort();
-    });
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (s: string) => {
-      raw += s;
-    });
-    req.on('end', () => {
-      dispatch(ex, raw).catch((err: unknown) => {
-        // A bug in the mock must fail loudly, not hang the test: answer 500 with the reason.
-        if (!res.headersSent && !res.destroyed) {
-          const message = err instanceof Error ? err.message : String(err);
-          res.writeHead(500, { 'content-type': JSON_TYPE });
-          res.end(
-            errorJson({
-              message: `mock-upstream bug: ${message}`,
-              type: 'server_error',
-              param: null,
-              code: null,
-            }),
-          );
-        } else {
-          destroy(ex, false);
-        }
-      });
-    });
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  // A client that resets its socket must not crash the test process.
-  server.on('clientError', (_err, socket) => socket.destroy());
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}`;
-
-  function waitForAbort(arg?: number | { requestId?: number; timeoutMs?: number }): Promise<RecordedRequest> {
-    const opts = typeof arg === 'number' ? { timeoutMs: arg } : (arg ?? {});
-    const { requestId } = opts;
-    if (!recordOn) return Promise.reject(new Error('mock-upstream: waitForAbort needs recording on'));
-    return wait(
-      () =>
-        `no client abort${requestId === undefined ? '' : ` of request #${requestId}`}; recorded: ${summary()}`,
-      opts.timeoutMs ?? DEFAULT_WAIT_MS,
-      () => requests.find((r) => r.clientAborted && (requestId === undefined || r.id === requestId)),
-    );
-  }
-
-  return {
-    url,
-    baseUrl: `${url}/v1`,
-    port,
-    get requests() {
-      return requests;
-    },
-    enqueue(...b: MockBehaviour[]) {
-      queue.push(...b);
-    },
-    setDefault(b: MockBehaviour | undefined) {
-      defaultBehaviour = b;
-    },
-    waitForRequests(n: number, timeoutMs = DEFAULT_WAIT_MS) {
-      if (!recordOn) return Promise.reject(new Error('mock-upstream: waitForRequests needs recording on'));
-      return wait(
-        () => `expected ${n} request(s), got ${requests.length}: ${summary()}`,
-        timeoutMs,
-        () => (requests.length >= n ? requests.slice() : undefined),
-      );
-    },
-    waitForAbort,
-    reset() {
-      requests = [];
-      queue = [];
-      defaultBehaviour = undefined;
-    },
-    async close() {
-      closing = true;
-      for (const w of waiters) w.fail(new Error('mock-upstream: closed while waiting'));
-      waiters = [];
-      for (const ex of active) {
-        ex.serverClosed = true;
-        ex.ac.abort();
-      }
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
+  await mock.listen(options.port ?? 0, dispatch);
+  return mock.face({ baseUrl: `${mock.url}/v1` });
 }
