@@ -3,7 +3,19 @@
  * (500 ms) instead of queueing forever while Redis is away, so callers can
  * apply their own outage policy (fail open for rate limits, closed for budgets).
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
+
+/**
+ * ioredis is loaded on first use: a gateway without Redis (the default) never
+ * pays its ~25 MB of resident memory.
+ */
+const requireLazily = createRequire(import.meta.url);
+let RedisClient: typeof Redis | undefined;
+function redisClass(): typeof Redis {
+  RedisClient ??= (requireLazily('ioredis') as typeof import('ioredis')).Redis;
+  return RedisClient;
+}
 
 export interface ConnectRedisOptions {
   /** Shown in `CLIENT LIST` and in log lines. */
@@ -24,7 +36,7 @@ export function redisRetryDelay(times: number): number {
 
 export function connectRedis(url: string, options: ConnectRedisOptions = {}): Redis {
   const description = describeRedisUrl(url);
-  const redis = new Redis(url, {
+  const redis = new (redisClass())(url, {
     connectionName: options.name ?? 'switchyard',
     commandTimeout: options.commandTimeoutMs ?? 500,
     connectTimeout: 2000,

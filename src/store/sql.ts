@@ -5,9 +5,10 @@
  * Connection strings carry passwords; nothing here ever puts one in a
  * description, a log line or an error message (see `maskDatabaseUrl`).
  */
+import { createRequire } from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Schema } from './schema.ts';
 import { openSqlite } from './sqlite-driver.ts';
 
@@ -114,23 +115,34 @@ function describePostgres(connectionString: string): string {
 // PostgreSQL rows look like SQLite's; our values stay far below 2^53.
 const PG_INT8_OID = 20;
 const PG_NUMERIC_OID = 1700;
-const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if ((oid === PG_INT8_OID || oid === PG_NUMERIC_OID) && format !== 'binary') {
-      return (value: string) => Number(value);
-    }
-    return pg.types.getTypeParser(oid, format ?? 'text');
-  }) as pg.CustomTypesConfig['getTypeParser'],
-};
+function pgTypes(driver: typeof pg): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+      if ((oid === PG_INT8_OID || oid === PG_NUMERIC_OID) && format !== 'binary') {
+        return (value: string) => Number(value);
+      }
+      return driver.types.getTypeParser(oid, format ?? 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
+
+/** `pg` is loaded on first use: a gateway on SQLite (the default) never pays its memory. */
+const requireLazily = createRequire(import.meta.url);
+let pgDriver: typeof pg | undefined;
+function pgModule(): typeof pg {
+  pgDriver ??= requireLazily('pg') as typeof pg;
+  return pgDriver;
+}
 
 function createPgPool(connectionString: string, options: OpenDatabaseOptions, description: string): pg.Pool {
-  const pool = new pg.Pool({
+  const driver = pgModule();
+  const pool = new driver.Pool({
     connectionString,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     application_name: 'switchyard',
-    types: pgTypes,
+    types: pgTypes(driver),
   });
   // An idle client whose server goes away emits 'error' on the pool; without a
   // listener that is an unhandled error event and kills the process.
