@@ -84,6 +84,9 @@ interface WorkerReply {
   error?: string;
 }
 
+/** `.ts` when running from source, `.js` from the build (dist/): the worker is its sibling either way. */
+const MODULE_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
 class SqliteWorkerSink implements LedgerSink {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
@@ -91,7 +94,7 @@ class SqliteWorkerSink implements LedgerSink {
   #failure: Error | undefined;
 
   constructor(path: string) {
-    this.#worker = new Worker(new URL('./sqlite-ledger-worker.ts', import.meta.url), {
+    this.#worker = new Worker(new URL(`./sqlite-ledger-worker${MODULE_EXTENSION}`, import.meta.url), {
       workerData: { path },
     });
     // Only in-flight writes keep the process alive, never an idle writer.
