@@ -54,6 +54,22 @@ export class UpstreamClient {
     return this.#origin;
   }
 
+  /**
+   * A readiness probe (a GET that spends no tokens): the body is drained, and a
+   * status at or above `failFrom` is thrown as the adapter maps it.
+   */
+  async probe(
+    path: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    mapError: UpstreamErrorMapper,
+    failFrom: number,
+  ): Promise<void> {
+    const res = await this.request({ method: 'GET', path, headers, ctx: healthCheckContext(signal) });
+    const text = await readText(res, signal);
+    if (res.statusCode >= failFrom) throw mapError(res.statusCode, res.headers, text);
+  }
+
   /** POSTs a JSON body; a non-2xx answer is read (bounded) and thrown as the adapter maps it. */
   async postJson(
     path: string,
@@ -186,7 +202,7 @@ export type UpstreamErrorMapper = (
 ) => GatewayError;
 
 /** Passes a 2xx response on; anything else is read (bounded) and thrown as the adapter maps it. */
-export async function expectOk(
+async function expectOk(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
   mapError: UpstreamErrorMapper,
@@ -196,8 +212,22 @@ export async function expectOk(
   throw mapError(res.statusCode, res.headers, text);
 }
 
+/**
+ * A 2xx answer to a stream request must be an event stream: some servers answer
+ * one with a plain JSON error under 200, which is read and mapped as a 502.
+ */
+export async function expectEventStream(
+  res: UpstreamResponse,
+  clientSignal: AbortSignal,
+  mapError: UpstreamErrorMapper,
+): Promise<UpstreamResponse> {
+  if (String(res.headers['content-type'] ?? '').includes('text/event-stream')) return res;
+  const text = await readText(res, clientSignal);
+  throw mapError(502, res.headers, text);
+}
+
 /** The attempt context of a readiness probe: short timeouts, no client behind it. */
-export function healthCheckContext(signal: AbortSignal): AttemptContext {
+function healthCheckContext(signal: AbortSignal): AttemptContext {
   return {
     signal,
     requestId: 'health-check',

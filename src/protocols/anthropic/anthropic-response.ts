@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';
+import { toolInputOf } from '../../core/tool-calls.ts';
 import type { ChatChoice, ChatCompletion, ToolCall } from '../../core/types.ts';
 import { toStopInfo } from './anthropic-stop.ts';
-import { toolInputOf } from './anthropic-tools.ts';
 import { fromCanonicalUsage } from './anthropic-usage.ts';
 import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 

@@ -28,9 +28,8 @@ import {
   type CountTokensResponse,
 } from '../../protocols/anthropic/anthropic-wire.ts';
 import {
-  healthCheckContext,
+  expectEventStream,
   readJson,
-  readText,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -91,7 +90,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
 
   constructor(options: AnthropicProviderOptions) {
     this.name = options.name;
-    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
+    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections });
     const { betas, others } = splitBetas(options.headers ?? {});
     this.#configuredBetas = betas;
     this.#headers = {
@@ -131,7 +130,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     if (!value || typeof value !== 'object' || value.type !== 'message') {
       if (value && typeof value === 'object' && value.type === 'error') {
         // A 200 carrying an error body (some proxies do this): still an upstream failure.
-        throw mapAnthropicError(502, res.headers, JSON.stringify(value), this.#redact);
+        throw this.#mapError(502, res.headers, JSON.stringify(value));
       }
       throw new GatewayError('upstream_bad_response', 'Upstream response is not an Anthropic message');
     }
@@ -164,14 +163,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
 
   /** Listing models spends no tokens and proves the key and the network path. */
   async check(signal: AbortSignal): Promise<void> {
-    const res = await this.#client.request({
-      method: 'GET',
-      path: '/v1/models',
-      headers: this.#headers,
-      ctx: healthCheckContext(signal),
-    });
-    const text = await readText(res, signal);
-    if (res.statusCode >= 500) throw mapAnthropicError(res.statusCode, res.headers, text, this.#redact);
+    await this.#client.probe('/v1/models', this.#headers, signal, this.#mapError, 500);
   }
 
   async close(): Promise<void> {
@@ -179,13 +171,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   }
 
   async #postStream(body: JsonObject, ctx: AttemptContext): Promise<UpstreamResponse> {
-    const res = await this.#post(body, ctx);
-    const contentType = String(res.headers['content-type'] ?? '');
-    if (!contentType.includes('text/event-stream')) {
-      const text = await readText(res, ctx.signal);
-      throw mapAnthropicError(502, res.headers, text, this.#redact);
-    }
-    return res;
+    return expectEventStream(await this.#post(body, ctx), ctx.signal, this.#mapError);
   }
 
   /** The provider's headers, with the client's betas (if any) merged after the configured ones. */

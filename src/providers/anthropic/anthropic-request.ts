@@ -9,8 +9,8 @@
  * cannot be translated faithfully is refused with a 400 naming the field.
  */
 import { GatewayError } from '../../core/errors.ts';
+import { toolInputOf } from '../../core/tool-calls.ts';
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
-import { toolInputOf } from '../../protocols/anthropic/anthropic-tools.ts';
 import type {
   ContentBlockParam,
   ImageBlockParam,

@@ -21,9 +21,8 @@ import {
   USAGE_ESTIMATED,
 } from '../../core/types.ts';
 import {
-  healthCheckContext,
+  expectEventStream,
   readJson,
-  readText,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -64,7 +63,7 @@ export class GeminiProvider implements ProviderAdapter {
   constructor(options: GeminiProviderOptions) {
     this.name = options.name;
     this.#client = new UpstreamClient(options.baseUrl ?? 'https://generativelanguage.googleapis.com', {
-      maxConnections: options.maxConnections ?? 256,
+      maxConnections: options.maxConnections,
     });
     this.#headers = {
       'content-type': 'application/json',
@@ -84,18 +83,14 @@ export class GeminiProvider implements ProviderAdapter {
     if (!value || typeof value !== 'object' || Array.isArray(value)) {
       throw new GatewayError('upstream_bad_response', 'Upstream response is not an object');
     }
-    if ('error' in value) throw mapGeminiError(502, {}, JSON.stringify(value), this.#redact);
+    if ('error' in value) throw this.#mapError(502, {}, JSON.stringify(value));
     return fromGeminiResponse(value, request.model);
   }
 
   async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
     const body = toGeminiRequest(request);
     const res = await this.#post(`${modelPath(request.model)}:streamGenerateContent?alt=sse`, body, ctx);
-    const contentType = String(res.headers['content-type'] ?? '');
-    if (!contentType.includes('text/event-stream')) {
-      const text = await readText(res, ctx.signal);
-      throw mapGeminiError(502, res.headers, text, this.#redact);
-    }
+    await expectEventStream(res, ctx.signal, this.#mapError);
     return readGeminiStream(res, ctx.signal, { model: request.model, redact: this.#redact });
   }
 
@@ -140,14 +135,7 @@ export class GeminiProvider implements ProviderAdapter {
   }
 
   async check(signal: AbortSignal): Promise<void> {
-    const res = await this.#client.request({
-      method: 'GET',
-      path: `${API_VERSION}/models?pageSize=1`,
-      headers: this.#headers,
-      ctx: healthCheckContext(signal),
-    });
-    const text = await readText(res, signal);
-    if (res.statusCode >= 400) throw mapGeminiError(res.statusCode, res.headers, text, this.#redact);
+    await this.#client.probe(`${API_VERSION}/models?pageSize=1`, this.#headers, signal, this.#mapError, 400);
   }
 
   async close(): Promise<void> {

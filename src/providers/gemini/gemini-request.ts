@@ -9,7 +9,9 @@
  * - tool parameter schemas are an OpenAPI subset: keys Gemini rejects are dropped.
  * Anything that cannot be expressed is a 400 naming the field, never a silent drop.
  */
+
 import { GatewayError } from '../../core/errors.ts';
+import { toolInputOf } from '../../core/tool-calls.ts';
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
 import type { GeminiContent, GeminiGenerationConfig, GeminiPart, GeminiRequest } from './gemini-wire.ts';
 
@@ -130,13 +132,8 @@ function assistantParts(message: ChatMessage, where: string, callNames: Map<stri
 }
 
 function parseArguments(text: string | undefined, where: string, i: number): JsonObject {
-  if (text === undefined || text.trim() === '') return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as JsonObject;
-  } catch {
-    // Reported below, with the field that is wrong.
-  }
+  const input = toolInputOf(text);
+  if (input) return input;
   throw invalid(`${where}.tool_calls[${i}].function.arguments`, 'Tool call arguments must be a JSON object');
 }
 
@@ -181,12 +178,11 @@ function toolDeclarations(request: ChatRequest): GeminiRequest['tools'] {
       throw invalid(`tools[${i}]`, 'Only function tools are supported by this provider');
     }
     const { name, description, parameters } = tool.function;
+    const schema = parameters ? cleanSchema(parameters) : undefined;
     return {
       name,
       ...(description ? { description } : {}),
-      ...(parameters && Object.keys(cleanSchema(parameters)).length > 0
-        ? { parameters: cleanSchema(parameters) }
-        : {}),
+      ...(schema && Object.keys(schema).length > 0 ? { parameters: schema } : {}),
     };
   });
   return [{ functionDeclarations: declarations }];

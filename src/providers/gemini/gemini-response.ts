@@ -12,8 +12,10 @@
  *   what an OpenAI client sees when OpenAI filters: clients already handle it,
  *   and a 400 would wrongly suggest the request itself was malformed.
  */
+
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';
+import { toolCallOf } from '../../core/tool-calls.ts';
 import type { ChatChoice, ChatCompletion, FinishReason, ToolCall, Usage } from '../../core/types.ts';
 import type { GeminiFinishReason, GeminiPart, GeminiResponse, GeminiUsageMetadata } from './gemini-wire.ts';
 
@@ -62,11 +64,9 @@ export function splitParts(
   for (const part of parts ?? []) {
     if (typeof part.text === 'string' && part.thought !== true) text += part.text;
     if (part.functionCall) {
-      calls.push({
-        id: part.functionCall.id || nextCallId(),
-        type: 'function',
-        function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
-      });
+      calls.push(
+        toolCallOf(part.functionCall.id || nextCallId(), part.functionCall.name, part.functionCall.args),
+      );
     }
   }
   return { text, calls };

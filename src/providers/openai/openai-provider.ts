@@ -14,9 +14,8 @@ import type {
   EmbeddingResponse,
 } from '../../core/types.ts';
 import {
-  healthCheckContext,
+  expectEventStream,
   readJson,
-  readText,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -56,7 +55,7 @@ export class OpenAIProvider implements ProviderAdapter {
     this.name = options.name;
     this.type = options.type ?? 'openai';
     this.#pathFor = options.pathFor ?? ((operation) => `/${operation}`);
-    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections ?? 256 });
+    this.#client = new UpstreamClient(options.baseUrl, { maxConnections: options.maxConnections });
     this.#headers = { 'content-type': 'application/json', ...options.headers };
     if (options.apiKey) {
       if (options.keyHeader === 'api-key') this.#headers['api-key'] = options.apiKey;
@@ -75,7 +74,7 @@ export class OpenAIProvider implements ProviderAdapter {
     const value = (await readJson(res, ctx.signal)) as ChatCompletion;
     if (!value || typeof value !== 'object' || !Array.isArray(value.choices)) {
       if (value && typeof value === 'object' && 'error' in value) {
-        throw mapOpenAIError(502, {}, JSON.stringify(value), this.#redact);
+        throw this.#mapError(502, {}, JSON.stringify(value));
       }
       throw new GatewayError('upstream_bad_response', 'Upstream response has no choices');
     }
@@ -89,12 +88,7 @@ export class OpenAIProvider implements ProviderAdapter {
       stream_options: { ...request.stream_options, include_usage: true },
     };
     const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
-    const contentType = String(res.headers['content-type'] ?? '');
-    if (!contentType.includes('text/event-stream')) {
-      // Some servers answer a stream request with plain JSON errors under 200.
-      const text = await readText(res, ctx.signal);
-      throw mapOpenAIError(502, res.headers, text, this.#redact);
-    }
+    await expectEventStream(res, ctx.signal, this.#mapError);
     return readOpenAIStream(res, ctx.signal, this.#redact);
   }
 
@@ -108,14 +102,14 @@ export class OpenAIProvider implements ProviderAdapter {
   }
 
   async check(signal: AbortSignal): Promise<void> {
-    const res = await this.#client.request({
-      method: 'GET',
-      path: this.#pathFor('models', ''),
-      headers: this.#headers,
-      ctx: healthCheckContext(signal),
-    });
-    await readText(res, signal);
-    if (res.statusCode >= 500) throw mapOpenAIError(res.statusCode, res.headers, '', this.#redact);
+    // Only a server error fails readiness; its body is not quoted.
+    await this.#client.probe(
+      this.#pathFor('models', ''),
+      this.#headers,
+      signal,
+      (status, headers) => this.#mapError(status, headers, ''),
+      500,
+    );
   }
 
   async close(): Promise<void> {
