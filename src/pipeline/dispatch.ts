@@ -42,8 +42,11 @@ export interface AttemptOutcome {
 }
 
 export interface AttemptObserver {
-  /** Before the attempt is sent: capacity accounting counts it from here. */
-  onAttemptStart?(target: RouteTarget, estimatedTokens: number): void;
+  /**
+   * Before the attempt is sent: capacity accounting counts it from here. The
+   * estimate is lazy, so an observer that does not need it costs nothing.
+   */
+  onAttemptStart?(target: RouteTarget, estimatedTokens: () => number): void;
   /** Once per attempt when it ends (success, failure, abort, hedge lost). */
   onAttemptEnd(target: RouteTarget, outcome: AttemptOutcome): void;
 }
@@ -306,6 +309,9 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
     return lease;
   }
 
+  /** `#estimatedPromptTokens` as a value, for the observer (bound once per request, not per attempt). */
+  readonly #promptTokensLazily = (): number => this.#estimatedPromptTokens();
+
   /** Computed once per request, and only if someone asks (capacity accounting, an abort's bill). */
   #estimatedPromptTokens(): number {
     this.#promptTokens ??= this.#options.estimatePromptTokens?.() ?? 0;
@@ -324,7 +330,7 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
       attempt.endListener = candidate;
       const ctx: AttemptContext = { signal, requestId: options.requestId, timeouts: this.#route.timeouts };
       const observer = options.observer;
-      if (observer?.onAttemptStart) observer.onAttemptStart(target, this.#estimatedPromptTokens());
+      if (observer?.onAttemptStart) observer.onAttemptStart(target, this.#promptTokensLazily);
       const startedAt = performance.now();
       try {
         const value = await this.#call(target, ctx, attempt, this.#input);

@@ -54,13 +54,13 @@ export class CapacityTracker {
     return this.#buckets.has(targetId);
   }
 
-  /** Accounts one attempt starting with about `tokens` tokens. */
-  start(targetId: string, tokens: number): void {
+  /** Accounts one attempt starting with about `tokens` tokens (worked out only for a limited target). */
+  start(targetId: string, tokens: number | (() => number)): void {
     const bucket = this.#buckets.get(targetId);
     if (!bucket) return;
     drain(bucket, this.#now());
     bucket.requestLevel += 1;
-    bucket.tokenLevel += Math.max(0, tokens);
+    bucket.tokenLevel += Math.max(0, typeof tokens === 'function' ? tokens() : tokens);
   }
 
   /** Fraction of the tighter limit in use now (0 for an unlimited target; may exceed 1). */

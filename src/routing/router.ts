@@ -193,8 +193,11 @@ export class Router {
     return { candidates, headers: ctx.headers ?? NO_HEADERS, log: ctx.log };
   }
 
-  /** Capacity accounting: call when an attempt is sent upstream. */
-  onAttemptStart(target: RouteTarget, estimatedTokens: number): void {
+  /**
+   * Capacity accounting: call when an attempt is sent upstream. The tokens may
+   * be given lazily: they are only counted for targets that have limits.
+   */
+  onAttemptStart(target: RouteTarget, estimatedTokens: number | (() => number)): void {
     this.#capacity.start(target.id, estimatedTokens);
   }
 

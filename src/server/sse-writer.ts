@@ -45,12 +45,12 @@ export class SseWriter {
   }
 
   /** Sends one `data:` frame. Resolves false if the client is gone. */
-  async data(payload: string): Promise<boolean> {
+  data(payload: string): Promise<boolean> {
     return this.#write(`data: ${payload}\n\n`);
   }
 
   /** Sends one complete, already encoded frame (e.g. with an `event:` line). Resolves false if the client is gone. */
-  async frame(frame: string): Promise<boolean> {
+  frame(frame: string): Promise<boolean> {
     return this.#write(frame);
   }
 

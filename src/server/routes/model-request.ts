@@ -66,8 +66,14 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
     resilience: gw.resilience,
     report: newDispatchReport(),
     routingHeaders: decision.headers,
-    estimatePromptTokens: info.estimatePromptTokens as Estimate,
+    // Dispatch, the stream tally and the relay may each ask: walk the prompt once.
+    estimatePromptTokens: (info.estimatePromptTokens && once(info.estimatePromptTokens)) as Estimate,
   };
+}
+
+function once(compute: () => number): () => number {
+  let value: number | undefined;
+  return () => (value ??= compute());
 }
 
 /** Which target served, how many attempts it took, and why it fell back (if it did). */
