@@ -32,11 +32,12 @@ export const LIMITS = {
   embeddingInputs: 2_048,
 } as const;
 
-function fail(param: string, message: string): never {
+/** Refuses the request, naming the field at fault (every API renders it in its own error shape). */
+export function fail(param: string, message: string): never {
   throw new GatewayError('invalid_request', `${param}: ${message}`, { param });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -63,7 +64,8 @@ function checkCommon(body: Record<string, unknown>): void {
   if (body['user'] !== undefined && typeof body['user'] !== 'string') fail('user', 'expected a string');
 }
 
-function checkInteger(body: Record<string, unknown>, field: string, min: number, max: number): void {
+/** An optional integer field within bounds. */
+export function checkInteger(body: Record<string, unknown>, field: string, min: number, max: number): void {
   const value = body[field];
   if (value === undefined || value === null) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -71,7 +73,8 @@ function checkInteger(body: Record<string, unknown>, field: string, min: number,
   }
 }
 
-function checkNumber(body: Record<string, unknown>, field: string, min: number, max: number): void {
+/** An optional finite number field within bounds. */
+export function checkNumber(body: Record<string, unknown>, field: string, min: number, max: number): void {
   const value = body[field];
   if (value === undefined || value === null) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
@@ -79,14 +82,20 @@ function checkNumber(body: Record<string, unknown>, field: string, min: number, 
   }
 }
 
+/** `messages`: a non-empty array within the gateway's bound, in either API. */
+export function checkMessageList(body: Record<string, unknown>): unknown[] {
+  const messages = body['messages'];
+  if (!Array.isArray(messages) || messages.length === 0) fail('messages', 'expected a non-empty array');
+  if (messages.length > LIMITS.messages) fail('messages', `expected at most ${LIMITS.messages} messages`);
+  return messages;
+}
+
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
 export function validateChatRequest(body: unknown): ChatRequest {
   if (!isObject(body)) fail('body', 'expected a JSON object');
   checkCommon(body);
-  const messages = body['messages'];
-  if (!Array.isArray(messages) || messages.length === 0) fail('messages', 'expected a non-empty array');
-  if (messages.length > LIMITS.messages) fail('messages', `expected at most ${LIMITS.messages} messages`);
+  const messages = checkMessageList(body);
   for (let i = 0; i < messages.length; i++) {
     const message: unknown = messages[i];
     if (!isObject(message)) fail(`messages[${i}]`, 'expected an object');

@@ -7,28 +7,18 @@
  * target are refused later, by the translation, because an Anthropic target
  * can take them as they are.
  */
-import { GatewayError } from '../../core/errors.ts';
-import { checkGatewayFields, LIMITS } from '../../pipeline/validate.ts';
+import {
+  checkGatewayFields,
+  checkInteger,
+  checkMessageList,
+  checkNumber,
+  fail,
+  isObject,
+  LIMITS,
+} from '../../pipeline/validate.ts';
 import type { CountTokensRequest, MessagesRequest } from './anthropic-wire.ts';
 
 type Obj = Record<string, unknown>;
-
-function fail(param: string, message: string): never {
-  throw new GatewayError('invalid_request', `${param}: ${message}`, { param });
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optionalNumber(body: Obj, field: string, min: number, max: number, integer = false): void {
-  const value = body[field];
-  if (value === undefined || value === null) return;
-  const ok = typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
-  if (!ok || (integer && !Number.isInteger(value))) {
-    fail(field, `expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-  }
-}
 
 function checkTextBlock(block: Obj, path: string): void {
   if (typeof block['text'] !== 'string') fail(`${path}.text`, 'expected a string');
@@ -108,9 +98,7 @@ function checkBlock(block: unknown, path: string, role: string): void {
 }
 
 function checkMessages(body: Obj): void {
-  const messages = body['messages'];
-  if (!Array.isArray(messages) || messages.length === 0) fail('messages', 'expected a non-empty array');
-  if (messages.length > LIMITS.messages) fail('messages', `expected at most ${LIMITS.messages} messages`);
+  const messages = checkMessageList(body);
   messages.forEach((message: unknown, i) => {
     if (!isObject(message)) fail(`messages[${i}]`, 'expected an object');
     const role = message['role'];
@@ -181,10 +169,10 @@ export function validateMessagesRequest(body: unknown): MessagesRequest {
   checkPrompt(body);
   // Anthropic requires max_tokens: there is no server-side default to fall back on.
   if (body['max_tokens'] === undefined) fail('max_tokens', 'required');
-  optionalNumber(body, 'max_tokens', 1, LIMITS.maxTokens, true);
-  optionalNumber(body, 'temperature', 0, 1);
-  optionalNumber(body, 'top_p', 0, 1);
-  optionalNumber(body, 'top_k', 0, 1_000_000, true);
+  checkInteger(body, 'max_tokens', 1, LIMITS.maxTokens);
+  checkNumber(body, 'temperature', 0, 1);
+  checkNumber(body, 'top_p', 0, 1);
+  checkInteger(body, 'top_k', 0, 1_000_000);
   const stream = body['stream'];
   if (stream !== undefined && typeof stream !== 'boolean') fail('stream', 'expected a boolean');
   const stops = body['stop_sequences'];
