@@ -49,10 +49,6 @@ export class UsageRecorder {
     return this.#info;
   }
 
-  get attempts(): number {
-    return this.#attempts;
-  }
-
   attempt(provider: string, model: string): Attempt {
     this.#attempts++;
     this.lastProvider = provider;
@@ -153,10 +149,6 @@ export class Attempt {
 
   markFirstToken(): void {
     if (this.#firstTokenAt === null) this.#firstTokenAt = performance.now();
-  }
-
-  get ended(): boolean {
-    return this.#ended;
   }
 
   /** Writes the attempt's ledger row; later calls are ignored (exactly one row per attempt). */

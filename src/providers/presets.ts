@@ -25,7 +25,3 @@ export const PRESETS = {
 export type PresetType = keyof typeof PRESETS;
 
 export const PRESET_TYPES = Object.keys(PRESETS) as PresetType[];
-
-export function isPresetType(type: string): type is PresetType {
-  return Object.hasOwn(PRESETS, type);
-}

@@ -37,10 +37,8 @@ export class SseParser {
   /** Ends the stream; an event not terminated by a blank line is dropped, as browsers do. */
   end(): SseEvent[] {
     const events = this.#consume(this.#decoder.decode());
-    if (this.#buffer.length > 0) {
-      this.#line(this.#buffer, events);
-      this.#buffer = '';
-    }
+    // What is left is an unterminated line: a field line completes no event.
+    this.#buffer = '';
     return events;
   }
 
