@@ -443,14 +443,34 @@ function finalError(
 }
 
 /** Ends the attempt of a result that lost a hedge race after it arrived, billing what it used. */
-export function discardedUsage(attempt: Attempt, usage: Usage | undefined, estimated = false): void {
-  attempt.end({
-    status: 'hedge_lost',
-    httpStatus: 499,
-    errorCode: 'hedge_lost',
-    usage,
-    usageSource: usage ? (estimated ? 'estimated' : 'upstream') : 'none',
-  });
+export function discardedUsage(
+  attempt: Attempt,
+  usage: Usage | undefined,
+  usageSource: 'upstream' | 'estimated' | 'none' = usage ? 'upstream' : 'none',
+): void {
+  attempt.end({ status: 'hedge_lost', httpStatus: 499, errorCode: 'hedge_lost', usage, usageSource });
+}
+
+/**
+ * What an embeddings answer bills (embeddings produce no completion tokens),
+ * and where the counts came from: the upstream, the adapter's estimate
+ * (`USAGE_ESTIMATED`, e.g. Gemini), or nowhere.
+ */
+export function embeddingUsage(response: EmbeddingResponse): {
+  usage: Usage | undefined;
+  source: 'upstream' | 'estimated' | 'none';
+} {
+  const usage = response.usage;
+  if (!usage) return { usage: undefined, source: 'none' };
+  return {
+    // An OpenAI-compatible server may leave a count out: zero, never undefined, reaches the ledger.
+    usage: {
+      prompt_tokens: usage.prompt_tokens ?? 0,
+      completion_tokens: 0,
+      total_tokens: usage.total_tokens ?? 0,
+    },
+    source: response[USAGE_ESTIMATED] === true ? 'estimated' : 'upstream',
+  };
 }
 
 /**
@@ -564,14 +584,8 @@ async function embedOnce(
 }
 
 function discardEmbedding(late: { response: EmbeddingResponse; attempt: Attempt }): void {
-  const usage = late.response.usage;
-  discardedUsage(
-    late.attempt,
-    usage
-      ? { prompt_tokens: usage.prompt_tokens, completion_tokens: 0, total_tokens: usage.total_tokens }
-      : undefined,
-    late.response[USAGE_ESTIMATED] === true,
-  );
+  const { usage, source } = embeddingUsage(late.response);
+  discardedUsage(late.attempt, usage, source);
 }
 
 export function dispatchEmbeddings(

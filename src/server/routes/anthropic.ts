@@ -50,13 +50,13 @@ import {
 } from './anthropic-dispatch.ts';
 import {
   beginModelRequest,
-  dispatchHeaders,
+  type ChatDispatch,
   finishFailed,
-  type ModelDispatch,
+  finishOk,
   relayStream,
   StreamTally,
-  setDispatchHeaders,
   settleStream,
+  streamHeaders,
 } from './model-request.ts';
 
 const ROUTE = '/v1/messages';
@@ -80,7 +80,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const route = resolveModel(gw.models, body.model, request.key!);
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
     const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
-    const dispatch: StreamDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
+    const dispatch: ChatDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
       route: ROUTE,
       stream: body.stream === true,
       estimatePromptTokens: () => estimatePromptTokens(plan.view),
@@ -96,9 +96,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
       const message = answer.raw
         ? relayedMessage(answer.raw, body, answer.attempt)
         : translatedMessage(answer.completion, body, answer.attempt);
-      reply.header('x-switchyard-provider', answer.attempt.provider);
-      setDispatchHeaders(reply, dispatch.report);
-      dispatch.recorder.finish(200);
+      finishOk(reply, dispatch, answer.attempt);
       return message;
     } catch (error) {
       finishFailed(reply, dispatch, error, anthropicStatus);
@@ -111,8 +109,6 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     return countTokens(gw, request, reply, route, body);
   });
 }
-
-type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
 
 /** The upstream's answer as it came, naming the model the client asked for. */
 function relayedMessage(raw: JsonObject, body: MessagesRequest, attempt: Attempt): JsonObject {
@@ -152,7 +148,7 @@ async function streamMessages(
   gw: GatewayContext,
   plan: MessagesPlan,
   route: ModelRoute,
-  dispatch: StreamDispatch,
+  dispatch: ChatDispatch,
 ): Promise<void> {
   let start: StreamStart<MessagesStreamItem>;
   try {
@@ -163,14 +159,7 @@ async function streamMessages(
   }
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
-  // A hijacked reply does not send the headers set on it: pass them on explicitly.
-  writer.start({
-    ...dispatch.routingHeaders,
-    ...dispatchHeaders(dispatch.report),
-    'request-id': request.id,
-    'x-request-id': request.id,
-    'x-switchyard-provider': start.attempt.provider,
-  });
+  writer.start({ ...streamHeaders(request, dispatch, start.attempt), 'request-id': request.id });
   // Each attempt's stream is of one kind, which its first item shows.
   const outcome =
     'raw' in start.first
@@ -196,7 +185,7 @@ async function relayRaw(
   writer: SseWriter,
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
-  dispatch: StreamDispatch,
+  dispatch: ChatDispatch,
 ): Promise<StreamOutcome> {
   const relay = new AnthropicEventRelay(body.model);
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
@@ -217,7 +206,7 @@ async function relayTranslated(
   writer: SseWriter,
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
-  dispatch: StreamDispatch,
+  dispatch: ChatDispatch,
 ): Promise<StreamOutcome> {
   const translator = new AnthropicStreamTranslator({ model: body.model, stopSequences: body.stop_sequences });
   const tally = new StreamTally(start.attempt);

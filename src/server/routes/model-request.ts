@@ -26,6 +26,9 @@ export type ModelDispatch = DispatchOptions & {
   routingHeaders: Record<string, string>;
 };
 
+/** A chat request's dispatch: its prompt can always be estimated (to bill a cut stream). */
+export type ChatDispatch = ModelDispatch & { estimatePromptTokens: () => number };
+
 /**
  * Starts a model request: the router orders the model's targets for it (its
  * headers go to the client, its details to the request's log lines), a
@@ -84,12 +87,25 @@ export function dispatchHeaders(report: DispatchReport): Record<string, string> 
   return headers;
 }
 
-/** The same headers set straight on a reply, without an object in between (every JSON answer). */
-export function setDispatchHeaders(reply: FastifyReply, report: DispatchReport): void {
-  reply.header('x-switchyard-attempts', String(report.attempts));
-  if (report.target !== undefined) reply.header('x-switchyard-target', report.target);
-  if (report.fallbackReason !== undefined)
-    reply.header('x-switchyard-fallback-reason', report.fallbackReason);
+/** The headers a stream starts with: a hijacked reply does not send the ones set on it. */
+export function streamHeaders(
+  request: FastifyRequest,
+  dispatch: ModelDispatch,
+  attempt: Attempt,
+): Record<string, string> {
+  return {
+    ...dispatch.routingHeaders,
+    ...dispatchHeaders(dispatch.report),
+    'x-request-id': request.id,
+    'x-switchyard-provider': attempt.provider,
+  };
+}
+
+/** Headers and request-level metrics of a model request answered in one piece. */
+export function finishOk(reply: FastifyReply, dispatch: ModelDispatch, attempt: Attempt): void {
+  reply.header('x-switchyard-provider', attempt.provider);
+  reply.headers(dispatchHeaders(dispatch.report));
+  dispatch.recorder.finish(200);
 }
 
 /**
@@ -103,7 +119,7 @@ export function finishFailed(
   error: unknown,
   statusOf: (error: GatewayError) => number = (e) => e.status,
 ): never {
-  setDispatchHeaders(reply, dispatch.report);
+  reply.headers(dispatchHeaders(dispatch.report));
   dispatch.recorder.finish(error instanceof ClientClosedError ? 499 : statusOf(toGatewayError(error)));
   throw error;
 }

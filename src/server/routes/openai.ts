@@ -3,8 +3,13 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { openAIErrorBody } from '../../core/errors.ts';
-import { type ChatRequest, type EmbeddingResponse, USAGE_ESTIMATED, type Usage } from '../../core/types.ts';
-import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
+import type { ChatRequest, Usage } from '../../core/types.ts';
+import {
+  dispatchChat,
+  dispatchChatStream,
+  dispatchEmbeddings,
+  embeddingUsage,
+} from '../../pipeline/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
 import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
@@ -13,13 +18,13 @@ import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
 import {
   beginModelRequest,
-  dispatchHeaders,
+  type ChatDispatch,
   finishFailed,
-  type ModelDispatch,
+  finishOk,
   relayStream,
   StreamTally,
-  setDispatchHeaders,
   settleStream,
+  streamHeaders,
 } from './model-request.ts';
 
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
@@ -44,9 +49,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       });
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
-      reply.header('x-switchyard-provider', attempt.provider);
-      setDispatchHeaders(reply, dispatch.report);
-      dispatch.recorder.finish(200);
+      finishOk(reply, dispatch, attempt);
       return completion;
     } catch (error) {
       finishFailed(reply, dispatch, error);
@@ -62,16 +65,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     });
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
-      const usage: Usage = {
-        prompt_tokens: response.usage?.prompt_tokens ?? 0,
-        completion_tokens: 0,
-        total_tokens: response.usage?.total_tokens ?? 0,
-      };
-      attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: embeddingUsageSource(response) });
+      const { usage, source } = embeddingUsage(response);
+      // A row without upstream counts still records zero tokens, not unknown ones.
+      attempt.end({ status: 'ok', httpStatus: 200, usage: usage ?? NO_TOKENS, usageSource: source });
       response.model = body.model;
-      reply.header('x-switchyard-provider', attempt.provider);
-      setDispatchHeaders(reply, dispatch.report);
-      dispatch.recorder.finish(200);
+      finishOk(reply, dispatch, attempt);
       return response;
     } catch (error) {
       finishFailed(reply, dispatch, error);
@@ -97,13 +95,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   });
 }
 
-/** Where the billed counts came from: the upstream, the adapter's estimate, or nowhere. */
-function embeddingUsageSource(response: EmbeddingResponse): 'upstream' | 'estimated' | 'none' {
-  if (!response.usage) return 'none';
-  return response[USAGE_ESTIMATED] === true ? 'estimated' : 'upstream';
-}
-
-type StreamDispatch = ModelDispatch & { estimatePromptTokens: () => number };
+const NO_TOKENS: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 async function streamChat(
   request: FastifyRequest,
@@ -111,7 +103,7 @@ async function streamChat(
   gw: GatewayContext,
   body: ChatRequest,
   route: ModelRoute,
-  dispatch: StreamDispatch,
+  dispatch: ChatDispatch,
 ): Promise<void> {
   const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
@@ -125,13 +117,7 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  // A hijacked reply does not send the headers set on it: pass them on explicitly.
-  writer.start({
-    ...dispatch.routingHeaders,
-    ...dispatchHeaders(dispatch.report),
-    'x-request-id': request.id,
-    'x-switchyard-provider': attempt.provider,
-  });
+  writer.start(streamHeaders(request, dispatch, attempt));
 
   const tally = new StreamTally(attempt);
   const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
