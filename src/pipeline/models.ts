@@ -9,6 +9,7 @@ import { GatewayError } from '../core/errors.ts';
 import type { ProviderAdapter, Timeouts } from '../providers/types.ts';
 import { priceOf, type TargetPrice } from '../routing/pricing.ts';
 import type { TargetLimits } from '../routing/routing-schema.ts';
+import { printable } from '../util/printable.ts';
 
 export type TargetRole = 'primary' | 'secondary' | 'backup';
 export type ComplexityTier = 'small' | 'medium' | 'large';
@@ -164,7 +165,7 @@ export function resolveModel(
 ): ModelRoute {
   const route = table.get(model);
   if (!route) {
-    throw new GatewayError('model_not_found', `The model '${truncate(model)}' does not exist`, {
+    throw new GatewayError('model_not_found', `The model '${printable(model, 64)}' does not exist`, {
       param: 'model',
     });
   }
@@ -180,10 +181,4 @@ export function resolveModel(
 export function visibleModels(table: Map<string, ModelRoute>, key: AuthenticatedKey): ModelRoute[] {
   const routes = [...table.values()];
   return key.allowedModels === null ? routes : routes.filter((r) => key.allowedModels!.has(r.name));
-}
-
-function truncate(text: string): string {
-  // Echo a bounded, printable version only (no log/response injection).
-  const printable = text.replace(/[^\x20-\x7e]/g, '?');
-  return printable.length > 64 ? `${printable.slice(0, 64)}…` : printable;
 }

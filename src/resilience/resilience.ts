@@ -51,7 +51,6 @@ export class Resilience {
         // A target shared by several models has one breaker: the first model's settings win.
         if (this.targets.has(target.id)) continue;
         this.targets.set(target.id, target);
-        this.#sketches.set(target.id, new LatencySketch());
         if (!cb.enabled) continue;
         this.#breakers.set(
           target.id,

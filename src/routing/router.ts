@@ -335,11 +335,8 @@ export class Router {
       strategy,
       conditions,
       random: this.#random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed)),
-      complexity: {
-        smallMax: config.complexity?.small_max ?? 3,
-        mediumMax: config.complexity?.medium_max ?? 6,
-      },
-      shedAt: config.shed_at ?? 0.8,
+      complexity: { smallMax: config.complexity.small_max, mediumMax: config.complexity.medium_max },
+      shedAt: config.shed_at,
       checksCapabilities,
       ranks,
       fixedOrder:

@@ -2,6 +2,7 @@
  * Fastify assembly: server options that matter for safety, request ids,
  * one error renderer, and the routes.
  */
+
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,6 +15,7 @@ import Fastify, {
 } from 'fastify';
 import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { ClientClosedError } from '../pipeline/dispatch.ts';
+import { printable } from '../util/printable.ts';
 import type { GatewayContext } from './context.ts';
 import { renderOpenAIError } from './error-render.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -173,7 +175,5 @@ function writeClientError(error: { code?: string }, socket: Duplex): void {
 }
 
 function safePath(url: string): string {
-  const path = url.split('?')[0] ?? '';
-  const printable = path.replace(/[^\x21-\x7e]/g, '?');
-  return printable.length > 100 ? `${printable.slice(0, 100)}…` : printable;
+  return printable(url.split('?')[0] ?? '', 100, { spaces: false });
 }

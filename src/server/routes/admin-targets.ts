@@ -11,8 +11,10 @@
  * (`/admin/targets/openai%2Fgpt-4o-mini/deactivate`); the raw form works too,
  * since the action is always the last path segment.
  */
+
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../core/errors.ts';
+import { printable } from '../../util/printable.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 
@@ -33,13 +35,8 @@ export function registerAdminTargetRoutes(app: FastifyInstance, gw: GatewayConte
     const id = match[1]!;
     const action = match[2] as 'activate' | 'deactivate';
     const known = action === 'activate' ? gw.router.activate(id) : gw.router.deactivate(id);
-    if (!known) throw new GatewayError('not_found', `No target '${printable(id)}' in any model`);
-    request.log.info({ targetId: printable(id), action }, 'routing target changed');
+    if (!known) throw new GatewayError('not_found', `No target '${printable(id, 200)}' in any model`);
+    request.log.info({ targetId: printable(id, 200), action }, 'routing target changed');
     return { id, active: action === 'activate' };
   });
-}
-
-function printable(text: string): string {
-  const safe = text.replace(/[^\x20-\x7e]/g, '?');
-  return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
 }
