@@ -31,14 +31,21 @@ async function withTimeout(work: (signal: AbortSignal) => Promise<void>, ms: num
 
 export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const checks = async (deep: boolean) => {
-    const database = await withTimeout((signal) => gw.database.ping(signal), 1_000);
-    const redis = gw.redis ? await withTimeout((signal) => pingRedis(gw.redis!, signal), 1_000) : undefined;
-    const providers: Record<string, Check> = {};
-    for (const [name, provider] of gw.providers) {
-      // Shallow checks trust configuration; deep ones ask each upstream (no tokens spent).
-      providers[name] =
-        deep && provider.check ? await withTimeout((s) => provider.check!(s), 5_000) : { ok: true };
-    }
+    // All at once: one slow upstream must not add its timeout to everyone else's.
+    const [database, redis, providerChecks] = await Promise.all([
+      withTimeout((signal) => gw.database.ping(signal), 1_000),
+      gw.redis ? withTimeout((signal) => pingRedis(gw.redis!, signal), 1_000) : undefined,
+      Promise.all(
+        [...gw.providers].map(
+          async ([name, provider]): Promise<[string, Check]> => [
+            name,
+            // Shallow checks trust configuration; deep ones ask each upstream (no tokens spent).
+            deep && provider.check ? await withTimeout((s) => provider.check!(s), 5_000) : { ok: true },
+          ],
+        ),
+      ),
+    ]);
+    const providers: Record<string, Check> = Object.fromEntries(providerChecks);
     const providerUsable = Object.values(providers).some((p) => p.ok);
     const ready = !gw.state.draining && database.ok && providerUsable && gw.resilience.anyTargetAvailable();
     return { ready, database, redis, providers };
