@@ -39,42 +39,44 @@ const mockProviderSchema = z.strictObject({
   reply: z.string().optional(),
 });
 
-const openAIProviderSchema = z.strictObject({
-  type: z.literal('openai'),
-  api_key: z.string().min(1, { error: 'expected a non-empty API key' }).optional(),
-  base_url: url.default('https://api.openai.com/v1'),
-  organization: z.string().optional(),
-  /** Extra headers sent on every upstream request (e.g. for a proxy in front of vLLM). */
-  headers: z.record(z.string(), z.string()).default({}),
-  /** Upper bound on pooled connections to this upstream. */
-  max_connections: z.number().int().positive().default(256),
-});
-
-const anthropicProviderSchema = z.strictObject({
-  type: z.literal('anthropic'),
-  api_key: z.string().min(1, { error: 'expected a non-empty API key' }).optional(),
-  /** Without `/v1`, as in Anthropic's SDKs. */
-  base_url: url.default('https://api.anthropic.com'),
-  anthropic_version: z.string().min(1).default('2023-06-01'),
-  /** Extra headers sent on every upstream request (e.g. `anthropic-beta`). */
-  headers: z.record(z.string(), z.string()).default({}),
-  max_connections: z.number().int().positive().default(256),
-  /** Anthropic requires `max_tokens`; sent when the client gives none. */
-  default_max_tokens: z.number().int().positive().default(4096),
-});
-
 const apiKey = z.string().min(1, { error: 'expected a non-empty API key' });
 /** Model ids and deployment names go into URL paths: no `/`, `?`, `#`, `%` or `@` may smuggle in another path or host. */
 const pathSegment = z.string().regex(/^[A-Za-z0-9._:-]+$/, {
   error: 'expected letters, digits, ".", "_", ":" or "-" only',
 });
 
+/** What every HTTP provider takes, whatever its API. */
+const upstreamFields = {
+  /** Extra headers sent on every upstream request (a proxy's, `anthropic-beta`...). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Upper bound on pooled connections to this upstream. */
+  max_connections: z.number().int().positive().default(256),
+};
+
+const openAIProviderSchema = z.strictObject({
+  type: z.literal('openai'),
+  api_key: apiKey.optional(),
+  base_url: url.default('https://api.openai.com/v1'),
+  organization: z.string().optional(),
+  ...upstreamFields,
+});
+
+const anthropicProviderSchema = z.strictObject({
+  type: z.literal('anthropic'),
+  api_key: apiKey.optional(),
+  /** Without `/v1`, as in Anthropic's SDKs. */
+  base_url: url.default('https://api.anthropic.com'),
+  anthropic_version: z.string().min(1).default('2023-06-01'),
+  ...upstreamFields,
+  /** Anthropic requires `max_tokens`; sent when the client gives none. */
+  default_max_tokens: z.number().int().positive().default(4096),
+});
+
 const geminiProviderSchema = z.strictObject({
   type: z.literal('gemini'),
   api_key: apiKey,
   base_url: url.default('https://generativelanguage.googleapis.com'),
-  headers: z.record(z.string(), z.string()).default({}),
-  max_connections: z.number().int().positive().default(256),
+  ...upstreamFields,
 });
 
 const azureProviderSchema = z.strictObject({
@@ -88,8 +90,7 @@ const azureProviderSchema = z.strictObject({
     .default('2024-10-21'),
   /** Model id → deployment name; a model not listed uses its own id as the deployment name. */
   deployments: z.record(z.string(), pathSegment).default({}),
-  headers: z.record(z.string(), z.string()).default({}),
-  max_connections: z.number().int().positive().default(256),
+  ...upstreamFields,
 });
 
 /** One schema per OpenAI-compatible preset (src/providers/presets.ts): only the defaults differ. */
@@ -98,8 +99,7 @@ const presetProviderSchemas = PRESET_TYPES.map((type) =>
     type: z.literal(type),
     api_key: PRESETS[type].requiresKey ? apiKey : apiKey.optional(),
     base_url: url.default(PRESETS[type].baseUrl),
-    headers: z.record(z.string(), z.string()).default({}),
-    max_connections: z.number().int().positive().default(256),
+    ...upstreamFields,
   }),
 );
 
