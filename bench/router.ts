@@ -9,8 +9,8 @@ import { validateConfig } from '../src/config/load.ts';
 import type { ChatRequest } from '../src/core/types.ts';
 import { buildModelTable } from '../src/pipeline/models.ts';
 import { createProviders } from '../src/providers/registry.ts';
-import { seededRandom } from '../src/routing/random.ts';
 import { Router } from '../src/routing/router.ts';
+import { seededRandom } from '../src/util/random.ts';
 
 export interface RouterBenchResult {
   strategy: string;

@@ -40,7 +40,6 @@ export {
 export { HedgeLostError, type HedgeOptions, hedge, LatencySketch } from './resilience/hedge.ts';
 export { backoffDelay, RetryBudget, type RetryOptions, retry, retryDelay } from './resilience/retry.ts';
 export { complexityScore, tierOf } from './routing/complexity-score.ts';
-export { seededRandom } from './routing/random.ts';
 export {
   type AttemptOutcome,
   type ModelTargetsView,
@@ -63,4 +62,5 @@ export { Gateway, type GatewayOptions } from './server/gateway.ts';
 export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';
 export { type Database, openDatabase } from './store/sql.ts';
+export { seededRandom } from './util/random.ts';
 export { parseRetryAfter } from './util/retry-after.ts';

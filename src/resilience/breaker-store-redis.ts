@@ -111,48 +111,44 @@ export class RedisBreakerStore implements BreakerStore {
   async publish(id: string, shared: SharedBreakerState): Promise<void> {
     const message: Message = { id, ...shared };
     const json = JSON.stringify(message);
-    const done = await this.#try(
-      () =>
-        this.#redis.eval(
-          PUBLISH,
-          1,
-          `${PREFIX}${id}`,
-          json,
-          String(shared.epoch),
-          String(STATE_TTL_MS),
-          BREAKER_CHANNEL,
-          shared.state,
-        ),
-      undefined,
+    const done = await this.#try(() =>
+      this.#redis.eval(
+        PUBLISH,
+        1,
+        `${PREFIX}${id}`,
+        json,
+        String(shared.epoch),
+        String(STATE_TTL_MS),
+        BREAKER_CHANNEL,
+        shared.state,
+      ),
     );
     // Without Redis, this instance's own breakers still hear of it.
     if (done === undefined) await this.#local.publish(id, shared);
   }
 
   async read(id: string): Promise<SharedBreakerState | undefined> {
-    const text = await this.#try(() => this.#redis.get(`${PREFIX}${id}`), undefined);
+    const text = await this.#try(() => this.#redis.get(`${PREFIX}${id}`));
     if (typeof text !== 'string') return this.#local.read(id);
     return parseState(text);
   }
 
   async acquireProbe(id: string, epoch: number, max: number, ttlMs: number): Promise<boolean> {
-    const granted = await this.#try(
-      () => this.#redis.eval(ACQUIRE_PROBE, 1, probesKey(id, epoch), String(max), String(ttlMs)),
-      undefined,
+    const granted = await this.#try(() =>
+      this.#redis.eval(ACQUIRE_PROBE, 1, probesKey(id, epoch), String(max), String(ttlMs)),
     );
     if (granted === undefined) return this.#local.acquireProbe(id, epoch, max, ttlMs);
     return Number(granted) === 1;
   }
 
   async releaseProbe(id: string, epoch: number): Promise<void> {
-    const done = await this.#try(() => this.#redis.eval(RELEASE_PROBE, 1, probesKey(id, epoch)), undefined);
+    const done = await this.#try(() => this.#redis.eval(RELEASE_PROBE, 1, probesKey(id, epoch)));
     if (done === undefined) await this.#local.releaseProbe(id, epoch);
   }
 
   async probeSucceeded(id: string, epoch: number): Promise<number> {
-    const n = await this.#try(
-      () => this.#redis.eval(PROBE_SUCCEEDED, 1, `${PREFIX}${id}:ok:${epoch}`, String(SUCCESS_TTL_MS)),
-      undefined,
+    const n = await this.#try(() =>
+      this.#redis.eval(PROBE_SUCCEEDED, 1, `${PREFIX}${id}:ok:${epoch}`, String(SUCCESS_TTL_MS)),
     );
     if (n === undefined) return this.#local.probeSucceeded(id, epoch);
     return Number(n);
@@ -181,8 +177,9 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   /** Runs a Redis operation, or returns `fallback` when Redis is (recently) unavailable. */
-  async #try<T, F>(operation: () => Promise<T>, fallback: F): Promise<T | F> {
-    if (Date.now() < this.#downUntil) return fallback;
+  /** The operation's result, or undefined while Redis is unreachable (callers fall back to local state). */
+  async #try<T>(operation: () => Promise<T>): Promise<T | undefined> {
+    if (Date.now() < this.#downUntil) return undefined;
     try {
       const result = await operation();
       if (this.#degraded) {
@@ -192,7 +189,7 @@ export class RedisBreakerStore implements BreakerStore {
       return result;
     } catch (error) {
       this.#failed(error);
-      return fallback;
+      return undefined;
     }
   }
 

@@ -20,10 +20,9 @@
  * still lets a quiet gateway retry. A fallback to another target is extra
  * traffic too and takes a lease from the same budget; so does a hedge.
  */
-import { GatewayError } from '../core/errors.ts';
 
-export type Clock = () => number;
-export type RandomSource = () => number;
+import { GatewayError } from '../core/errors.ts';
+import type { RandomSource } from '../util/random.ts';
 
 export interface BackoffOptions {
   baseMs: number;

@@ -11,8 +11,8 @@ import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
 import { buildModelTable, type ModelRoute } from '../../src/pipeline/models.ts';
 import { createProviders } from '../../src/providers/registry.ts';
-import { seededRandom } from '../../src/routing/random.ts';
 import { Router, type RouterOptions } from '../../src/routing/router.ts';
+import { seededRandom } from '../../src/util/random.ts';
 
 const PROVIDERS = { a: { type: 'mock' }, b: { type: 'mock' }, c: { type: 'mock' }, local: { type: 'mock' } };
 

@@ -8,8 +8,8 @@
  */
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
 import type { RouteEntry } from '../../pipeline/models.ts';
+import type { RandomSource } from '../../util/random.ts';
 import type { LatencyTracker } from '../latency.ts';
-import type { RandomSource } from '../random.ts';
 import type { RequestFeatures } from '../request-features.ts';
 
 export interface StrategyContext {

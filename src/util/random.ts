@@ -1,5 +1,5 @@
 /**
- * Random sources for routing choices. Seedable, so tests and reproducible
+ * Random sources for routing choices and retry jitter. Seedable, so tests and reproducible
  * deployments (`models.<name>.seed`) get the same split every run.
  */
 
