@@ -234,3 +234,23 @@ function healthCheckContext(signal: AbortSignal): AttemptContext {
     timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
   };
 }
+
+/**
+ * What `items` yields from an upstream response body, with transport errors
+ * mapped (a client abort stays one) and the socket released however the
+ * stream ends: finished, failed, or abandoned by its reader.
+ */
+export async function* readUpstream<T>(
+  res: UpstreamResponse,
+  clientSignal: AbortSignal,
+  items: AsyncIterable<T>,
+): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (error) {
+    throw mapTransportError(error, clientSignal);
+  } finally {
+    res.done();
+    if (!res.body.destroyed) res.body.destroy();
+  }
+}

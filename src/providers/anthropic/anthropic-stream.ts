@@ -17,8 +17,8 @@ import type {
   ContentBlock,
   MessageStreamEvent,
 } from '../../protocols/anthropic/anthropic-wire.ts';
-import { mapTransportError, type UpstreamResponse } from '../http.ts';
-import { type SseEvent, SseParser } from '../sse.ts';
+import { readUpstream, type UpstreamResponse } from '../http.ts';
+import { type SseEvent, sseEvents } from '../sse.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
 import { nowSeconds } from './anthropic-response.ts';
 
@@ -176,54 +176,42 @@ export async function* translateAnthropicStream(
   source: AsyncIterable<Uint8Array>,
   redact: (text: string) => string = (text) => text,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const parser = new SseParser();
   const translator = new AnthropicStreamTranslator(redact);
-  for await (const bytes of source) {
-    for (const event of parser.push(bytes)) yield* translator.translate(event);
-  }
-  for (const event of parser.end()) yield* translator.translate(event);
+  for await (const event of sseEvents(source)) yield* translator.translate(event);
   translator.end();
 }
 
 /** The upstream response body → canonical chunks, with transport errors mapped and the socket released. */
-export async function* readAnthropicStream(
+export function readAnthropicStream(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
   redact: (text: string) => string,
 ): AsyncGenerator<ChatCompletionChunk> {
-  try {
-    yield* translateAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact);
-  } catch (error) {
-    throw mapTransportError(error, clientSignal);
-  } finally {
-    res.done();
-    if (!res.body.destroyed) res.body.destroy();
-  }
+  return readUpstream(
+    res,
+    clientSignal,
+    translateAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact),
+  );
 }
 
 /** Raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
-export async function* readAnthropicEvents(
+export function readAnthropicEvents(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
   redact: (text: string) => string,
 ): AsyncGenerator<{ event: string; data: string }> {
-  const parser = new SseParser();
+  return readUpstream(res, clientSignal, checkedEvents(res.body as AsyncIterable<Uint8Array>, redact));
+}
+
+async function* checkedEvents(
+  body: AsyncIterable<Uint8Array>,
+  redact: (text: string) => string,
+): AsyncGenerator<{ event: string; data: string }> {
   let stopped = false;
-  const check = (event: SseEvent): { event: string; data: string } => {
+  for await (const event of sseEvents(body)) {
     if (event.event === 'error') throw mapAnthropicStreamError(event.data, redact);
     if (event.event === 'message_stop') stopped = true;
-    return { event: event.event, data: event.data };
-  };
-  try {
-    for await (const bytes of res.body) {
-      for (const event of parser.push(bytes as Uint8Array)) yield check(event);
-    }
-    for (const event of parser.end()) yield check(event);
-  } catch (error) {
-    throw mapTransportError(error, clientSignal);
-  } finally {
-    res.done();
-    if (!res.body.destroyed) res.body.destroy();
+    yield { event: event.event, data: event.data };
   }
   if (!stopped) throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
 }

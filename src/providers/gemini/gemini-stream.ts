@@ -10,7 +10,7 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice } from '../../core/types.ts';
-import { mapTransportError, type UpstreamResponse } from '../http.ts';
+import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { SseParser } from '../sse.ts';
 import { httpStatusOf, mapGeminiError } from './gemini-error.ts';
 import { completionId, mapFinishReason, splitParts, toUsage } from './gemini-response.ts';
@@ -193,22 +193,22 @@ export class GeminiSseTranslator {
   }
 }
 
-export async function* readGeminiStream(
+export function readGeminiStream(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
   options: TranslatorOptions,
 ): AsyncGenerator<ChatCompletionChunk> {
+  return readUpstream(res, clientSignal, geminiChunks(res.body as AsyncIterable<Uint8Array>, options));
+}
+
+async function* geminiChunks(
+  body: AsyncIterable<Uint8Array>,
+  options: TranslatorOptions,
+): AsyncGenerator<ChatCompletionChunk> {
   const translator = new GeminiSseTranslator(options);
-  try {
-    for await (const bytes of res.body) {
-      yield* translator.push(bytes as Uint8Array);
-      translator.rethrow();
-    }
-    yield* translator.end();
-  } catch (error) {
-    throw mapTransportError(error, clientSignal);
-  } finally {
-    res.done();
-    if (!res.body.destroyed) res.body.destroy();
+  for await (const bytes of body) {
+    yield* translator.push(bytes);
+    translator.rethrow();
   }
+  yield* translator.end();
 }

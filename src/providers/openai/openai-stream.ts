@@ -4,43 +4,32 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
-import { mapTransportError, type UpstreamResponse } from '../http.ts';
-import { SseParser } from '../sse.ts';
+import { readUpstream, type UpstreamResponse } from '../http.ts';
+import { sseEvents } from '../sse.ts';
 
-export async function* readOpenAIStream(
+export function readOpenAIStream(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
   redact: (text: string) => string,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const parser = new SseParser();
+  return readUpstream(res, clientSignal, openAIChunks(res.body as AsyncIterable<Uint8Array>, redact));
+}
+
+async function* openAIChunks(
+  body: AsyncIterable<Uint8Array>,
+  redact: (text: string) => string,
+): AsyncGenerator<ChatCompletionChunk> {
   let finished = false;
   let sawDone = false;
-  try {
-    for await (const bytes of res.body) {
-      for (const event of parser.push(bytes as Uint8Array)) {
-        const chunk = parseEvent(event.data, redact);
-        if (chunk === 'done') {
-          sawDone = true;
-          continue;
-        }
-        if (chunk === undefined || sawDone) continue;
-        if (chunk.choices.some((c) => c.finish_reason)) finished = true;
-        yield chunk;
-      }
+  for await (const event of sseEvents(body)) {
+    const chunk = parseEvent(event.data, redact);
+    if (chunk === 'done') {
+      sawDone = true;
+      continue;
     }
-    for (const event of parser.end()) {
-      const chunk = parseEvent(event.data, redact);
-      if (chunk === 'done') sawDone = true;
-      else if (chunk !== undefined && !sawDone) {
-        if (chunk.choices.some((c) => c.finish_reason)) finished = true;
-        yield chunk;
-      }
-    }
-  } catch (error) {
-    throw mapTransportError(error, clientSignal);
-  } finally {
-    res.done();
-    if (!res.body.destroyed) res.body.destroy();
+    if (chunk === undefined || sawDone) continue;
+    if (chunk.choices.some((c) => c.finish_reason)) finished = true;
+    yield chunk;
   }
   if (!sawDone && !finished) {
     throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
