@@ -10,7 +10,7 @@
  * so every failure before that point can still be retried or fall back, and a
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
-import { GatewayError } from '../core/errors.ts';
+import { countsAgainstTarget, GatewayError } from '../core/errors.ts';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -21,11 +21,7 @@ import {
   type Usage,
 } from '../core/types.ts';
 import type { AttemptContext } from '../providers/types.ts';
-import {
-  type BreakerPermit,
-  type CircuitBreaker,
-  countsAgainstTarget,
-} from '../resilience/circuit-breaker.ts';
+import type { BreakerPermit, CircuitBreaker } from '../resilience/circuit-breaker.ts';
 import { HedgeLostError, hedge } from '../resilience/hedge.ts';
 import type { Resilience } from '../resilience/resilience.ts';
 import { type RetryLease, retryDelay, sleep } from '../resilience/retry.ts';
@@ -126,10 +122,17 @@ function targetLooksDown(code: string): boolean {
   return code === 'upstream_timeout' || code === 'upstream_connect_failed';
 }
 
+/**
+ * Adapters turn everything the upstream did into a GatewayError (HTTP status,
+ * transport error, malformed answer). Anything else thrown during an attempt
+ * is the gateway's own failure (a bug, a stack overflow): a 500 that is not
+ * retried and never counts against the target, since the upstream did
+ * nothing wrong. The app's error handler logs it at error level.
+ */
 function asGatewayError(error: unknown): GatewayError {
   return GatewayError.is(error)
     ? error
-    : new GatewayError('upstream_error', 'Upstream call failed', { cause: error });
+    : new GatewayError('internal_error', 'Internal gateway error', { cause: error });
 }
 
 /**

@@ -37,6 +37,14 @@ export function fail(param: string, message: string): never {
   throw new GatewayError('invalid_request', `${param}: ${message}`, { param });
 }
 
+/** A body that is not a JSON object; an absent one (empty request body) is said so. */
+export function failBody(body: unknown): never {
+  fail(
+    'body',
+    body === undefined ? 'the request body is empty; expected a JSON object' : 'expected a JSON object',
+  );
+}
+
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -93,7 +101,7 @@ export function checkMessageList(body: Record<string, unknown>): unknown[] {
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
 export function validateChatRequest(body: unknown): ChatRequest {
-  if (!isObject(body)) fail('body', 'expected a JSON object');
+  if (!isObject(body)) failBody(body);
   checkCommon(body);
   const messages = checkMessageList(body);
   for (let i = 0; i < messages.length; i++) {
@@ -157,7 +165,7 @@ export function validateChatRequest(body: unknown): ChatRequest {
 }
 
 export function validateEmbeddingRequest(body: unknown): EmbeddingRequest {
-  if (!isObject(body)) fail('body', 'expected a JSON object');
+  if (!isObject(body)) failBody(body);
   checkCommon(body);
   const input = body['input'];
   const ok =

@@ -131,7 +131,8 @@ export class UpstreamClient {
 
 /**
  * Network-level failures → GatewayError. A client abort is not an upstream
- * failure: it is rethrown as the signal's reason so callers can tell it apart.
+ * failure: it is rethrown as the signal's reason so callers can tell it apart;
+ * neither is an error without a transport code, which is passed on unchanged.
  */
 export function mapTransportError(error: unknown, clientSignal: AbortSignal): unknown {
   if (clientSignal.aborted) return clientSignal.reason;
@@ -159,7 +160,12 @@ export function mapTransportError(error: unknown, clientSignal: AbortSignal): un
     case 'UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE':
       return new GatewayError('upstream_bad_response', 'Upstream response too large', { cause: error });
     default:
-      return new GatewayError('upstream_error', 'Upstream connection failed', { cause: error });
+      // undici and socket errors carry a string code. Anything else (a TypeError
+      // in our own parsing, a stack overflow) is the gateway's failure, not the
+      // upstream's: it is passed on for dispatch to treat as such.
+      return typeof code === 'string'
+        ? new GatewayError('upstream_error', 'Upstream connection failed', { cause: error })
+        : error;
   }
 }
 

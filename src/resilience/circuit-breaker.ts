@@ -17,7 +17,7 @@
  * on transitions and for probe permits. Time comes from an injectable clock,
  * so tests drive the state machine without sleeping.
  */
-import { GatewayError } from '../core/errors.ts';
+import { countsAgainstTarget, GatewayError } from '../core/errors.ts';
 import {
   type BreakerState,
   type BreakerStore,
@@ -86,21 +86,6 @@ export function isUpstreamFailure(error: unknown): boolean {
     return false;
   }
   return true;
-}
-
-/** Error codes that say the target itself is unhealthy. */
-export function countsAgainstTarget(code: string | null | undefined): boolean {
-  switch (code) {
-    case 'upstream_rate_limited':
-    case 'upstream_overloaded':
-    case 'upstream_error':
-    case 'upstream_bad_response':
-    case 'upstream_connect_failed':
-    case 'upstream_timeout':
-      return true;
-    default:
-      return false;
-  }
 }
 
 const BUCKETS = 10;

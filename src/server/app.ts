@@ -18,6 +18,7 @@ import { ClientClosedError } from '../pipeline/dispatch.ts';
 import { printable } from '../util/printable.ts';
 import type { GatewayContext } from './context.ts';
 import { renderOpenAIError } from './error-render.ts';
+import { registerJsonBodyParser } from './json-body.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
 import { registerAnthropicRoutes } from './routes/anthropic.ts';
@@ -40,10 +41,6 @@ function fromFastifyError(error: FastifyError): GatewayError {
       return new GatewayError('request_too_large', 'Request body is larger than the configured limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new GatewayError('unsupported_media_type', 'Content-Type must be application/json');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new GatewayError('invalid_request', 'Request body is empty; expected a JSON object', {
-        param: 'body',
-      });
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new GatewayError('invalid_request', 'Content-Length does not match the body');
     default:
@@ -67,10 +64,12 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     genReqId: requestIdOf,
     requestIdHeader: false,
     bodyLimit: gw.config.server.body_limit_bytes,
-    // JSON `__proto__` / `constructor.prototype` keys are refused with 400.
+    // Our own JSON parser (json-body.ts) refuses `__proto__` / `constructor.prototype`
+    // keys and deep nesting; these stay as a second line for any other parser.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Requests that arrive while draining are refused by our hook below, in the route's error shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     keepAliveTimeout: 72_000,
     requestTimeout: 120_000,
@@ -87,11 +86,18 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     clientErrorHandler: writeClientError,
   });
 
+  registerJsonBodyParser(app);
   app.decorateRequest('key', null);
   app.decorateRequest('usage', null);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // A request that reaches us on a kept-alive connection while we drain is
+    // refused in its API's shape; health and metrics keep answering.
+    if (gw.state.draining && request.routeOptions.config?.servesWhileDraining !== true) {
+      reply.header('connection', 'close');
+      throw new GatewayError('shutting_down', 'The gateway is shutting down; retry the request');
+    }
   });
 
   app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {

@@ -18,8 +18,19 @@ declare module 'fastify' {
   }
 }
 
-/** The credential a client sent: `Authorization: Bearer …` or Anthropic's `x-api-key`. */
+/**
+ * The credential a client sent: `Authorization: Bearer …` or Anthropic's `x-api-key`.
+ * Node keeps only the first of repeated Authorization headers (and joins
+ * repeated x-api-key ones), so repeats are found in the raw headers and
+ * refused: two credentials on one request are ambiguous, never a choice we make.
+ */
 export function credentialOf(request: FastifyRequest): string | undefined {
+  if (hasRepeatedCredential(request.raw.rawHeaders)) {
+    throw new GatewayError(
+      'invalid_request',
+      'More than one Authorization (or x-api-key) header: send exactly one credential',
+    );
+  }
   const header = request.headers.authorization;
   if (typeof header === 'string' && header.length > 7 && /^bearer /i.test(header)) {
     return header.slice(7).trim();
@@ -27,6 +38,18 @@ export function credentialOf(request: FastifyRequest): string | undefined {
   const apiKey = request.headers['x-api-key'];
   if (typeof apiKey === 'string' && apiKey.length > 0) return apiKey.trim();
   return undefined;
+}
+
+function hasRepeatedCredential(rawHeaders: string[]): boolean {
+  let authorization = 0;
+  let apiKey = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    // Length first: most header names are ruled out without lower-casing.
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++;
+    else if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey++;
+  }
+  return authorization > 1 || apiKey > 1;
 }
 
 const missing = () =>

@@ -12,6 +12,8 @@ export type ErrorRenderer = (error: GatewayError, requestId: string) => { status
 declare module 'fastify' {
   interface FastifyContextConfig {
     renderError?: ErrorRenderer;
+    /** Health and metrics keep answering while the gateway drains; every other route refuses new work. */
+    servesWhileDraining?: boolean;
   }
 }
 

@@ -13,6 +13,7 @@ import {
   checkMessageList,
   checkNumber,
   fail,
+  failBody,
   isObject,
   LIMITS,
 } from '../../pipeline/validate.ts';
@@ -154,7 +155,7 @@ function checkTools(body: Obj): void {
 
 /** What count_tokens and messages share. */
 function checkPrompt(body: unknown): asserts body is Obj {
-  if (!isObject(body)) fail('body', 'expected a JSON object');
+  if (!isObject(body)) failBody(body);
   checkGatewayFields(body);
   checkSystem(body);
   checkMessages(body);

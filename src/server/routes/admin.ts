@@ -33,6 +33,12 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
         : typeof input.expires_at === 'number'
           ? input.expires_at
           : Date.parse(input.expires_at);
+    // A key born expired is a mistake in the request (a unit or a clock), not a key to hand out.
+    if (expiresAt !== null && expiresAt <= Date.now()) {
+      throw new GatewayError('invalid_request', 'expires_at: is in the past; expected a future time', {
+        param: 'expires_at',
+      });
+    }
     const { secret, key } = await gw.keys.create({
       name: input.name,
       tier: input.tier ?? null,

@@ -29,6 +29,8 @@ async function withTimeout(work: (signal: AbortSignal) => Promise<void>, ms: num
   }
 }
 
+const drainingOk = { servesWhileDraining: true };
+
 export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const checks = async (deep: boolean) => {
     // All at once: one slow upstream must not add its timeout to everyone else's.
@@ -80,21 +82,21 @@ export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): 
     };
   };
 
-  app.get('/health/live', async () => ({ status: 'ok' }));
+  app.get('/health/live', { config: drainingOk }, async () => ({ status: 'ok' }));
 
-  app.get('/health/ready', async (_request, reply) => {
+  app.get('/health/ready', { config: drainingOk }, async (_request, reply) => {
     const c = await checks(false);
     reply.code(c.ready ? 200 : 503);
     return { status: c.ready ? 'ready' : gw.state.draining ? 'draining' : 'unavailable' };
   });
 
-  app.get('/health', async (_request, reply) => {
+  app.get('/health', { config: drainingOk }, async (_request, reply) => {
     const body = await summary(false);
     reply.code(body.ready ? 200 : 503);
     return body;
   });
 
-  app.get('/health/deep', async (_request, reply) => {
+  app.get('/health/deep', { config: drainingOk }, async (_request, reply) => {
     const body = await summary(true);
     reply.code(body.ready ? 200 : 503);
     return body;

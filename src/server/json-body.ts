@@ -1,0 +1,52 @@
+/**
+ * The one JSON body parser of every route (model APIs and admin alike).
+ *
+ * - An empty body is no body (`undefined`): many clients send
+ *   `Content-Type: application/json` on every call, DELETE included, and a
+ *   route that needs a body says so itself.
+ * - A body nested too deeply, or carrying a prototype-pollution key, is
+ *   refused as the client's error naming the field, before any route code
+ *   (see core/json-guard.ts), in the route's own error shape.
+ */
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../core/errors.ts';
+import { jsonProblem, MAX_JSON_DEPTH } from '../core/json-guard.ts';
+
+export function registerJsonBodyParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      done(new GatewayError('invalid_request', 'Request body is not valid JSON', { param: 'body' }));
+      return;
+    }
+    const problem = jsonProblem(value);
+    if (problem === undefined) done(null, value);
+    else done(refusal(problem.kind, problem.path, Array.isArray(value)));
+  });
+}
+
+function refusal(kind: 'too_deep' | 'prototype_key', path: string[], topIsArray: boolean): GatewayError {
+  // The top-level field is what a client can act on; a top-level array is the body itself.
+  const param = topIsArray ? 'body' : (path[0] ?? 'body');
+  if (kind === 'prototype_key') {
+    const where = path.length > 1 ? ` (at ${path.join('.')})` : '';
+    return new GatewayError(
+      'invalid_request',
+      `${param}: a "${path.at(-1)}" key is not accepted in a request body${where} (prototype pollution)`,
+      { param },
+    );
+  }
+  return new GatewayError(
+    'invalid_request',
+    `${param}: JSON nested more than ${MAX_JSON_DEPTH} levels deep is not accepted`,
+    { param },
+  );
+}
