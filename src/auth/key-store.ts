@@ -7,14 +7,16 @@
  * database connections). Unknown tokens never reach the database either.
  *
  * Freshness: create/revoke through this process update the Map at once; other
- * instances hear about it through `KeySync` (Redis pub/sub, under a second)
- * and, without Redis, through a periodic reload.
+ * instances hear about it through `KeySync` (Redis pub/sub, under a second;
+ * while Redis is down, a poll for recent revocations, about 2 s) and, without
+ * Redis, through a periodic reload.
  */
 import { randomBytes } from 'node:crypto';
 import {
   getKey,
   insertKey,
   listKeys,
+  listRevokedKeyIdsSince,
   loadActiveKeys,
   revokeKey,
   type VirtualKeyRow,
@@ -112,6 +114,25 @@ export class KeyStore {
       this.#byHash.set(cached.hash, cached);
       this.#hashById.set(id, cached.hash);
     }
+  }
+
+  /**
+   * Drops every cached key the database says was revoked at or after `since`
+   * (epoch ms); returns the ids that were cached, i.e. that this call revoked here.
+   */
+  async forgetRevokedSince(since: number): Promise<string[]> {
+    return this.forgetRevoked(await listRevokedKeyIdsSince(this.#database, since));
+  }
+
+  /** Drops these revoked keys from the cache; returns the ids that were cached. */
+  forgetRevoked(ids: Iterable<string>): string[] {
+    const forgotten: string[] = [];
+    for (const id of ids) {
+      if (!this.#hashById.has(id)) continue;
+      this.#forget(id);
+      forgotten.push(id);
+    }
+    return forgotten;
   }
 
   /** The key for a bearer token, or null. Never touches the database. */

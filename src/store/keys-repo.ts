@@ -88,6 +88,21 @@ export async function revokeKey(database: Database, id: string, at: number): Pro
 }
 
 /**
+ * Ids of keys revoked at or after `since` (epoch ms). Polled while the key
+ * channel is down, with `since` a few minutes back: the answer is a handful of
+ * rows, and a scan of a table of keys is cheap at that rate.
+ */
+export async function listRevokedKeyIdsSince(database: Database, since: number): Promise<string[]> {
+  const rows = await database.db
+    .selectFrom('virtual_keys')
+    .select('id')
+    .where('revoked_at', '>=', since)
+    .orderBy('id')
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+/**
  * Keys that are not revoked and not expired at `now`. Callers must still check
  * `expiresAt` per request: a key loaded now may expire while cached.
  */

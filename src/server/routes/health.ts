@@ -4,39 +4,28 @@
  * - /health/ready: it should receive traffic (config loaded, database
  *   reachable, at least one provider usable, not draining, and not every
  *   target's circuit breaker open).
- * - /health and /health/deep: the detail behind that answer; deep also lists
- *   every target's breaker state (target ids are config names, not secrets).
+ * - /health and /health/deep: the detail behind that answer, plus Redis (from a
+ *   cached check: see health-checks.ts); deep also lists every target's
+ *   breaker state (target ids are config names, not secrets).
+ *
+ * Readiness never touches Redis: it is not part of the decision.
  */
 import type { FastifyInstance } from 'fastify';
-import { pingRedis } from '../../store/redis.ts';
 import type { GatewayContext } from '../context.ts';
-
-interface Check {
-  ok: boolean;
-  detail?: string;
-}
-
-async function withTimeout(work: (signal: AbortSignal) => Promise<void>, ms: number): Promise<Check> {
-  const signal = AbortSignal.timeout(ms);
-  try {
-    await Promise.race([
-      work(signal),
-      new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('timed out')))),
-    ]);
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, detail: error instanceof Error ? error.message.slice(0, 200) : 'failed' };
-  }
-}
+import { CachedRedisCheck, type Check, withTimeout } from '../health-checks.ts';
 
 const drainingOk = { servesWhileDraining: true };
 
 export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): void {
-  const checks = async (deep: boolean) => {
+  const redisCheck = gw.redis ? new CachedRedisCheck(gw.redis) : undefined;
+
+  // Readiness leaves Redis out: it does not decide readiness, and every instance
+  // failing its probe over a Redis outage would take the whole fleet out.
+  const checks = async (deep: boolean, withRedis: boolean) => {
     // All at once: one slow upstream must not add its timeout to everyone else's.
     const [database, redis, providerChecks] = await Promise.all([
       withTimeout((signal) => gw.database.ping(signal), 1_000),
-      gw.redis ? withTimeout((signal) => pingRedis(gw.redis!, signal), 1_000) : undefined,
+      withRedis ? redisCheck?.check() : undefined,
       Promise.all(
         [...gw.providers].map(
           async ([name, provider]): Promise<[string, Check]> => [
@@ -54,7 +43,7 @@ export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): 
   };
 
   const summary = async (deep: boolean) => {
-    const c = await checks(deep);
+    const c = await checks(deep, true);
     return {
       status: gw.state.draining
         ? 'draining'
@@ -85,7 +74,7 @@ export function registerHealthRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.get('/health/live', { config: drainingOk }, async () => ({ status: 'ok' }));
 
   app.get('/health/ready', { config: drainingOk }, async (_request, reply) => {
-    const c = await checks(false);
+    const c = await checks(false, false);
     reply.code(c.ready ? 200 : 503);
     return { status: c.ready ? 'ready' : gw.state.draining ? 'draining' : 'unavailable' };
   });
