@@ -183,6 +183,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       flush_interval_ms: positiveMs('flush_interval_ms').default(200),
       max_batch: z.number().int().positive().default(500),
+      /** Rows go to `<data_dir>/ledger-spool/` before the answer completes, so kill -9 loses no usage. */
+      spool: z.boolean().default(true),
     })
     .prefault({}),
   resilience: resilienceSchema.prefault({}),

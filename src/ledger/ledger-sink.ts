@@ -44,6 +44,18 @@ export const LEDGER_COLUMNS = [
   'created_at',
 ] as const satisfies ReadonlyArray<keyof UsageLedgerTable>;
 
+/** A row read back from the spool: every column present, each a string, a number or null. */
+export function isLedgerDbRow(value: unknown): value is LedgerDbRow {
+  if (typeof value !== 'object' || value === null) return false;
+  const row = value as Record<string, unknown>;
+  if (typeof row['request_id'] !== 'string' || !Number.isInteger(row['attempt'])) return false;
+  for (const column of LEDGER_COLUMNS) {
+    const v = row[column];
+    if (v !== null && typeof v !== 'string' && typeof v !== 'number') return false;
+  }
+  return true;
+}
+
 // Bound parameters per statement: SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32766,
 // PostgreSQL's wire protocol allows 65535.
 const MAX_PARAMS = { sqlite: 32_766, postgres: 65_535 } as const;

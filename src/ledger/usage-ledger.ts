@@ -7,11 +7,20 @@
  * Idempotent writes: `ON CONFLICT (request_id, attempt) DO NOTHING`, so a batch
  * re-sent after an ambiguous failure (e.g. commit succeeded, reply lost) never
  * doubles a row.
+ *
+ * Durability: with a spool directory, each row is also appended to a local
+ * file before `record()` returns (ledger-spool.ts), so usage already answered
+ * survives the process being killed and is written on the next start.
+ *
+ * While the database is down, batches are retried with jittered exponential
+ * backoff (from `flushIntervalMs` up to 30 s), not once per new row; every
+ * row stays queued (and spooled) meanwhile.
  */
 import type { CacheStatus, LedgerStatus, UsageSource } from '../store/schema.ts';
 import { stripNul, stripNulOrNull } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
-import { createLedgerSink, type LedgerDbRow, type LedgerSink } from './ledger-sink.ts';
+import { createLedgerSink, isLedgerDbRow, type LedgerDbRow, type LedgerSink } from './ledger-sink.ts';
+import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
 
 export interface LedgerRow {
   requestId: string;
@@ -59,6 +68,19 @@ export interface UsageLedgerOptions {
    * @default 100_000
    */
   maxQueued?: number;
+  /**
+   * Where rows are spooled to disk before `record()` returns, so a killed
+   * process loses no usage; rows a dead process left there are written on
+   * start. Without it, rows live only in memory until written.
+   */
+  spoolDir?: string;
+  /**
+   * The longest wait between write attempts while the database is down.
+   * @default 30_000
+   */
+  maxBackoffMs?: number;
+  /** Milliseconds now; for tests of the backoff. */
+  clock?: () => number;
   logger?: LedgerLogger;
 }
 
@@ -70,9 +92,17 @@ export interface UsageLedgerStats {
   failedBatches: number;
   /** Rows refused because the queue was full, or recorded after close(). */
   dropped: number;
+  /** Rows a previous process left in the spool, queued again at start. */
+  replayed: number;
 }
 
 type Row = LedgerDbRow;
+
+/** A queued row and the spool segment holding it (none without a spool). */
+interface Queued {
+  row: Row;
+  segment: SpoolSegment | undefined;
+}
 
 const noopLogger: LedgerLogger = { warn() {}, error() {} };
 
@@ -82,11 +112,17 @@ export class UsageLedger {
   readonly #maxQueued: number;
   readonly #logger: LedgerLogger;
   readonly #timer: NodeJS.Timeout;
+  readonly #spool: LedgerSpool | undefined;
+  readonly #flushIntervalMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #clock: () => number;
 
   // FIFO. A batch being written is moved to #inFlightRows and put back at the
   // front if the write fails, so order and exactly-once queueing are kept.
-  #pending: Row[] = [];
-  #inFlightRows: Row[] = [];
+  #pending: Queued[] = [];
+  #inFlightRows: Queued[] = [];
+  /** No write attempt before this time (set after a failure). */
+  #retryAt = 0;
   #inFlight: Promise<void> | null = null;
   #kickScheduled = false;
   #closed = false;
@@ -98,9 +134,13 @@ export class UsageLedger {
   #failedBatches = 0;
   #consecutiveFailures = 0;
   #dropped = 0;
+  #replayed = 0;
 
   constructor(database: Database, options: UsageLedgerOptions = {}) {
     const flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.#flushIntervalMs = flushIntervalMs;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.#clock = options.clock ?? Date.now;
     this.#maxBatch = options.maxBatch ?? 500;
     this.#maxQueued = options.maxQueued ?? 100_000;
     for (const [name, value] of [
@@ -114,6 +154,9 @@ export class UsageLedger {
     }
     this.#sink = createLedgerSink(database);
     this.#logger = options.logger ?? noopLogger;
+    this.#spool =
+      options.spoolDir === undefined ? undefined : new LedgerSpool(options.spoolDir, this.#logger);
+    if (this.#spool) this.#replayLeftovers(this.#spool);
     this.#timer = setInterval(() => this.#tick(), flushIntervalMs);
     this.#timer.unref();
   }
@@ -123,8 +166,9 @@ export class UsageLedger {
    *
    * Trade-off: while the database is down rows wait in memory up to `maxQueued`;
    * past that, new rows are dropped (counted in `stats.dropped`, logged as errors)
-   * rather than letting memory grow without bound. The process also loses what
-   * is queued if it crashes; a clean close() writes it.
+   * rather than letting memory grow without bound. With a spool, a row is on
+   * disk when this returns, so a crash loses nothing; without one, a crash
+   * loses what is queued (a clean close() writes it).
    */
   record(row: LedgerRow): void {
     try {
@@ -144,7 +188,8 @@ export class UsageLedger {
         }
         return;
       }
-      this.#pending.push(toDbRow(row));
+      const dbRow = toDbRow(row);
+      this.#pending.push({ row: dbRow, segment: this.#spool?.append(dbRow) });
       this.#enqueued++;
       if (this.#pending.length >= this.#maxBatch) this.#kick();
     } catch (err) {
@@ -176,6 +221,8 @@ export class UsageLedger {
       );
       throw err;
     } finally {
+      // Rows it could not write stay in the spool file for the next start.
+      this.#spool?.close();
       await this.#sink.close();
     }
   }
@@ -186,11 +233,30 @@ export class UsageLedger {
       written: this.#written,
       failedBatches: this.#failedBatches,
       dropped: this.#dropped,
+      replayed: this.#replayed,
     };
   }
 
+  /** Queues, ahead of anything new, the rows processes before this one spooled and never saw written. */
+  #replayLeftovers(spool: LedgerSpool): void {
+    const leftovers = spool.claimLeftovers(isLedgerDbRow);
+    const queued: Queued[] = [];
+    for (const { segment, rows } of leftovers) {
+      for (const row of rows) queued.push({ row, segment });
+    }
+    if (queued.length === 0) return;
+    this.#pending = queued.concat(this.#pending);
+    this.#enqueued += queued.length;
+    this.#replayed += queued.length;
+    this.#logger.warn(
+      { rows: queued.length, files: leftovers.length, dir: spool.dir },
+      'replaying usage rows left in the ledger spool by a stopped process',
+    );
+    this.#kick();
+  }
+
   #kick(): void {
-    if (this.#kickScheduled || this.#inFlight !== null) return;
+    if (this.#kickScheduled || this.#inFlight !== null || this.#clock() < this.#retryAt) return;
     this.#kickScheduled = true;
     setImmediate(() => {
       this.#kickScheduled = false;
@@ -199,10 +265,10 @@ export class UsageLedger {
   }
 
   #tick(): void {
-    if (this.#inFlight !== null || this.#pending.length === 0) return;
+    if (this.#inFlight !== null || this.#pending.length === 0 || this.#clock() < this.#retryAt) return;
     // Drain until empty or a batch fails; a failed batch waits for the next tick.
     const drain = async (): Promise<void> => {
-      while (this.#pending.length > 0) await this.#writeNext();
+      while (this.#pending.length > 0 && this.#clock() >= this.#retryAt) await this.#writeNext();
     };
     drain().catch((err: unknown) => {
       // While the database is down this fails every tick; log the first and then every 25th.
@@ -223,9 +289,11 @@ export class UsageLedger {
     this.#inFlightRows = batch;
     const run = async (): Promise<void> => {
       try {
-        await this.#insert(batch);
+        await this.#sink.insert(batch.map((q) => q.row));
         this.#dequeued += batch.length;
         this.#written += batch.length;
+        this.#retryAt = 0;
+        this.#releaseSpooled(batch);
         if (this.#consecutiveFailures > 0) {
           this.#logger.warn({ failures: this.#consecutiveFailures }, 'usage ledger writes recovered');
           this.#consecutiveFailures = 0;
@@ -233,6 +301,7 @@ export class UsageLedger {
       } catch (err) {
         this.#failedBatches++;
         this.#consecutiveFailures++;
+        this.#retryAt = this.#clock() + this.#backoffMs();
         this.#pending = batch.concat(this.#pending);
         throw err;
       } finally {
@@ -244,8 +313,31 @@ export class UsageLedger {
     return this.#inFlight;
   }
 
-  #insert(batch: Row[]): Promise<void> {
-    return this.#sink.insert(batch);
+  /**
+   * Full jitter over an exponential step: many gateways that lost one database
+   * do not come back to it in step, and a down database sees a few attempts a
+   * minute, not one per request.
+   */
+  #backoffMs(): number {
+    const exponent = Math.min(this.#consecutiveFailures - 1, 20);
+    const ceiling = Math.min(this.#maxBackoffMs, this.#flushIntervalMs * 2 ** exponent);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  /** Tells the spool which of its rows are now in the database, one call per run of one segment. */
+  #releaseSpooled(batch: Queued[]): void {
+    if (this.#spool === undefined) return;
+    let segment: SpoolSegment | undefined;
+    let count = 0;
+    for (const queued of batch) {
+      if (queued.segment !== segment) {
+        if (segment !== undefined) this.#spool.committed(segment, count);
+        segment = queued.segment;
+        count = 0;
+      }
+      count++;
+    }
+    if (segment !== undefined) this.#spool.committed(segment, count);
   }
 }
 

@@ -8,6 +8,7 @@
  * is flushed; connections closed; logs flushed.
  */
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { KeyStore } from '../auth/key-store.ts';
@@ -71,6 +72,7 @@ export class Gateway {
       const ledger = new UsageLedger(database, {
         flushIntervalMs: config.ledger.flush_interval_ms,
         maxBatch: config.ledger.max_batch,
+        ...(config.ledger.spool ? { spoolDir: join(config.data_dir, 'ledger-spool') } : {}),
         logger,
       });
       const providers = createProviders(config.providers);

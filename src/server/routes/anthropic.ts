@@ -165,19 +165,23 @@ async function streamMessages(
     'raw' in start.first
       ? await relayRaw(writer, plan.body, start, dispatch)
       : await relayTranslated(writer, plan.body, start, dispatch);
+  // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
+  settleStream(start.attempt, dispatch.recorder, outcome, outcome.billed);
+  if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
     await writer.frame(encodeEvent({ type: 'error', error: anthropicError(outcome.failure).body.error }));
     request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
   writer.end();
-  settleStream(start.attempt, dispatch.recorder, outcome, outcome.billed);
 }
 
 interface StreamOutcome {
   failure: GatewayError | undefined;
   clientGone: boolean;
   billed: { usage: Usage; source: 'upstream' | 'estimated' };
+  /** Frames that close a complete stream, sent once it is billed. */
+  closing?: string;
 }
 
 /** Passthrough: the upstream's events go out as they came. */
@@ -219,6 +223,6 @@ async function relayTranslated(
     return send(translator.push(item.chunk));
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
-  if (!ended.failure && !ended.clientGone) await send(translator.finish(billed.usage));
-  return { ...ended, billed };
+  if (ended.failure || ended.clientGone) return { ...ended, billed };
+  return { ...ended, billed, closing: translator.finish(billed.usage).map(encodeEvent).join('') };
 }

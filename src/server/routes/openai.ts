@@ -130,6 +130,8 @@ async function streamChat(
     return writer.data(JSON.stringify(chunk));
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
+  // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
+  settleStream(attempt, recorder, { failure, clientGone }, billed);
 
   if (failure) {
     // The status is already 200: report the failure in-stream, as OpenAI does.
@@ -139,5 +141,4 @@ async function streamChat(
     await writer.data('[DONE]');
   }
   writer.end();
-  settleStream(attempt, recorder, { failure, clientGone }, billed);
 }

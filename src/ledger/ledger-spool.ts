@@ -1,0 +1,207 @@
+/**
+ * The ledger's append-only local spool: what makes an answered request's
+ * usage survive the process dying (kill -9, OOM, a crash), though not the
+ * machine (no fsync; the OS page cache outlives the process).
+ *
+ * Every row is appended, one JSON line with one plain synchronous write,
+ * when the attempt ends, which is before its answer completes; the in-memory
+ * queue then writes it to the database as before. A segment file is deleted
+ * (or, for the one being appended to, truncated) once every row in it is in
+ * the database. On start, segments left by a process that is gone are
+ * claimed (renamed, so two starting instances never both take one) and their
+ * rows queued again; the ledger's `ON CONFLICT (request_id, attempt) DO
+ * NOTHING` makes that replay idempotent, rows already written are skipped.
+ *
+ * Files: `<dir>/<pid>-<token>-<seq>.jsonl`, where the random token tells this
+ * process's files from those of an earlier process with the same pid (a
+ * restarted container is pid 1 every time).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+/** A new segment is started past this size, so a finished one can be deleted whole. */
+const SEGMENT_BYTES = 4 * 1024 * 1024;
+const FILE_NAME = /^(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
+
+export interface SpoolLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** One spool file and how many of its rows the database has. */
+export class SpoolSegment {
+  readonly path: string;
+  fd: number | undefined;
+  rows = 0;
+  committed = 0;
+  bytes = 0;
+
+  constructor(path: string, fd: number | undefined) {
+    this.path = path;
+    this.fd = fd;
+  }
+}
+
+/** Rows another process spooled and never saw written, claimed by this one. */
+export interface SpoolLeftover<Row> {
+  segment: SpoolSegment;
+  rows: Row[];
+}
+
+export class LedgerSpool {
+  readonly #dir: string;
+  readonly #prefix: string;
+  readonly #logger: SpoolLogger;
+  #seq = 0;
+  #current: SpoolSegment | undefined;
+  /** After a failed write (disk full) rows are no longer spooled; logged once. */
+  #broken = false;
+
+  constructor(dir: string, logger: SpoolLogger) {
+    this.#dir = dir;
+    this.#logger = logger;
+    this.#prefix = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /**
+   * Appends one row; returns the segment that now holds it, or undefined when
+   * the spool cannot be written (the row is still queued in memory).
+   */
+  append(row: object): SpoolSegment | undefined {
+    if (this.#broken) return undefined;
+    try {
+      let segment = this.#current;
+      if (segment === undefined || segment.bytes >= SEGMENT_BYTES) segment = this.#rotate();
+      const line = `${JSON.stringify(row)}\n`;
+      // One write of a whole line; appended (O_APPEND), so a truncation in between cannot leave a hole.
+      segment.bytes += writeSync(segment.fd!, line);
+      segment.rows++;
+      return segment;
+    } catch (error) {
+      this.#broken = true;
+      this.#logger.error(
+        { err: error instanceof Error ? error.message : String(error), dir: this.#dir },
+        'ledger spool write failed; usage is queued in memory only from now on',
+      );
+      return undefined;
+    }
+  }
+
+  /** `count` rows of `segment` are in the database; a fully written segment goes away. */
+  committed(segment: SpoolSegment, count: number): void {
+    segment.committed += count;
+    if (segment.committed < segment.rows) return;
+    try {
+      if (segment === this.#current && segment.fd !== undefined) {
+        // Keep the file open and start it over: cheaper than a new file per quiet moment.
+        ftruncateSync(segment.fd, 0);
+        segment.rows = 0;
+        segment.committed = 0;
+        segment.bytes = 0;
+        return;
+      }
+      if (segment.fd !== undefined) closeSync(segment.fd);
+      segment.fd = undefined;
+      unlinkSync(segment.path);
+    } catch (error) {
+      this.#logger.warn(
+        { err: error instanceof Error ? error.message : String(error), path: segment.path },
+        'could not remove a written ledger spool segment; its rows will be replayed (idempotently)',
+      );
+    }
+  }
+
+  /**
+   * Claims the segments of processes that are gone and reads their rows.
+   * Lines that do not parse (a write cut short by the kill) are skipped.
+   */
+  claimLeftovers<Row>(isRow: (value: unknown) => value is Row): SpoolLeftover<Row>[] {
+    const leftovers: SpoolLeftover<Row>[] = [];
+    for (const name of readdirSync(this.#dir)) {
+      const match = FILE_NAME.exec(name);
+      if (!match || name.startsWith(`${this.#prefix}-`)) continue;
+      const pid = Number(match[1]);
+      if (pid !== process.pid && isAlive(pid)) continue;
+      const claimed = join(this.#dir, `${this.#prefix}-${this.#seq++}.jsonl`);
+      try {
+        renameSync(join(this.#dir, name), claimed);
+      } catch {
+        continue; // another starting instance claimed it first
+      }
+      const rows: Row[] = [];
+      let skipped = 0;
+      for (const line of readFileSync(claimed, 'utf8').split('\n')) {
+        if (line.length === 0) continue;
+        try {
+          const value: unknown = JSON.parse(line);
+          if (isRow(value)) rows.push(value);
+          else skipped++;
+        } catch {
+          skipped++;
+        }
+      }
+      if (skipped > 0) this.#logger.warn({ path: claimed, skipped }, 'ledger spool lines skipped on replay');
+      const segment = new SpoolSegment(claimed, undefined);
+      segment.rows = rows.length;
+      leftovers.push({ segment, rows });
+      if (rows.length === 0) this.committed(segment, 0);
+    }
+    return leftovers;
+  }
+
+  /** Closes the current segment; removes it when everything in it was written. */
+  close(): void {
+    const segment = this.#current;
+    this.#current = undefined;
+    if (segment?.fd === undefined) return;
+    closeSync(segment.fd);
+    segment.fd = undefined;
+    if (segment.committed >= segment.rows) {
+      try {
+        unlinkSync(segment.path);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  #rotate(): SpoolSegment {
+    const previous = this.#current;
+    const path = join(this.#dir, `${this.#prefix}-${this.#seq++}.jsonl`);
+    const segment = new SpoolSegment(path, openSync(path, 'a'));
+    this.#current = segment;
+    if (previous?.fd !== undefined) {
+      closeSync(previous.fd);
+      previous.fd = undefined;
+      // Everything in it may already be written (then nothing will commit it again).
+      if (previous.committed >= previous.rows) this.committed(previous, 0);
+    }
+    return segment;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
