@@ -5,6 +5,8 @@
  *   responses), and canonical chunks → Anthropic SSE events for the inbound
  *   `/v1/messages` route; in chunks per second;
  * - routing: microseconds per `Router.decide()` with 20 targets, per strategy;
+ * - ledger: microseconds per `UsageLedger.record()` with and without the
+ *   kill -9 spool (what durability costs each upstream attempt);
  * - hedging: p50/p99 through a gateway against one upstream with a slow tail,
  *   with and without hedging (this part uses loopback HTTP, so it is the one
  *   number here that is not pure CPU).
@@ -15,6 +17,7 @@ import type { ChatCompletionChunk } from '../src/core/types.ts';
 import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { runHedgingBench } from './hedging.ts';
+import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';
 import { benchRouter } from './router.ts';
 import { benchAnthropicStream } from './translate-anthropic.ts';
 import { benchGeminiStream } from './translate-gemini.ts';
@@ -23,6 +26,7 @@ export interface ComponentResults {
   streamChunksPerSecond: { openai: number; anthropic: number; gemini: number; anthropicInbound: number };
   routerUsPerDecide: Record<string, number>;
   routerTargets: number;
+  ledger: SpoolBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -90,6 +94,7 @@ function benchAnthropicInbound(): number {
 export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const router = benchRouter();
   const hedging = await runHedgingBench();
+  const ledger = await benchLedgerSpool();
   return {
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
@@ -101,6 +106,7 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
       router.map((r) => [r.strategy, Math.round(r.usPerDecide * 100) / 100]),
     ),
     routerTargets: router[0]?.targets ?? 0,
+    ledger,
     hedging: {
       withoutMs: { p50: round1(hedging.without.p50), p99: round1(hedging.without.p99) },
       withMs: { p50: round1(hedging.with.p50), p99: round1(hedging.with.p99) },
@@ -124,6 +130,7 @@ export function componentTable(r: ComponentResults): string {
     `router µs/decide (${r.routerTargets} targets)        ${Object.entries(r.routerUsPerDecide)
       .map(([name, us]) => `${name} ${us}`)
       .join(', ')}`,
+    `ledger µs/record                     ${r.ledger.usPerRecordWithSpool} with the kill -9 spool, ${r.ledger.usPerRecordWithoutSpool} without (spool: +${r.ledger.usSpoolCost} µs per attempt)`,
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');
