@@ -27,10 +27,10 @@ import {
   dispatchChatStream,
   newDispatchReport,
 } from '../src/pipeline/dispatch.ts';
-import { buildModelTable, type ModelRoute } from '../src/pipeline/models.ts';
 import { UsageRecorder } from '../src/pipeline/usage-recorder.ts';
 import type { ProviderAdapter } from '../src/providers/types.ts';
 import { Resilience } from '../src/resilience/resilience.ts';
+import { buildModelTable, type ModelRoute } from '../src/routing/model-table.ts';
 import { Router } from '../src/routing/router.ts';
 import { dispatchHeaders } from '../src/server/routes/model-request.ts';
 

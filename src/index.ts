@@ -11,12 +11,6 @@ export type * from './core/types.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
-export {
-  buildModelTable,
-  type ModelRoute,
-  type RouteEntry,
-  type RouteTarget,
-} from './pipeline/models.ts';
 export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
@@ -40,6 +34,12 @@ export {
 export { HedgeLostError, type HedgeOptions, hedge, LatencySketch } from './resilience/hedge.ts';
 export { backoffDelay, RetryBudget, type RetryOptions, retry, retryDelay } from './resilience/retry.ts';
 export { complexityScore, tierOf } from './routing/complexity-score.ts';
+export {
+  buildModelTable,
+  type ModelRoute,
+  type RouteEntry,
+  type RouteTarget,
+} from './routing/model-table.ts';
 export {
   type AttemptOutcome,
   type ModelTargetsView,

@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { validateRouting } from '../routing/validate-routing.ts';
 import { type Config, configSchema } from './schema.ts';
+import { validateRouting } from './validate-routing.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

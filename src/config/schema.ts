@@ -6,9 +6,9 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
-import { PRESET_TYPES, PRESETS } from '../providers/presets.ts';
-import { routingModelFields, targetSchema } from '../routing/routing-schema.ts';
+import { PRESET_TYPES, PRESETS } from './presets.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
+import { routingModelFields, targetSchema } from './routing-schema.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -123,7 +123,7 @@ export const providerSchema = z.discriminatedUnion(
   },
 );
 
-export { targetSchema } from '../routing/routing-schema.ts';
+export { targetSchema } from './routing-schema.ts';
 
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),

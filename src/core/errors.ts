@@ -92,6 +92,14 @@ export function countsAgainstTarget(code: string | null | undefined): boolean {
   return code != null && Object.hasOwn(ERRORS, code) && ERRORS[code as ErrorCode].target;
 }
 
+/** Thrown when the client went away: not an upstream failure, and nobody is left to answer. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
 /** Normalises anything thrown into a GatewayError at a boundary. */
 export function toGatewayError(error: unknown): GatewayError {
   if (GatewayError.is(error)) return error;

@@ -10,7 +10,7 @@
  * so every failure before that point can still be retried or fall back, and a
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
-import { countsAgainstTarget, GatewayError } from '../core/errors.ts';
+import { ClientClosedError, countsAgainstTarget, GatewayError } from '../core/errors.ts';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -25,7 +25,7 @@ import type { BreakerPermit, CircuitBreaker } from '../resilience/circuit-breake
 import { HedgeLostError, hedge } from '../resilience/hedge.ts';
 import type { Resilience } from '../resilience/resilience.ts';
 import { type RetryLease, retryDelay, sleep } from '../resilience/retry.ts';
-import type { ModelRoute, RouteTarget } from './models.ts';
+import type { ModelRoute, RouteTarget } from '../routing/model-table.ts';
 import type { Attempt, AttemptEndListener, AttemptResult, UsageRecorder } from './usage-recorder.ts';
 
 /** What one attempt did, for the router's latency and capacity statistics. */
@@ -78,14 +78,6 @@ export interface StreamStart<Item = ChatCompletionChunk> {
   attempt: Attempt;
   first: Item;
   rest: AsyncIterator<Item>;
-}
-
-/** Thrown when the client went away; not an upstream failure. */
-export class ClientClosedError extends Error {
-  override readonly name = 'ClientClosedError';
-  constructor() {
-    super('client closed the connection');
-  }
 }
 
 export function newDispatchReport(): DispatchReport {

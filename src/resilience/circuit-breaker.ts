@@ -17,7 +17,7 @@
  * on transitions and for probe permits. Time comes from an injectable clock,
  * so tests drive the state machine without sleeping.
  */
-import { countsAgainstTarget, GatewayError } from '../core/errors.ts';
+import { ClientClosedError, countsAgainstTarget, GatewayError } from '../core/errors.ts';
 import {
   type BreakerState,
   type BreakerStore,
@@ -82,7 +82,7 @@ export class CircuitOpenError extends GatewayError {
 /** Default failure classifier: upstream faults count; client errors, aborts and open circuits do not. */
 export function isUpstreamFailure(error: unknown): boolean {
   if (GatewayError.is(error)) return countsAgainstTarget(error.code);
-  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'ClientClosedError')) {
+  if (error instanceof Error && (error.name === 'AbortError' || error instanceof ClientClosedError)) {
     return false;
   }
   return true;

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
-import type { ModelRoute, RouteTarget } from '../pipeline/models.ts';
+import type { ModelRoute, RouteTarget } from '../routing/model-table.ts';
 import type { BreakerState, BreakerStore } from './breaker-store.ts';
 import { MemoryBreakerStore } from './breaker-store.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';

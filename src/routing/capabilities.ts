@@ -3,7 +3,7 @@
  * (`context_window`, `tools`, `vision`, `json_mode`). Undeclared means
  * capable: declaring is how users opt targets out.
  */
-import type { RouteTarget, TargetCapabilities } from '../pipeline/models.ts';
+import type { RouteTarget, TargetCapabilities } from './model-table.ts';
 import { DEFAULT_EXPECTED_OUTPUT_TOKENS, type RequestFeatures } from './request-features.ts';
 
 /** The first need this target does not meet, or undefined if it can serve the request. */

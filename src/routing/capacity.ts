@@ -11,7 +11,7 @@
  * Counts are per process: N gateway instances each see 1/N of the traffic,
  * which is why shedding starts below 100%.
  */
-import type { TargetLimits } from './routing-schema.ts';
+import type { TargetLimits } from '../config/routing-schema.ts';
 
 interface Bucket {
   /** Bucket size (requests) and drain rate (requests per ms). */

@@ -24,7 +24,7 @@
  * tunable per model (`complexity: { small_max, medium_max }`).
  */
 import type { ChatMessage, ChatRequest, EmbeddingRequest } from '../core/types.ts';
-import type { ComplexityTier } from '../pipeline/models.ts';
+import type { ComplexityTier } from './model-table.ts';
 import { isChatRequest } from './request-features.ts';
 
 const CODE_SYNTAX =

@@ -9,8 +9,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthenticatedKey } from '../auth/key-store.ts';
-import type { RouteEntry } from '../pipeline/models.ts';
-import type { RouteRuleConfig } from './routing-schema.ts';
+import type { RouteRuleConfig } from '../config/routing-schema.ts';
+import type { RouteEntry } from './model-table.ts';
 
 export interface RouteCaller {
   key: AuthenticatedKey;

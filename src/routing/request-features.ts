@@ -3,8 +3,9 @@
  * strategies that care (capabilities, cost): prompt size, requested output,
  * tools, images, JSON mode.
  */
+
+import { estimatePromptTokens } from '../core/token-estimate.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
-import { estimatePromptTokens } from '../pipeline/usage-estimate.ts';
 
 export interface RequestFeatures {
   promptTokens: number;

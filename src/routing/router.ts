@@ -22,12 +22,12 @@
  */
 import { GatewayError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest, Usage } from '../core/types.ts';
-import type { ModelRoute, RouteTarget, TargetRole } from '../pipeline/models.ts';
 import { type RandomSource, seededRandom } from '../util/random.ts';
 import { declaresCapabilities, unmetNeed } from './capabilities.ts';
 import { CapacityTracker } from './capacity.ts';
 import { type RouteCaller, RouteConditions } from './conditions.ts';
 import { LatencyTracker } from './latency.ts';
+import type { ModelRoute, RouteTarget, TargetRole } from './model-table.ts';
 import { type RequestFeatures, readFeatures } from './request-features.ts';
 import { STRATEGIES } from './strategies/index.ts';
 import type { RoutingStrategy, StrategyContext } from './strategies/types.ts';

@@ -13,8 +13,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
-import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
-import { ClientClosedError } from '../pipeline/dispatch.ts';
+import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { printable } from '../util/printable.ts';
 import type { GatewayContext } from './context.ts';
 import { renderOpenAIError } from './error-render.ts';

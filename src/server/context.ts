@@ -9,9 +9,9 @@ import type { Config } from '../config/schema.ts';
 import type { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
-import type { ModelRoute } from '../pipeline/models.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import type { Resilience } from '../resilience/resilience.ts';
+import type { ModelRoute } from '../routing/model-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
 

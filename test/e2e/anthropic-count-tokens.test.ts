@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { estimatePromptTokens } from '../../src/pipeline/usage-estimate.ts';
+import { estimatePromptTokens } from '../../src/core/token-estimate.ts';
 import { toChatPrompt } from '../../src/protocols/anthropic/anthropic-request.ts';
 import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockAnthropic, startMockAnthropic } from '../helpers/mock-anthropic.ts';

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { estimatePromptTokens } from '../../src/core/token-estimate.ts';
 import type { ChatMessage } from '../../src/core/types.ts';
 import type { LedgerRow } from '../../src/ledger/usage-ledger.ts';
-import { estimatePromptTokens } from '../../src/pipeline/usage-estimate.ts';
 import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, type RecordedRequest, startMockUpstream } from '../helpers/mock-upstream.ts';
 

@@ -197,3 +197,14 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
     },
   };
 }
+
+/** The status of one small chat request to the `mock` model with `key` (the body is drained). */
+export async function chatStatus(gw: { baseUrl: string }, key: string): Promise<number> {
+  const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'ping' }] }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}

@@ -11,42 +11,18 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { type LedgerRow, UsageLedger } from '../../src/ledger/usage-ledger.ts';
+import { UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { type Database, openDatabase } from '../../src/store/sql.ts';
 import { pollUntil } from '../fixtures/ops/proc.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { sampleLedgerRow } from '../helpers/ledger-rows.ts';
 import { createPostgresDatabase, testPostgresUrl } from '../helpers/services.ts';
 
 const NO_TIMER = { flushIntervalMs: 3_600_000 };
 
-let sequence = 0;
-function row(prefix: string): LedgerRow {
-  sequence++;
-  return {
-    requestId: `${prefix}_${sequence}`,
-    attempt: 1,
-    keyId: 'key_1',
-    route: '/v1/chat/completions',
-    modelRequested: 'fast',
-    provider: 'mock',
-    modelUsed: 'mock-small',
-    status: 'ok',
-    httpStatus: 200,
-    errorCode: null,
-    stream: false,
-    promptTokens: 12,
-    completionTokens: 34,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-    usageSource: 'upstream',
-    latencyMs: 12.5,
-    ttftMs: null,
-    cacheStatus: 'miss',
-    costMicros: 1234,
-    createdAt: 1_700_000_000_000 + sequence,
-  };
-}
+/** A fresh row whose request id starts with `prefix`. */
+const row = (prefix: string) => sampleLedgerRow({ attempt: 1 }, prefix);
 
 async function requestIds(database: Database, prefix: string): Promise<string[]> {
   const rows = await database.db

@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type LedgerRow, UsageLedger } from '../../src/ledger/usage-ledger.ts';
+import { UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { type Database, openDatabase } from '../../src/store/sql.ts';
+import { sampleLedgerRow } from '../helpers/ledger-rows.ts';
 import { createPostgresDatabase, startPostgres, testPostgresUrl } from '../helpers/services.ts';
 
 // The timer never fires during a test: flushes happen when the test asks, so
@@ -24,34 +25,7 @@ const backends: { name: string; open: (dataDir: string) => Promise<Database> }[]
   },
 ];
 
-let sequence = 0;
-function row(overrides: Partial<LedgerRow> = {}): LedgerRow {
-  sequence++;
-  return {
-    requestId: `req_${sequence}`,
-    attempt: 0,
-    keyId: 'key_1',
-    route: '/v1/chat/completions',
-    modelRequested: 'fast',
-    provider: 'mock',
-    modelUsed: 'mock-small',
-    status: 'ok',
-    httpStatus: 200,
-    errorCode: null,
-    stream: false,
-    promptTokens: 12,
-    completionTokens: 34,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-    usageSource: 'upstream',
-    latencyMs: 12.5,
-    ttftMs: null,
-    cacheStatus: 'miss',
-    costMicros: 1234,
-    createdAt: 1_700_000_000_000 + sequence,
-    ...overrides,
-  };
-}
+const row = sampleLedgerRow;
 
 async function countRows(database: Database, requestIdPrefix: string): Promise<number> {
   const result = await database.db

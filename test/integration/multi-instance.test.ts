@@ -12,6 +12,7 @@ import pg from 'pg';
 import { MIGRATION_NAMES } from '../../src/store/migrations.ts';
 import { pollUntil, probe, waitReady } from '../fixtures/ops/proc.ts';
 import {
+  chatStatus,
   logDir,
   newMasterKey,
   registerSecret,
@@ -45,16 +46,6 @@ async function query<T>(url: string, text: string): Promise<T[]> {
   } finally {
     await client.end();
   }
-}
-
-async function chatStatus(gw: SpawnedGateway, key: string): Promise<number> {
-  const res = await fetch(`${gw.baseUrl}/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'ping' }] }),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 describe('ten gateways starting at once on one fresh PostgreSQL database', () => {

@@ -9,18 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pollUntil } from '../fixtures/ops/proc.ts';
-import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { chatStatus, registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { createPostgresDatabase, type Service, startRedis, testPostgresUrl } from '../helpers/services.ts';
-
-async function chatStatus(gw: TestGateway, key: string): Promise<number> {
-  const res = await fetch(`${gw.baseUrl}/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'ping' }] }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 /** B's log lines (pino JSON) that report revoked keys found by polling the database. */
 function polledRevocations(gw: TestGateway): string[][] {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { estimateCompletionTokens } from '../../src/pipeline/usage-estimate.ts';
+import { estimateCompletionTokens } from '../../src/core/token-estimate.ts';
 import { errorTypeOfStatus, statusOfErrorType } from '../../src/protocols/anthropic/anthropic-error-types.ts';
 import { AnthropicEventRelay, encodeFrame } from '../../src/protocols/anthropic/anthropic-relay.ts';
 import { toFinishReason, toStopInfo } from '../../src/protocols/anthropic/anthropic-stop.ts';

@@ -12,11 +12,11 @@ import type { ChatCompletion, ChatRequest } from '../../src/core/types.ts';
 import type { LedgerRow, UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { GatewayMetrics } from '../../src/observability/metrics.ts';
 import { dispatchChat, newDispatchReport } from '../../src/pipeline/dispatch.ts';
-import { buildModelTable } from '../../src/pipeline/models.ts';
 import { UsageRecorder } from '../../src/pipeline/usage-recorder.ts';
 import { mapTransportError } from '../../src/providers/http.ts';
 import type { ProviderAdapter } from '../../src/providers/types.ts';
 import { Resilience } from '../../src/resilience/resilience.ts';
+import { buildModelTable } from '../../src/routing/model-table.ts';
 
 /** An adapter whose own code fails before anything is sent, as JSON.stringify on a too-deep body did. */
 class FaultyAdapter implements ProviderAdapter {

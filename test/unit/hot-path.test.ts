@@ -8,9 +8,9 @@ import { describe, test } from 'node:test';
 import type { AuthenticatedKey } from '../../src/auth/key-store.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
-import { buildModelTable } from '../../src/pipeline/models.ts';
 import { createProviders } from '../../src/providers/registry.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
+import { buildModelTable } from '../../src/routing/model-table.ts';
 import { Router } from '../../src/routing/router.ts';
 
 const CALLER = {

@@ -9,8 +9,8 @@ import type { AuthenticatedKey } from '../../src/auth/key-store.ts';
 import { ConfigError, validateConfig } from '../../src/config/load.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
-import { buildModelTable, type ModelRoute } from '../../src/pipeline/models.ts';
 import { createProviders } from '../../src/providers/registry.ts';
+import { buildModelTable, type ModelRoute } from '../../src/routing/model-table.ts';
 import { Router, type RouterOptions } from '../../src/routing/router.ts';
 import { seededRandom } from '../../src/util/random.ts';
 

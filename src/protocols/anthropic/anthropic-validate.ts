@@ -16,7 +16,7 @@ import {
   failBody,
   isObject,
   LIMITS,
-} from '../../pipeline/validate.ts';
+} from '../../core/field-checks.ts';
 import type { CountTokensRequest, MessagesRequest } from './anthropic-wire.ts';
 
 type Obj = Record<string, unknown>;

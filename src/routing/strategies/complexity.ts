@@ -6,8 +6,9 @@
  * with no tier come last. Score and tier go to the client as
  * `x-switchyard-complexity` / `x-switchyard-tier` and to the request log.
  */
-import type { ComplexityTier, RouteEntry } from '../../pipeline/models.ts';
+
 import { complexityScore, tierOf } from '../complexity-score.ts';
+import type { ComplexityTier, RouteEntry } from '../model-table.ts';
 import type { RoutingStrategy, StrategyContext } from './types.ts';
 
 const PREFERENCE: Record<ComplexityTier, readonly ComplexityTier[]> = {

@@ -8,8 +8,9 @@
  * context window) go last, and the Router then removes them; a group is priced at its cheapest capable
  * member. Targets with no known price go last, in config order.
  */
-import type { RouteEntry } from '../../pipeline/models.ts';
+
 import { expectedOutputTokens, unmetNeed } from '../capabilities.ts';
+import type { RouteEntry } from '../model-table.ts';
 import { expectedCost } from '../pricing.ts';
 import type { RoutingStrategy, StrategyContext } from './types.ts';
 

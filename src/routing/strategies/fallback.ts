@@ -1,7 +1,7 @@
 /**
  * `fallback`: the targets in config order; the first is always tried first.
  */
-import type { RouteEntry } from '../../pipeline/models.ts';
+import type { RouteEntry } from '../model-table.ts';
 import type { RoutingStrategy } from './types.ts';
 
 export const fallbackStrategy: RoutingStrategy = {

@@ -11,8 +11,9 @@
  * a target with no samples yet scores best, so new targets get measured at
  * once. The remaining targets follow fastest first.
  */
-import type { RouteEntry } from '../../pipeline/models.ts';
+
 import type { LatencyTracker } from '../latency.ts';
+import type { RouteEntry } from '../model-table.ts';
 import { isChatRequest } from '../request-features.ts';
 import type { RoutingStrategy, StrategyContext } from './types.ts';
 

@@ -7,9 +7,9 @@
  * `order` runs on every request: no I/O, and allocate at most the result.
  */
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
-import type { RouteEntry } from '../../pipeline/models.ts';
 import type { RandomSource } from '../../util/random.ts';
 import type { LatencyTracker } from '../latency.ts';
+import type { RouteEntry } from '../model-table.ts';
 import type { RequestFeatures } from '../request-features.ts';
 
 export interface StrategyContext {

@@ -3,7 +3,7 @@
  * (80/20 sends ~80% of first attempts to the first); the others follow as
  * fallbacks, heaviest first.
  */
-import type { RouteEntry } from '../../pipeline/models.ts';
+import type { RouteEntry } from '../model-table.ts';
 import type { RoutingStrategy, StrategyContext } from './types.ts';
 
 // Entry lists are stable arrays built at start, so their weight order is computed once.

@@ -13,16 +13,15 @@
  * free upstream, so it leaves no ledger row.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { toGatewayError } from '../../core/errors.ts';
+import { ClientClosedError, toGatewayError } from '../../core/errors.ts';
+import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { JsonObject } from '../../core/types.ts';
-import { ClientClosedError } from '../../pipeline/dispatch.ts';
-import type { ModelRoute, RouteTarget } from '../../pipeline/models.ts';
-import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
 import { toChatPrompt } from '../../protocols/anthropic/anthropic-request.ts';
 import type { CountTokensRequest, CountTokensResponse } from '../../protocols/anthropic/anthropic-wire.ts';
 import { type AnthropicMessagesApi, speaksAnthropic } from '../../providers/anthropic/index.ts';
 import type { AttemptContext, ProviderAdapter } from '../../providers/types.ts';
+import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 
 export const TOKEN_COUNT_HEADER = 'x-switchyard-token-count';

@@ -24,13 +24,13 @@ import {
   dispatchWith,
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
-import type { ModelRoute, RouteTarget } from '../../pipeline/models.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
 import { routingView, toChatRequest } from '../../protocols/anthropic/anthropic-request.ts';
 import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
 import type { AnthropicUsage, MessagesRequest } from '../../protocols/anthropic/anthropic-wire.ts';
 import { type AnthropicRawEvent, speaksAnthropic } from '../../providers/anthropic/index.ts';
 import type { AttemptContext } from '../../providers/types.ts';
+import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
 
 export interface MessagesPlan {
   body: MessagesRequest;

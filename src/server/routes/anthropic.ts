@@ -11,10 +11,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
 import type { StreamStart } from '../../pipeline/dispatch.ts';
-import { type ModelRoute, resolveModel } from '../../pipeline/models.ts';
-import { estimateCompletionTokens, estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
 import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
 import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
@@ -34,6 +33,7 @@ import type {
   MessageStreamEvent,
   MessagesRequest,
 } from '../../protocols/anthropic/anthropic-wire.ts';
+import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';

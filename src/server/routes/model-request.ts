@@ -5,18 +5,17 @@
  * tally of what was relayed and the attempt's final ledger row.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type GatewayError, toGatewayError } from '../../core/errors.ts';
+import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
+import { estimateCompletionTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletionChunk, ChatRequest, EmbeddingRequest, Usage } from '../../core/types.ts';
 import {
-  ClientClosedError,
   type DispatchOptions,
   type DispatchReport,
   newDispatchReport,
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
-import type { ModelRoute } from '../../pipeline/models.ts';
-import { estimateCompletionTokens } from '../../pipeline/usage-estimate.ts';
 import { type Attempt, UsageRecorder } from '../../pipeline/usage-recorder.ts';
+import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
 

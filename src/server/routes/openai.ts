@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { openAIErrorBody } from '../../core/errors.ts';
+import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatRequest, Usage } from '../../core/types.ts';
 import {
   dispatchChat,
@@ -10,9 +11,8 @@ import {
   dispatchEmbeddings,
   embeddingUsage,
 } from '../../pipeline/dispatch.ts';
-import { type ModelRoute, resolveModel, visibleModels } from '../../pipeline/models.ts';
-import { estimatePromptTokens } from '../../pipeline/usage-estimate.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
+import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';

@@ -4,7 +4,7 @@
  * decisions recurse forever), route selectors that select something, tiers
  * present where the complexity strategy needs them. One line per problem.
  */
-import type { Config } from '../config/schema.ts';
+import type { Config } from './schema.ts';
 
 export function validateRouting(config: Config): string[] {
   const problems: string[] = [];

@@ -4,7 +4,7 @@
  * `usage_source = estimated`. ~4 characters per token is the usual English
  * average for GPT/Claude tokenizers; each message adds a small fixed overhead.
  */
-import type { ChatRequest } from '../core/types.ts';
+import type { ChatRequest } from './types.ts';
 
 export function estimatePromptTokens(request: ChatRequest): number {
   let chars = 0;

@@ -4,12 +4,12 @@
  */
 
 import type { AuthenticatedKey } from '../auth/key-store.ts';
+import type { TargetLimits } from '../config/routing-schema.ts';
 import type { Config, ModelConfig, TargetConfig } from '../config/schema.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ProviderAdapter, Timeouts } from '../providers/types.ts';
-import { priceOf, type TargetPrice } from '../routing/pricing.ts';
-import type { TargetLimits } from '../routing/routing-schema.ts';
 import { printable } from '../util/printable.ts';
+import { priceOf, type TargetPrice } from './pricing.ts';
 
 export type TargetRole = 'primary' | 'secondary' | 'backup';
 export type ComplexityTier = 'small' | 'medium' | 'large';
