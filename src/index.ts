@@ -17,6 +17,7 @@ export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';
 export { SseParser } from './providers/sse.ts';
 export type { AttemptContext, ProviderAdapter, Timeouts } from './providers/types.ts';
+export { withBreaker } from './resilience/breaker-step.ts';
 export {
   type BreakerState,
   type BreakerStore,
@@ -24,6 +25,7 @@ export {
   type SharedBreakerState,
 } from './resilience/breaker-store.ts';
 export { RedisBreakerStore } from './resilience/breaker-store-redis.ts';
+export { withBudget } from './resilience/budget-step.ts';
 export {
   type BreakerPermit,
   CircuitBreaker,
@@ -31,8 +33,18 @@ export {
   CircuitOpenError,
   isUpstreamFailure,
 } from './resilience/circuit-breaker.ts';
+export {
+  AttemptSlot,
+  composeSteps,
+  type DispatchState,
+  RetryBudgetExhaustedError,
+  type Step,
+  type Wrapper,
+} from './resilience/dispatch-step.ts';
 export { HedgeLostError, type HedgeOptions, hedge, LatencySketch } from './resilience/hedge.ts';
-export { backoffDelay, RetryBudget, type RetryOptions, retry, retryDelay } from './resilience/retry.ts';
+export { withHedge } from './resilience/hedge-step.ts';
+export { backoffDelay, RetryBudget, retryDelay, sleep } from './resilience/retry.ts';
+export { withRetry } from './resilience/retry-step.ts';
 export { complexityScore, tierOf } from './routing/complexity-score.ts';
 export {
   buildModelTable,

@@ -10,7 +10,7 @@
  * so every failure before that point can still be retried or fall back, and a
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
-import { ClientClosedError, countsAgainstTarget, GatewayError } from '../core/errors.ts';
+import { ClientClosedError, GatewayError } from '../core/errors.ts';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -21,31 +21,28 @@ import {
   type Usage,
 } from '../core/types.ts';
 import type { AttemptContext } from '../providers/types.ts';
-import type { BreakerPermit, CircuitBreaker } from '../resilience/circuit-breaker.ts';
-import { HedgeLostError, hedge } from '../resilience/hedge.ts';
+import { withBreaker } from '../resilience/breaker-step.ts';
+import { withBudget } from '../resilience/budget-step.ts';
+import { CircuitOpenError } from '../resilience/circuit-breaker.ts';
+import {
+  AttemptSlot,
+  asGatewayError,
+  composeSteps,
+  type DispatchState,
+  RetryBudgetExhaustedError,
+  type Step,
+  type Wrapper,
+} from '../resilience/dispatch-step.ts';
+import { HedgeLostError } from '../resilience/hedge.ts';
+import { withHedge } from '../resilience/hedge-step.ts';
 import type { Resilience } from '../resilience/resilience.ts';
-import { type RetryLease, retryDelay, sleep } from '../resilience/retry.ts';
+import { sleep } from '../resilience/retry.ts';
+import { withRetry } from '../resilience/retry-step.ts';
+import type { AttemptObserver, AttemptOutcome } from '../routing/attempt-observer.ts';
 import type { ModelRoute, RouteTarget } from '../routing/model-table.ts';
-import type { Attempt, AttemptEndListener, AttemptResult, UsageRecorder } from './usage-recorder.ts';
+import type { Attempt, UsageRecorder } from './usage-recorder.ts';
 
-/** What one attempt did, for the router's latency and capacity statistics. */
-export interface AttemptOutcome {
-  ok: boolean;
-  errorCode?: string;
-  latencyMs: number;
-  ttftMs?: number;
-  usage?: Usage;
-}
-
-export interface AttemptObserver {
-  /**
-   * Before the attempt is sent: capacity accounting counts it from here. The
-   * estimate is lazy, so an observer that does not need it costs nothing.
-   */
-  onAttemptStart?(target: RouteTarget, estimatedTokens: () => number): void;
-  /** Once per attempt when it ends (success, failure, abort, hedge lost). */
-  onAttemptEnd(target: RouteTarget, outcome: AttemptOutcome): void;
-}
+export type { AttemptObserver, AttemptOutcome };
 
 /** How a request was served; routes turn it into `x-switchyard-*` headers. */
 export interface DispatchReport {
@@ -71,6 +68,13 @@ export interface DispatchOptions {
   resilience?: Resilience | undefined;
   /** Filled in as the request is dispatched (also when it fails). */
   report?: DispatchReport;
+  /**
+   * The steps around each attempt, outermost first; `GATEWAY_STEPS` (retry,
+   * hedge, budget, breaker) when absent. Composed per request when given.
+   */
+  steps?: readonly Wrapper[];
+  /** How retries wait (tests pass a fake clock); `sleep` from retry.ts when absent. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /** A stream that has delivered its first item: from here on it is committed to the client. */
@@ -96,91 +100,29 @@ export type AttemptCall<T, Input = undefined> = (
   input: Input,
 ) => Promise<T>;
 
-const SETTLED: Promise<void> = Promise.resolve();
-
-/** The permit of a target without a breaker. */
-const FREE: BreakerPermit = {
-  probe: false,
-  success: () => SETTLED,
-  failure: () => SETTLED,
-  release: () => SETTLED,
-};
-
-/** The lease of a request's first attempt, which the budget does not count. */
-const FIRST_ATTEMPT: RetryLease = { release: () => {} };
-
-/** Failures after which the same target is unlikely to do better at once: try the next one first. */
-function targetLooksDown(code: string): boolean {
-  return code === 'upstream_timeout' || code === 'upstream_connect_failed';
-}
+/** The gateway's steps around every attempt, outermost first. */
+export const GATEWAY_STEPS: readonly Wrapper[] = [withRetry, withHedge, withBudget, withBreaker];
 
 /**
- * Adapters turn everything the upstream did into a GatewayError (HTTP status,
- * transport error, malformed answer). Anything else thrown during an attempt
- * is the gateway's own failure (a bug, a stack overflow): a 500 that is not
- * retried and never counts against the target, since the upstream did
- * nothing wrong. The app's error handler logs it at error level.
+ * One request's dispatch: its state (the steps read and report through it)
+ * and the walk over its candidates. Per-request state lives in fields and the
+ * steps are composed once per process, so the common path (first target
+ * answers, breaker closed, no hedging) allocates this object, one slot and
+ * the attempt's context, and awaits no breaker.
  */
-function asGatewayError(error: unknown): GatewayError {
-  return GatewayError.is(error)
-    ? error
-    : new GatewayError('internal_error', 'Internal gateway error', { cause: error });
-}
-
-/**
- * A target the breakers let through, with its permit: it serves exactly one
- * attempt (a retry takes a new one), so it also listens for that attempt's
- * end, to settle the permit and tell the observer.
- */
-class Candidate implements AttemptEndListener {
-  readonly target: RouteTarget;
-  readonly permit: BreakerPermit;
-  readonly #observer: AttemptObserver | undefined;
-  /** The breaker's bookkeeping of the attempt; a failure waits for it before the next attempt. */
-  settled: Promise<void> | undefined = undefined;
-
-  constructor(target: RouteTarget, permit: BreakerPermit, observer: AttemptObserver | undefined) {
-    this.target = target;
-    this.permit = permit;
-    this.#observer = observer;
-  }
-
-  attemptEnded(result: AttemptResult, latencyMs: number, ttftMs: number | null): void {
-    const code = result.errorCode ?? undefined;
-    const ok = result.status === 'ok';
-    this.settled = ok
-      ? this.permit.success()
-      : countsAgainstTarget(code)
-        ? this.permit.failure()
-        : this.permit.release();
-    this.#observer?.onAttemptEnd(this.target, {
-      ok,
-      errorCode: code ? code : undefined,
-      latencyMs,
-      ttftMs: ttftMs ?? undefined,
-      usage: result.usage ? result.usage : undefined,
-    });
-  }
-}
-
-/**
- * One request's walk over its candidates. Per-request state lives in fields
- * and the steps are methods, so the common path (first target answers,
- * breaker closed, no hedging) allocates this object, one candidate and the
- * attempt's context, and awaits no breaker.
- */
-class TargetWalk<T extends { attempt: Attempt }, Input> {
-  readonly #route: ModelRoute;
-  readonly #options: DispatchOptions;
-  readonly #call: AttemptCall<T, Input>;
-  /** Releases a result that lost a hedge race by a hair (ended its attempt already). */
+class DispatchRequest<T extends { attempt: Attempt }, Input> implements DispatchState {
+  readonly route: ModelRoute;
+  readonly signal: AbortSignal;
+  readonly resilience: Resilience | undefined;
+  readonly observer: AttemptObserver | undefined;
+  readonly options: DispatchOptions;
+  readonly call: AttemptCall<T, Input>;
+  readonly input: Input;
+  readonly report: DispatchReport;
   readonly #discard: (value: T) => void;
-  readonly #input: Input;
   readonly #targets: RouteTarget[];
-  readonly #resilience: Resilience | undefined;
-  readonly #report: DispatchReport;
+  launched = 0;
   #next = 0;
-  #launched = 0;
   #skippedOpen = 0;
   #openRetryAfterMs: number | undefined = undefined;
   /** Only a failing request needs the list. */
@@ -194,218 +136,168 @@ class TargetWalk<T extends { attempt: Attempt }, Input> {
     discard: (value: T) => void,
     input: Input,
   ) {
-    this.#route = route;
-    this.#options = options;
-    this.#call = call;
+    this.route = route;
+    this.options = options;
+    this.signal = options.signal;
+    this.resilience = options.resilience;
+    this.observer = options.observer;
+    this.call = call;
     this.#discard = discard;
-    this.#input = input;
+    this.input = input;
     this.#targets = options.targets ?? route.targets;
-    this.#resilience = options.resilience;
-    this.#report = options.report ?? newDispatchReport();
+    this.report = options.report ?? newDispatchReport();
   }
 
-  async run(): Promise<T> {
-    const options = this.#options;
-    const resilience = this.#resilience;
-    const retries = this.#route.config.retries;
-    const hedging = this.#route.config.hedging;
-    resilience?.budget.deposit();
-
-    let current: Candidate | undefined;
-    let retriesOnCurrent = 0;
+  /** Tries the candidates in order through `step` until one serves, or none is left. */
+  async run(step: Step<T>): Promise<T> {
+    const signal = this.signal;
+    this.resilience?.budget.deposit();
     for (;;) {
-      if (options.signal.aborted) throw new ClientClosedError();
-      if (!current) {
-        const taken = this.#takeNext();
-        current = taken instanceof Promise ? await taken : taken;
-        retriesOnCurrent = 0;
-        if (!current) break;
-      }
-      const lease = this.#budgetLease();
-      if (!lease) {
-        await current.permit.release();
-        break;
-      }
+      if (signal.aborted) throw new ClientClosedError();
+      const target = this.takeCandidate();
+      if (!target) break;
       try {
-        const canHedge = hedging.enabled && this.#next < this.#targets.length;
-        return canHedge
-          ? await this.#runHedged(current, lease)
-          : await this.#runOne(current, options.signal, lease);
+        return await step(this, new AttemptSlot(target, signal, this.observer));
       } catch (error) {
-        if (error instanceof ClientClosedError || options.signal.aborted) throw new ClientClosedError();
+        if (error instanceof ClientClosedError || signal.aborted) throw new ClientClosedError();
+        if (error instanceof CircuitOpenError) {
+          this.skipped(error);
+          continue;
+        }
+        if (error instanceof RetryBudgetExhaustedError) break;
         const failure = asGatewayError(error);
         if (!failure.retryable) throw failure;
-        this.#failures ??= [];
-        this.#failures.push(failure);
-        const moreCandidates = this.#next < this.#targets.length;
-        const delay =
-          retriesOnCurrent < retries.max && !(moreCandidates && targetLooksDown(failure.code))
-            ? retryDelay(failure, retriesOnCurrent, {
-                baseMs: retries.base_ms,
-                capMs: retries.max_backoff_ms,
-                maxRetryAfterMs: retries.max_retry_after_ms,
-              })
-            : undefined;
-        if (delay !== undefined) {
-          const target = current.target;
-          try {
-            await sleep(delay, options.signal);
-          } catch {
-            throw new ClientClosedError();
-          }
-          const breaker = resilience?.breaker(target.id);
-          const permit = breaker ? (breaker.acquireIfClosed() ?? (await breaker.acquire())) : FREE;
-          if (permit) {
-            resilience?.metrics.retries.inc({ target: target.id, reason: failure.code });
-            retriesOnCurrent++;
-            current = new Candidate(target, permit, options.observer);
-            continue;
-          }
-        }
-        this.#report.fallbackReason = failure.code;
-        if (moreCandidates) resilience?.metrics.fallbacks.inc({ reason: failure.code });
-        current = undefined;
+        this.failed(failure);
+        this.report.fallbackReason = failure.code;
+        if (this.hasMoreCandidates()) this.resilience?.metrics.fallbacks.inc({ reason: failure.code });
       }
     }
-    if (options.signal.aborted) throw new ClientClosedError();
-    throw finalError(this.#failures ?? [], this.#launched, this.#skippedOpen, this.#openRetryAfterMs);
+    if (signal.aborted) throw new ClientClosedError();
+    throw finalError(this.#failures ?? [], this.launched, this.#skippedOpen, this.#openRetryAfterMs);
   }
 
-  /**
-   * The next candidate the breakers let through (open ones are skipped), at
-   * once while its breaker is closed; a promise only when a breaker must decide.
-   */
-  #takeNext(): Candidate | undefined | Promise<Candidate | undefined> {
-    if (this.#next >= this.#targets.length) return undefined;
-    const target = this.#targets[this.#next++]!;
-    const breaker = this.#resilience?.breaker(target.id);
-    if (!breaker) return new Candidate(target, FREE, this.#options.observer);
-    const permit = breaker.acquireIfClosed();
-    if (permit) return new Candidate(target, permit, this.#options.observer);
-    return this.#acquireOrSkip(target, breaker);
+  hasMoreCandidates(): boolean {
+    return this.#next < this.#targets.length;
   }
 
-  async #acquireOrSkip(target: RouteTarget, breaker: CircuitBreaker): Promise<Candidate | undefined> {
-    const permit = await breaker.acquire();
-    if (permit) return new Candidate(target, permit, this.#options.observer);
+  takeCandidate(): RouteTarget | undefined {
+    return this.#next < this.#targets.length ? this.#targets[this.#next++] : undefined;
+  }
+
+  untakeCandidate(): void {
+    if (this.#next > 0) this.#next--;
+  }
+
+  skipped(error: CircuitOpenError): void {
     this.#skippedOpen++;
-    const wait = breaker.retryAfterMs;
-    if (wait > 0) this.#openRetryAfterMs = Math.min(this.#openRetryAfterMs ?? wait, wait);
-    this.#report.fallbackReason ??= 'circuit_open';
-    return this.#takeNext();
+    const wait = error.retryAfterMs;
+    if (wait !== undefined && wait > 0) {
+      this.#openRetryAfterMs = Math.min(this.#openRetryAfterMs ?? wait, wait);
+    }
+    this.report.fallbackReason ??= 'circuit_open';
   }
 
-  /** Every attempt after a request's first is extra upstream traffic and takes a lease from the shared budget. */
-  #budgetLease(): RetryLease | undefined {
-    const resilience = this.#resilience;
-    if (this.#launched === 0 || !resilience) return FIRST_ATTEMPT;
-    const lease = resilience.budget.tryAcquire();
-    if (!lease) resilience.metrics.budgetExhausted.inc();
-    return lease;
+  failed(error: GatewayError): void {
+    this.#failures ??= [];
+    this.#failures.push(error);
   }
 
-  /** `#estimatedPromptTokens` as a value, for the observer (bound once per request, not per attempt). */
-  readonly #promptTokensLazily = (): number => this.#estimatedPromptTokens();
+  retried(target: RouteTarget, code: string): void {
+    this.resilience?.metrics.retries.inc({ target: target.id, reason: code });
+  }
+
+  hedged(target: RouteTarget, outcome: 'launched' | 'won'): void {
+    this.resilience?.metrics.hedges.inc({ outcome });
+    if (outcome === 'won') this.report.target = target.id;
+  }
+
+  discardLate(late: unknown): void {
+    this.#discard(late as T);
+  }
+
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return (this.options.sleep ?? sleep)(ms, signal);
+  }
+
+  /** `estimatedPromptTokens` as a value, for the observer (bound once per request, not per attempt). */
+  readonly promptTokensLazily = (): number => this.estimatedPromptTokens();
 
   /** Computed once per request, and only if someone asks (capacity accounting, an abort's bill). */
-  #estimatedPromptTokens(): number {
-    this.#promptTokens ??= this.#options.estimatePromptTokens?.() ?? 0;
+  estimatedPromptTokens(): number {
+    this.#promptTokens ??= this.options.estimatePromptTokens?.() ?? 0;
     return this.#promptTokens;
   }
+}
 
-  async #runOne(candidate: Candidate, signal: AbortSignal, lease: RetryLease): Promise<T> {
-    const options = this.#options;
-    const report = this.#report;
-    const target = candidate.target;
-    try {
-      this.#launched++;
-      report.attempts++;
-      report.target = target.id;
-      const attempt = options.recorder.attempt(target.provider.name, target.model);
-      attempt.endListener = candidate;
-      const ctx: AttemptContext = { signal, requestId: options.requestId, timeouts: this.#route.timeouts };
-      const observer = options.observer;
-      if (observer?.onAttemptStart) observer.onAttemptStart(target, this.#promptTokensLazily);
-      const startedAt = performance.now();
-      try {
-        const value = await this.#call(target, ctx, attempt, this.#input);
-        this.#resilience?.sketch(target.id).add(performance.now() - startedAt);
-        return value;
-      } catch (error) {
-        if (options.signal.aborted || signal.aborted) {
-          // The upstream may already have read (and will bill) the prompt.
-          const prompt = this.#estimatedPromptTokens();
-          const lost = !options.signal.aborted;
-          attempt.end({
-            status: lost ? 'hedge_lost' : 'client_closed',
-            httpStatus: 499,
-            errorCode: lost ? 'hedge_lost' : 'client_closed',
-            usage: { prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt },
-            usageSource: prompt > 0 ? 'estimated' : 'none',
-          });
-          throw lost ? new HedgeLostError() : new ClientClosedError();
-        }
-        const failure = asGatewayError(error);
-        attempt.end({
-          status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
-          httpStatus: failure.status,
-          errorCode: failure.code,
-          usageSource: 'none',
-        });
-        // The breaker must know before the next attempt asks it.
-        await candidate.settled;
-        throw failure;
-      }
-    } finally {
-      // The budget's floor counts extra attempts in flight: this one is over.
-      lease.release();
-    }
-  }
-
-  #hedgeDelay(target: RouteTarget): number {
-    const route = this.#route;
-    const delay = route.config.hedging.delay_ms;
-    if (delay !== 'p95') return delay;
-    // Until the target has a history, hedge at half the first-byte timeout.
-    return (
-      this.#resilience?.sketch(target.id).quantile(0.95) ??
-      Math.max(1, Math.floor(route.timeouts.firstByteMs / 2))
-    );
-  }
-
-  async #runHedged(first: Candidate, firstLease: RetryLease): Promise<T> {
-    const resilience = this.#resilience;
-    // The winner of a hedge race is not necessarily the last target launched.
-    const launched: RouteTarget[] = [first.target];
-    const { value, index } = await hedge<T>(
-      (index, signal) => {
-        if (index === 0) return this.#runOne(first, signal, firstLease);
-        return (async () => {
-          const taken = this.#takeNext();
-          const candidate = taken instanceof Promise ? await taken : taken;
-          if (!candidate) throw new HedgeLostError();
-          const lease = this.#budgetLease();
-          if (!lease) {
-            await candidate.permit.release();
-            this.#next--;
-            throw new HedgeLostError();
-          }
-          resilience?.metrics.hedges.inc({ outcome: 'launched' });
-          launched[index] = candidate.target;
-          return this.#runOne(candidate, signal, lease);
-        })();
-      },
-      {
-        delayMs: this.#hedgeDelay(first.target),
-        maxHedges: this.#route.config.hedging.max_hedges,
-        signal: this.#options.signal,
-        discard: (late) => this.#discard(late),
-      },
-    );
-    if (index > 0) resilience?.metrics.hedges.inc({ outcome: 'won' });
-    this.#report.target = launched[index]?.id ?? this.#report.target;
+/**
+ * The innermost step: one upstream attempt with its ledger entry. The slot
+ * listens for the attempt's end (settling the breaker permit); a failure is
+ * billed here and waits for the breaker's bookkeeping before the next attempt.
+ */
+async function attemptStep<T extends { attempt: Attempt }>(
+  state: DispatchState,
+  slot: AttemptSlot,
+): Promise<T> {
+  const request = state as DispatchRequest<T, unknown>;
+  const target = slot.target;
+  const report = request.report;
+  request.launched++;
+  report.attempts++;
+  report.target = target.id;
+  if (slot.hedge) request.hedged(target, 'launched');
+  const attempt = request.options.recorder.attempt(target.provider.name, target.model);
+  attempt.endListener = slot;
+  const signal = slot.signal;
+  const ctx: AttemptContext = {
+    signal,
+    requestId: request.options.requestId,
+    timeouts: request.route.timeouts,
+  };
+  request.observer?.onAttemptStart?.(target, request.promptTokensLazily);
+  const startedAt = performance.now();
+  try {
+    const value = await request.call(target, ctx, attempt, request.input);
+    request.resilience?.sketch(target.id).add(performance.now() - startedAt);
     return value;
+  } catch (error) {
+    if (request.signal.aborted || signal.aborted) {
+      // The upstream may already have read (and will bill) the prompt.
+      const prompt = request.estimatedPromptTokens();
+      const lost = !request.signal.aborted;
+      attempt.end({
+        status: lost ? 'hedge_lost' : 'client_closed',
+        httpStatus: 499,
+        errorCode: lost ? 'hedge_lost' : 'client_closed',
+        usage: { prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt },
+        usageSource: prompt > 0 ? 'estimated' : 'none',
+      });
+      throw lost ? new HedgeLostError() : new ClientClosedError();
+    }
+    const failure = asGatewayError(error);
+    attempt.end({
+      status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
+      httpStatus: failure.status,
+      errorCode: failure.code,
+      usageSource: 'none',
+    });
+    // The breaker must know before the next attempt asks it.
+    await slot.settled;
+    throw failure;
   }
+}
+
+const GATEWAY_STEP = composeSteps(GATEWAY_STEPS, attemptStep);
+
+function run<T extends { attempt: Attempt }, Input>(
+  route: ModelRoute,
+  options: DispatchOptions,
+  call: AttemptCall<T, Input>,
+  discard: (value: T) => void,
+  input: Input,
+): Promise<T> {
+  const request = new DispatchRequest(route, options, call, discard, input);
+  const step = options.steps ? composeSteps(options.steps, attemptStep) : GATEWAY_STEP;
+  return request.run(step as Step<T>);
 }
 
 /**
@@ -481,7 +373,7 @@ export function dispatchWith<T extends { attempt: Attempt }>(
   call: AttemptCall<T>,
   discard: (late: T) => void,
 ): Promise<T> {
-  return new TargetWalk(route, options, call, discard, undefined).run();
+  return run(route, options, call, discard, undefined);
 }
 
 /** A stream counts as served once its first item arrived; a failure before that can still be retried or fall back. */
@@ -526,7 +418,7 @@ export function dispatchStreamWith<Item>(
   options: DispatchOptions,
   open: AttemptCall<AsyncIterable<Item>>,
 ): Promise<StreamStart<Item>> {
-  return new TargetWalk(route, options, openFirstItem<Item>, discardStream<Item>, open).run();
+  return run(route, options, openFirstItem<Item>, discardStream<Item>, open);
 }
 
 async function chatOnce(
@@ -548,7 +440,7 @@ export function dispatchChat(
   request: ChatRequest,
   options: DispatchOptions,
 ): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
-  return new TargetWalk(route, options, chatOnce, discardChat, request).run();
+  return run(route, options, chatOnce, discardChat, request);
 }
 
 function openChatStream(
@@ -565,7 +457,7 @@ export function dispatchChatStream(
   request: ChatRequest,
   options: DispatchOptions,
 ): Promise<StreamStart> {
-  return new TargetWalk(route, options, openChatStream, discardStream<ChatCompletionChunk>, request).run();
+  return run(route, options, openChatStream, discardStream<ChatCompletionChunk>, request);
 }
 
 async function embedOnce(
@@ -588,5 +480,5 @@ export function dispatchEmbeddings(
   request: EmbeddingRequest,
   options: DispatchOptions,
 ): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
-  return new TargetWalk(route, options, embedOnce, discardEmbedding, request).run();
+  return run(route, options, embedOnce, discardEmbedding, request);
 }

@@ -24,8 +24,6 @@ export interface HedgeOptions<T> {
   signal?: AbortSignal;
   /** A losing attempt that answered anyway (a near tie): release what it holds. */
   discard?: (value: T, index: number) => void;
-  /** Called when attempt `index` > 0 is launched. */
-  onHedge?: (index: number) => void;
 }
 
 export interface HedgeResult<T> {
@@ -82,7 +80,6 @@ export function hedge<T>(
       }
       controllers[index] = controller;
       running++;
-      if (index > 0) options.onHedge?.(index);
       promise.then(
         (value) => {
           running--;

@@ -19,6 +19,9 @@
  * instant (never more than 3 unpaid retries on the wire), needs no clock, and
  * still lets a quiet gateway retry. A fallback to another target is extra
  * traffic too and takes a lease from the same budget; so does a hedge.
+ *
+ * The retry loop itself is a dispatch step (retry-step.ts), the same one the
+ * gateway runs; this module holds the policy it applies.
  */
 
 import { GatewayError } from '../core/errors.ts';
@@ -140,65 +143,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-export interface RetryOptions extends Partial<BackoffOptions> {
-  /** Retries after the first call. @default 2 */
-  retries?: number;
-  signal?: AbortSignal;
-  budget?: RetryBudget;
-  /** Overrides the default (GatewayError.retryable) decision. */
-  shouldRetry?: (error: unknown) => boolean;
-  onRetry?: (info: { error: unknown; retry: number; delayMs: number }) => void;
-}
-
-/**
- * Calls `fn` until it succeeds, a final error, the retry count, the budget or
- * the signal stops it. The last error is rethrown.
- *
- * @example
- * const body = await retry((signal) => fetchJson(url, { signal }), { retries: 3, baseMs: 200 });
- */
-export async function retry<T>(
-  fn: (signal?: AbortSignal) => Promise<T>,
-  options: RetryOptions = {},
-): Promise<T> {
-  const backoff: BackoffOptions = {
-    baseMs: options.baseMs ?? 100,
-    capMs: options.capMs ?? 5_000,
-    ...(options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: options.maxRetryAfterMs } : {}),
-    ...(options.random ? { random: options.random } : {}),
-  };
-  const retries = options.retries ?? 2;
-  options.budget?.deposit();
-  let lease: RetryLease | undefined;
-  for (let retryNumber = 0; ; retryNumber++) {
-    let error: unknown;
-    try {
-      options.signal?.throwIfAborted();
-      return await fn(options.signal);
-    } catch (caught) {
-      error = caught;
-    } finally {
-      // A retry counts as in flight until its call ends.
-      lease?.release();
-    }
-    if (retryNumber >= retries || options.signal?.aborted) throw error;
-    const allowed = options.shouldRetry ? options.shouldRetry(error) : isRetryable(error);
-    if (!allowed) throw error;
-    const delayMs = options.shouldRetry
-      ? (retryDelay(asRetryable(error), retryNumber, backoff) ?? backoffDelay(retryNumber, backoff))
-      : retryDelay(error, retryNumber, backoff);
-    if (delayMs === undefined) throw error;
-    options.onRetry?.({ error, retry: retryNumber + 1, delayMs });
-    await sleep(delayMs, options.signal);
-    lease = options.budget?.tryAcquire();
-    if (options.budget && !lease) throw error;
-  }
-}
-
-/** A caller-approved error keeps its Retry-After (if a GatewayError) for the delay computation. */
-function asRetryable(error: unknown): GatewayError {
-  const retryAfterMs = GatewayError.is(error) ? error.retryAfterMs : undefined;
-  return new GatewayError('upstream_error', 'retry', retryAfterMs !== undefined ? { retryAfterMs } : {});
 }

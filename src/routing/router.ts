@@ -21,8 +21,9 @@
  * statistics are per gateway instance.
  */
 import { GatewayError } from '../core/errors.ts';
-import type { ChatRequest, EmbeddingRequest, Usage } from '../core/types.ts';
+import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
 import { type RandomSource, seededRandom } from '../util/random.ts';
+import type { AttemptObserver, AttemptOutcome } from './attempt-observer.ts';
 import { declaresCapabilities, unmetNeed } from './capabilities.ts';
 import { CapacityTracker } from './capacity.ts';
 import { type RouteCaller, RouteConditions } from './conditions.ts';
@@ -32,7 +33,7 @@ import { type RequestFeatures, readFeatures } from './request-features.ts';
 import { STRATEGIES } from './strategies/index.ts';
 import type { RoutingStrategy, StrategyContext } from './strategies/types.ts';
 
-export type { RouteCaller };
+export type { AttemptOutcome, RouteCaller };
 
 export interface RoutingDecision {
   /** Targets to try, in order. Never empty. */
@@ -41,14 +42,6 @@ export interface RoutingDecision {
   headers: Record<string, string>;
   /** Fields for the request's log line, when the strategy has any. */
   log: Record<string, unknown> | undefined;
-}
-
-export interface AttemptOutcome {
-  ok: boolean;
-  errorCode?: string | undefined;
-  latencyMs: number;
-  ttftMs?: number | undefined;
-  usage?: Usage | undefined;
 }
 
 export interface RouterOptions {
@@ -106,7 +99,7 @@ const ROLE_RANK: Record<TargetRole, number> = { primary: 0, secondary: 1, backup
 const RANKS = 9;
 const MAX_DEPTH = 16;
 
-export class Router {
+export class Router implements AttemptObserver {
   readonly #models: Map<string, ModelRoute>;
   readonly #plans = new Map<string, Plan>();
   readonly #inactive = new Set<string>();

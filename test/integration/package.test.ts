@@ -23,10 +23,10 @@ test('the built package imports from node_modules, with the library API', () => 
   symlinkSync(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
   writeFileSync(join(consumer, 'package.json'), '{"type":"module"}');
   const script = [
-    "import { CircuitBreaker, Router, Gateway, retry, hedge } from 'switchyard';",
+    "import { CircuitBreaker, Router, Gateway, withRetry, hedge } from 'switchyard';",
     'const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeoutMs: 1000 });',
     'const answer = await breaker.call(async () => 42);',
-    'console.log(JSON.stringify([typeof Router, typeof Gateway, typeof retry, typeof hedge, breaker.state, answer]));',
+    'console.log(JSON.stringify([typeof Router, typeof Gateway, typeof withRetry, typeof hedge, breaker.state, answer]));',
   ].join('\n');
   writeFileSync(join(consumer, 'use.mjs'), script);
   const out = execFileSync(NODE, ['use.mjs'], { cwd: consumer, encoding: 'utf8' });

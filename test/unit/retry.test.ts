@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../../src/core/errors.ts';
 import { HedgeLostError, hedge, LatencySketch } from '../../src/resilience/hedge.ts';
-import { backoffDelay, RetryBudget, retry, retryDelay } from '../../src/resilience/retry.ts';
+import { backoffDelay, RetryBudget, retryDelay } from '../../src/resilience/retry.ts';
 
 /** Deterministic [0, 1) sequence (mulberry32). */
 function seeded(seed: number): () => number {
@@ -101,69 +101,6 @@ describe('RetryBudget', () => {
     let retries = 0;
     while (budget.tryAcquire()) retries++;
     assert.equal(retries, 5);
-  });
-});
-
-describe('retry()', () => {
-  test('retries retryable errors, stops at final ones, rethrows the last', async () => {
-    let calls = 0;
-    const value = await retry(
-      async () => {
-        calls++;
-        if (calls < 3) throw new GatewayError('upstream_overloaded', 'busy');
-        return 'done';
-      },
-      { retries: 2, baseMs: 1, capMs: 1, random: () => 0 },
-    );
-    assert.equal(value, 'done');
-    assert.equal(calls, 3);
-
-    calls = 0;
-    await assert.rejects(
-      retry(
-        async () => {
-          calls++;
-          throw new GatewayError('upstream_client_error', 'bad');
-        },
-        { retries: 5, random: () => 0 },
-      ),
-      (e: unknown) => GatewayError.is(e) && e.code === 'upstream_client_error',
-    );
-    assert.equal(calls, 1);
-  });
-
-  test('an empty budget stops retries', async () => {
-    const budget = new RetryBudget({ ratio: 0, minConcurrent: 0, initialTokens: 0 });
-    let calls = 0;
-    await assert.rejects(
-      retry(
-        async () => {
-          calls++;
-          throw new GatewayError('upstream_error', 'down');
-        },
-        { retries: 5, budget, random: () => 0 },
-      ),
-    );
-    assert.equal(calls, 1);
-  });
-
-  test('the backoff sleep is aborted by the signal', async () => {
-    const controller = new AbortController();
-    const pending = retry(
-      async () => {
-        throw new GatewayError('upstream_error', 'down');
-      },
-      {
-        retries: 1,
-        baseMs: 3_600_000,
-        capMs: 3_600_000,
-        random: () => 0.99,
-        signal: controller.signal,
-        // The client leaves while the hour-long backoff sleep has just begun.
-        onRetry: () => queueMicrotask(() => controller.abort(new Error('client gone'))),
-      },
-    );
-    await assert.rejects(pending, /client gone/);
   });
 });
 
