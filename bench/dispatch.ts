@@ -17,6 +17,7 @@
  */
 import { GCProfiler } from 'node:v8';
 import type { AuthenticatedKey } from '../src/auth/key-store.ts';
+import { UsageRecorder } from '../src/billing/usage-recorder.ts';
 import { validateConfig } from '../src/config/load.ts';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../src/core/types.ts';
 import type { UsageLedger } from '../src/ledger/usage-ledger.ts';
@@ -27,7 +28,6 @@ import {
   dispatchChatStream,
   newDispatchReport,
 } from '../src/pipeline/dispatch.ts';
-import { UsageRecorder } from '../src/pipeline/usage-recorder.ts';
 import type { ProviderAdapter } from '../src/providers/types.ts';
 import { Resilience } from '../src/resilience/resilience.ts';
 import { buildModelTable, type ModelRoute } from '../src/routing/model-table.ts';
@@ -204,7 +204,7 @@ function chatOp(rig: Rig, route: ModelRoute, withResilience: boolean, routed: bo
     const dispatch = options(rig, route, false, withResilience);
     if (routed) dispatch.targets = rig.router.decide(route, request, WHO).candidates;
     const { completion, attempt } = await dispatchChat(route, request, dispatch);
-    attempt.end({ status: 'ok', httpStatus: 200, usage: completion.usage, usageSource: 'upstream' });
+    attempt.ok(completion.usage);
     const headers = dispatchHeaders(dispatch.report!);
     dispatch.recorder.finish(200);
     return completion.choices.length + Object.keys(headers).length;
@@ -226,7 +226,7 @@ function streamOp(rig: Rig, route: ModelRoute, withResilience: boolean, routed: 
       chunks++;
       usage = next.value.usage ?? usage;
     }
-    start.attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: 'upstream' });
+    start.attempt.ok(usage);
     dispatch.recorder.finish(200);
     return chunks + Object.keys(headers).length;
   };

@@ -56,6 +56,15 @@ export interface ChatRequest {
   [key: string]: unknown;
 }
 
+/** Where a ledger row's token counts came from: the upstream, the gateway's estimate, or nowhere. */
+export type UsageSource = 'upstream' | 'estimated' | 'none';
+
+/** What an attempt is billed: token counts and where they came from. */
+export interface Billed {
+  usage: Usage;
+  source: UsageSource;
+}
+
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;

@@ -10,15 +10,17 @@
  * so every failure before that point can still be retried or fall back, and a
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
+
+import { promptOnly, upstreamBill } from '../billing/bills.ts';
+import { embeddingBill } from '../billing/embedding-usage.ts';
+import type { Attempt, UsageRecorder } from '../billing/usage-recorder.ts';
 import { ClientClosedError, GatewayError } from '../core/errors.ts';
-import {
-  type ChatCompletion,
-  type ChatCompletionChunk,
-  type ChatRequest,
-  type EmbeddingRequest,
-  type EmbeddingResponse,
-  USAGE_ESTIMATED,
-  type Usage,
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  EmbeddingRequest,
+  EmbeddingResponse,
 } from '../core/types.ts';
 import type { AttemptContext } from '../providers/types.ts';
 import { withBreaker } from '../resilience/breaker-step.ts';
@@ -40,7 +42,6 @@ import { sleep } from '../resilience/retry.ts';
 import { withRetry } from '../resilience/retry-step.ts';
 import type { AttemptObserver, AttemptOutcome } from '../routing/attempt-observer.ts';
 import type { ModelRoute, RouteTarget } from '../routing/model-table.ts';
-import type { Attempt, UsageRecorder } from './usage-recorder.ts';
 
 export type { AttemptObserver, AttemptOutcome };
 
@@ -262,24 +263,16 @@ async function attemptStep<T extends { attempt: Attempt }>(
   } catch (error) {
     if (request.signal.aborted || signal.aborted) {
       // The upstream may already have read (and will bill) the prompt.
-      const prompt = request.estimatedPromptTokens();
-      const lost = !request.signal.aborted;
-      attempt.end({
-        status: lost ? 'hedge_lost' : 'client_closed',
-        httpStatus: 499,
-        errorCode: lost ? 'hedge_lost' : 'client_closed',
-        usage: { prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt },
-        usageSource: prompt > 0 ? 'estimated' : 'none',
-      });
-      throw lost ? new HedgeLostError() : new ClientClosedError();
+      const billed = promptOnly(request.estimatedPromptTokens());
+      if (request.signal.aborted) {
+        attempt.clientClosed(billed);
+        throw new ClientClosedError();
+      }
+      attempt.hedgeLost(billed);
+      throw new HedgeLostError();
     }
     const failure = asGatewayError(error);
-    attempt.end({
-      status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
-      httpStatus: failure.status,
-      errorCode: failure.code,
-      usageSource: 'none',
-    });
+    attempt.failed(failure);
     // The breaker must know before the next attempt asks it.
     await slot.settled;
     throw failure;
@@ -329,37 +322,6 @@ function finalError(
   return last;
 }
 
-/** Ends the attempt of a result that lost a hedge race after it arrived, billing what it used. */
-export function discardedUsage(
-  attempt: Attempt,
-  usage: Usage | undefined,
-  usageSource: 'upstream' | 'estimated' | 'none' = usage ? 'upstream' : 'none',
-): void {
-  attempt.end({ status: 'hedge_lost', httpStatus: 499, errorCode: 'hedge_lost', usage, usageSource });
-}
-
-/**
- * What an embeddings answer bills (embeddings produce no completion tokens),
- * and where the counts came from: the upstream, the adapter's estimate
- * (`USAGE_ESTIMATED`, e.g. Gemini), or nowhere.
- */
-export function embeddingUsage(response: EmbeddingResponse): {
-  usage: Usage | undefined;
-  source: 'upstream' | 'estimated' | 'none';
-} {
-  const usage = response.usage;
-  if (!usage) return { usage: undefined, source: 'none' };
-  return {
-    // An OpenAI-compatible server may leave a count out: zero, never undefined, reaches the ledger.
-    usage: {
-      prompt_tokens: usage.prompt_tokens ?? 0,
-      completion_tokens: 0,
-      total_tokens: usage.total_tokens ?? 0,
-    },
-    source: response[USAGE_ESTIMATED] === true ? 'estimated' : 'upstream',
-  };
-}
-
 /**
  * Any request through the dispatch machinery (breakers, retries, hedging,
  * ordered fallback): `call` runs one attempt on one target, so what is sent
@@ -405,7 +367,7 @@ function openFirstItem<Item>(
 
 function discardStream<Item>(late: StreamStart<Item>): void {
   late.rest.return?.().catch(() => undefined);
-  discardedUsage(late.attempt, undefined);
+  late.attempt.hedgeLost();
 }
 
 /**
@@ -432,7 +394,7 @@ async function chatOnce(
 }
 
 function discardChat(late: { completion: ChatCompletion; attempt: Attempt }): void {
-  discardedUsage(late.attempt, late.completion.usage);
+  late.attempt.hedgeLost(upstreamBill(late.completion.usage));
 }
 
 export function dispatchChat(
@@ -471,8 +433,7 @@ async function embedOnce(
 }
 
 function discardEmbedding(late: { response: EmbeddingResponse; attempt: Attempt }): void {
-  const { usage, source } = embeddingUsage(late.response);
-  discardedUsage(late.attempt, usage, source);
+  late.attempt.hedgeLost(embeddingBill(late.response));
 }
 
 export function dispatchEmbeddings(

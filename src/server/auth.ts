@@ -7,8 +7,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
+import type { UsageRecorder } from '../billing/usage-recorder.ts';
 import { GatewayError } from '../core/errors.ts';
-import type { UsageRecorder } from '../pipeline/usage-recorder.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -3,6 +3,7 @@
  * JSON is stored as text, booleans as 0/1 integers, times as epoch
  * milliseconds (bigint on PostgreSQL, parsed back to JS numbers by the pool).
  */
+import type { UsageSource } from '../core/types.ts';
 
 export interface VirtualKeysTable {
   id: string;
@@ -23,7 +24,7 @@ export interface VirtualKeysTable {
 
 /** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */
 export type LedgerStatus = 'ok' | 'error' | 'client_closed' | 'timeout' | 'hedge_lost';
-export type UsageSource = 'upstream' | 'estimated' | 'none';
+export type { UsageSource };
 export type CacheStatus = 'miss' | 'hit' | 'bypass';
 
 export interface UsageLedgerTable {

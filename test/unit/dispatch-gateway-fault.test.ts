@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { UsageRecorder } from '../../src/billing/usage-recorder.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatCompletion, ChatRequest } from '../../src/core/types.ts';
 import type { LedgerRow, UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { GatewayMetrics } from '../../src/observability/metrics.ts';
 import { dispatchChat, newDispatchReport } from '../../src/pipeline/dispatch.ts';
-import { UsageRecorder } from '../../src/pipeline/usage-recorder.ts';
 import { mapTransportError } from '../../src/providers/http.ts';
 import type { ProviderAdapter } from '../../src/providers/types.ts';
 import { Resilience } from '../../src/resilience/resilience.ts';

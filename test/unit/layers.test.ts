@@ -23,6 +23,7 @@ const LAYERS: string[][] = [
   ['providers'],
   ['routing'],
   ['resilience'],
+  ['billing'],
   ['pipeline'],
   ['server'],
   ['cli', 'index'],

@@ -9,6 +9,8 @@
  * failure, falls back to the second translated. Only raw attempts carry the
  * client's forwarded headers (`anthropic-beta`): they mean nothing elsewhere.
  */
+import { upstreamBill } from '../../billing/bills.ts';
+import type { Attempt } from '../../billing/usage-recorder.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type {
   ChatCompletion,
@@ -19,12 +21,10 @@ import type {
 } from '../../core/types.ts';
 import {
   type DispatchOptions,
-  discardedUsage,
   dispatchStreamWith,
   dispatchWith,
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
-import type { Attempt } from '../../pipeline/usage-recorder.ts';
 import { routingView, toChatRequest } from '../../protocols/anthropic/anthropic-request.ts';
 import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
 import type { AnthropicUsage, MessagesRequest } from '../../protocols/anthropic/anthropic-wire.ts';
@@ -109,8 +109,7 @@ export function dispatchMessages(
         return { attempt, raw: await provider.messages(rawBody(plan, target), rawContext(plan, ctx)) };
       return { attempt, completion: await provider.chat(translated(plan, target), ctx) };
     },
-    (late) =>
-      discardedUsage(late.attempt, late.raw ? rawUsage(late.raw) : (late.completion.usage ?? undefined)),
+    (late) => late.attempt.hedgeLost(upstreamBill(late.raw ? rawUsage(late.raw) : late.completion.usage)),
   );
 }
 

@@ -9,12 +9,15 @@
  * canonical (OpenAI Chat Completions) translation, its answer or stream
  * translated back. Errors, on every step of this route, answer in Anthropic's shape.
  */
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { upstreamBill } from '../../billing/bills.ts';
+import { StreamTally } from '../../billing/stream-tally.ts';
+import type { Attempt } from '../../billing/usage-recorder.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
-import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
+import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
 import type { StreamStart } from '../../pipeline/dispatch.ts';
-import type { Attempt } from '../../pipeline/usage-recorder.ts';
 import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
 import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
 import { AnthropicEventRelay } from '../../protocols/anthropic/anthropic-relay.ts';
@@ -54,8 +57,6 @@ import {
   finishFailed,
   finishOk,
   relayStream,
-  StreamTally,
-  settleStream,
   streamHeaders,
 } from './model-request.ts';
 
@@ -112,8 +113,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
 
 /** The upstream's answer as it came, naming the model the client asked for. */
 function relayedMessage(raw: JsonObject, body: MessagesRequest, attempt: Attempt): JsonObject {
-  const usage = rawUsage(raw);
-  attempt.end({ status: 'ok', httpStatus: 200, usage, usageSource: usage ? 'upstream' : 'none' });
+  attempt.ok(rawUsage(raw));
   return { ...raw, model: body.model };
 }
 
@@ -122,23 +122,16 @@ function translatedMessage(
   body: MessagesRequest,
   attempt: Attempt,
 ): AnthropicMessage {
-  const usageSource = completion.usage ? 'upstream' : 'none';
   let message: AnthropicMessage;
   try {
     message = toAnthropicMessage(completion, { model: body.model, stopSequences: body.stop_sequences });
   } catch (error) {
     // The upstream answered (and billed) but the answer cannot be given to the client.
     const failure = toGatewayError(error);
-    attempt.end({
-      status: 'error',
-      httpStatus: failure.status,
-      errorCode: failure.code,
-      usage: completion.usage,
-      usageSource,
-    });
+    attempt.failed(failure, upstreamBill(completion.usage));
     throw failure;
   }
-  attempt.end({ status: 'ok', httpStatus: 200, usage: completion.usage, usageSource });
+  attempt.ok(completion.usage);
   return message;
 }
 
@@ -166,7 +159,7 @@ async function streamMessages(
       ? await relayRaw(writer, plan.body, start, dispatch)
       : await relayTranslated(writer, plan.body, start, dispatch);
   // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
-  settleStream(start.attempt, dispatch.recorder, outcome, outcome.billed);
+  dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
   if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
@@ -179,7 +172,7 @@ async function streamMessages(
 interface StreamOutcome {
   failure: GatewayError | undefined;
   clientGone: boolean;
-  billed: { usage: Usage; source: 'upstream' | 'estimated' };
+  billed: Billed;
   /** Frames that close a complete stream, sent once it is billed. */
   closing?: string;
 }

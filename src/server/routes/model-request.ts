@@ -1,20 +1,19 @@
 /**
  * What every route that calls a model shares (OpenAI's and Anthropic's): the
  * routing decision, the request's UsageRecorder and abort-on-close, the
- * `x-switchyard-*` headers that say how it was served, and for streams the
- * tally of what was relayed and the attempt's final ledger row.
+ * `x-switchyard-*` headers that say how it was served, and the relay loop of
+ * a started stream. What is billed is decided in billing/, not here.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type Attempt, UsageRecorder } from '../../billing/usage-recorder.ts';
 import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
-import { estimateCompletionTokens } from '../../core/token-estimate.ts';
-import type { ChatCompletionChunk, ChatRequest, EmbeddingRequest, Usage } from '../../core/types.ts';
+import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
 import {
   type DispatchOptions,
   type DispatchReport,
   newDispatchReport,
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
-import { type Attempt, UsageRecorder } from '../../pipeline/usage-recorder.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
@@ -121,81 +120,6 @@ export function finishFailed(
   reply.headers(dispatchHeaders(dispatch.report));
   dispatch.recorder.finish(error instanceof ClientClosedError ? 499 : statusOf(toGatewayError(error)));
   throw error;
-}
-
-/** Counts what a stream relayed, so an attempt without upstream usage is still billed. */
-export class StreamTally {
-  readonly #attempt: Attempt;
-  usage: Usage | undefined;
-  #contentChunks = 0;
-  #contentChars = 0;
-
-  constructor(attempt: Attempt) {
-    this.#attempt = attempt;
-  }
-
-  observe(chunk: ChatCompletionChunk): void {
-    if (chunk.usage) this.usage = chunk.usage;
-    for (const choice of chunk.choices) {
-      const content = choice.delta.content;
-      if (typeof content === 'string' && content.length > 0) {
-        this.#contentChunks++;
-        this.#contentChars += content.length;
-        this.#attempt.markFirstToken();
-      } else if (choice.delta.tool_calls) {
-        this.#contentChunks++;
-        this.#attempt.markFirstToken();
-      }
-    }
-  }
-
-  /** The upstream's usage, or an estimate from the prompt and the relayed content. */
-  billed(estimatePromptTokens: () => number): { usage: Usage; source: 'upstream' | 'estimated' } {
-    if (this.usage) return { usage: this.usage, source: 'upstream' };
-    const prompt = estimatePromptTokens();
-    const completion = estimateCompletionTokens(this.#contentChunks, this.#contentChars);
-    return {
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-      source: 'estimated',
-    };
-  }
-}
-
-/**
- * Writes the ledger row and request metrics of a stream that has ended:
- * failed mid-way (`failure`), abandoned by the client, or complete.
- */
-export function settleStream(
-  attempt: Attempt,
-  recorder: UsageRecorder,
-  outcome: { failure: GatewayError | undefined; clientGone: boolean },
-  billed: { usage: Usage; source: 'upstream' | 'estimated' },
-): void {
-  const { failure, clientGone } = outcome;
-  if (failure) {
-    attempt.end({
-      status: failure.code === 'upstream_timeout' ? 'timeout' : 'error',
-      httpStatus: failure.status,
-      errorCode: failure.code,
-      usage: billed.usage,
-      usageSource: billed.source,
-    });
-    recorder.finish(failure.status);
-    return;
-  }
-  if (clientGone) {
-    attempt.end({
-      status: 'client_closed',
-      httpStatus: 499,
-      errorCode: 'client_closed',
-      usage: billed.usage,
-      usageSource: billed.source,
-    });
-    recorder.finish(499);
-    return;
-  }
-  attempt.end({ status: 'ok', httpStatus: 200, usage: billed.usage, usageSource: billed.source });
-  recorder.finish(200);
 }
 
 /**

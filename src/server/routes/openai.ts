@@ -1,16 +1,14 @@
 /**
  * The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
  */
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { embeddingBill } from '../../billing/embedding-usage.ts';
+import { StreamTally } from '../../billing/stream-tally.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
-import type { ChatRequest, Usage } from '../../core/types.ts';
-import {
-  dispatchChat,
-  dispatchChatStream,
-  dispatchEmbeddings,
-  embeddingUsage,
-} from '../../pipeline/dispatch.ts';
+import type { ChatRequest } from '../../core/types.ts';
+import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
@@ -22,8 +20,6 @@ import {
   finishFailed,
   finishOk,
   relayStream,
-  StreamTally,
-  settleStream,
   streamHeaders,
 } from './model-request.ts';
 
@@ -41,12 +37,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
-      attempt.end({
-        status: 'ok',
-        httpStatus: 200,
-        usage: completion.usage,
-        usageSource: completion.usage ? 'upstream' : 'none',
-      });
+      attempt.ok(completion.usage);
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
       finishOk(reply, dispatch, attempt);
@@ -65,9 +56,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     });
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
-      const { usage, source } = embeddingUsage(response);
-      // A row without upstream counts still records zero tokens, not unknown ones.
-      attempt.end({ status: 'ok', httpStatus: 200, usage: usage ?? NO_TOKENS, usageSource: source });
+      const billed = embeddingBill(response);
+      attempt.ok(billed.usage, billed.source);
       response.model = body.model;
       finishOk(reply, dispatch, attempt);
       return response;
@@ -94,8 +84,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     return { id: route.name, object: 'model', created: route.created, owned_by: 'switchyard' };
   });
 }
-
-const NO_TOKENS: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 async function streamChat(
   request: FastifyRequest,
@@ -131,7 +119,7 @@ async function streamChat(
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
-  settleStream(attempt, recorder, { failure, clientGone }, billed);
+  recorder.settleStream(attempt, { failure, clientGone }, billed);
 
   if (failure) {
     // The status is already 200: report the failure in-stream, as OpenAI does.

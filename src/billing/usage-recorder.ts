@@ -1,12 +1,15 @@
 /**
  * Per-request accounting: one ledger row per upstream attempt, plus metrics.
  *
- * A request may make several attempts (fallback now; retries and hedges
- * later); each that reached an upstream is billed on its own row keyed by
- * (request_id, attempt), so a retried or replayed write never doubles money.
+ * A request may make several attempts (retries, fallbacks, hedges); each is
+ * billed on its own row keyed by (request_id, attempt), so a retried or
+ * replayed write never doubles money. An attempt ends in one of a few named
+ * ways (`ok`, `failed`, `clientClosed`, `hedgeLost`, `streamEnded`): callers
+ * say what happened and what to bill, this module alone says what the row is.
+ * The cache (hits bill zero), budgets (reserve and settle) and jobs plug in here.
  */
-import type { ErrorCode } from '../core/errors.ts';
-import type { Usage } from '../core/types.ts';
+import type { ErrorCode, GatewayError } from '../core/errors.ts';
+import type { Billed, Usage, UsageSource } from '../core/types.ts';
 import type { LedgerRow, UsageLedger } from '../ledger/usage-ledger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
@@ -17,7 +20,13 @@ export interface AttemptResult {
   httpStatus: number;
   errorCode?: ErrorCode | string | null;
   usage?: Usage | undefined;
-  usageSource: LedgerRow['usageSource'];
+  usageSource: UsageSource;
+}
+
+/** How a stream that had started ended: failed mid-way, abandoned by the client, or complete. */
+export interface StreamEnding {
+  failure: GatewayError | undefined;
+  clientGone: boolean;
 }
 
 export interface RequestInfo {
@@ -111,6 +120,15 @@ export class UsageRecorder {
     }
   }
 
+  /**
+   * Bills a stream that has ended (see `Attempt.streamEnded`) and records the
+   * request's metrics with the status the client saw.
+   */
+  settleStream(attempt: Attempt, ending: StreamEnding, billed: Billed): void {
+    attempt.streamEnded(ending, billed);
+    this.finish(ending.failure ? ending.failure.status : ending.clientGone ? 499 : 200);
+  }
+
   /** Request-level metrics, once, when the response is done. */
   finish(httpStatus: number): void {
     const labels = {
@@ -151,8 +169,51 @@ export class Attempt {
     if (this.#firstTokenAt === null) this.#firstTokenAt = performance.now();
   }
 
+  /** The upstream answered: bill what it reported (nothing when it reported nothing), or `source` says otherwise. */
+  ok(usage: Usage | undefined, source: UsageSource = usage ? 'upstream' : 'none'): void {
+    this.#end({ status: 'ok', httpStatus: 200, usage, usageSource: source });
+  }
+
+  /** The attempt failed with `error`; `billed` when it consumed tokens anyway (an answer we could not use). */
+  failed(error: GatewayError, billed?: Billed): void {
+    this.#end({
+      status: error.code === 'upstream_timeout' ? 'timeout' : 'error',
+      httpStatus: error.status,
+      errorCode: error.code,
+      usage: billed?.usage,
+      usageSource: billed?.source ?? 'none',
+    });
+  }
+
+  /** The client went away during the attempt; the upstream may have read (and billed) the prompt. */
+  clientClosed(billed?: Billed): void {
+    this.#closed('client_closed', billed);
+  }
+
+  /** Another attempt of the same request answered first; this one is billed for what it used. */
+  hedgeLost(billed?: Billed): void {
+    this.#closed('hedge_lost', billed);
+  }
+
+  /** A stream that started has ended: complete, failed mid-way, or left by its client. */
+  streamEnded(ending: StreamEnding, billed: Billed): void {
+    if (ending.failure) this.failed(ending.failure, billed);
+    else if (ending.clientGone) this.clientClosed(billed);
+    else this.ok(billed.usage, billed.source);
+  }
+
+  #closed(status: 'client_closed' | 'hedge_lost', billed: Billed | undefined): void {
+    this.#end({
+      status,
+      httpStatus: 499,
+      errorCode: status,
+      usage: billed?.usage,
+      usageSource: billed?.source ?? 'none',
+    });
+  }
+
   /** Writes the attempt's ledger row; later calls are ignored (exactly one row per attempt). */
-  end(result: AttemptResult): void {
+  #end(result: AttemptResult): void {
     if (this.#ended) return;
     this.#ended = true;
     const latencyMs = performance.now() - this.#startedAt;
