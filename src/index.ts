@@ -1,9 +1,22 @@
 /**
- * Switchyard as a library: the gateway's parts, usable in-process.
- * The gateway itself is assembled from exactly these.
+ * Switchyard as a library: the gateway's parts, usable in-process. The
+ * gateway (server/gateway.ts) is assembled from these same pieces: config,
+ * providers, the model table and Router, the dispatch steps and walk, the
+ * billing recorder and ledger, breakers and their stores, keys, metrics.
  */
 
 export { KeyStore } from './auth/key-store.ts';
+export { promptOnly, upstreamBill } from './billing/bills.ts';
+export { embeddingBill } from './billing/embedding-usage.ts';
+export { StreamTally } from './billing/stream-tally.ts';
+export {
+  Attempt,
+  type AttemptResult,
+  type LedgerWriter,
+  type RequestInfo,
+  type StreamEnding,
+  UsageRecorder,
+} from './billing/usage-recorder.ts';
 export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
 export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';
@@ -11,6 +24,19 @@ export type * from './core/types.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
+export {
+  type AttemptCall,
+  type DispatchOptions,
+  type DispatchReport,
+  dispatchChat,
+  dispatchChatStream,
+  dispatchEmbeddings,
+  dispatchStreamWith,
+  dispatchWith,
+  GATEWAY_STEPS,
+  newDispatchReport,
+  type StreamStart,
+} from './pipeline/dispatch.ts';
 export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
@@ -43,8 +69,10 @@ export {
 } from './resilience/dispatch-step.ts';
 export { HedgeLostError, type HedgeOptions, hedge, LatencySketch } from './resilience/hedge.ts';
 export { withHedge } from './resilience/hedge-step.ts';
+export { Resilience, type ResilienceOptions } from './resilience/resilience.ts';
 export { backoffDelay, RetryBudget, retryDelay, sleep } from './resilience/retry.ts';
 export { withRetry } from './resilience/retry-step.ts';
+export type { AttemptObserver } from './routing/attempt-observer.ts';
 export { complexityScore, tierOf } from './routing/complexity-score.ts';
 export {
   buildModelTable,

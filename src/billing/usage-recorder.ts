@@ -10,7 +10,7 @@
  */
 import type { ErrorCode, GatewayError } from '../core/errors.ts';
 import type { Billed, Usage, UsageSource } from '../core/types.ts';
-import type { LedgerRow, UsageLedger } from '../ledger/usage-ledger.ts';
+import type { LedgerRow } from '../ledger/usage-ledger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
 export type AttemptStatus = LedgerRow['status'];
@@ -37,9 +37,14 @@ export interface RequestInfo {
   stream: boolean;
 }
 
+/** Where rows go: the gateway's UsageLedger, or anything a library user records them with. */
+export interface LedgerWriter {
+  record(row: LedgerRow): void;
+}
+
 export class UsageRecorder {
-  readonly #ledger: UsageLedger;
-  readonly #metrics: GatewayMetrics;
+  readonly #ledger: LedgerWriter;
+  readonly #metrics: GatewayMetrics | undefined;
   readonly #info: RequestInfo;
   readonly #modelLabel: string;
   readonly startedAt = performance.now();
@@ -47,11 +52,12 @@ export class UsageRecorder {
   /** Provider of the last attempt, for request-level metric labels. */
   lastProvider = 'none';
 
-  constructor(ledger: UsageLedger, metrics: GatewayMetrics, info: RequestInfo) {
+  /** `metrics` may be left out in-process (a library user with metrics of their own). */
+  constructor(ledger: LedgerWriter, metrics: GatewayMetrics | undefined, info: RequestInfo) {
     this.#ledger = ledger;
     this.#metrics = metrics;
     this.#info = info;
-    this.#modelLabel = metrics.modelLabel(info.modelRequested);
+    this.#modelLabel = metrics?.modelLabel(info.modelRequested) ?? info.modelRequested;
   }
 
   get info(): RequestInfo {
@@ -91,28 +97,30 @@ export class UsageRecorder {
       createdAt: Date.now(),
     };
     this.#ledger.record(row);
+    const metrics = this.#metrics;
+    if (!metrics) return;
     const outcome = result.status === 'ok' ? 'ok' : (result.errorCode ?? result.status);
-    this.#metrics.upstreamDuration.observe(
+    metrics.upstreamDuration.observe(
       { provider: attempt.provider, model: this.#modelLabel, outcome: String(outcome) },
       latencyMs / 1000,
     );
     if (ttftMs !== null) {
-      this.#metrics.timeToFirstToken.observe(
+      metrics.timeToFirstToken.observe(
         { provider: attempt.provider, model: this.#modelLabel },
         ttftMs / 1000,
       );
     }
     if (usage) {
-      this.#metrics.tokens.inc(
+      metrics.tokens.inc(
         { provider: attempt.provider, model: this.#modelLabel, kind: 'prompt' },
         row.promptTokens,
       );
-      this.#metrics.tokens.inc(
+      metrics.tokens.inc(
         { provider: attempt.provider, model: this.#modelLabel, kind: 'completion' },
         row.completionTokens,
       );
       if (row.cachedTokens > 0) {
-        this.#metrics.tokens.inc(
+        metrics.tokens.inc(
           { provider: attempt.provider, model: this.#modelLabel, kind: 'cached' },
           row.cachedTokens,
         );
@@ -131,14 +139,16 @@ export class UsageRecorder {
 
   /** Request-level metrics, once, when the response is done. */
   finish(httpStatus: number): void {
+    const metrics = this.#metrics;
+    if (!metrics) return;
     const labels = {
       route: this.#info.route,
       model: this.#modelLabel,
       provider: this.lastProvider,
       status: String(httpStatus),
     };
-    this.#metrics.requests.inc(labels);
-    this.#metrics.requestDuration.observe(labels, (performance.now() - this.startedAt) / 1000);
+    metrics.requests.inc(labels);
+    metrics.requestDuration.observe(labels, (performance.now() - this.startedAt) / 1000);
   }
 }
 
