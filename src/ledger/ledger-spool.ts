@@ -46,6 +46,8 @@ export class SpoolSegment {
   rows = 0;
   committed = 0;
   bytes = 0;
+  /** Holds rows that are only on disk (the memory queue was full): kept for the next start to replay. */
+  pinned = false;
 
   constructor(path: string, fd: number | undefined) {
     this.path = path;
@@ -83,7 +85,7 @@ export class LedgerSpool {
    * Appends one row; returns the segment that now holds it, or undefined when
    * the spool cannot be written (the row is still queued in memory).
    */
-  append(row: object): SpoolSegment | undefined {
+  append(row: object, options: { diskOnly?: boolean } = {}): SpoolSegment | undefined {
     if (this.#broken) return undefined;
     try {
       let segment = this.#current;
@@ -91,7 +93,8 @@ export class LedgerSpool {
       const line = `${JSON.stringify(row)}\n`;
       // One write of a whole line; appended (O_APPEND), so a truncation in between cannot leave a hole.
       segment.bytes += writeSync(segment.fd!, line);
-      segment.rows++;
+      if (options.diskOnly) segment.pinned = true;
+      else segment.rows++;
       return segment;
     } catch (error) {
       this.#broken = true;
@@ -106,7 +109,7 @@ export class LedgerSpool {
   /** `count` rows of `segment` are in the database; a fully written segment goes away. */
   committed(segment: SpoolSegment, count: number): void {
     segment.committed += count;
-    if (segment.committed < segment.rows) return;
+    if (segment.committed < segment.rows || segment.pinned) return;
     try {
       if (segment === this.#current && segment.fd !== undefined) {
         // Keep the file open and start it over: cheaper than a new file per quiet moment.
@@ -172,7 +175,7 @@ export class LedgerSpool {
     if (segment?.fd === undefined) return;
     closeSync(segment.fd);
     segment.fd = undefined;
-    if (segment.committed >= segment.rows) {
+    if (segment.committed >= segment.rows && !segment.pinned) {
       try {
         unlinkSync(segment.path);
       } catch {

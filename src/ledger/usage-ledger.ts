@@ -94,6 +94,8 @@ export interface UsageLedgerStats {
   dropped: number;
   /** Rows a previous process left in the spool, queued again at start. */
   replayed: number;
+  /** Rows past `maxQueued` kept only in the spool: the next start writes them. */
+  deferred: number;
 }
 
 type Row = LedgerDbRow;
@@ -135,6 +137,7 @@ export class UsageLedger {
   #consecutiveFailures = 0;
   #dropped = 0;
   #replayed = 0;
+  #deferred = 0;
 
   constructor(database: Database, options: UsageLedgerOptions = {}) {
     const flushIntervalMs = options.flushIntervalMs ?? 200;
@@ -165,10 +168,11 @@ export class UsageLedger {
    * Queues a row; synchronous, O(1), never throws.
    *
    * Trade-off: while the database is down rows wait in memory up to `maxQueued`;
-   * past that, new rows are dropped (counted in `stats.dropped`, logged as errors)
-   * rather than letting memory grow without bound. With a spool, a row is on
-   * disk when this returns, so a crash loses nothing; without one, a crash
-   * loses what is queued (a clean close() writes it).
+   * past that, memory stops growing: with a spool new rows are kept on disk
+   * only (`stats.deferred`, written by the next start), without one they are
+   * dropped (`stats.dropped`), logged as errors either way. With a spool, a
+   * row is on disk when this returns, so a crash loses nothing; without one, a
+   * crash loses what is queued (a clean close() writes it).
    */
   record(row: LedgerRow): void {
     try {
@@ -178,14 +182,7 @@ export class UsageLedger {
         return;
       }
       if (this.#pending.length + this.#inFlightRows.length >= this.#maxQueued) {
-        this.#dropped++;
-        // Log the first drop and then every 1000th, not one line per request.
-        if (this.#dropped % 1000 === 1) {
-          this.#logger.error(
-            { dropped: this.#dropped, maxQueued: this.#maxQueued },
-            'usage ledger queue full; dropping usage rows',
-          );
-        }
+        this.#overflow(row);
         return;
       }
       const dbRow = toDbRow(row);
@@ -195,6 +192,26 @@ export class UsageLedger {
     } catch (err) {
       this.#dropped++;
       this.#logger.error({ err: errorMessage(err) }, 'usage ledger could not queue a row');
+    }
+  }
+
+  /**
+   * The memory queue is full (the database has been down a long while): with
+   * a spool the row is kept on disk only, for the next start to write;
+   * without one it is dropped. Logged for the first and every 1000th row.
+   */
+  #overflow(row: LedgerRow): void {
+    const kept = this.#spool?.append(toDbRow(row), { diskOnly: true }) !== undefined;
+    if (kept) this.#deferred++;
+    else this.#dropped++;
+    const count = kept ? this.#deferred : this.#dropped;
+    if (count % 1000 === 1) {
+      this.#logger.error(
+        { deferred: this.#deferred, dropped: this.#dropped, maxQueued: this.#maxQueued },
+        kept
+          ? 'usage ledger queue full; rows kept in the spool only, written at the next start'
+          : 'usage ledger queue full; dropping usage rows',
+      );
     }
   }
 
@@ -234,6 +251,7 @@ export class UsageLedger {
       failedBatches: this.#failedBatches,
       dropped: this.#dropped,
       replayed: this.#replayed,
+      deferred: this.#deferred,
     };
   }
 

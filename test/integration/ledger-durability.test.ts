@@ -76,6 +76,38 @@ describe('ledger spool', () => {
   });
 });
 
+describe('ledger spool past the memory bound', () => {
+  test('rows beyond maxQueued stay on disk only and the next start writes them all', async () => {
+    const dataDir = tempDir('switchyard-spool-full-');
+    const spoolDir = join(dataDir, 'ledger-spool');
+    const database = await openDatabase({ dataDir });
+    await migrate(database);
+    const full = new UsageLedger(database, { ...NO_TIMER, spoolDir, maxQueued: 10 });
+    const recorded: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const r = row('overflow');
+      recorded.push(r.requestId);
+      full.record(r);
+    }
+    assert.equal(full.stats.queued, 10);
+    assert.equal(full.stats.deferred, 5);
+    assert.equal(full.stats.dropped, 0);
+    // Its own queue written: the file stays, it still holds the five rows only on disk.
+    await full.flush();
+    assert.equal(spoolFiles(spoolDir).length, 1);
+
+    const next = new UsageLedger(database, { ...NO_TIMER, spoolDir });
+    assert.equal(next.stats.replayed, 15);
+    await next.flush();
+    assert.deepEqual(await requestIds(database, 'overflow'), recorded.sort());
+    assert.deepEqual(spoolFiles(spoolDir), []);
+    await next.close();
+    await full.close();
+    assert.deepEqual(spoolFiles(spoolDir), []);
+    await database.close();
+  });
+});
+
 describe('ledger backoff while the database refuses writes', () => {
   test('a frozen clock sees one attempt however many rows arrive; time lets the next one through', async () => {
     const dataDir = tempDir('switchyard-backoff-');

@@ -64,7 +64,14 @@ for (const backend of backends) {
       for (let i = 0; i < 1000; i++) ledger.record(row({ requestId: `thousand_${i}` }));
       await ledger.flush();
       assert.equal(await countRows(database, 'thousand_'), 1000);
-      assert.deepEqual(ledger.stats, { queued: 0, written: 1000, failedBatches: 0, dropped: 0, replayed: 0 });
+      assert.deepEqual(ledger.stats, {
+        queued: 0,
+        written: 1000,
+        failedBatches: 0,
+        dropped: 0,
+        replayed: 0,
+        deferred: 0,
+      });
       await ledger.close();
     });
 
@@ -153,7 +160,14 @@ for (const backend of backends) {
       for (let i = 95; i < 130; i++) ledger.record(row({ requestId: `conc_${i}` }));
       await Promise.all([first, ledger.flush(), ledger.flush()]);
       assert.equal(await countRows(database, 'conc_'), 130);
-      assert.deepEqual(ledger.stats, { queued: 0, written: 130, failedBatches: 0, dropped: 0, replayed: 0 });
+      assert.deepEqual(ledger.stats, {
+        queued: 0,
+        written: 130,
+        failedBatches: 0,
+        dropped: 0,
+        replayed: 0,
+        deferred: 0,
+      });
       await ledger.close();
     });
 
@@ -203,7 +217,14 @@ describe('usage ledger while PostgreSQL is down', () => {
 
       await server.resume();
       await ledger.close();
-      assert.deepEqual(ledger.stats, { queued: 0, written: 21, failedBatches: 1, dropped: 0, replayed: 0 });
+      assert.deepEqual(ledger.stats, {
+        queued: 0,
+        written: 21,
+        failedBatches: 1,
+        dropped: 0,
+        replayed: 0,
+        deferred: 0,
+      });
       assert.equal(await countRows(database, 'outage_'), 21);
       assert.ok(logger.lines.some((l) => /recovered/.test(l.msg)));
     } finally {
