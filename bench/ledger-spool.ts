@@ -28,6 +28,7 @@ function row(i: number): LedgerRow {
   return {
     requestId: `0b8f3c2e-5d1a-4f7b-9c3e-${String(i).padStart(12, '0')}`,
     attempt: 1,
+    clientRequestId: null,
     keyId: 'key_4f1c9e2a7b3d5e6f8a9b0c1d',
     route: '/v1/chat/completions',
     modelRequested: 'gpt-4o-mini',

@@ -30,7 +30,10 @@ export interface StreamEnding {
 }
 
 export interface RequestInfo {
+  /** The gateway's own id for the request (unique: the ledger's key). */
   requestId: string;
+  /** The id the client sent in x-request-id, if any. */
+  clientRequestId?: string | null;
   keyId: string | null;
   route: string;
   modelRequested: string;
@@ -76,6 +79,7 @@ export class UsageRecorder {
     const row: LedgerRow = {
       requestId: this.#info.requestId,
       attempt: attempt.number,
+      clientRequestId: this.#info.clientRequestId ?? null,
       keyId: this.#info.keyId,
       route: this.#info.route,
       modelRequested: this.#info.modelRequested,

@@ -23,6 +23,7 @@ export interface LedgerSink {
 export const LEDGER_COLUMNS = [
   'request_id',
   'attempt',
+  'client_request_id',
   'key_id',
   'route',
   'model_requested',
@@ -51,7 +52,9 @@ export function isLedgerDbRow(value: unknown): value is LedgerDbRow {
   if (typeof row['request_id'] !== 'string' || !Number.isInteger(row['attempt'])) return false;
   for (const column of LEDGER_COLUMNS) {
     const v = row[column];
-    if (v !== null && typeof v !== 'string' && typeof v !== 'number') return false;
+    // Absent: a column added after the line was spooled (by an older version).
+    if (v === undefined) row[column] = null;
+    else if (v !== null && typeof v !== 'string' && typeof v !== 'number') return false;
   }
   return true;
 }

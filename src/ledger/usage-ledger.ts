@@ -25,6 +25,8 @@ import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
 export interface LedgerRow {
   requestId: string;
   attempt: number;
+  /** The client's x-request-id, when it sent one. */
+  clientRequestId: string | null;
   keyId: string | null;
   route: string;
   modelRequested: string;
@@ -366,6 +368,7 @@ function toDbRow(row: LedgerRow): Row {
   return {
     request_id: stripNul(String(row.requestId)),
     attempt: toInt32(row.attempt),
+    client_request_id: stripNulOrNull(row.clientRequestId ?? null),
     key_id: stripNulOrNull(row.keyId ?? null),
     route: stripNul(String(row.route)),
     model_requested: stripNul(String(row.modelRequested)),

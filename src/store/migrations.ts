@@ -69,6 +69,19 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // The ledger keys rows on the gateway's own request id; a client's
+  // x-request-id is kept beside it for correlation. Keying on the client's id
+  // let two requests sharing one collide, and the second went unbilled.
+  '0002_client_request_id': {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('usage_ledger').addColumn('client_request_id', 'text').execute();
+      await db.schema
+        .createIndex('usage_ledger_client_request_idx')
+        .on('usage_ledger')
+        .column('client_request_id')
+        .execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

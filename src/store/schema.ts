@@ -28,8 +28,11 @@ export type { UsageSource };
 export type CacheStatus = 'miss' | 'hit' | 'bypass';
 
 export interface UsageLedgerTable {
+  /** The gateway's own id of the request: unique, whatever the client sent. */
   request_id: string;
   attempt: number;
+  /** The client's `x-request-id`, when it sent one (for correlation only). */
+  client_request_id: string | null;
   key_id: string | null;
   route: string;
   model_requested: string;

@@ -46,7 +46,7 @@ const newRequestId = (label: string) => `${label}-${randomBytes(6).toString('hex
 /** Resolves with the request's ledger rows once `count` of them were written (rows follow the response). */
 async function ledgerRows(requestId: string, count = 1): Promise<LedgerRow[]> {
   for (;;) {
-    const found = rows.filter((row) => row.requestId === requestId);
+    const found = rows.filter((row) => row.clientRequestId === requestId);
     if (found.length >= count) return found;
     await new Promise<void>((resolve) => rowWaiters.push(resolve));
   }

@@ -121,9 +121,10 @@ before(async () => {
   const record = ledger.record.bind(ledger);
   ledger.record = (row: LedgerRow): void => {
     record(row);
-    rows.set(row.requestId, row);
-    for (const resolve of rowWaiters.get(row.requestId) ?? []) resolve(row);
-    rowWaiters.delete(row.requestId);
+    const id = row.clientRequestId ?? row.requestId;
+    rows.set(id, row);
+    for (const resolve of rowWaiters.get(id) ?? []) resolve(row);
+    rowWaiters.delete(id);
   };
   client = sdk();
 });

@@ -56,7 +56,7 @@ async function embed(model: string, input: string | string[]) {
     { model, input, encoding_format: 'float' },
     { headers: { 'x-request-id': requestId } },
   );
-  const rows = (await ledgerRows(gw)).filter((row: LedgerAttemptRow) => row.request_id === requestId);
+  const rows = (await ledgerRows(gw)).filter((row: LedgerAttemptRow) => row.client_request_id === requestId);
   assert.equal(rows.length, 1, `one ledger row for ${requestId}`);
   return { response, row: rows[0]! };
 }

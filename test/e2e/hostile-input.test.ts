@@ -259,6 +259,30 @@ describe('body-less routes and JSON hygiene', () => {
   });
 });
 
+describe('billing identity', () => {
+  test('requests reusing one x-request-id are each billed; the id is echoed and kept for correlation', async () => {
+    const shared = 'reused-request-id-0001';
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${bystanderKey}`,
+          'content-type': 'application/json',
+          'x-request-id': shared,
+        },
+        body: chatBody(`"user":"u${i}"`),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-request-id'), shared);
+      await res.arrayBuffer();
+    }
+    const rows = (await ledgerRows(gw)).filter((r) => r.client_request_id === shared);
+    assert.equal(rows.length, 3, 'one ok row per request, none lost to a key collision');
+    assert.equal(new Set(rows.map((r) => r.request_id)).size, 3);
+    assert.ok(rows.every((r) => r.status === 'ok' && r.request_id !== shared));
+  });
+});
+
 describe('credentials', () => {
   test('two Authorization headers → 400 (ambiguous credentials), whichever comes first', async () => {
     for (const pair of [

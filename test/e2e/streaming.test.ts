@@ -44,9 +44,11 @@ function watchLedger(target: TestGateway): LedgerWatch {
   const record = ledgerInstance.record.bind(ledgerInstance);
   ledgerInstance.record = (row: LedgerRow): void => {
     record(row);
-    seen.set(row.requestId, row);
-    for (const resolve of waiters.get(row.requestId) ?? []) resolve(row);
-    waiters.delete(row.requestId);
+    // Rows are found by the x-request-id the test sent (the ledger's own id is the gateway's).
+    const id = row.clientRequestId ?? row.requestId;
+    seen.set(id, row);
+    for (const resolve of waiters.get(id) ?? []) resolve(row);
+    waiters.delete(id);
   };
   return {
     waitFor(requestId) {
@@ -67,7 +69,7 @@ async function dbRows(requestId: string) {
   return gw.gateway.context.database.db
     .selectFrom('usage_ledger')
     .selectAll()
-    .where('request_id', '=', requestId)
+    .where('client_request_id', '=', requestId)
     .orderBy('attempt')
     .execute();
 }

@@ -9,6 +9,7 @@ export function sampleLedgerRow(overrides: Partial<LedgerRow> = {}, idPrefix = '
   return {
     requestId: `${idPrefix}_${sequence}`,
     attempt: 0,
+    clientRequestId: null,
     keyId: 'key_1',
     route: '/v1/chat/completions',
     modelRequested: 'fast',

@@ -49,6 +49,8 @@ export async function closedPort(): Promise<number> {
 
 export interface LedgerAttemptRow {
   request_id: string;
+  /** The x-request-id the client sent, if any. */
+  client_request_id: string | null;
   attempt: number;
   provider: string | null;
   status: string;
@@ -63,7 +65,16 @@ export async function ledgerRows(gw: TestGateway): Promise<LedgerAttemptRow[]> {
   await ledger.flush();
   const rows = await database.db
     .selectFrom('usage_ledger')
-    .select(['request_id', 'attempt', 'provider', 'status', 'error_code', 'prompt_tokens', 'usage_source'])
+    .select([
+      'request_id',
+      'client_request_id',
+      'attempt',
+      'provider',
+      'status',
+      'error_code',
+      'prompt_tokens',
+      'usage_source',
+    ])
     .orderBy('created_at')
     .execute();
   return rows as LedgerAttemptRow[];

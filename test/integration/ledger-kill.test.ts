@@ -24,6 +24,7 @@ const CONCURRENCY = 12;
 
 interface Row {
   request_id: string;
+  client_request_id: string | null;
   attempt: number;
   status: string;
 }
@@ -33,7 +34,7 @@ async function readLedger(url: string | undefined, dataDir: string): Promise<Row
   try {
     return (await database.db
       .selectFrom('usage_ledger')
-      .select(['request_id', 'attempt', 'status'])
+      .select(['request_id', 'client_request_id', 'attempt', 'status'])
       .execute()) as Row[];
   } finally {
     await database.close();
@@ -133,7 +134,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const rows = await readLedger(databaseUrl, dataDir);
       const okRows = new Map<string, number>();
       for (const row of rows) {
-        if (row.status === 'ok') okRows.set(row.request_id, (okRows.get(row.request_id) ?? 0) + 1);
+        const id = row.client_request_id ?? row.request_id;
+        if (row.status === 'ok') okRows.set(id, (okRows.get(id) ?? 0) + 1);
       }
       const missing = answered.filter((id) => !okRows.has(id));
       assert.deepEqual(missing, [], `${missing.length} of ${answered.length} answered requests have no row`);

@@ -80,6 +80,7 @@ for (const backend of backends) {
       const expected = row({
         requestId: 'types_1',
         attempt: 2,
+        clientRequestId: 'client-chosen-id',
         stream: true,
         status: 'client_closed',
         httpStatus: 499,
@@ -105,6 +106,7 @@ for (const backend of backends) {
       assert.deepEqual(stored, {
         request_id: 'types_1',
         attempt: 2,
+        client_request_id: 'client-chosen-id',
         key_id: 'key_1',
         route: '/v1/chat/completions',
         model_requested: 'fast',

@@ -56,7 +56,7 @@ async function send(client: OpenAI, requestId: string, i: number, stream: boolea
 }
 
 interface LedgerRowView {
-  request_id: string;
+  client_request_id: string | null;
   attempt: number;
   status: string;
   http_status: number;
@@ -69,7 +69,7 @@ async function readLedger(url: string | undefined, dataDir: string): Promise<Led
   try {
     return (await database.db
       .selectFrom('usage_ledger')
-      .select(['request_id', 'attempt', 'status', 'http_status', 'stream', 'completion_tokens'])
+      .select(['client_request_id', 'attempt', 'status', 'http_status', 'stream', 'completion_tokens'])
       .execute()) as LedgerRowView[];
   } finally {
     await database.close();
@@ -181,7 +181,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
       const rows = await readLedger(databaseUrl, dataDir);
       assert.equal(rows.length, REQUESTS, 'one ledger row per request');
-      const ids = new Set(rows.map((row) => row.request_id));
+      const ids = new Set(rows.map((row) => row.client_request_id));
       assert.equal(ids.size, REQUESTS, 'no duplicates');
       for (let i = 0; i < REQUESTS; i++) assert.ok(ids.has(`shutdown-${run}-${i}`), `row for request ${i}`);
       assert.deepEqual(

@@ -4,6 +4,7 @@
  * `x-switchyard-*` headers that say how it was served, and the relay loop of
  * a started stream. What is billed is decided in billing/, not here.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Attempt, UsageRecorder } from '../../billing/usage-recorder.ts';
 import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
@@ -46,8 +47,12 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
   const decision = gw.router.decide(route, body, { key, headers: request.headers });
   reply.headers(decision.headers);
   if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
+  // A client's x-request-id is echoed and logged, but never keys the ledger:
+  // two requests sending the same one must both be billed.
+  const clientRequestId = request.headers['x-request-id'] === request.id ? request.id : null;
   const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-    requestId: request.id,
+    requestId: clientRequestId === null ? request.id : randomUUID(),
+    clientRequestId,
     keyId: key.isMaster ? null : key.id,
     route: info.route,
     modelRequested: body.model,
