@@ -13,6 +13,7 @@
  * asking Redis for a few seconds so requests do not wait on command timeouts.
  */
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../store/redis-keys.ts';
 import {
   type BreakerStore,
   type BreakerStoreListener,
@@ -20,8 +21,6 @@ import {
   type SharedBreakerState,
 } from './breaker-store.ts';
 
-export const BREAKER_CHANNEL = 'switchyard:breakers';
-const PREFIX = 'switchyard:breaker:';
 /** Shared state outlives any open period; a stale record simply expires. */
 const STATE_TTL_MS = 24 * 3600 * 1000;
 const SUCCESS_TTL_MS = 3600 * 1000;
@@ -73,6 +72,11 @@ export interface BreakerStoreLogger {
   info(obj: object, msg: string): void;
 }
 
+export interface RedisBreakerStoreOptions {
+  /** Names its keys and channel; stores hear each other only with the same prefix. @default new RedisKeys() */
+  keys?: RedisKeys;
+}
+
 interface Message extends SharedBreakerState {
   id: string;
 }
@@ -83,25 +87,31 @@ export class RedisBreakerStore implements BreakerStore {
   readonly #local = new MemoryBreakerStore();
   readonly #listeners = new Set<BreakerStoreListener>();
   readonly #logger: BreakerStoreLogger;
+  readonly #keys: RedisKeys;
   #downUntil = 0;
   #degraded = false;
 
-  private constructor(redis: Redis, logger: BreakerStoreLogger) {
+  private constructor(redis: Redis, logger: BreakerStoreLogger, keys: RedisKeys) {
     this.#redis = redis;
     this.#logger = logger;
+    this.#keys = keys;
     this.#subscriber = redis.duplicate();
   }
 
   /** Subscribes before returning, so no transition published afterwards is missed. */
-  static async start(redis: Redis, logger: BreakerStoreLogger): Promise<RedisBreakerStore> {
-    const store = new RedisBreakerStore(redis, logger);
+  static async start(
+    redis: Redis,
+    logger: BreakerStoreLogger,
+    options: RedisBreakerStoreOptions = {},
+  ): Promise<RedisBreakerStore> {
+    const store = new RedisBreakerStore(redis, logger, options.keys ?? new RedisKeys());
     const subscriber = store.#subscriber;
     subscriber.on('error', () => {
       // connectRedis's client logs connection errors; the duplicate would only repeat them.
     });
     subscriber.on('message', (_channel: string, text: string) => store.#onMessage(text));
     try {
-      await subscriber.subscribe(BREAKER_CHANNEL);
+      await subscriber.subscribe(store.#keys.breakerChannel);
     } catch (error) {
       store.#failed(error);
     }
@@ -115,11 +125,11 @@ export class RedisBreakerStore implements BreakerStore {
       this.#redis.eval(
         PUBLISH,
         1,
-        `${PREFIX}${id}`,
+        this.#keys.breakerState(id),
         json,
         String(shared.epoch),
         String(STATE_TTL_MS),
-        BREAKER_CHANNEL,
+        this.#keys.breakerChannel,
         shared.state,
       ),
     );
@@ -128,27 +138,34 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   async read(id: string): Promise<SharedBreakerState | undefined> {
-    const text = await this.#try(() => this.#redis.get(`${PREFIX}${id}`));
+    const text = await this.#try(() => this.#redis.get(this.#keys.breakerState(id)));
     if (typeof text !== 'string') return this.#local.read(id);
     return parseState(text);
   }
 
   async acquireProbe(id: string, epoch: number, max: number, ttlMs: number): Promise<boolean> {
     const granted = await this.#try(() =>
-      this.#redis.eval(ACQUIRE_PROBE, 1, probesKey(id, epoch), String(max), String(ttlMs)),
+      this.#redis.eval(ACQUIRE_PROBE, 1, this.#keys.breakerProbes(id, epoch), String(max), String(ttlMs)),
     );
     if (granted === undefined) return this.#local.acquireProbe(id, epoch, max, ttlMs);
     return Number(granted) === 1;
   }
 
   async releaseProbe(id: string, epoch: number): Promise<void> {
-    const done = await this.#try(() => this.#redis.eval(RELEASE_PROBE, 1, probesKey(id, epoch)));
+    const done = await this.#try(() =>
+      this.#redis.eval(RELEASE_PROBE, 1, this.#keys.breakerProbes(id, epoch)),
+    );
     if (done === undefined) await this.#local.releaseProbe(id, epoch);
   }
 
   async probeSucceeded(id: string, epoch: number): Promise<number> {
     const n = await this.#try(() =>
-      this.#redis.eval(PROBE_SUCCEEDED, 1, `${PREFIX}${id}:ok:${epoch}`, String(SUCCESS_TTL_MS)),
+      this.#redis.eval(
+        PROBE_SUCCEEDED,
+        1,
+        this.#keys.breakerProbeSuccesses(id, epoch),
+        String(SUCCESS_TTL_MS),
+      ),
     );
     if (n === undefined) return this.#local.probeSucceeded(id, epoch);
     return Number(n);
@@ -202,10 +219,6 @@ export class RedisBreakerStore implements BreakerStore {
       'redis unavailable: circuit breakers fall back to local state',
     );
   }
-}
-
-function probesKey(id: string, epoch: number): string {
-  return `${PREFIX}${id}:probes:${epoch}`;
 }
 
 function parseState(text: string): (SharedBreakerState & { id?: string }) | undefined {
