@@ -23,7 +23,7 @@ export {
   MemoryBreakerStore,
   type SharedBreakerState,
 } from './resilience/breaker-store.ts';
-export { RedisBreakerStore } from './resilience/breaker-store-redis.ts';
+export { RedisBreakerStore, type RedisBreakerStoreOptions } from './resilience/breaker-store-redis.ts';
 export {
   type BreakerPermit,
   CircuitBreaker,
@@ -61,6 +61,7 @@ export {
 export { Gateway, type GatewayOptions } from './server/gateway.ts';
 export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';
+export { RedisKeys } from './store/redis-keys.ts';
 export { type Database, openDatabase } from './store/sql.ts';
 export { seededRandom } from './util/random.ts';
 export { parseRetryAfter } from './util/retry-after.ts';
