@@ -105,7 +105,7 @@ export class RedisBreakerStore implements BreakerStore {
   async read(id: string): Promise<SharedBreakerState | undefined> {
     const text = await this.#try(() => this.#redis.get(this.#keys.breakerState(id)));
     if (typeof text !== 'string') return this.#local.read(id);
-    return parseState(text);
+    return parseMessage(text)?.shared;
   }
 
   async acquireProbe(id: string, epoch: number, max: number, ttlMs: number): Promise<boolean> {
@@ -145,10 +145,9 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   #onMessage(text: string): void {
-    const message = parseState(text) as Message | undefined;
+    const message = parseMessage(text);
     if (!message || typeof message.id !== 'string') return;
-    const { id, ...shared } = message;
-    for (const listener of this.#listeners) listener(id, shared);
+    for (const listener of this.#listeners) listener(message.id, message.shared);
   }
 
   /** The operation's result, or undefined while Redis is unreachable (callers fall back to local state). */
@@ -178,18 +177,15 @@ export class RedisBreakerStore implements BreakerStore {
   }
 }
 
-function parseState(text: string): (SharedBreakerState & { id?: string }) | undefined {
+/** A stored state or an announcement: the state, and the breaker id it carries. */
+function parseMessage(text: string): { id: unknown; shared: SharedBreakerState } | undefined {
   try {
     const value = JSON.parse(text) as Partial<Message>;
     const state = value.state;
     if (state !== 'open' && state !== 'closed' && state !== 'isolated') return undefined;
     if (typeof value.epoch !== 'number') return undefined;
-    return {
-      ...(typeof value.id === 'string' ? { id: value.id } : {}),
-      state,
-      epoch: value.epoch,
-      openUntil: typeof value.openUntil === 'number' ? value.openUntil : 0,
-    };
+    const openUntil = typeof value.openUntil === 'number' ? value.openUntil : 0;
+    return { id: value.id, shared: { state, epoch: value.epoch, openUntil } };
   } catch {
     return undefined;
   }
