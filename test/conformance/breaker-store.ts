@@ -23,6 +23,10 @@
  * same pattern: a `test/conformance/<store>.ts` exporting one function that
  * takes a factory of harnesses and registers `runConformance` cases, plus a
  * short test file per implementation, gaps listed with their reasons.
+ *
+ * Over 400 lines on purpose: it is one list of cases that together are the
+ * contract, read top to bottom (state, the rule, announcements, permits,
+ * breakers on top); split, a reader could not see what a store must do.
  */
 import assert from 'node:assert/strict';
 import {
