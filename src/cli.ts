@@ -12,6 +12,7 @@ import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
 import { Gateway } from './server/gateway.ts';
 import { migrate } from './store/migrations.ts';
 import { connectRedis, describeRedisUrl } from './store/redis.ts';
+import { RedisKeys } from './store/redis-keys.ts';
 import { openDatabase } from './store/sql.ts';
 
 const USAGE = `Usage:
@@ -67,7 +68,7 @@ async function start(configPath: string | undefined): Promise<void> {
       .join(', ')}`,
     `  models:    ${Object.keys(config.models).join(', ')}`,
     `  database:  ${gateway.context.database.description}`,
-    `  redis:     ${config.storage.redis_url ? describeRedisUrl(config.storage.redis_url) : 'not configured (in-process state)'}`,
+    `  redis:     ${config.storage.redis_url ? `${describeRedisUrl(config.storage.redis_url)} (names prefixed ${config.storage.redis_prefix})` : 'not configured (in-process state)'}`,
   ];
   if (gateway.masterKey.generated) {
     lines.push(
@@ -136,7 +137,11 @@ async function keys(args: string[], values: Record<string, string | boolean | un
         return;
       }
       if (redis) {
-        const sync = await KeySync.start(store, { redis, logger: quietLogger });
+        const sync = await KeySync.start(store, {
+          redis,
+          redisKeys: new RedisKeys(config.storage.redis_prefix),
+          logger: quietLogger,
+        });
         await sync.publish(id);
         await sync.close();
       }

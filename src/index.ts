@@ -50,7 +50,7 @@ export {
   MemoryBreakerStore,
   type SharedBreakerState,
 } from './resilience/breaker-store.ts';
-export { RedisBreakerStore } from './resilience/breaker-store-redis.ts';
+export { RedisBreakerStore, type RedisBreakerStoreOptions } from './resilience/breaker-store-redis.ts';
 export { withBudget } from './resilience/budget-step.ts';
 export {
   type BreakerPermit,
@@ -101,6 +101,7 @@ export {
 export { Gateway, type GatewayOptions } from './server/gateway.ts';
 export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';
+export { RedisKeys } from './store/redis-keys.ts';
 export { type Database, openDatabase } from './store/sql.ts';
 export { seededRandom } from './util/random.ts';
 export { parseRetryAfter } from './util/retry-after.ts';

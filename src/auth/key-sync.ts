@@ -22,9 +22,8 @@
  * periodic full reload (`reloadMs`, 30 s) bounds staleness.
  */
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../store/redis-keys.ts';
 import type { KeyStore } from './key-store.ts';
-
-export const KEY_CHANNEL = 'switchyard:keys';
 
 export interface KeySyncLogger {
   warn(obj: object, msg: string): void;
@@ -32,6 +31,8 @@ export interface KeySyncLogger {
 
 export interface KeySyncOptions {
   redis?: Redis | undefined;
+  /** Names the channel (`<prefix>keys`); instances hear each other only with the same prefix. @default new RedisKeys() */
+  redisKeys?: RedisKeys | undefined;
   /** Full reload period. @default 30_000 */
   reloadMs?: number;
   /** How often to poll for revocations while the channel is down. @default 2_000 */
@@ -45,6 +46,7 @@ export class KeySync {
   readonly #store: KeyStore;
   readonly #publisher: Redis | undefined;
   readonly #subscriber: Redis | undefined;
+  readonly #channel: string;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: KeySyncLogger;
   readonly #marginMs: number;
@@ -66,6 +68,7 @@ export class KeySync {
     this.#logger = logger;
     this.#marginMs = options.clockSkewMarginMs ?? 300_000;
     this.#publisher = redis;
+    this.#channel = (options.redisKeys ?? new RedisKeys()).keysChannel;
     this.#subscriber = redis?.duplicate();
     this.#every(options.reloadMs ?? 30_000, () => {
       store.reload().catch((error: unknown) => logger.warn({ err: error }, 'key cache reload failed'));
@@ -99,7 +102,7 @@ export class KeySync {
       // After a (re)connect we may have missed messages: catch up.
       subscriber.on('ready', () => void sync.#catchUp());
       try {
-        await subscriber.subscribe(KEY_CHANNEL);
+        await subscriber.subscribe(sync.#channel);
       } catch (error) {
         // Without this the timers and the reconnecting subscriber would outlive a failed start.
         await sync.close();
@@ -113,7 +116,7 @@ export class KeySync {
   async publish(id: string): Promise<void> {
     if (!this.#publisher) return;
     try {
-      await this.#publisher.publish(KEY_CHANNEL, id);
+      await this.#publisher.publish(this.#channel, id);
     } catch (error) {
       this.#logger.warn(
         { err: error },
@@ -179,7 +182,7 @@ export class KeySync {
       // ioredis re-subscribes by itself after a reconnect, but only after
       // 'ready'; subscribing again is harmless and resolves once Redis has
       // confirmed it, so nothing published after the reload below is missed.
-      await this.#subscriber.subscribe(KEY_CHANNEL);
+      await this.#subscriber.subscribe(this.#channel);
       await this.#store.reload();
       if (drops === this.#drops) this.#missedSince = undefined;
     } catch (error) {

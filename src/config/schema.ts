@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
+import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from './redis-prefix.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
 import { routingModelFields, targetSchema } from './routing-schema.ts';
 
@@ -172,6 +173,14 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
         .optional(),
+      /**
+       * Starts every Redis key and channel name (src/store/redis-keys.ts): deployments
+       * sharing one Redis stay apart by giving each its own.
+       */
+      redis_prefix: z
+        .string()
+        .refine(isValidRedisPrefix, { error: `expected ${REDIS_PREFIX_RULE}` })
+        .default(DEFAULT_REDIS_PREFIX),
     })
     .prefault({}),
   logging: z

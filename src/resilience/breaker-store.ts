@@ -24,8 +24,9 @@ export type BreakerStoreListener = (id: string, shared: SharedBreakerState) => v
  * Whether `next` may replace the stored `current`: never an older epoch, and
  * an isolation is lifted only by a close (the admin reset), so a failure
  * counted elsewhere just before the isolation arrived cannot turn it into an
- * ordinary open period that would admit probes. The Redis store's PUBLISH
- * script applies the same rule.
+ * ordinary open period that would admit probes. The Redis store applies the
+ * same rule in Lua (src/store/lua/breaker-publish-1.lua); the conformance
+ * suite (test/conformance/breaker-store.ts) holds both to the same answers.
  */
 export function supersedes(current: SharedBreakerState | undefined, next: SharedBreakerState): boolean {
   if (!current) return true;

@@ -25,6 +25,7 @@ import { buildModelTable } from '../routing/model-table.ts';
 import { Router } from '../routing/router.ts';
 import { migrate } from '../store/migrations.ts';
 import { connectRedis } from '../store/redis.ts';
+import { RedisKeys } from '../store/redis-keys.ts';
 import { openDatabase } from '../store/sql.ts';
 import { buildApp } from './app.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
@@ -68,7 +69,9 @@ export class Gateway {
       redis = config.storage.redis_url
         ? connectRedis(config.storage.redis_url, { name: 'switchyard' })
         : undefined;
-      const keySync = await KeySync.start(keys, { redis, logger });
+      // Every Redis name below starts with the configured prefix.
+      const redisKeys = new RedisKeys(config.storage.redis_prefix);
+      const keySync = await KeySync.start(keys, { redis, redisKeys, logger });
       const ledger = new UsageLedger(database, {
         flushIntervalMs: config.ledger.flush_interval_ms,
         maxBatch: config.ledger.max_batch,
@@ -80,7 +83,7 @@ export class Gateway {
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
       resilience = new Resilience(config, models, {
         registry: metrics.registry,
-        ...(redis ? { store: await RedisBreakerStore.start(redis, logger) } : {}),
+        ...(redis ? { store: await RedisBreakerStore.start(redis, logger, { keys: redisKeys }) } : {}),
       });
       await resilience.sync();
       // No `isAvailable` here: dispatch skips open breakers itself (and says so in

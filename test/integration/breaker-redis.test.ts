@@ -10,6 +10,7 @@ import { GatewayError } from '../../src/core/errors.ts';
 import { RedisBreakerStore } from '../../src/resilience/breaker-store-redis.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { connectRedis } from '../../src/store/redis.ts';
+import { RedisKeys } from '../../src/store/redis-keys.ts';
 import { pollUntil } from '../fixtures/ops/proc.ts';
 import { newMasterKey, registerSecret, type SpawnedGateway, spawnGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
@@ -182,56 +183,40 @@ describe('circuit breakers shared by two gateway processes through Redis', () =>
   });
 });
 
-describe('probe permits in Redis', () => {
-  test('a permit whose holder never releases it lapses at its TTL, on every instance', async () => {
-    const logger = { warn: () => {}, info: () => {} };
+// The store's contract (supersedes, permits, TTLs, announcements) is test/conformance/breaker-store.ts;
+// these are the facts only Redis has: how long its keys live.
+describe('breaker keys in Redis', () => {
+  const logger = { warn: () => {}, info: () => {} };
+  const keys = new RedisKeys(`breakerttl${randomBytes(4).toString('hex')}:`);
+
+  test("a probe permit's key expires at the permit's TTL, not later", async () => {
     const redis = connectRedis(testRedisUrl());
-    const stores = await Promise.all([
-      RedisBreakerStore.start(redis, logger),
-      RedisBreakerStore.start(redis, logger),
-    ]);
-    const [a, b] = stores as [RedisBreakerStore, RedisBreakerStore];
-    const id = `ttl${randomBytes(4).toString('hex')}/m`;
+    const store = await RedisBreakerStore.start(redis, logger, { keys });
     try {
-      assert.equal(await a.acquireProbe(id, 1, 1, 200), true);
-      assert.equal(await b.acquireProbe(id, 1, 1, 200), false, 'the one permit is held');
-      // The holder (A) crashes: nothing releases it. Redis expires it at the TTL, not later.
-      const ttl = await redis.pttl(`switchyard:breaker:${id}:probes:1`);
+      assert.equal(await store.acquireProbe('p/m', 1, 1, 200), true);
+      const ttl = await redis.pttl(keys.breakerProbes('p/m', 1));
       assert.ok(ttl > 0 && ttl <= 200, `permit expires in ${ttl} ms`);
-      await pollUntil(
-        'the permit lapsed',
-        async () => (await redis.exists(`switchyard:breaker:${id}:probes:1`)) === 0,
-      );
-      assert.equal(await b.acquireProbe(id, 1, 1, 200), true, 'B may probe once it lapsed');
     } finally {
-      await Promise.all(stores.map((s) => s.close()));
+      await redis.del(keys.breakerProbes('p/m', 1));
+      await store.close();
       redis.disconnect();
     }
   });
-});
 
-describe('isolation in the Redis store', () => {
-  test('a newer opening does not replace an isolation; the isolation is announced again; a reset does', async () => {
-    const logger = { warn: () => {}, info: () => {} };
+  test('an isolation is stored without expiry, through a losing opening; the reset that lifts it expires', async () => {
     const redis = connectRedis(testRedisUrl());
-    const store = await RedisBreakerStore.start(redis, logger);
-    const id = `iso${randomBytes(4).toString('hex')}/m`;
-    const heard: string[] = [];
-    const unsubscribe = store.subscribe((from, shared) => {
-      if (from === id) heard.push(`${shared.state}@${shared.epoch}`);
-    });
+    const store = await RedisBreakerStore.start(redis, logger, { keys });
+    const key = keys.breakerState('p/iso');
     try {
-      await store.publish(id, { state: 'isolated', epoch: 100, openUntil: 0 });
-      // Another instance counted a failure before it heard of the isolation.
-      await store.publish(id, { state: 'open', epoch: 200, openUntil: 260 });
-      assert.equal((await store.read(id))?.state, 'isolated');
-      assert.equal(await redis.pttl(`switchyard:breaker:${id}`), -1, 'an isolation does not expire');
-      await store.publish(id, { state: 'closed', epoch: 300, openUntil: 0 });
-      assert.equal((await store.read(id))?.state, 'closed');
-      await pollUntil('all three announcements arrived', async () => heard.length === 3);
-      assert.deepEqual(heard, ['isolated@100', 'isolated@100', 'closed@300']);
+      await store.publish('p/iso', { state: 'isolated', epoch: 100, openUntil: 0 });
+      assert.equal(await redis.pttl(key), -1, 'an isolation does not expire');
+      await store.publish('p/iso', { state: 'open', epoch: 200, openUntil: 260 });
+      assert.equal(await redis.pttl(key), -1, 'the losing opening left it as it was');
+      await store.publish('p/iso', { state: 'closed', epoch: 300, openUntil: 0 });
+      const ttl = await redis.pttl(key);
+      assert.ok(ttl > 0 && ttl <= 24 * 3600 * 1000, `a closed state expires (in ${ttl} ms)`);
     } finally {
-      unsubscribe();
+      await redis.del(key);
       await store.close();
       redis.disconnect();
     }

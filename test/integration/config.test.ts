@@ -74,6 +74,19 @@ models:
     problems: [{ path: 'models.fast.retires', phrase: /^unknown key/ }],
   },
   {
+    name: 'Redis prefix with a space and no trailing colon',
+    yaml: `storage: { redis_prefix: "acme prod" }
+${MOCK_ONLY}models:
+  fast: { targets: [ { provider: mock, model: mock-1 } ] }
+`,
+    problems: [
+      {
+        path: 'storage.redis_prefix',
+        phrase: /^expected 1-64 printable characters without spaces, ending in ':'/,
+      },
+    ],
+  },
+  {
     name: 'wrong type: port as a string',
     yaml: `server: { port: "abc" }
 ${MOCK_ONLY}models:

@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/gateway.ts';
+import { testRedisUrl } from '../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
@@ -31,6 +33,39 @@ test('the built package imports from node_modules, with the library API', () => 
   writeFileSync(join(consumer, 'use.mjs'), script);
   const out = execFileSync(NODE, ['use.mjs'], { cwd: consumer, encoding: 'utf8' });
   assert.deepEqual(JSON.parse(out), ['function', 'function', 'function', 'function', 'closed', 42]);
+});
+
+test('the built package finds its Lua scripts: a Redis breaker store works from node_modules', () => {
+  const consumer = tempDir('switchyard-consumer-redis-');
+  const installed = join(consumer, 'node_modules', 'switchyard');
+  mkdirSync(installed, { recursive: true });
+  for (const part of ['bin', 'dist', 'package.json'])
+    cpSync(join(ROOT, part), join(installed, part), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
+  writeFileSync(join(consumer, 'package.json'), '{"type":"module"}');
+  const prefix = `pkg${randomBytes(4).toString('hex')}:`;
+  const script = [
+    "import { connectRedis, RedisBreakerStore, RedisKeys } from 'switchyard';",
+    'const redis = connectRedis(process.env.TEST_REDIS_URL);',
+    'const keys = new RedisKeys(process.env.PREFIX);',
+    'const quiet = { warn: () => {}, info: () => {} };',
+    'const store = await RedisBreakerStore.start(redis, quiet, { keys });',
+    "await store.publish('p/m', { state: 'open', epoch: 5, openUntil: 10 });",
+    "const read = await store.read('p/m');",
+    "const probes = [await store.acquireProbe('p/m', 5, 1, 60000), await store.acquireProbe('p/m', 5, 1, 60000)];",
+    "const stored = await redis.get(keys.breakerState('p/m'));",
+    "await redis.del(keys.breakerState('p/m'), keys.breakerProbes('p/m', 5));",
+    'await store.close();',
+    'redis.disconnect();',
+    'console.log(JSON.stringify([read.state, probes, JSON.parse(stored).epoch]));',
+  ].join('\n');
+  writeFileSync(join(consumer, 'use.mjs'), script);
+  const out = execFileSync(NODE, ['use.mjs'], {
+    cwd: consumer,
+    encoding: 'utf8',
+    env: { ...process.env, TEST_REDIS_URL: testRedisUrl(), PREFIX: prefix },
+  });
+  assert.deepEqual(JSON.parse(out), ['open', [true, false], 5]);
 });
 
 test('the binary runs the build when it is up to date, the sources when one is newer', () => {

@@ -1,0 +1,62 @@
+/**
+ * Every Redis key and pub/sub channel name Switchyard uses, built in one
+ * place from one prefix (`storage.redis_prefix`, default `switchyard:`; the
+ * rule in src/config/redis-prefix.ts).
+ *
+ * Two deployments that share one Redis (staging and production, two tenants)
+ * stay apart by giving each its own prefix: nothing either writes, reads,
+ * publishes or subscribes to carries the other's prefix. Pub/sub channels are
+ * not keys (not even scoped by database number), so they are prefixed here
+ * too. A prefix must not begin with another deployment's prefix followed by
+ * one of the names below (`a:` and `a:breaker:`), or their names could meet.
+ *
+ * With the default prefix the names are those earlier versions used, so a
+ * fleet upgraded one instance at a time keeps sharing breakers and key changes.
+ *
+ * Add a name here (never a template string at the call site) for each new
+ * piece of shared state: the cache, rate limiter and budget stores included.
+ */
+import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from '../config/redis-prefix.ts';
+
+export class RedisKeys {
+  readonly prefix: string;
+
+  /** @throws TypeError when `prefix` breaks the rule (fails at construction, never at the first command). */
+  constructor(prefix: string = DEFAULT_REDIS_PREFIX) {
+    if (!isValidRedisPrefix(prefix)) {
+      throw new TypeError(`invalid Redis prefix ${JSON.stringify(prefix)}: expected ${REDIS_PREFIX_RULE}`);
+    }
+    this.prefix = prefix;
+  }
+
+  /** Channel: a virtual key changed (revoked, edited); the message is the key id. */
+  get keysChannel(): string {
+    return `${this.prefix}keys`;
+  }
+
+  /** Channel: a circuit breaker changed state; the message is its shared state as JSON, with its id. */
+  get breakerChannel(): string {
+    return `${this.prefix}breakers`;
+  }
+
+  /** String (JSON): breaker `id`'s latest shared state. */
+  breakerState(id: string): string {
+    return `${this.prefix}breaker:${id}`;
+  }
+
+  /** Counter: half-open probe permits held in open period `epoch`; it expires when they lapse. */
+  breakerProbes(id: string, epoch: number): string {
+    return `${this.prefix}breaker:${id}:probes:${epoch}`;
+  }
+
+  /** Counter: probe successes in open period `epoch`. */
+  breakerProbeSuccesses(id: string, epoch: number): string {
+    return `${this.prefix}breaker:${id}:ok:${epoch}`;
+  }
+
+  /** `SCAN MATCH` pattern for every key under this prefix (operators, test cleanup). */
+  get pattern(): string {
+    // `*`, `?`, `[`, `]` and `\` are glob syntax: a prefix containing one matches only itself.
+    return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  }
+}
