@@ -85,7 +85,7 @@ export const routeWhenSchema = z
 /** First matching rule wins; it restricts the model to the selected targets. */
 export const routeRuleSchema = z.strictObject({
   when: routeWhenSchema,
-  /** Target ids (`provider/model`), group names, tags, or `*` for all. */
+  /** Target ids (`provider/model`, `group:<model>`), group names, tags, or `*` for all (config/route-selector.ts). */
   targets: z.array(z.string().min(1)).min(1, { error: 'expected at least one target selector' }),
 });
 

@@ -1,9 +1,11 @@
 /**
  * Cross-reference checks on the models section that a schema cannot express:
  * providers and groups that exist, no group cycles (a cycle would make
- * decisions recurse forever), route selectors that select something, tiers
+ * decisions recurse forever), route selectors that select something (by the
+ * rule routing applies at run time: route-selector.ts), tiers
  * present where the complexity strategy needs them. One line per problem.
  */
+import { selects, targetEntryId } from './route-selector.ts';
 import type { Config } from './schema.ts';
 
 export function validateRouting(config: Config): string[] {
@@ -21,7 +23,10 @@ export function validateRouting(config: Config): string[] {
     });
     model.routes.forEach((rule, index) => {
       for (const selector of rule.targets) {
-        if (!selectsAny(model.targets, selector)) {
+        const named = model.targets.some((t) =>
+          selects({ id: targetEntryId(t), group: t.group, tags: t.tags }, selector),
+        );
+        if (!named) {
           problems.push(`models.${modelName}.routes.${index}.targets: '${selector}' matches no target`);
         }
       }
@@ -34,34 +39,6 @@ export function validateRouting(config: Config): string[] {
   }
   problems.push(...findGroupCycles(config));
   return problems;
-}
-
-/** Whether a route selector names any of these targets. */
-export function selectsAny(
-  targets: ReadonlyArray<{
-    provider?: string | undefined;
-    model?: string | undefined;
-    group?: string | undefined;
-    tags: string[];
-  }>,
-  selector: string,
-): boolean {
-  return targets.some((t) => selectorMatches(t, selector));
-}
-
-export function selectorMatches(
-  target: {
-    provider?: string | undefined;
-    model?: string | undefined;
-    group?: string | undefined;
-    tags: string[];
-  },
-  selector: string,
-): boolean {
-  if (selector === '*') return true;
-  if (target.group !== undefined && target.group === selector) return true;
-  if (target.provider !== undefined && `${target.provider}/${target.model}` === selector) return true;
-  return target.tags.includes(selector);
 }
 
 /** Depth-first search over group edges; reports each cycle once, as a path. */

@@ -4,6 +4,7 @@
  */
 
 import type { AuthenticatedKey } from '../auth/key-store.ts';
+import { targetEntryId } from '../config/route-selector.ts';
 import type { TargetLimits } from '../config/routing-schema.ts';
 import type { Config, ModelConfig, TargetConfig } from '../config/schema.ts';
 import { GatewayError } from '../core/errors.ts';
@@ -78,7 +79,7 @@ export function buildModelTable(
     for (const t of model.targets) {
       if (t.group !== undefined) {
         entries.push({
-          id: `group:${t.group}`,
+          id: targetEntryId(t),
           weight: t.weight,
           role: t.role,
           tier: t.tier,
@@ -128,7 +129,7 @@ export function buildModelTable(
 function buildTarget(t: TargetConfig, providers: Map<string, ProviderAdapter>): RouteTarget {
   const model = t.model!;
   return {
-    id: `${t.provider}/${model}`,
+    id: targetEntryId(t),
     provider: providers.get(t.provider!)!,
     model,
     weight: t.weight,

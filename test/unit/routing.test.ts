@@ -291,6 +291,54 @@ describe('conditions', () => {
   });
 });
 
+describe('route selectors: one rule at load and at run time', () => {
+  const models = (selector: string) => ({
+    cheap: { targets: [{ provider: 'b', model: 'low' }] },
+    m: {
+      routes: [{ when: { key_tier: 'free' }, targets: [selector] }],
+      targets: [
+        { provider: 'a', model: 'paid', tags: ['paid'] },
+        { provider: 'local', model: 'llama', tags: ['local'] },
+        { group: 'cheap' },
+      ],
+    },
+  });
+
+  test("`group:<model>` (the group entry's id) selects the group at load and at run time", () => {
+    const { router, route } = setup(models('group:cheap'));
+    assert.deepEqual(ids(router, route('m'), HELLO, { key: key('free'), headers: {} }), ['b/low']);
+  });
+
+  test('every selector the load check accepts selects something at run time, and only those', () => {
+    const cases: Array<[string, string[] | undefined]> = [
+      ['*', ['a/paid', 'local/llama', 'b/low']],
+      ['a/paid', ['a/paid']],
+      ['local', ['local/llama']],
+      ['cheap', ['b/low']],
+      ['group:cheap', ['b/low']],
+      // Refused: a target inside a group is not one of this model's entries; unknown names.
+      ['b/low', undefined],
+      ['group:nope', undefined],
+      ['group:', undefined],
+      ['a/nope', undefined],
+      ['nope', undefined],
+    ];
+    for (const [selector, expected] of cases) {
+      let loaded: ReturnType<typeof setup> | undefined;
+      try {
+        loaded = setup(models(selector));
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, `${selector}: ${String(error)}`);
+        assert.deepEqual(error.problems, [`models.m.routes.0.targets: '${selector}' matches no target`]);
+      }
+      assert.equal(loaded !== undefined, expected !== undefined, `'${selector}' accepted at load`);
+      if (loaded === undefined || expected === undefined) continue;
+      const chosen = ids(loaded.router, loaded.route('m'), HELLO, { key: key('free'), headers: {} });
+      assert.deepEqual(chosen, expected, `'${selector}' at run time`);
+    }
+  });
+});
+
 describe('capacity and roles', () => {
   test('a target at 80% of its rpm moves behind the others; below it keeps its place', () => {
     let now = 1_000_000;
