@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AuthenticatedKey } from '../../src/auth/key-store.ts';
 import { ConfigError, validateConfig } from '../../src/config/load.ts';
+import { MAX_GROUP_DEPTH } from '../../src/config/routing-schema.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
 import { createProviders } from '../../src/providers/registry.ts';
@@ -496,6 +497,35 @@ describe('nested groups', () => {
       () => setup({ x: { targets: [{ group: 'x' }] } }),
       (error: unknown) =>
         error instanceof ConfigError && error.problems.includes('models.x: group cycle x -> x'),
+    );
+  });
+
+  /** g0 → g1 → … → g<depth>, the last holding the one upstream target. */
+  const chain = (depth: number): Record<string, unknown> =>
+    Object.fromEntries(
+      Array.from({ length: depth + 1 }, (_, i) => [
+        `g${i}`,
+        { targets: [i === depth ? { provider: 'a', model: 'deep' } : { group: `g${i + 1}` }] },
+      ]),
+    );
+
+  test(`groups nested ${MAX_GROUP_DEPTH} deep (the limit) load, and the deepest target is routed to`, () => {
+    const { router, route } = setup(chain(MAX_GROUP_DEPTH));
+    assert.deepEqual(
+      route('g0').targets.map((t) => t.id),
+      ['a/deep'],
+    );
+    assert.deepEqual(ids(router, route('g0')), ['a/deep']);
+  });
+
+  test(`groups nested deeper than ${MAX_GROUP_DEPTH} are refused at load, naming the model`, () => {
+    assert.throws(
+      () => setup(chain(MAX_GROUP_DEPTH + 1)),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.length === 1 &&
+        error.problems[0] ===
+          `models.g0: groups nested ${MAX_GROUP_DEPTH + 1} deep (at most ${MAX_GROUP_DEPTH})`,
     );
   });
 
