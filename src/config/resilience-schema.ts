@@ -51,8 +51,3 @@ export const resilienceSchema = z.strictObject({
   /** Retries allowed in flight at once with no tokens left, so a quiet gateway can still retry (Envoy's min_retry_concurrency). */
   retry_budget_min_concurrent: z.number().int().min(0).default(3),
 });
-
-export type RetriesConfig = z.output<typeof retriesSchema>;
-export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
-export type HedgingConfig = z.output<typeof hedgingSchema>;
-export type ResilienceConfig = z.output<typeof resilienceSchema>;
