@@ -187,11 +187,12 @@ async function main(): Promise<void> {
 }
 
 /**
- * Stream translators, router and hedging (bench/components.ts), in a process of
- * their own pinned to CPU 0, after the load phases so nothing competes with them.
+ * The component benchmarks (bench/components.ts: stream translators, router,
+ * ledger, hedging, dispatch, Anthropic translation), in a process of their own
+ * pinned to CPU 0, after the load phases so nothing competes with them.
  */
 function runComponents(): ComponentResults | null {
-  log('components: stream translation, router decisions, hedging');
+  log('components: stream translation, router, ledger, hedging, dispatch, anthropic translation');
   const script = join(ROOT, 'bench', 'components.ts');
   const [cmd, args] = TASKSET
     ? ['taskset', ['-c', '0', process.execPath, script, '--json']]
