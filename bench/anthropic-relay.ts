@@ -4,7 +4,8 @@
  * (passthrough) against the round trip through the canonical shape it took
  * before (Anthropic event → canonical chunk → Anthropic event → SSE text).
  *
- * Run: node bench/anthropic-relay.ts  (BENCH_ITERATIONS, default 100000)
+ * Part of `npm run bench` (the component table). Run alone:
+ * node bench/anthropic-relay.ts  (BENCH_ITERATIONS, default 100000)
  */
 import { AnthropicEventRelay } from '../src/protocols/anthropic/anthropic-relay.ts';
 import {
@@ -13,7 +14,12 @@ import {
 } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { AnthropicStreamTranslator as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
 
-const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 100_000);
+export interface AnthropicRelayBench {
+  /** µs per text event relayed as it came. */
+  passthroughUs: number;
+  /** µs per text event through the canonical shape and back. */
+  translatedUs: number;
+}
 
 const start = {
   event: 'message_start',
@@ -44,27 +50,38 @@ const delta = {
   }),
 };
 
-function measure(name: string, fn: () => void): void {
+/** µs per call of `fn`, after a warm-up. */
+function measure(iterations: number, fn: () => void): number {
   for (let i = 0; i < Math.min(iterations, 5_000); i++) fn();
   const begin = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) fn();
-  const ns = Number(process.hrtime.bigint() - begin) / iterations;
-  console.log(`${name.padEnd(52)} ${(ns / 1000).toFixed(2).padStart(8)} µs/op`);
+  return Number(process.hrtime.bigint() - begin) / iterations / 1000;
 }
 
-const relay = new AnthropicEventRelay('fast');
-relay.relay(start);
-relay.relay(blockStart);
-measure('passthrough: one text event relayed', () => {
-  if (relay.relay(delta).length === 0) throw new Error('no frame');
-});
+export function benchAnthropicRelay(iterations = 100_000): AnthropicRelayBench {
+  const relay = new AnthropicEventRelay('fast');
+  relay.relay(start);
+  relay.relay(blockStart);
+  const passthroughUs = measure(iterations, () => {
+    if (relay.relay(delta).length === 0) throw new Error('no frame');
+  });
 
-const outbound = new Outbound();
-const inbound = new Inbound({ model: 'fast' });
-for (const chunk of [...outbound.translate(start), ...outbound.translate(blockStart)]) inbound.push(chunk);
-measure('translated: one text event → chunk → event → SSE', () => {
-  let frame = '';
-  for (const chunk of outbound.translate(delta))
-    for (const event of inbound.push(chunk)) frame += encodeEvent(event);
-  if (frame.length === 0) throw new Error('no frame');
-});
+  const outbound = new Outbound();
+  const inbound = new Inbound({ model: 'fast' });
+  for (const chunk of [...outbound.translate(start), ...outbound.translate(blockStart)]) inbound.push(chunk);
+  const translatedUs = measure(iterations, () => {
+    let frame = '';
+    for (const chunk of outbound.translate(delta))
+      for (const event of inbound.push(chunk)) frame += encodeEvent(event);
+    if (frame.length === 0) throw new Error('no frame');
+  });
+  return { passthroughUs, translatedUs };
+}
+
+if (import.meta.main) {
+  const r = benchAnthropicRelay(Number(process.env['BENCH_ITERATIONS'] ?? 100_000));
+  const line = (name: string, us: number) =>
+    console.log(`${name.padEnd(52)} ${us.toFixed(2).padStart(8)} µs/op`);
+  line('passthrough: one text event relayed', r.passthroughUs);
+  line('translated: one text event → chunk → event → SSE', r.translatedUs);
+}

@@ -1,18 +1,27 @@
 /**
- * What the inbound Anthropic translation costs per request and per stream
- * chunk, in process (no network): validate + translate a typical request
- * (system, 6 turns, a tool round trip, 2 tools), translate a completion with a
- * tool call back, and translate + encode one streamed text chunk.
+ * What the inbound Anthropic translation (`/v1/messages`) costs per request,
+ * in process (no network): validate + translate a typical request (system,
+ * 6 turns, a tool round trip, 2 tools; the body is cloned each time, since
+ * validation may normalise it, so the clone alone is measured too), and
+ * translate a completion with a tool call back. Streamed chunks are measured
+ * by bench/components.ts (anthropic inbound, chunks/s).
  *
- * Run: node bench/anthropic-translation.ts  (BENCH_ITERATIONS, default 50000)
+ * Part of `npm run bench` (the component table). Run alone:
+ * node bench/anthropic-translation.ts  (BENCH_ITERATIONS, default 50000)
  */
-import type { ChatCompletion, ChatCompletionChunk } from '../src/core/types.ts';
+import type { ChatCompletion } from '../src/core/types.ts';
 import { toChatRequest } from '../src/protocols/anthropic/anthropic-request.ts';
 import { toAnthropicMessage } from '../src/protocols/anthropic/anthropic-response.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { validateMessagesRequest } from '../src/protocols/anthropic/anthropic-validate.ts';
 
-const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 50_000);
+export interface AnthropicTranslationBench {
+  /** Validate + translate one request, clone included. */
+  requestUs: number;
+  /** The clone alone. */
+  requestCloneUs: number;
+  /** A completion with a tool call → an Anthropic Message, serialised. */
+  responseUs: number;
+}
 
 const tool = (name: string) => ({
   name,
@@ -59,35 +68,33 @@ const completion: ChatCompletion = {
   usage: { prompt_tokens: 120, completion_tokens: 12, total_tokens: 132 },
 };
 
-const chunk: ChatCompletionChunk = {
-  id: 'chatcmpl-1',
-  object: 'chat.completion.chunk',
-  created: 1,
-  model: 'gpt-4o-mini',
-  choices: [{ index: 0, delta: { content: ' word' }, finish_reason: null }],
-};
-
-function measure(name: string, fn: () => void): void {
+/** µs per call of `fn`, after a warm-up. */
+function measure(iterations: number, fn: () => void): number {
   for (let i = 0; i < Math.min(iterations, 5_000); i++) fn();
   const start = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) fn();
-  const ns = Number(process.hrtime.bigint() - start) / iterations;
-  console.log(`${name.padEnd(48)} ${(ns / 1000).toFixed(2).padStart(8)} µs/op`);
+  return Number(process.hrtime.bigint() - start) / iterations / 1000;
 }
 
-measure('request: validate + translate (6 turns, 2 tools)', () => {
-  toChatRequest(validateMessagesRequest(structuredClone(body)));
-});
-measure('request: structuredClone alone (baseline)', () => {
-  structuredClone(body);
-});
-measure('response: completion with a tool call → Message', () => {
-  JSON.stringify(toAnthropicMessage(completion, { model: 'fast' }));
-});
-const translator = new AnthropicStreamTranslator({ model: 'fast' });
-translator.push(chunk);
-measure('stream: one text chunk → events → SSE text', () => {
-  let frame = '';
-  for (const event of translator.push(chunk)) frame += encodeEvent(event);
-  if (frame.length === 0) throw new Error('no frame');
-});
+export function benchAnthropicTranslation(iterations = 50_000): AnthropicTranslationBench {
+  return {
+    requestUs: measure(iterations, () => {
+      toChatRequest(validateMessagesRequest(structuredClone(body)));
+    }),
+    requestCloneUs: measure(iterations, () => {
+      structuredClone(body);
+    }),
+    responseUs: measure(iterations, () => {
+      JSON.stringify(toAnthropicMessage(completion, { model: 'fast' }));
+    }),
+  };
+}
+
+if (import.meta.main) {
+  const r = benchAnthropicTranslation(Number(process.env['BENCH_ITERATIONS'] ?? 50_000));
+  const line = (name: string, us: number) =>
+    console.log(`${name.padEnd(48)} ${us.toFixed(2).padStart(8)} µs/op`);
+  line('request: validate + translate (6 turns, 2 tools)', r.requestUs);
+  line('request: structuredClone alone (baseline)', r.requestCloneUs);
+  line('response: completion with a tool call → Message', r.responseUs);
+}

@@ -9,13 +9,21 @@
  *   kill -9 spool (what durability costs each upstream attempt);
  * - hedging: p50/p99 through a gateway against one upstream with a slow tail,
  *   with and without hedging (this part uses loopback HTTP, so it is the one
- *   number here that is not pure CPU).
+ *   number here that is not pure CPU);
+ * - dispatch: the gateway's own µs and bytes per request around an adapter
+ *   that answers at once (bench/dispatch.ts);
+ * - inbound Anthropic: µs per request and response translated
+ *   (bench/anthropic-translation.ts), and per streamed event relayed as it
+ *   came vs translated through the canonical shape (bench/anthropic-relay.ts).
  *
  * Run alone: node bench/components.ts [--json]
  */
 import type { ChatCompletionChunk } from '../src/core/types.ts';
 import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { SseParser } from '../src/providers/sse.ts';
+import { type AnthropicRelayBench, benchAnthropicRelay } from './anthropic-relay.ts';
+import { type AnthropicTranslationBench, benchAnthropicTranslation } from './anthropic-translation.ts';
+import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
 import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';
 import { benchRouter } from './router.ts';
@@ -27,6 +35,9 @@ export interface ComponentResults {
   routerUsPerDecide: Record<string, number>;
   routerTargets: number;
   ledger: SpoolBench;
+  dispatch: Array<{ name: string; usPerOp: number; bytesPerOp: number }>;
+  anthropicTranslation: AnthropicTranslationBench;
+  anthropicRelay: AnthropicRelayBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -95,6 +106,9 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const router = benchRouter();
   const hedging = await runHedgingBench();
   const ledger = await benchLedgerSpool();
+  const dispatch = await benchDispatch();
+  const anthropicTranslation = benchAnthropicTranslation();
+  const anthropicRelay = benchAnthropicRelay();
   return {
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
@@ -107,6 +121,20 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
     ),
     routerTargets: router[0]?.targets ?? 0,
     ledger,
+    dispatch: dispatch.map((c) => ({
+      name: c.name.replace(/\s+/g, ' '),
+      usPerOp: round2(c.usPerOp),
+      bytesPerOp: Math.round(c.bytesPerOp),
+    })),
+    anthropicTranslation: {
+      requestUs: round2(anthropicTranslation.requestUs),
+      requestCloneUs: round2(anthropicTranslation.requestCloneUs),
+      responseUs: round2(anthropicTranslation.responseUs),
+    },
+    anthropicRelay: {
+      passthroughUs: round2(anthropicRelay.passthroughUs),
+      translatedUs: round2(anthropicRelay.translatedUs),
+    },
     hedging: {
       withoutMs: { p50: round1(hedging.without.p50), p99: round1(hedging.without.p99) },
       withMs: { p50: round1(hedging.with.p50), p99: round1(hedging.with.p99) },
@@ -119,6 +147,7 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
+const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 export function componentTable(r: ComponentResults): string {
   const k = (n: number): string => `${Math.round(n / 1000).toLocaleString('en-US')}k`;
@@ -131,6 +160,13 @@ export function componentTable(r: ComponentResults): string {
       .map(([name, us]) => `${name} ${us}`)
       .join(', ')}`,
     `ledger µs/record                     ${r.ledger.usPerRecordWithSpool} with the kill -9 spool, ${r.ledger.usPerRecordWithoutSpool} without (spool: +${r.ledger.usSpoolCost} µs per attempt)`,
+    ...r.dispatch.map(
+      (c, i) =>
+        `${i === 0 ? 'dispatch µs/op, bytes/op' : ''}`.padEnd(37) +
+        `${c.name}: ${c.usPerOp}, ${c.bytesPerOp}`,
+    ),
+    `anthropic inbound µs                 request ${r.anthropicTranslation.requestUs} (validate + translate, ${r.anthropicTranslation.requestCloneUs} of it cloning the body), response ${r.anthropicTranslation.responseUs}`,
+    `anthropic relay µs/event             passthrough ${r.anthropicRelay.passthroughUs}, translated round trip ${r.anthropicRelay.translatedUs}`,
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');

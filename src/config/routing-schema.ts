@@ -9,6 +9,13 @@
  */
 import { z } from 'zod';
 
+/**
+ * How deep groups may nest (`m` → `{ group: g1 }` → `{ group: g2 }` is 2 deep).
+ * Deeper configs are refused at start (validate-routing.ts), so the model
+ * table and the router, which stop at this depth too, never cut a route short.
+ */
+export const MAX_GROUP_DEPTH = 16;
+
 const positiveInt = (what: string) =>
   z
     .number({ error: `expected a number for ${what}` })
@@ -85,7 +92,7 @@ export const routeWhenSchema = z
 /** First matching rule wins; it restricts the model to the selected targets. */
 export const routeRuleSchema = z.strictObject({
   when: routeWhenSchema,
-  /** Target ids (`provider/model`), group names, tags, or `*` for all. */
+  /** Target ids (`provider/model`, `group:<model>`), group names, tags, or `*` for all (config/route-selector.ts). */
   targets: z.array(z.string().min(1)).min(1, { error: 'expected at least one target selector' }),
 });
 

@@ -205,4 +205,3 @@ export type Config = z.output<typeof configSchema>;
 export type ProviderConfig = z.output<typeof providerSchema>;
 export type ModelConfig = z.output<typeof modelSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
-export type TimeoutsConfig = z.output<typeof timeoutsSchema>;

@@ -1,9 +1,13 @@
 /**
  * Cross-reference checks on the models section that a schema cannot express:
  * providers and groups that exist, no group cycles (a cycle would make
- * decisions recurse forever), route selectors that select something, tiers
- * present where the complexity strategy needs them. One line per problem.
+ * decisions recurse forever), no groups nested deeper than MAX_GROUP_DEPTH,
+ * route selectors that select something (by the rule routing applies at run
+ * time: route-selector.ts), tiers present where the complexity strategy needs
+ * them. One line per problem.
  */
+import { selects, targetEntryId } from './route-selector.ts';
+import { MAX_GROUP_DEPTH } from './routing-schema.ts';
 import type { Config } from './schema.ts';
 
 export function validateRouting(config: Config): string[] {
@@ -21,7 +25,10 @@ export function validateRouting(config: Config): string[] {
     });
     model.routes.forEach((rule, index) => {
       for (const selector of rule.targets) {
-        if (!selectsAny(model.targets, selector)) {
+        const named = model.targets.some((t) =>
+          selects({ id: targetEntryId(t), group: t.group, tags: t.tags }, selector),
+        );
+        if (!named) {
           problems.push(`models.${modelName}.routes.${index}.targets: '${selector}' matches no target`);
         }
       }
@@ -32,36 +39,10 @@ export function validateRouting(config: Config): string[] {
       );
     }
   }
-  problems.push(...findGroupCycles(config));
+  const cycles = findGroupCycles(config);
+  problems.push(...cycles);
+  if (cycles.length === 0) problems.push(...findDeepGroups(config));
   return problems;
-}
-
-/** Whether a route selector names any of these targets. */
-export function selectsAny(
-  targets: ReadonlyArray<{
-    provider?: string | undefined;
-    model?: string | undefined;
-    group?: string | undefined;
-    tags: string[];
-  }>,
-  selector: string,
-): boolean {
-  return targets.some((t) => selectorMatches(t, selector));
-}
-
-export function selectorMatches(
-  target: {
-    provider?: string | undefined;
-    model?: string | undefined;
-    group?: string | undefined;
-    tags: string[];
-  },
-  selector: string,
-): boolean {
-  if (selector === '*') return true;
-  if (target.group !== undefined && target.group === selector) return true;
-  if (target.provider !== undefined && `${target.provider}/${target.model}` === selector) return true;
-  return target.tags.includes(selector);
 }
 
 /** Depth-first search over group edges; reports each cycle once, as a path. */
@@ -86,5 +67,30 @@ function findGroupCycles(config: Config): string[] {
     state.set(name, 'done');
   };
   for (const name of Object.keys(config.models)) visit(name);
+  return problems;
+}
+
+/** Models whose groups nest deeper than MAX_GROUP_DEPTH (run only once there is no cycle). */
+function findDeepGroups(config: Config): string[] {
+  const depths = new Map<string, number>();
+  const depthOf = (name: string): number => {
+    const known = depths.get(name);
+    if (known !== undefined) return known;
+    let depth = 0;
+    for (const target of config.models[name]?.targets ?? []) {
+      if (target.group !== undefined && Object.hasOwn(config.models, target.group)) {
+        depth = Math.max(depth, 1 + depthOf(target.group));
+      }
+    }
+    depths.set(name, depth);
+    return depth;
+  };
+  const problems: string[] = [];
+  for (const name of Object.keys(config.models)) {
+    const depth = depthOf(name);
+    if (depth > MAX_GROUP_DEPTH) {
+      problems.push(`models.${name}: groups nested ${depth} deep (at most ${MAX_GROUP_DEPTH})`);
+    }
+  }
   return problems;
 }

@@ -146,15 +146,3 @@ export interface EmbeddingResponse {
   [USAGE_ESTIMATED]?: true;
   [key: string]: unknown;
 }
-
-export interface ModelInfo {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
-
-/** Zero usage, for attempts that failed before the upstream counted anything. */
-export function emptyUsage(): Usage {
-  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-}

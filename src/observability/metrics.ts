@@ -19,6 +19,8 @@ export class GatewayMetrics {
   readonly inFlight: Gauge<'route'>;
   readonly ledgerQueued: Gauge;
   readonly #knownModels: Set<string>;
+  /** Requests being handled, by route: plain counts, read into the gauge at scrape time. */
+  readonly #inFlight = new Map<string, number>();
 
   constructor(knownModels: Iterable<string>, ledgerQueued: () => number) {
     this.#knownModels = new Set(knownModels);
@@ -56,11 +58,15 @@ export class GatewayMetrics {
       labelNames: ['provider', 'model', 'kind'],
       registers,
     });
+    const inFlight = this.#inFlight;
     this.inFlight = new Gauge({
       name: 'switchyard_requests_in_flight',
       help: 'Requests currently being served',
       labelNames: ['route'],
       registers,
+      collect() {
+        for (const [route, n] of inFlight) this.set({ route }, n);
+      },
     });
     this.ledgerQueued = new Gauge({
       name: 'switchyard_ledger_queued_rows',
@@ -70,6 +76,16 @@ export class GatewayMetrics {
         this.set(ledgerQueued());
       },
     });
+  }
+
+  /** A request started being handled; pair each with exactly one `requestEnded`. */
+  requestStarted(route: string): void {
+    this.#inFlight.set(route, (this.#inFlight.get(route) ?? 0) + 1);
+  }
+
+  /** Its response finished, or its connection closed first. */
+  requestEnded(route: string): void {
+    this.#inFlight.set(route, (this.#inFlight.get(route) ?? 0) - 1);
   }
 
   /** The label for a client-supplied model name: configured names only. */

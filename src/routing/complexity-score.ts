@@ -23,6 +23,7 @@
  * answers cost money or quality, never correctness, and thresholds are
  * tunable per model (`complexity: { small_max, medium_max }`).
  */
+import { MESSAGE_OVERHEAD_CHARS, tokensForChars } from '../core/token-estimate.ts';
 import type { ChatMessage, ChatRequest, EmbeddingRequest } from '../core/types.ts';
 import type { ComplexityTier } from './model-table.ts';
 import { isChatRequest } from './request-features.ts';
@@ -57,11 +58,11 @@ export function complexityScore(request: ChatRequest | EmbeddingRequest): number
   let lastUser = '';
   for (const message of request.messages) {
     const text = textOf(message);
-    chars += text.length + 12;
+    chars += text.length + MESSAGE_OVERHEAD_CHARS;
     if (message.role !== 'system' && message.role !== 'developer') turns++;
     if (message.role === 'user') lastUser = text;
   }
-  let score = lengthPoints(Math.ceil(chars / 4));
+  let score = lengthPoints(tokensForChars(chars));
 
   if (CODING_TASK.test(lastUser)) score += 3.5;
   if (lastUser.includes('```')) score += 2.5;

@@ -9,6 +9,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthenticatedKey } from '../auth/key-store.ts';
+import { selects } from '../config/route-selector.ts';
 import type { RouteRuleConfig } from '../config/routing-schema.ts';
 import type { RouteEntry } from './model-table.ts';
 
@@ -64,11 +65,6 @@ function matches(rule: CompiledRule, caller: RouteCaller): boolean {
     if (typeof value !== 'string' || !accepted.includes(value)) return false;
   }
   return true;
-}
-
-function selects(entry: RouteEntry, selector: string): boolean {
-  if (selector === '*' || entry.id === selector || entry.tags.includes(selector)) return true;
-  return entry.group !== undefined && entry.group === selector;
 }
 
 function asList<T>(value: T | T[]): T[] {

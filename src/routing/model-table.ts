@@ -4,7 +4,8 @@
  */
 
 import type { AuthenticatedKey } from '../auth/key-store.ts';
-import type { TargetLimits } from '../config/routing-schema.ts';
+import { targetEntryId } from '../config/route-selector.ts';
+import { MAX_GROUP_DEPTH, type TargetLimits } from '../config/routing-schema.ts';
 import type { Config, ModelConfig, TargetConfig } from '../config/schema.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ProviderAdapter, Timeouts } from '../providers/types.ts';
@@ -78,7 +79,7 @@ export function buildModelTable(
     for (const t of model.targets) {
       if (t.group !== undefined) {
         entries.push({
-          id: `group:${t.group}`,
+          id: targetEntryId(t),
           weight: t.weight,
           role: t.role,
           tier: t.tier,
@@ -115,7 +116,8 @@ export function buildModelTable(
       entries,
     });
   }
-  // Groups resolve once every model exists; config validation already refused cycles.
+  // Groups resolve once every model exists; config validation already refused cycles
+  // and nesting deeper than MAX_GROUP_DEPTH.
   for (const route of table.values()) route.targets = leavesOf(table, route.name, 0);
   for (const route of table.values()) {
     for (const entry of route.entries) {
@@ -128,7 +130,7 @@ export function buildModelTable(
 function buildTarget(t: TargetConfig, providers: Map<string, ProviderAdapter>): RouteTarget {
   const model = t.model!;
   return {
-    id: `${t.provider}/${model}`,
+    id: targetEntryId(t),
     provider: providers.get(t.provider!)!,
     model,
     weight: t.weight,
@@ -148,7 +150,7 @@ function buildTarget(t: TargetConfig, providers: Map<string, ProviderAdapter>): 
 
 function leavesOf(table: Map<string, ModelRoute>, name: string, depth: number): RouteTarget[] {
   const route = table.get(name);
-  if (!route || depth > 32) return [];
+  if (!route || depth > MAX_GROUP_DEPTH) return [];
   const out: RouteTarget[] = [];
   for (const entry of route.entries) {
     const leaves = entry.target ? [entry.target] : leavesOf(table, entry.group!, depth + 1);

@@ -4,7 +4,7 @@
  * tools, images, JSON mode.
  */
 
-import { estimatePromptTokens } from '../core/token-estimate.ts';
+import { estimateEmbeddingTokens, estimatePromptTokens } from '../core/token-estimate.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
 
 export interface RequestFeatures {
@@ -26,7 +26,7 @@ export function isChatRequest(request: ChatRequest | EmbeddingRequest): request 
 export function readFeatures(request: ChatRequest | EmbeddingRequest): RequestFeatures {
   if (!isChatRequest(request)) {
     return {
-      promptTokens: embeddingTokens(request.input),
+      promptTokens: estimateEmbeddingTokens(request.input),
       maxOutputTokens: 0,
       needsTools: false,
       needsVision: false,
@@ -50,15 +50,4 @@ function hasImage(request: ChatRequest): boolean {
     for (const part of message.content) if (part.type === 'image_url') return true;
   }
   return false;
-}
-
-function embeddingTokens(input: EmbeddingRequest['input']): number {
-  if (typeof input === 'string') return Math.ceil(input.length / 4);
-  let tokens = 0;
-  for (const item of input) {
-    if (typeof item === 'string') tokens += Math.ceil(item.length / 4);
-    else if (typeof item === 'number') tokens += 1;
-    else tokens += item.length;
-  }
-  return tokens;
 }

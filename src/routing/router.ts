@@ -20,6 +20,7 @@
  * accounting, latency averages). Everything is in-process: deactivation and
  * statistics are per gateway instance.
  */
+import { MAX_GROUP_DEPTH } from '../config/routing-schema.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
 import { type RandomSource, seededRandom } from '../util/random.ts';
@@ -97,7 +98,6 @@ interface Plan {
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const ROLE_RANK: Record<TargetRole, number> = { primary: 0, secondary: 1, backup: 2 };
 const RANKS = 9;
-const MAX_DEPTH = 16;
 
 export class Router implements AttemptObserver {
   readonly #models: Map<string, ModelRoute>;
@@ -274,7 +274,8 @@ export class Router implements AttemptObserver {
         continue;
       }
       const sub = this.#models.get(entry.group!);
-      if (!sub || depth >= MAX_DEPTH) continue;
+      // Config validation refuses deeper nesting; this only bounds the recursion.
+      if (!sub || depth + 1 > MAX_GROUP_DEPTH) continue;
       const subPlan = this.#plan(sub);
       // The nested model decides with its own strategy; only the outer headers reach the client.
       const subCtx: StrategyContext = {

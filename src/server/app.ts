@@ -90,6 +90,14 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   app.decorateRequest('usage', null);
 
   app.addHook('onRequest', async (request, reply) => {
+    // In flight from here until the response is finished or the connection
+    // closes first (a client abort, streams included): Node emits 'close' on
+    // the response exactly once in either case (so `on`, without `once`'s
+    // wrapper), and this is the first hook, run in the tick the request
+    // arrived, so the socket cannot have closed unseen.
+    const route = request.routeOptions.url ?? 'unmatched';
+    gw.metrics.requestStarted(route);
+    reply.raw.on('close', () => gw.metrics.requestEnded(route));
     reply.header('x-request-id', request.id);
     // A request that reaches us on a kept-alive connection while we drain is
     // refused in its API's shape; health and metrics keep answering.

@@ -59,22 +59,24 @@ const missing = () =>
   );
 const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
 
+/** The key behind the request's credential: 401 when there is none or it is not a live key. */
+function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKey {
+  const token = credentialOf(request);
+  if (token === undefined) throw missing();
+  const key = keys.authenticate(token);
+  if (key === null) throw invalid();
+  return key;
+}
+
 export function requireKey(keys: KeyStore) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = credentialOf(request);
-    if (token === undefined) throw missing();
-    const key = keys.authenticate(token);
-    if (key === null) throw invalid();
-    request.key = key;
+    request.key = authenticated(keys, request);
   };
 }
 
 export function requireMaster(keys: KeyStore) {
   return async function authenticateAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const token = credentialOf(request);
-    if (token === undefined) throw missing();
-    const key = keys.authenticate(token);
-    if (key === null) throw invalid();
+    const key = authenticated(keys, request);
     if (!key.isMaster) throw new GatewayError('forbidden', 'This endpoint requires the master key');
     request.key = key;
   };

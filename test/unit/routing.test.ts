@@ -1,47 +1,13 @@
 /**
- * The Router in process: strategies, conditions, capacity shedding, roles,
- * nested groups and their config checks. Randomness is seeded and the
- * capacity clock is a variable, so every number here is reproducible.
+ * The Router in process: strategies, capacity shedding and roles. Randomness
+ * is seeded and the capacity clock is a variable, so every number here is
+ * reproducible. Conditions, selectors and nested groups: routing-rules.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AuthenticatedKey } from '../../src/auth/key-store.ts';
-import { ConfigError, validateConfig } from '../../src/config/load.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
-import { createProviders } from '../../src/providers/registry.ts';
-import { buildModelTable, type ModelRoute } from '../../src/routing/model-table.ts';
-import { Router, type RouterOptions } from '../../src/routing/router.ts';
-import { seededRandom } from '../../src/util/random.ts';
-
-const PROVIDERS = { a: { type: 'mock' }, b: { type: 'mock' }, c: { type: 'mock' }, local: { type: 'mock' } };
-
-function setup(models: Record<string, unknown>, options: RouterOptions = {}) {
-  const config = validateConfig({ providers: PROVIDERS, models });
-  const table = buildModelTable(config, createProviders(config.providers));
-  const router = new Router(table, { random: seededRandom(42), ...options });
-  const route = (name: string): ModelRoute => table.get(name)!;
-  return { router, table, route };
-}
-
-function key(tier: string | null = null, metadata: Record<string, unknown> = {}): AuthenticatedKey {
-  return {
-    id: 'key_test',
-    name: 'test',
-    tier,
-    allowedModels: null,
-    metadata,
-    expiresAt: null,
-    isMaster: false,
-  };
-}
-
-const CALLER = { key: key(), headers: {} };
-const HELLO: ChatRequest = { model: 'm', messages: [{ role: 'user', content: 'hello' }] };
-
-function ids(router: Router, route: ModelRoute, request: ChatRequest = HELLO, who = CALLER): string[] {
-  return router.decide(route, request, who).candidates.map((t) => t.id);
-}
+import { CALLER, HELLO, ids, setup } from '../helpers/router-setup.ts';
 
 describe('weighted', () => {
   test('10,000 decisions split within 2 points of the weights; the rest follow heaviest first', () => {
@@ -226,71 +192,6 @@ describe('cost', () => {
   });
 });
 
-describe('conditions', () => {
-  const models = {
-    m: {
-      routes: [
-        { when: { key_tier: 'free' }, targets: ['local'] },
-        { when: { key_metadata: { team: ['research', 'ml'] } }, targets: ['c/big'] },
-        { when: { headers: { 'X-Priority': 'high' } }, targets: ['a/paid', 'c/big'] },
-      ],
-      targets: [
-        { provider: 'a', model: 'paid' },
-        { provider: 'local', model: 'llama', tags: ['local'] },
-        { provider: 'c', model: 'big' },
-      ],
-    },
-  };
-
-  test('key tier: free keys only get local targets; pro keys get all', () => {
-    const { router, route } = setup(models);
-    assert.deepEqual(ids(router, route('m'), HELLO, { key: key('free'), headers: {} }), ['local/llama']);
-    assert.deepEqual(ids(router, route('m'), HELLO, { key: key('pro'), headers: {} }), [
-      'a/paid',
-      'local/llama',
-      'c/big',
-    ]);
-  });
-
-  test('key metadata (one of several values)', () => {
-    const { router, route } = setup(models);
-    assert.deepEqual(ids(router, route('m'), HELLO, { key: key(null, { team: 'ml' }), headers: {} }), [
-      'c/big',
-    ]);
-    assert.equal(
-      ids(router, route('m'), HELLO, { key: key(null, { team: 'sales' }), headers: {} }).length,
-      3,
-    );
-  });
-
-  test('request header (name case-insensitive); first matching rule wins', () => {
-    const { router, route } = setup(models);
-    assert.deepEqual(ids(router, route('m'), HELLO, { key: key(), headers: { 'x-priority': 'high' } }), [
-      'a/paid',
-      'c/big',
-    ]);
-    assert.deepEqual(
-      ids(router, route('m'), HELLO, { key: key('free'), headers: { 'x-priority': 'high' } }),
-      ['local/llama'],
-    );
-  });
-
-  test('a selector that matches nothing is refused at load', () => {
-    assert.throws(
-      () =>
-        setup({
-          m: {
-            routes: [{ when: { key_tier: 'free' }, targets: ['nope'] }],
-            targets: [{ provider: 'a', model: 'x' }],
-          },
-        }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        error.problems.includes("models.m.routes.0.targets: 'nope' matches no target"),
-    );
-  });
-});
-
 describe('capacity and roles', () => {
   test('a target at 80% of its rpm moves behind the others; below it keeps its place', () => {
     let now = 1_000_000;
@@ -390,98 +291,5 @@ describe('capacity and roles', () => {
     assert.equal(router.activate('a/x'), true);
     assert.deepEqual(ids(router, route('m')), ['a/x']);
     assert.equal(router.deactivate('nope/x'), false);
-  });
-});
-
-describe('nested groups', () => {
-  test('a group is decided with its own strategy and flattened in place', () => {
-    const { router, route } = setup({
-      cheap: {
-        strategy: 'cost',
-        targets: [
-          { provider: 'a', model: 'mid', input_per_mtok: 1, output_per_mtok: 1 },
-          { provider: 'b', model: 'low', input_per_mtok: 0.1, output_per_mtok: 0.1 },
-        ],
-      },
-      m: {
-        targets: [{ provider: 'c', model: 'first' }, { group: 'cheap' }, { provider: 'a', model: 'mid' }],
-      },
-    });
-    // a/mid appears once, where the group put it.
-    assert.deepEqual(ids(router, route('m')), ['c/first', 'b/low', 'a/mid']);
-    assert.deepEqual(
-      route('m').targets.map((t) => t.id),
-      ['c/first', 'a/mid', 'b/low'],
-    );
-  });
-
-  test("a group's role applies to all its members", () => {
-    const { router, route } = setup({
-      spare: {
-        targets: [
-          { provider: 'a', model: 's1' },
-          { provider: 'a', model: 's2' },
-        ],
-      },
-      m: {
-        targets: [
-          { group: 'spare', role: 'backup' },
-          { provider: 'b', model: 'main' },
-        ],
-      },
-    });
-    assert.deepEqual(ids(router, route('m')), ['b/main', 'a/s1', 'a/s2']);
-  });
-
-  test('cycles are refused at load, with the cycle named', () => {
-    assert.throws(
-      () =>
-        setup({
-          x: { targets: [{ group: 'y' }] },
-          y: { targets: [{ provider: 'a', model: 'm' }, { group: 'z' }] },
-          z: { targets: [{ group: 'x' }] },
-        }),
-      (error: unknown) =>
-        error instanceof ConfigError && error.problems.includes('models.x: group cycle x -> y -> z -> x'),
-    );
-    assert.throws(
-      () => setup({ x: { targets: [{ group: 'x' }] } }),
-      (error: unknown) =>
-        error instanceof ConfigError && error.problems.includes('models.x: group cycle x -> x'),
-    );
-  });
-
-  test('complexity without tiered targets is refused at load', () => {
-    assert.throws(
-      () => setup({ auto: { strategy: 'complexity', targets: [{ provider: 'a', model: 'x' }] } }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        error.problems.includes(
-          'models.auto.strategy: complexity needs targets with a tier (small|medium|large)',
-        ),
-    );
-  });
-
-  test('a target must be provider+model or group; unknown groups are named', () => {
-    assert.throws(
-      () =>
-        setup({
-          fast: {
-            targets: [
-              { provider: 'a', model: 'x' },
-              { provider: 'a', group: 'y' },
-            ],
-          },
-        }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        error.problems.includes('models.fast.targets.1: expected either provider+model or group'),
-    );
-    assert.throws(
-      () => setup({ fast: { targets: [{ group: 'ghost' }] } }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        error.problems.includes("models.fast.targets.0.group: unknown model 'ghost'"),
-    );
   });
 });

@@ -12,6 +12,7 @@
  * marked `USAGE_ESTIMATED` so the ledger row says so.
  */
 import { GatewayError } from '../../core/errors.ts';
+import { estimateEmbeddingTokens } from '../../core/token-estimate.ts';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -119,7 +120,7 @@ export class GeminiProvider implements ProviderAdapter {
       }
       vectors = embeddings.map((e) => checkVector(e?.values));
     }
-    const tokens = inputs.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
+    const tokens = estimateEmbeddingTokens(inputs);
     const base64 = request.encoding_format === 'base64';
     return {
       object: 'list',

@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
+import { targetAction } from '../target-path.ts';
+
+const BREAKER_ACTIONS = ['reset', 'isolate'] as const;
 
 const createKeyBody = z.strictObject({
   name: z.string().min(1).max(200),
@@ -70,23 +73,19 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     data: gw.resilience.list(),
   }));
 
-  // Target ids contain '/', so clients URL-encode it (`openai%2Fgpt-4o`).
-  app.post('/admin/breakers/:id/reset', { onRequest }, async (request) => {
-    const { id } = request.params as { id: string };
+  // Target ids contain '/': URL-encoded (`openai%2Fgpt-4o`) or raw (../target-path.ts).
+  // `isolate` holds the target out of traffic on every instance (no probes) until a `reset`.
+  app.post('/admin/breakers/*', { onRequest }, async (request) => {
+    const { id, action } = targetAction(request, BREAKER_ACTIONS);
     const breaker = gw.resilience.breaker(id);
     if (!breaker) throw new GatewayError('not_found', 'No circuit breaker for that target');
-    await breaker.reset();
-    request.log.info({ target: id }, 'circuit breaker reset');
-    return { id, state: breaker.state };
-  });
-
-  // Holds the target out of traffic on every instance (no probes) until a reset.
-  app.post('/admin/breakers/:id/isolate', { onRequest }, async (request) => {
-    const { id } = request.params as { id: string };
-    const breaker = gw.resilience.breaker(id);
-    if (!breaker) throw new GatewayError('not_found', 'No circuit breaker for that target');
-    await breaker.isolate();
-    request.log.warn({ target: id }, 'circuit breaker isolated');
+    if (action === 'reset') {
+      await breaker.reset();
+      request.log.info({ target: id }, 'circuit breaker reset');
+    } else {
+      await breaker.isolate();
+      request.log.warn({ target: id }, 'circuit breaker isolated');
+    }
     return { id, state: breaker.state };
   });
 }

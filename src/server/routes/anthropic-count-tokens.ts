@@ -14,7 +14,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientClosedError, toGatewayError } from '../../core/errors.ts';
-import { estimatePromptTokens } from '../../core/token-estimate.ts';
+import { estimatePromptTokens, tokensForChars } from '../../core/token-estimate.ts';
 import type { JsonObject } from '../../core/types.ts';
 import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
 import { toChatPrompt } from '../../protocols/anthropic/anthropic-request.ts';
@@ -49,7 +49,7 @@ export async function countTokens(
 export function estimateCount(body: CountTokensRequest): number {
   const prompt = toChatPrompt(body);
   const toolChars = prompt.tools ? JSON.stringify(prompt.tools).length : 0;
-  return estimatePromptTokens(prompt) + Math.ceil(toolChars / 4);
+  return estimatePromptTokens(prompt) + tokensForChars(toolChars);
 }
 
 /** The upstream's count, or undefined when it cannot count now (a retryable failure). */

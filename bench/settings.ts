@@ -1,0 +1,60 @@
+/**
+ * `npm run bench`'s settings, read once from the environment (see bench/run.ts
+ * for the list), the node flags of each process, the aims the table judges
+ * against, and the progress log (stderr, so stdout stays the report).
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+
+function envNum(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return n;
+}
+
+export const SECONDS = envNum('BENCH_SECONDS', 10);
+export const WARMUP_S = envNum('BENCH_WARMUP_SECONDS', Math.min(2, Math.max(0.5, SECONDS / 5)));
+export const HOLD_S = envNum('BENCH_HOLD_SECONDS', Math.max(1, SECONDS / 2));
+export const RATE = envNum('BENCH_RATE', 200);
+export const HOLD_RATE = envNum('BENCH_HOLD_RATE', 1000);
+export const CONCURRENCY = Math.max(1, Math.round(envNum('BENCH_CONCURRENCY', 50)));
+export const STREAMS = Math.max(1, Math.round(envNum('BENCH_STREAMS', 200)));
+export const ROUNDS = Math.max(1, Math.round(envNum('BENCH_ROUNDS', 5)));
+export const PROFILE_S = process.argv.includes('--profile')
+  ? envNum('BENCH_PROFILE', 0) || 5
+  : envNum('BENCH_PROFILE', 0);
+export const QUIET_WAIT_S = envNum('BENCH_QUIET_WAIT_SECONDS', 60);
+export const OUT = resolve(ROOT, process.env['BENCH_OUT'] ?? 'bench/results/latest.json');
+/**
+ * Node flags both proxies run with: by default the ones the gateway ships with
+ * (the `switchyard` binary's shebang, as `npm start` also uses them), so the
+ * pass-through floor and the gateway are measured on equal terms.
+ */
+const SHIPPED_NODE_FLAGS = (
+  /^#!.*\bnode\b(.*)$/.exec(
+    readFileSync(join(ROOT, 'bin/switchyard.js'), 'utf8').split('\n')[0] ?? '',
+  )?.[1] ?? ''
+)
+  .split(/\s+/)
+  .filter(Boolean);
+export const PROXY_NODE_FLAGS = (process.env['BENCH_PROXY_NODE_FLAGS'] ?? SHIPPED_NODE_FLAGS.join(' '))
+  .split(/\s+/)
+  .filter(Boolean);
+
+export const AIMS = { addedP50Us: 600, addedP99Us: 2000, cpuRatio: 3, streamAddedUs: 500, rssMb: 120 };
+
+/**
+ * The load generator's own GC pauses land in every path's tail latency: with V8's default
+ * young generation (up to 16 MB semi-spaces) a scavenge here takes 7-12 ms on a small VM.
+ * Smaller semi-spaces keep them to a few ms, so `npm run bench` re-runs bench/run.ts with the
+ * flag once (the proxies under test keep Node's defaults).
+ */
+export const GENERATOR_FLAGS = ['--max-semi-space-size=4'];
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
