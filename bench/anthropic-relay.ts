@@ -6,11 +6,12 @@
  *
  * Run: node bench/anthropic-relay.ts  (BENCH_ITERATIONS, default 100000)
  */
-import { AnthropicEventRelay } from '../src/protocols/anthropic/anthropic-relay.ts';
+
 import {
   encodeEvent,
   AnthropicStreamTranslator as Inbound,
-} from '../src/protocols/anthropic/anthropic-stream.ts';
+} from '../src/api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicEventRelay } from '../src/api/anthropic/anthropic-relay.ts';
 import { AnthropicStreamTranslator as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
 
 const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 100_000);

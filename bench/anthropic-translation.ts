@@ -6,11 +6,12 @@
  *
  * Run: node bench/anthropic-translation.ts  (BENCH_ITERATIONS, default 50000)
  */
+
+import { toChatRequest } from '../src/api/anthropic/anthropic-inbound-request.ts';
+import { toAnthropicMessage } from '../src/api/anthropic/anthropic-inbound-response.ts';
+import { AnthropicStreamTranslator, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
+import { validateMessagesRequest } from '../src/api/anthropic/anthropic-validate.ts';
 import type { ChatCompletion, ChatCompletionChunk } from '../src/core/types.ts';
-import { toChatRequest } from '../src/protocols/anthropic/anthropic-request.ts';
-import { toAnthropicMessage } from '../src/protocols/anthropic/anthropic-response.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
-import { validateMessagesRequest } from '../src/protocols/anthropic/anthropic-validate.ts';
 
 const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 50_000);
 

@@ -13,8 +13,9 @@
  *
  * Run alone: node bench/components.ts [--json]
  */
+
+import { AnthropicStreamTranslator, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import type { ChatCompletionChunk } from '../src/core/types.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { runHedgingBench } from './hedging.ts';
 import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';

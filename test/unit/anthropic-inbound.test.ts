@@ -5,17 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError } from '../../src/core/errors.ts';
-import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage } from '../../src/core/types.ts';
-import { anthropicError } from '../../src/protocols/anthropic/anthropic-errors.ts';
-import { toChatPrompt, toChatRequest } from '../../src/protocols/anthropic/anthropic-request.ts';
-import { toAnthropicMessage } from '../../src/protocols/anthropic/anthropic-response.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../../src/protocols/anthropic/anthropic-stream.ts';
+import { anthropicError } from '../../src/api/anthropic/anthropic-inbound-error.ts';
+import { toChatPrompt, toChatRequest } from '../../src/api/anthropic/anthropic-inbound-request.ts';
+import { toAnthropicMessage } from '../../src/api/anthropic/anthropic-inbound-response.ts';
+import { AnthropicStreamTranslator, encodeEvent } from '../../src/api/anthropic/anthropic-inbound-stream.ts';
 import {
   validateCountTokensRequest,
   validateMessagesRequest,
-} from '../../src/protocols/anthropic/anthropic-validate.ts';
-import type { MessageStreamEvent, MessagesRequest } from '../../src/protocols/anthropic/anthropic-wire.ts';
+} from '../../src/api/anthropic/anthropic-validate.ts';
+import { GatewayError } from '../../src/core/errors.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage } from '../../src/core/types.ts';
+import type { MessageStreamEvent, MessagesRequest } from '../../src/providers/anthropic/anthropic-wire.ts';
 
 const PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';

@@ -19,11 +19,11 @@ const LAYERS: string[][] = [
   ['config'],
   ['store', 'observability'],
   ['auth', 'ledger'],
-  ['protocols'],
   ['providers'],
   ['routing'],
   ['resilience'],
   ['pipeline'],
+  ['api'],
   ['server'],
   ['cli', 'index'],
 ];

@@ -21,12 +21,6 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
-import { ANTHROPIC_BETA, betaNames } from '../../protocols/anthropic/anthropic-beta.ts';
-import {
-  ANTHROPIC_DEFAULT_VERSION,
-  type AnthropicMessage,
-  type CountTokensResponse,
-} from '../../protocols/anthropic/anthropic-wire.ts';
 import {
   expectEventStream,
   readJson,
@@ -40,6 +34,11 @@ import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
 import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
+import {
+  ANTHROPIC_DEFAULT_VERSION,
+  type AnthropicMessage,
+  type CountTokensResponse,
+} from './anthropic-wire.ts';
 
 export interface AnthropicProviderOptions {
   name: string;
@@ -184,6 +183,30 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
     return this.#client.postJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
   }
+}
+
+/**
+ * `anthropic-beta`: comma-separated beta feature names (`files-api-2025-04-14`, ...),
+ * from the provider's config and, per attempt, from the client (src/api/anthropic/anthropic-beta.ts).
+ */
+export const ANTHROPIC_BETA = 'anthropic-beta';
+
+/** Node joins repeated headers of unknown names with ', '; an array is accepted all the same. */
+type HeaderValue = string | readonly string[] | undefined;
+
+/** The beta names in header values, trimmed, each once, in order of first appearance. */
+export function betaNames(...values: HeaderValue[]): string[] {
+  const names = new Set<string>();
+  for (const value of values) {
+    if (value === undefined) continue;
+    for (const line of typeof value === 'string' ? [value] : value) {
+      for (const part of line.split(',')) {
+        const name = part.trim();
+        if (name !== '') names.add(name);
+      }
+    }
+  }
+  return [...names];
 }
 
 /** Configured headers with `anthropic-beta` (any case, as HTTP names are) taken out as a list of names. */

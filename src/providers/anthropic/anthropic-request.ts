@@ -22,7 +22,7 @@ import type {
   ToolChoice,
   ToolParam,
   ToolResultBlockParam,
-} from '../../protocols/anthropic/anthropic-wire.ts';
+} from './anthropic-wire.ts';
 
 export interface AnthropicRequestOptions {
   /** Sent when the client gives neither `max_tokens` nor `max_completion_tokens`. */

@@ -8,10 +8,10 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletion, ToolCall } from '../../core/types.ts';
-import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
-import { toToolCall } from '../../protocols/anthropic/anthropic-tools.ts';
-import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type { AnthropicMessage, ContentBlock } from '../../protocols/anthropic/anthropic-wire.ts';
+import { toFinishReason } from './anthropic-stop.ts';
+import { toToolCall } from './anthropic-tools.ts';
+import { toCanonicalUsage } from './anthropic-usage.ts';
+import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 
 export function fromAnthropicMessage(message: AnthropicMessage, created = nowSeconds()): ChatCompletion {
   if (message?.type !== 'message' || !Array.isArray(message.content)) {

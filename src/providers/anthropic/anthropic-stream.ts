@@ -10,17 +10,13 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
-import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
-import { mergeStreamUsage, toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type {
-  AnthropicUsage,
-  ContentBlock,
-  MessageStreamEvent,
-} from '../../protocols/anthropic/anthropic-wire.ts';
 import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { type SseEvent, sseEvents } from '../sse.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
 import { nowSeconds } from './anthropic-response.ts';
+import { toFinishReason } from './anthropic-stop.ts';
+import { mergeStreamUsage, toCanonicalUsage } from './anthropic-usage.ts';
+import type { AnthropicUsage, ContentBlock, MessageStreamEvent } from './anthropic-wire.ts';
 
 type Delta = ChunkChoice['delta'];
 

@@ -13,12 +13,12 @@
  * free upstream, so it leaves no ledger row.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { forwardedAnthropicHeaders } from '../../api/anthropic/anthropic-beta.ts';
+import { toChatPrompt } from '../../api/anthropic/anthropic-inbound-request.ts';
 import { ClientClosedError, toGatewayError } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { JsonObject } from '../../core/types.ts';
-import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
-import { toChatPrompt } from '../../protocols/anthropic/anthropic-request.ts';
-import type { CountTokensRequest, CountTokensResponse } from '../../protocols/anthropic/anthropic-wire.ts';
+import type { CountTokensRequest, CountTokensResponse } from '../../providers/anthropic/anthropic-wire.ts';
 import { type AnthropicMessagesApi, speaksAnthropic } from '../../providers/anthropic/index.ts';
 import type { AttemptContext, ProviderAdapter } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';

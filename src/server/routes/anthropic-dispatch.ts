@@ -9,6 +9,8 @@
  * failure, falls back to the second translated. Only raw attempts carry the
  * client's forwarded headers (`anthropic-beta`): they mean nothing elsewhere.
  */
+
+import { routingView, toChatRequest } from '../../api/anthropic/anthropic-inbound-request.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type {
   ChatCompletion,
@@ -25,9 +27,8 @@ import {
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
-import { routingView, toChatRequest } from '../../protocols/anthropic/anthropic-request.ts';
-import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type { AnthropicUsage, MessagesRequest } from '../../protocols/anthropic/anthropic-wire.ts';
+import { toCanonicalUsage } from '../../providers/anthropic/anthropic-usage.ts';
+import type { AnthropicUsage, MessagesRequest } from '../../providers/anthropic/anthropic-wire.ts';
 import { type AnthropicRawEvent, speaksAnthropic } from '../../providers/anthropic/index.ts';
 import type { AttemptContext } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';

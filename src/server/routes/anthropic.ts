@@ -10,29 +10,29 @@
  * translated back. Errors, on every step of this route, answer in Anthropic's shape.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { forwardedAnthropicHeaders } from '../../api/anthropic/anthropic-beta.ts';
+import { anthropicError } from '../../api/anthropic/anthropic-inbound-error.ts';
+import { toAnthropicMessage } from '../../api/anthropic/anthropic-inbound-response.ts';
+import {
+  AnthropicStreamTranslator,
+  encodeEvent,
+  PING_FRAME,
+} from '../../api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicEventRelay } from '../../api/anthropic/anthropic-relay.ts';
+import {
+  validateCountTokensRequest,
+  validateMessagesRequest,
+} from '../../api/anthropic/anthropic-validate.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
 import type { StreamStart } from '../../pipeline/dispatch.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
-import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
-import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
-import { AnthropicEventRelay } from '../../protocols/anthropic/anthropic-relay.ts';
-import { toAnthropicMessage } from '../../protocols/anthropic/anthropic-response.ts';
-import {
-  AnthropicStreamTranslator,
-  encodeEvent,
-  PING_FRAME,
-} from '../../protocols/anthropic/anthropic-stream.ts';
-import {
-  validateCountTokensRequest,
-  validateMessagesRequest,
-} from '../../protocols/anthropic/anthropic-validate.ts';
 import type {
   AnthropicMessage,
   MessageStreamEvent,
   MessagesRequest,
-} from '../../protocols/anthropic/anthropic-wire.ts';
+} from '../../providers/anthropic/anthropic-wire.ts';
 import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';

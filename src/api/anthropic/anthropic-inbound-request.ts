@@ -18,19 +18,19 @@ import type {
   TextPart,
   ToolCall,
 } from '../../core/types.ts';
-import { toToolCall } from './anthropic-tools.ts';
-import type {
-  ContentBlockParam,
-  CountTokensRequest,
-  ImageBlockParam,
-  MessageParam,
-  MessagesRequest,
-  TextBlockParam,
-  ThinkingConfig,
-  ToolChoice,
-  ToolParam,
-  ToolResultBlockParam,
-} from './anthropic-wire.ts';
+import {
+  type ContentBlockParam,
+  type CountTokensRequest,
+  type ImageBlockParam,
+  type MessageParam,
+  type MessagesRequest,
+  type TextBlockParam,
+  type ThinkingConfig,
+  type ToolChoice,
+  type ToolParam,
+  type ToolResultBlockParam,
+  toToolCall,
+} from '../../providers/anthropic/index.ts';
 
 export interface TranslatedRequest {
   chat: ChatRequest;

@@ -15,11 +15,14 @@
  */
 import type { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason, Usage } from '../../core/types.ts';
-import { anthropicError } from './anthropic-errors.ts';
-import { newMessageId } from './anthropic-response.ts';
-import { toStopInfo } from './anthropic-stop.ts';
-import { fromCanonicalUsage } from './anthropic-usage.ts';
-import type { MessageDeltaEvent, MessageStreamEvent } from './anthropic-wire.ts';
+import {
+  fromCanonicalUsage,
+  type MessageDeltaEvent,
+  type MessageStreamEvent,
+  toStopInfo,
+} from '../../providers/anthropic/index.ts';
+import { anthropicError } from './anthropic-inbound-error.ts';
+import { newMessageId } from './anthropic-inbound-response.ts';
 
 export interface StreamContext {
   /** The model name the client asked for. */

@@ -17,7 +17,7 @@ import {
   isObject,
   LIMITS,
 } from '../../core/field-checks.ts';
-import type { CountTokensRequest, MessagesRequest } from './anthropic-wire.ts';
+import type { CountTokensRequest, MessagesRequest } from '../../providers/anthropic/index.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -9,8 +9,11 @@
  * clients, both as an HTTP response and as an in-stream `event: error`.
  */
 import type { ErrorCode, GatewayError } from '../../core/errors.ts';
-import { errorTypeOfStatus } from './anthropic-error-types.ts';
-import type { AnthropicErrorBody, AnthropicErrorType } from './anthropic-wire.ts';
+import {
+  type AnthropicErrorBody,
+  type AnthropicErrorType,
+  errorTypeOfStatus,
+} from '../../providers/anthropic/index.ts';
 
 interface AnthropicErrorShape {
   type: AnthropicErrorType;
