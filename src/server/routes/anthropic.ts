@@ -3,7 +3,9 @@
  * `POST /v1/messages/count_tokens`), so applications built on the official
  * Anthropic SDK can point `baseURL` here and reach any configured provider.
  *
- * Each attempt is sent the way its target takes it (anthropic-dispatch.ts):
+ * The API itself (validation, translation both ways, events, errors, the
+ * per-target plan, token counting) is src/api/anthropic/; this file is the
+ * HTTP side. Each attempt is sent the way its target takes it (anthropic-dispatch.ts):
  * to an Anthropic target the client's body as written, its answer or events
  * relayed as they came (only `model` renamed); to any other target the
  * canonical (OpenAI Chat Completions) translation, its answer or stream
@@ -11,6 +13,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { forwardedAnthropicHeaders } from '../../api/anthropic/anthropic-beta.ts';
+import { countTokens, TOKEN_COUNT_HEADER } from '../../api/anthropic/anthropic-count-tokens.ts';
+import {
+  dispatchMessages,
+  dispatchMessagesStream,
+  type MessagesPlan,
+  type MessagesStreamItem,
+  planMessages,
+  rawUsage,
+  servableTargets,
+} from '../../api/anthropic/anthropic-dispatch.ts';
 import { anthropicError } from '../../api/anthropic/anthropic-inbound-error.ts';
 import { toAnthropicMessage } from '../../api/anthropic/anthropic-inbound-response.ts';
 import {
@@ -23,7 +35,7 @@ import {
   validateCountTokensRequest,
   validateMessagesRequest,
 } from '../../api/anthropic/anthropic-validate.ts';
-import { GatewayError, toGatewayError } from '../../core/errors.ts';
+import { ClientClosedError, GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletion, JsonObject, Usage } from '../../core/types.ts';
 import type { StreamStart } from '../../pipeline/dispatch.ts';
@@ -32,22 +44,12 @@ import type {
   AnthropicMessage,
   MessageStreamEvent,
   MessagesRequest,
-} from '../../providers/anthropic/anthropic-wire.ts';
+} from '../../providers/anthropic/index.ts';
 import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { countTokens } from './anthropic-count-tokens.ts';
-import {
-  dispatchMessages,
-  dispatchMessagesStream,
-  type MessagesPlan,
-  type MessagesStreamItem,
-  planMessages,
-  rawUsage,
-  servableTargets,
-} from './anthropic-dispatch.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -106,7 +108,25 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(`${ROUTE}/count_tokens`, { onRequest, config }, async (request, reply) => {
     const body = validateCountTokensRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    return countTokens(gw, request, reply, route, body);
+    // A client gone before the answer cancels the upstream call, as for a model request.
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
+    };
+    reply.raw.once('close', onClose);
+    try {
+      const { count, exact } = await countTokens(route, body, {
+        requestId: request.id,
+        headers: request.headers,
+        signal: controller.signal,
+        isActive: (id) => gw.router.isActive(id),
+        log: request.log,
+      });
+      reply.header(TOKEN_COUNT_HEADER, exact ? 'exact' : 'estimate');
+      return count;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
   });
 }
 

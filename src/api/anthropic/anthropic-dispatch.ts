@@ -10,7 +10,6 @@
  * client's forwarded headers (`anthropic-beta`): they mean nothing elsewhere.
  */
 
-import { routingView, toChatRequest } from '../../api/anthropic/anthropic-inbound-request.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import type {
   ChatCompletion,
@@ -27,11 +26,16 @@ import {
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
 import type { Attempt } from '../../pipeline/usage-recorder.ts';
-import { toCanonicalUsage } from '../../providers/anthropic/anthropic-usage.ts';
-import type { AnthropicUsage, MessagesRequest } from '../../providers/anthropic/anthropic-wire.ts';
-import { type AnthropicRawEvent, speaksAnthropic } from '../../providers/anthropic/index.ts';
+import {
+  type AnthropicRawEvent,
+  type AnthropicUsage,
+  type MessagesRequest,
+  speaksAnthropic,
+  toCanonicalUsage,
+} from '../../providers/anthropic/index.ts';
 import type { AttemptContext } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
+import { routingView, toChatRequest } from './anthropic-inbound-request.ts';
 
 export interface MessagesPlan {
   body: MessagesRequest;
