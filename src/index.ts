@@ -3,6 +3,7 @@
  * The gateway itself is assembled from exactly these.
  */
 
+export { validateChatRequest, validateEmbeddingRequest } from './api/openai/openai-validate.ts';
 export { KeyStore } from './auth/key-store.ts';
 export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
@@ -11,7 +12,6 @@ export type * from './core/types.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
-export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';

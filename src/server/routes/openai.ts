@@ -2,6 +2,7 @@
  * The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatRequest, Usage } from '../../core/types.ts';
@@ -11,7 +12,6 @@ import {
   dispatchEmbeddings,
   embeddingUsage,
 } from '../../pipeline/dispatch.ts';
-import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';

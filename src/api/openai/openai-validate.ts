@@ -16,8 +16,8 @@ import {
   failBody,
   isObject,
   LIMITS,
-} from '../core/field-checks.ts';
-import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
+} from '../../core/field-checks.ts';
+import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
 
 function checkCommon(body: Record<string, unknown>): void {
   checkGatewayFields(body);
