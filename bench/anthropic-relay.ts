@@ -9,10 +9,10 @@
 
 import {
   encodeEvent,
-  AnthropicStreamTranslator as Inbound,
+  AnthropicInboundStreamEncoder as Inbound,
 } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import { AnthropicEventRelay } from '../src/api/anthropic/anthropic-relay.ts';
-import { AnthropicStreamTranslator as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
+import { AnthropicUpstreamStreamParser as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
 
 const iterations = Number(process.env['BENCH_ITERATIONS'] ?? 100_000);
 

@@ -7,9 +7,9 @@
  * Run: node bench/anthropic-translation.ts  (BENCH_ITERATIONS, default 50000)
  */
 
-import { toChatRequest } from '../src/api/anthropic/anthropic-inbound-request.ts';
+import { fromAnthropicRequest } from '../src/api/anthropic/anthropic-inbound-request.ts';
 import { toAnthropicMessage } from '../src/api/anthropic/anthropic-inbound-response.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicInboundStreamEncoder, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import { validateMessagesRequest } from '../src/api/anthropic/anthropic-validate.ts';
 import type { ChatCompletion, ChatCompletionChunk } from '../src/core/types.ts';
 
@@ -77,7 +77,7 @@ function measure(name: string, fn: () => void): void {
 }
 
 measure('request: validate + translate (6 turns, 2 tools)', () => {
-  toChatRequest(validateMessagesRequest(structuredClone(body)));
+  fromAnthropicRequest(validateMessagesRequest(structuredClone(body)));
 });
 measure('request: structuredClone alone (baseline)', () => {
   structuredClone(body);
@@ -85,7 +85,7 @@ measure('request: structuredClone alone (baseline)', () => {
 measure('response: completion with a tool call → Message', () => {
   JSON.stringify(toAnthropicMessage(completion, { model: 'fast' }));
 });
-const translator = new AnthropicStreamTranslator({ model: 'fast' });
+const translator = new AnthropicInboundStreamEncoder({ model: 'fast' });
 translator.push(chunk);
 measure('stream: one text chunk → events → SSE text', () => {
   let frame = '';

@@ -14,7 +14,7 @@
  * Run alone: node bench/components.ts [--json]
  */
 
-import { AnthropicStreamTranslator, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicInboundStreamEncoder, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import type { ChatCompletionChunk } from '../src/core/types.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { runHedgingBench } from './hedging.ts';
@@ -80,7 +80,7 @@ function benchAnthropicInbound(): number {
   });
   const chunks = Array.from({ length: FRAMES }, (_, i) => chunk(i));
   const once = (): number => {
-    const translator = new AnthropicStreamTranslator({ model: 'fast' });
+    const translator = new AnthropicInboundStreamEncoder({ model: 'fast' });
     let bytes = 0;
     for (const c of chunks) for (const event of translator.push(c)) bytes += encodeEvent(event).length;
     if (bytes === 0) throw new Error('no events');

@@ -25,7 +25,7 @@ import {
 import type { AttemptContext, ProviderAdapter } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
 import { forwardedAnthropicHeaders } from './anthropic-beta.ts';
-import { toChatPrompt } from './anthropic-inbound-request.ts';
+import { fromAnthropicPrompt } from './anthropic-inbound-request.ts';
 
 export const TOKEN_COUNT_HEADER = 'x-switchyard-token-count';
 
@@ -62,7 +62,7 @@ export async function countTokens(
 
 /** The estimate: the prompt as the ledger would estimate it, plus the tool definitions' text. */
 export function estimateCount(body: CountTokensRequest): number {
-  const prompt = toChatPrompt(body);
+  const prompt = fromAnthropicPrompt(body);
   const toolChars = prompt.tools ? JSON.stringify(prompt.tools).length : 0;
   return estimatePromptTokens(prompt) + Math.ceil(toolChars / 4);
 }

@@ -35,7 +35,7 @@ import {
 } from '../../providers/anthropic/index.ts';
 import type { AttemptContext } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
-import { routingView, toChatRequest } from './anthropic-inbound-request.ts';
+import { fromAnthropicRequest, routingView } from './anthropic-inbound-request.ts';
 
 export interface MessagesPlan {
   body: MessagesRequest;
@@ -54,7 +54,7 @@ export function planMessages(
   upstreamHeaders?: Readonly<Record<string, string>>,
 ): MessagesPlan {
   try {
-    const { chat } = toChatRequest(body);
+    const { chat } = fromAnthropicRequest(body);
     return { body, chat, untranslatable: undefined, view: chat, upstreamHeaders };
   } catch (error) {
     const failure = toGatewayError(error);

@@ -1,7 +1,8 @@
 /**
- * Anthropic Messages request → canonical ChatRequest (OpenAI Chat Completions),
- * for targets that do not speak Anthropic. Expects a body that passed
- * `validateMessagesRequest`.
+ * Inbound: an Anthropic client's Messages request → canonical ChatRequest
+ * (OpenAI Chat Completions), for targets that do not speak Anthropic. Expects
+ * a body that passed `validateMessagesRequest`. (Outbound, canonical →
+ * Anthropic for an Anthropic target, is src/providers/anthropic/anthropic-request.ts.)
  *
  * What has no canonical equivalent is refused with a 400 naming the field
  * (documents, server tools, file-id images) rather than silently dropped, with
@@ -187,7 +188,7 @@ function chatToolChoice(choice: ToolChoice): unknown {
 }
 
 /** The prompt alone (system, messages, tools): what count_tokens measures. */
-export function toChatPrompt(body: CountTokensRequest): ChatRequest {
+export function fromAnthropicPrompt(body: CountTokensRequest): ChatRequest {
   const messages = chatMessages(body.messages);
   const system = systemMessage(body.system);
   const chat: ChatRequest = { model: body.model, messages: system ? [system, ...messages] : messages };
@@ -195,8 +196,8 @@ export function toChatPrompt(body: CountTokensRequest): ChatRequest {
   return chat;
 }
 
-export function toChatRequest(body: MessagesRequest): TranslatedRequest {
-  const chat = toChatPrompt(body);
+export function fromAnthropicRequest(body: MessagesRequest): TranslatedRequest {
+  const chat = fromAnthropicPrompt(body);
   chat.max_tokens = body.max_tokens;
   if (body.stream === true) chat.stream = true;
   if (body.temperature !== undefined) chat.temperature = body.temperature;

@@ -1,6 +1,8 @@
 /**
- * Canonical ChatCompletion → Anthropic Message, and the pieces the stream
- * translator shares with it (message ids, tool input).
+ * Inbound: a canonical ChatCompletion → the Anthropic Message an Anthropic
+ * client gets, and the pieces the stream encoder shares with it (message ids,
+ * tool input). (Outbound, an Anthropic upstream's Message → canonical, is
+ * src/providers/anthropic/anthropic-response.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';

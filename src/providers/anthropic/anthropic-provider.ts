@@ -4,7 +4,7 @@
  * Canonical requests are translated (anthropic-request.ts), answers and
  * streams translated back (anthropic-response.ts, anthropic-stream.ts).
  * `messages` and `streamMessages` send Anthropic-format bodies untranslated,
- * for the inbound `/v1/messages` route: an Anthropic client talking to an
+ * for the inbound `/v1/messages` API (src/api/anthropic/anthropic-dispatch.ts): an Anthropic client talking to an
  * Anthropic upstream must not lose anything to a round trip through OpenAI's
  * shape. Both paths share the HTTP call and the error mapping. `countTokens`
  * asks the upstream's own tokenizer (`POST /v1/messages/count_tokens`).

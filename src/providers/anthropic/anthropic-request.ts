@@ -1,5 +1,7 @@
 /**
- * Canonical (OpenAI Chat Completions) request → Anthropic Messages request.
+ * Outbound: canonical (OpenAI Chat Completions) request → the Anthropic
+ * Messages request sent upstream. (Inbound, an Anthropic client's request →
+ * canonical, is src/api/anthropic/anthropic-inbound-request.ts.)
  *
  * Anthropic keeps the system prompt outside the turns, wants tool calls and
  * tool results as content blocks, and requires `max_tokens`. Everything the

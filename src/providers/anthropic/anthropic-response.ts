@@ -1,5 +1,7 @@
 /**
- * Anthropic Messages response → canonical chat completion.
+ * Outbound: an Anthropic upstream's Messages response → canonical chat
+ * completion. (Inbound, canonical → the Message an Anthropic client gets, is
+ * src/api/anthropic/anthropic-inbound-response.ts.)
  *
  * Text blocks become `content`, `tool_use` blocks become `tool_calls` (input
  * serialised as the arguments string), thinking becomes `reasoning_content`

@@ -1,5 +1,7 @@
 /**
- * Anthropic SSE events → canonical chunks, one event at a time.
+ * Outbound: an Anthropic upstream's SSE events → canonical chunks, one event
+ * at a time. (Inbound, canonical chunks → events for an Anthropic client, is
+ * src/api/anthropic/anthropic-inbound-stream.ts.)
  *
  * Anthropic streams a message as content blocks (text, tool_use, thinking),
  * each opened, filled with deltas and closed; the stop reason and cumulative
@@ -20,7 +22,7 @@ import type { AnthropicUsage, ContentBlock, MessageStreamEvent } from './anthrop
 
 type Delta = ChunkChoice['delta'];
 
-export class AnthropicStreamTranslator {
+export class AnthropicUpstreamStreamParser {
   readonly #redact: (text: string) => string;
   readonly #created: number;
   #id = '';
@@ -168,13 +170,13 @@ function parse(data: string): MessageStreamEvent {
 }
 
 /** Bytes (split anywhere) → canonical chunks, yielded per event. */
-export async function* translateAnthropicStream(
+export async function* fromAnthropicStream(
   source: AsyncIterable<Uint8Array>,
   redact: (text: string) => string = (text) => text,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const translator = new AnthropicStreamTranslator(redact);
-  for await (const event of sseEvents(source)) yield* translator.translate(event);
-  translator.end();
+  const parser = new AnthropicUpstreamStreamParser(redact);
+  for await (const event of sseEvents(source)) yield* parser.translate(event);
+  parser.end();
 }
 
 /** The upstream response body → canonical chunks, with transport errors mapped and the socket released. */
@@ -183,11 +185,7 @@ export function readAnthropicStream(
   clientSignal: AbortSignal,
   redact: (text: string) => string,
 ): AsyncGenerator<ChatCompletionChunk> {
-  return readUpstream(
-    res,
-    clientSignal,
-    translateAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact),
-  );
+  return readUpstream(res, clientSignal, fromAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact));
 }
 
 /** Raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */

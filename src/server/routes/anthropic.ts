@@ -23,10 +23,10 @@ import {
   rawUsage,
   servableTargets,
 } from '../../api/anthropic/anthropic-dispatch.ts';
-import { anthropicError } from '../../api/anthropic/anthropic-inbound-error.ts';
+import { toAnthropicError } from '../../api/anthropic/anthropic-inbound-error.ts';
 import { toAnthropicMessage } from '../../api/anthropic/anthropic-inbound-response.ts';
 import {
-  AnthropicStreamTranslator,
+  AnthropicInboundStreamEncoder,
   encodeEvent,
   PING_FRAME,
 } from '../../api/anthropic/anthropic-inbound-stream.ts';
@@ -63,10 +63,10 @@ import {
 
 const ROUTE = '/v1/messages';
 
-const renderError: ErrorRenderer = (error, requestId) => anthropicError(error, requestId);
+const renderError: ErrorRenderer = (error, requestId) => toAnthropicError(error, requestId);
 
 /** The status this route answers a failure with (Anthropic's, e.g. 529 for overload). */
-const anthropicStatus = (error: GatewayError): number => anthropicError(error).status;
+const anthropicStatus = (error: GatewayError): number => toAnthropicError(error).status;
 
 /** Anthropic clients read `request-id`; the gateway's `x-request-id` is kept as well. */
 async function anthropicHeaders(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -190,7 +190,7 @@ async function streamMessages(
   if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
-    await writer.frame(encodeEvent({ type: 'error', error: anthropicError(outcome.failure).body.error }));
+    await writer.frame(encodeEvent({ type: 'error', error: toAnthropicError(outcome.failure).body.error }));
     request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
   writer.end();
@@ -232,7 +232,10 @@ async function relayTranslated(
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
 ): Promise<StreamOutcome> {
-  const translator = new AnthropicStreamTranslator({ model: body.model, stopSequences: body.stop_sequences });
+  const translator = new AnthropicInboundStreamEncoder({
+    model: body.model,
+    stopSequences: body.stop_sequences,
+  });
   const tally = new StreamTally(start.attempt);
   const send = (events: MessageStreamEvent[]): Promise<boolean> =>
     events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));
