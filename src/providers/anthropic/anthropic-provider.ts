@@ -24,6 +24,7 @@ import type {
 import {
   expectEventStream,
   readJson,
+  readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -33,7 +34,7 @@ import { keyRedactor } from '../upstream-error.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
-import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
+import { fromAnthropicStream, rawAnthropicEvents } from './anthropic-stream.ts';
 import {
   ANTHROPIC_DEFAULT_VERSION,
   type AnthropicMessage,
@@ -118,7 +119,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       stream: true,
     };
     const res = await this.#postStream(body, ctx);
-    return readAnthropicStream(res, ctx.signal, this.#redact);
+    return readUpstream(res, ctx.signal, (bytes) => fromAnthropicStream(bytes, this.#redact));
   }
 
   /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
@@ -139,7 +140,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   /** Passthrough streaming: resolves once the upstream accepted; raw SSE events then flow as they arrive. */
   async streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>> {
     const res = await this.#postStream({ ...body, stream: true }, ctx);
-    return readAnthropicEvents(res, ctx.signal, this.#redact);
+    return readUpstream(res, ctx.signal, (bytes) => rawAnthropicEvents(bytes, this.#redact));
   }
 
   async countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject> {

@@ -12,7 +12,6 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
-import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { type SseEvent, sseEvents } from '../sse.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
 import { nowSeconds } from './anthropic-response.ts';
@@ -179,25 +178,8 @@ export async function* fromAnthropicStream(
   parser.end();
 }
 
-/** The upstream response body → canonical chunks, with transport errors mapped and the socket released. */
-export function readAnthropicStream(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  redact: (text: string) => string,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readUpstream(res, clientSignal, fromAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact));
-}
-
-/** Raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
-export function readAnthropicEvents(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  redact: (text: string) => string,
-): AsyncGenerator<{ event: string; data: string }> {
-  return readUpstream(res, clientSignal, checkedEvents(res.body as AsyncIterable<Uint8Array>, redact));
-}
-
-async function* checkedEvents(
+/** Bytes → raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
+export async function* rawAnthropicEvents(
   body: AsyncIterable<Uint8Array>,
   redact: (text: string) => string,
 ): AsyncGenerator<{ event: string; data: string }> {
