@@ -22,15 +22,16 @@ import type {
 import {
   type ContentBlockParam,
   type CountTokensRequest,
+  fromAnthropicTool,
+  fromAnthropicToolChoice,
+  fromAnthropicToolUse,
   type ImageBlockParam,
   type MessageParam,
   type MessagesRequest,
   type TextBlockParam,
   type ThinkingConfig,
-  type ToolChoice,
   type ToolParam,
   type ToolResultBlockParam,
-  toToolCall,
 } from '../../providers/anthropic/index.ts';
 
 export interface TranslatedRequest {
@@ -127,7 +128,7 @@ function assistantMessage(blocks: ContentBlockParam[], path: string): ChatMessag
         texts.push(block.text);
         break;
       case 'tool_use':
-        toolCalls.push(toToolCall(block));
+        toolCalls.push(fromAnthropicToolUse(block));
         break;
       case 'thinking':
       case 'redacted_thinking':
@@ -160,31 +161,14 @@ function chatMessages(messages: MessageParam[]): ChatMessage[] {
   return out;
 }
 
+/** Client tools only: a server tool runs at Anthropic, so only an Anthropic target can take it. */
 function chatTools(tools: ToolParam[]): ChatRequest['tools'] {
   return tools.map((tool, i) => {
     if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') {
       unsupported(`tools[${i}].type`, `the server tool '${tool.type}'`);
     }
-    const fn: { name: string; description?: string; parameters?: Record<string, unknown> } = {
-      name: tool.name,
-      parameters: tool.input_schema,
-    };
-    if (typeof tool.description === 'string') fn.description = tool.description;
-    return { type: 'function' as const, function: fn };
+    return fromAnthropicTool(tool);
   });
-}
-
-function chatToolChoice(choice: ToolChoice): unknown {
-  switch (choice.type) {
-    case 'auto':
-      return 'auto';
-    case 'any':
-      return 'required';
-    case 'none':
-      return 'none';
-    case 'tool':
-      return { type: 'function', function: { name: choice.name } };
-  }
 }
 
 /** The prompt alone (system, messages, tools): what count_tokens measures. */
@@ -206,10 +190,7 @@ export function fromAnthropicRequest(body: MessagesRequest): TranslatedRequest {
   if (typeof body.metadata?.user_id === 'string') chat.user = body.metadata.user_id;
   // OpenAI refuses tool_choice and parallel_tool_calls without tools; with none, they mean nothing.
   if (body.tool_choice !== undefined && chat.tools !== undefined) {
-    chat.tool_choice = chatToolChoice(body.tool_choice);
-    if (body.tool_choice.type !== 'none' && body.tool_choice.disable_parallel_tool_use === true) {
-      chat['parallel_tool_calls'] = false;
-    }
+    Object.assign(chat, fromAnthropicToolChoice(body.tool_choice));
   }
   const anthropicOnly: TranslatedRequest['anthropicOnly'] = {};
   if (body.top_k !== undefined) anthropicOnly.top_k = body.top_k;

@@ -11,7 +11,7 @@
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletion, ToolCall } from '../../core/types.ts';
 import { toFinishReason } from './anthropic-stop.ts';
-import { toToolCall } from './anthropic-tools.ts';
+import { fromAnthropicToolUse } from './anthropic-tools.ts';
 import { toCanonicalUsage } from './anthropic-usage.ts';
 import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 
@@ -29,7 +29,7 @@ export function fromAnthropicMessage(message: AnthropicMessage, created = nowSec
         text += block.text;
         break;
       case 'tool_use':
-        toolCalls.push(toToolCall(block));
+        toolCalls.push(fromAnthropicToolUse(block));
         break;
       case 'thinking':
         reasoning += block.thinking;

@@ -16,7 +16,13 @@ export {
   speaksAnthropic,
 } from './anthropic-provider.ts';
 export { type StopInfo, toFinishReason, toStopInfo } from './anthropic-stop.ts';
-export { toToolCall } from './anthropic-tools.ts';
+export {
+  fromAnthropicTool,
+  fromAnthropicToolChoice,
+  fromAnthropicToolUse,
+  toAnthropicTool,
+  toAnthropicToolChoice,
+} from './anthropic-tools.ts';
 export { fromCanonicalUsage, mergeStreamUsage, toCanonicalUsage } from './anthropic-usage.ts';
 export type * from './anthropic-wire.ts';
 export {
