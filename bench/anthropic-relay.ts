@@ -7,12 +7,13 @@
  * Part of `npm run bench` (the component table). Run alone:
  * node bench/anthropic-relay.ts  (BENCH_ITERATIONS, default 100000)
  */
-import { AnthropicEventRelay } from '../src/protocols/anthropic/anthropic-relay.ts';
+
 import {
   encodeEvent,
-  AnthropicStreamTranslator as Inbound,
-} from '../src/protocols/anthropic/anthropic-stream.ts';
-import { AnthropicStreamTranslator as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
+  AnthropicInboundStreamEncoder as Inbound,
+} from '../src/api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicEventRelay } from '../src/api/anthropic/anthropic-relay.ts';
+import { AnthropicUpstreamStreamParser as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
 
 export interface AnthropicRelayBench {
   /** µs per text event relayed as it came. */

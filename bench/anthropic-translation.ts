@@ -9,10 +9,10 @@
  * Part of `npm run bench` (the component table). Run alone:
  * node bench/anthropic-translation.ts  (BENCH_ITERATIONS, default 50000)
  */
+import { fromAnthropicRequest } from '../src/api/anthropic/anthropic-inbound-request.ts';
+import { toAnthropicMessage } from '../src/api/anthropic/anthropic-inbound-response.ts';
+import { validateMessagesRequest } from '../src/api/anthropic/anthropic-validate.ts';
 import type { ChatCompletion } from '../src/core/types.ts';
-import { toChatRequest } from '../src/protocols/anthropic/anthropic-request.ts';
-import { toAnthropicMessage } from '../src/protocols/anthropic/anthropic-response.ts';
-import { validateMessagesRequest } from '../src/protocols/anthropic/anthropic-validate.ts';
 
 export interface AnthropicTranslationBench {
   /** Validate + translate one request, clone included. */
@@ -79,7 +79,7 @@ function measure(iterations: number, fn: () => void): number {
 export function benchAnthropicTranslation(iterations = 50_000): AnthropicTranslationBench {
   return {
     requestUs: measure(iterations, () => {
-      toChatRequest(validateMessagesRequest(structuredClone(body)));
+      fromAnthropicRequest(validateMessagesRequest(structuredClone(body)));
     }),
     requestCloneUs: measure(iterations, () => {
       structuredClone(body);

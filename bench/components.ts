@@ -18,8 +18,9 @@
  *
  * Run alone: node bench/components.ts [--json]
  */
+
+import { AnthropicInboundStreamEncoder, encodeEvent } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import type { ChatCompletionChunk } from '../src/core/types.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../src/protocols/anthropic/anthropic-stream.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { type AnthropicRelayBench, benchAnthropicRelay } from './anthropic-relay.ts';
 import { type AnthropicTranslationBench, benchAnthropicTranslation } from './anthropic-translation.ts';
@@ -90,7 +91,7 @@ function benchAnthropicInbound(): number {
   });
   const chunks = Array.from({ length: FRAMES }, (_, i) => chunk(i));
   const once = (): number => {
-    const translator = new AnthropicStreamTranslator({ model: 'fast' });
+    const translator = new AnthropicInboundStreamEncoder({ model: 'fast' });
     let bytes = 0;
     for (const c of chunks) for (const event of translator.push(c)) bytes += encodeEvent(event).length;
     if (bytes === 0) throw new Error('no events');

@@ -1,12 +1,12 @@
 /**
  * Throughput of the Anthropic stream translator on one core: a large synthetic
  * Anthropic SSE byte stream (text deltas, a tool call, pings, usage) is pushed
- * through the same SseParser + AnthropicStreamTranslator the adapter uses, in
+ * through the same SseParser + AnthropicUpstreamStreamParser the adapter uses, in
  * 16 KiB network-sized pieces, and canonical chunks per second are reported.
  *
  * Run alone: `node bench/translate-anthropic.ts` (prints the number).
  */
-import { AnthropicStreamTranslator } from '../src/providers/anthropic/anthropic-stream.ts';
+import { AnthropicUpstreamStreamParser } from '../src/providers/anthropic/anthropic-stream.ts';
 import { SseParser } from '../src/providers/sse.ts';
 
 const TEXT_DELTAS = 200_000;
@@ -107,7 +107,7 @@ export function benchAnthropicStream(): {
 
 function translateAll(bytes: Buffer): number {
   const parser = new SseParser();
-  const translator = new AnthropicStreamTranslator();
+  const translator = new AnthropicUpstreamStreamParser();
   let chunks = 0;
   for (let offset = 0; offset < bytes.length; offset += PIECE_BYTES) {
     for (const e of parser.push(bytes.subarray(offset, offset + PIECE_BYTES))) {

@@ -5,6 +5,7 @@
  * billing recorder and ledger, breakers and their stores, keys, metrics.
  */
 
+export { validateChatRequest, validateEmbeddingRequest } from './api/openai/openai-validate.ts';
 export { KeyStore } from './auth/key-store.ts';
 export { promptOnly, upstreamBill } from './billing/bills.ts';
 export { embeddingBill } from './billing/embedding-usage.ts';
@@ -37,7 +38,6 @@ export {
   newDispatchReport,
   type StreamStart,
 } from './pipeline/dispatch.ts';
-export { validateChatRequest, validateEmbeddingRequest } from './pipeline/validate.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';

@@ -242,17 +242,18 @@ function healthCheckContext(signal: AbortSignal): AttemptContext {
 }
 
 /**
- * What `items` yields from an upstream response body, with transport errors
- * mapped (a client abort stays one) and the socket released however the
- * stream ends: finished, failed, or abandoned by its reader.
+ * What `parse` (a provider's stream parser, bytes → items) yields from an
+ * upstream response body, with transport errors mapped (a client abort stays
+ * one) and the socket released however the stream ends: finished, failed, or
+ * abandoned by its reader.
  */
 export async function* readUpstream<T>(
   res: UpstreamResponse,
   clientSignal: AbortSignal,
-  items: AsyncIterable<T>,
+  parse: (body: AsyncIterable<Uint8Array>) => AsyncIterable<T>,
 ): AsyncGenerator<T> {
   try {
-    yield* items;
+    yield* parse(res.body as AsyncIterable<Uint8Array>);
   } catch (error) {
     throw mapTransportError(error, clientSignal);
   } finally {

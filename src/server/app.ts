@@ -13,10 +13,10 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
 import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { printable } from '../util/printable.ts';
 import type { GatewayContext } from './context.ts';
-import { renderOpenAIError } from './error-render.ts';
 import { registerJsonBodyParser } from './json-body.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
@@ -120,7 +120,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     if (gatewayError.retryAfterMs !== undefined) {
       reply.header('retry-after', String(Math.max(1, Math.ceil(gatewayError.retryAfterMs / 1000))));
     }
-    const render = request.routeOptions.config?.renderError ?? renderOpenAIError;
+    const render = request.routeOptions.config?.renderError ?? toOpenAIError;
     const rendered = render(gatewayError, request.id);
     reply.code(rendered.status).send(rendered.body);
   });

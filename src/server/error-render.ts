@@ -3,9 +3,9 @@
  * its Fastify config (`config: { renderError }`) and the app's one error
  * handler uses it for everything that fails on that route (auth hooks, body
  * parsing, validation, upstream errors). Routes without one answer in
- * OpenAI's shape.
+ * OpenAI's shape (src/api/openai/openai-inbound-error.ts).
  */
-import { type GatewayError, openAIErrorBody } from '../core/errors.ts';
+import type { GatewayError } from '../core/errors.ts';
 
 export type ErrorRenderer = (error: GatewayError, requestId: string) => { status: number; body: unknown };
 
@@ -16,8 +16,3 @@ declare module 'fastify' {
     servesWhileDraining?: boolean;
   }
 }
-
-export const renderOpenAIError: ErrorRenderer = (error) => ({
-  status: error.status,
-  body: openAIErrorBody(error),
-});

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { fromAnthropicPrompt } from '../../src/api/anthropic/anthropic-inbound-request.ts';
 import { estimatePromptTokens } from '../../src/core/token-estimate.ts';
-import { toChatPrompt } from '../../src/protocols/anthropic/anthropic-request.ts';
 import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockAnthropic, startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
@@ -153,7 +153,7 @@ describe('exact: the first active target is an Anthropic provider', () => {
 
 /** The gateway's documented estimate for PROMPT (no tools). */
 function estimatedCount(): number {
-  return estimatePromptTokens(toChatPrompt({ model: 'x', ...PROMPT }));
+  return estimatePromptTokens(fromAnthropicPrompt({ model: 'x', ...PROMPT }));
 }
 
 describe('estimate: any other first active target', () => {

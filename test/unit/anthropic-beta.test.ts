@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { betaNames, forwardedAnthropicHeaders } from '../../src/protocols/anthropic/anthropic-beta.ts';
+import { forwardedAnthropicHeaders } from '../../src/api/anthropic/anthropic-beta.ts';
+import { betaNames } from '../../src/providers/anthropic/index.ts';
 
 describe('anthropic-beta lists', () => {
   test('names are trimmed, empty entries dropped, each kept once in order of first appearance', () => {

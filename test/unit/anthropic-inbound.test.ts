@@ -5,17 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError } from '../../src/core/errors.ts';
-import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage } from '../../src/core/types.ts';
-import { anthropicError } from '../../src/protocols/anthropic/anthropic-errors.ts';
-import { toChatPrompt, toChatRequest } from '../../src/protocols/anthropic/anthropic-request.ts';
-import { toAnthropicMessage } from '../../src/protocols/anthropic/anthropic-response.ts';
-import { AnthropicStreamTranslator, encodeEvent } from '../../src/protocols/anthropic/anthropic-stream.ts';
+import { toAnthropicError } from '../../src/api/anthropic/anthropic-inbound-error.ts';
+import {
+  fromAnthropicPrompt,
+  fromAnthropicRequest,
+} from '../../src/api/anthropic/anthropic-inbound-request.ts';
+import { toAnthropicMessage } from '../../src/api/anthropic/anthropic-inbound-response.ts';
+import {
+  AnthropicInboundStreamEncoder,
+  encodeEvent,
+} from '../../src/api/anthropic/anthropic-inbound-stream.ts';
 import {
   validateCountTokensRequest,
   validateMessagesRequest,
-} from '../../src/protocols/anthropic/anthropic-validate.ts';
-import type { MessageStreamEvent, MessagesRequest } from '../../src/protocols/anthropic/anthropic-wire.ts';
+} from '../../src/api/anthropic/anthropic-validate.ts';
+import { GatewayError } from '../../src/core/errors.ts';
+import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, Usage } from '../../src/core/types.ts';
+import type { MessageStreamEvent, MessagesRequest } from '../../src/providers/anthropic/anthropic-wire.ts';
 
 const PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -78,7 +84,7 @@ const usageChunk = (u: Usage): ChatCompletionChunk => ({
 
 /** Runs chunks through a translator; returns every event in order. */
 function translate(chunks: ChatCompletionChunk[], finalUsage: Usage | undefined): MessageStreamEvent[] {
-  const t = new AnthropicStreamTranslator({ model: 'claude-x', id: 'msg_test' });
+  const t = new AnthropicInboundStreamEncoder({ model: 'claude-x', id: 'msg_test' });
   const events: MessageStreamEvent[] = [];
   for (const c of chunks) events.push(...t.push(c));
   events.push(...t.finish(finalUsage));
@@ -106,7 +112,7 @@ const messageStart = (inputTokens = 0): MessageStreamEvent => ({
 
 describe('Anthropic request → canonical request', () => {
   test('text, system string and sampling parameters', () => {
-    const { chat, anthropicOnly } = toChatRequest(
+    const { chat, anthropicOnly } = fromAnthropicRequest(
       request({
         system: 'Be brief.',
         temperature: 0.5,
@@ -133,7 +139,7 @@ describe('Anthropic request → canonical request', () => {
   });
 
   test('system as text blocks and a multi-turn conversation', () => {
-    const { chat } = toChatRequest(
+    const { chat } = fromAnthropicRequest(
       request({
         system: [
           { type: 'text', text: 'Rule one.' },
@@ -175,7 +181,7 @@ describe('Anthropic request → canonical request', () => {
   });
 
   test('images: base64 becomes a data: URL, url sources stay URLs', () => {
-    const { chat } = toChatRequest(
+    const { chat } = fromAnthropicRequest(
       request({
         messages: [
           {
@@ -202,7 +208,7 @@ describe('Anthropic request → canonical request', () => {
   });
 
   test('tools, tool_use and tool_result (with is_error) round trip into tool calls and tool messages', () => {
-    const { chat } = toChatRequest(
+    const { chat } = fromAnthropicRequest(
       request({
         tools: [
           {
@@ -275,7 +281,7 @@ describe('Anthropic request → canonical request', () => {
   });
 
   test('images in a tool_result go to the user turn that follows the tool message', () => {
-    const { chat } = toChatRequest(
+    const { chat } = fromAnthropicRequest(
       request({
         messages: [
           { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'screenshot', input: {} }] },
@@ -304,7 +310,7 @@ describe('Anthropic request → canonical request', () => {
   test('tool_choice variants', () => {
     const tools = [{ name: 't', input_schema: { type: 'object' as const } }];
     const choice = (tool_choice: MessagesRequest['tool_choice']) =>
-      toChatRequest(request({ tools, ...(tool_choice ? { tool_choice } : {}) })).chat;
+      fromAnthropicRequest(request({ tools, ...(tool_choice ? { tool_choice } : {}) })).chat;
     assert.equal(choice({ type: 'auto' }).tool_choice, 'auto');
     assert.equal(choice({ type: 'none' }).tool_choice, 'none');
     assert.deepEqual(choice({ type: 'tool', name: 't' }).tool_choice, {
@@ -313,13 +319,16 @@ describe('Anthropic request → canonical request', () => {
     });
     assert.equal(choice({ type: 'auto' })['parallel_tool_calls'], undefined);
     // Without tools there is nothing to choose: OpenAI refuses tool_choice alone.
-    assert.equal(toChatRequest(request({ tool_choice: { type: 'auto' } })).chat.tool_choice, undefined);
+    assert.equal(
+      fromAnthropicRequest(request({ tool_choice: { type: 'auto' } })).chat.tool_choice,
+      undefined,
+    );
   });
 
   test('what a non-Anthropic target cannot take is refused, naming the field', () => {
     assert.throws(
       () =>
-        toChatRequest(
+        fromAnthropicRequest(
           request({
             messages: [
               {
@@ -332,13 +341,16 @@ describe('Anthropic request → canonical request', () => {
       (e: unknown) => GatewayError.is(e) && e.status === 400 && e.param === 'messages[0].content[0].type',
     );
     assert.throws(
-      () => toChatRequest(request({ tools: [{ type: 'web_search_20250305', name: 'web_search' } as never] })),
+      () =>
+        fromAnthropicRequest(
+          request({ tools: [{ type: 'web_search_20250305', name: 'web_search' } as never] }),
+        ),
       (e: unknown) => GatewayError.is(e) && e.param === 'tools[0].type',
     );
   });
 
   test('count_tokens prompt keeps system, messages and tools', () => {
-    const prompt = toChatPrompt(
+    const prompt = fromAnthropicPrompt(
       validateCountTokensRequest({
         model: 'claude-x',
         system: 'S',
@@ -622,7 +634,7 @@ describe('canonical chunks → Anthropic stream events', () => {
   });
 
   test('usage already in the first chunk goes into message_start, not again at the end', () => {
-    const t = new AnthropicStreamTranslator({ model: 'claude-x', id: 'msg_test' });
+    const t = new AnthropicInboundStreamEncoder({ model: 'claude-x', id: 'msg_test' });
     const first = t.push(chunk({ content: 'x' }, null, { usage: usage(9, 0) }));
     assert.deepEqual(first[0], messageStart(9));
     const last = t.finish(usage(9, 1));
@@ -634,7 +646,7 @@ describe('canonical chunks → Anthropic stream events', () => {
   });
 
   test('an error mid-stream is one error event in Anthropic shape', () => {
-    const t = new AnthropicStreamTranslator({ model: 'claude-x', id: 'msg_test' });
+    const t = new AnthropicInboundStreamEncoder({ model: 'claude-x', id: 'msg_test' });
     const events = [
       ...t.push(chunk({ role: 'assistant', content: 'Hel' })),
       ...t.error(new GatewayError('upstream_overloaded', 'Overloaded')),
@@ -655,7 +667,7 @@ describe('canonical chunks → Anthropic stream events', () => {
 describe('GatewayError → Anthropic error', () => {
   test('type and status per code', () => {
     const shape = (code: ConstructorParameters<typeof GatewayError>[0], status?: number) => {
-      const r = anthropicError(new GatewayError(code, 'm', status ? { status } : {}), 'req-1');
+      const r = toAnthropicError(new GatewayError(code, 'm', status ? { status } : {}), 'req-1');
       return [r.status, r.body.error.type];
     };
     assert.deepEqual(shape('invalid_request'), [400, 'invalid_request_error']);
@@ -671,7 +683,7 @@ describe('GatewayError → Anthropic error', () => {
     assert.deepEqual(shape('internal_error'), [500, 'api_error']);
     assert.deepEqual(shape('upstream_client_error', 404), [404, 'not_found_error']);
     assert.deepEqual(shape('upstream_client_error', 422), [422, 'invalid_request_error']);
-    assert.deepEqual(anthropicError(new GatewayError('invalid_request', 'bad'), 'req-1').body, {
+    assert.deepEqual(toAnthropicError(new GatewayError('invalid_request', 'bad'), 'req-1').body, {
       type: 'error',
       error: { type: 'invalid_request_error', message: 'bad' },
       request_id: 'req-1',

@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { AnthropicEventRelay, encodeFrame } from '../../src/api/anthropic/anthropic-relay.ts';
 import { estimateCompletionTokens } from '../../src/core/token-estimate.ts';
-import { errorTypeOfStatus, statusOfErrorType } from '../../src/protocols/anthropic/anthropic-error-types.ts';
-import { AnthropicEventRelay, encodeFrame } from '../../src/protocols/anthropic/anthropic-relay.ts';
-import { toFinishReason, toStopInfo } from '../../src/protocols/anthropic/anthropic-stop.ts';
-import { fromCanonicalUsage, toCanonicalUsage } from '../../src/protocols/anthropic/anthropic-usage.ts';
+import { errorTypeOfStatus, statusOfErrorType } from '../../src/providers/anthropic/anthropic-error.ts';
+import { toFinishReason, toStopInfo } from '../../src/providers/anthropic/anthropic-stop.ts';
+import { fromCanonicalUsage, toCanonicalUsage } from '../../src/providers/anthropic/anthropic-usage.ts';
 import { SseParser } from '../../src/providers/sse.ts';
 
 const estimates = { promptTokens: () => 42, completionTokens: estimateCompletionTokens };

@@ -4,7 +4,7 @@ import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatCompletionChunk, ChatRequest } from '../../src/core/types.ts';
 import { AnthropicProvider } from '../../src/providers/anthropic/anthropic-provider.ts';
 import { fromAnthropicMessage } from '../../src/providers/anthropic/anthropic-response.ts';
-import { translateAnthropicStream } from '../../src/providers/anthropic/anthropic-stream.ts';
+import { fromAnthropicStream } from '../../src/providers/anthropic/anthropic-stream.ts';
 import type { AttemptContext } from '../../src/providers/types.ts';
 import { type MockAnthropic, startMockAnthropic } from '../helpers/mock-anthropic.ts';
 
@@ -126,7 +126,7 @@ async function* pieces(buffers: Buffer[]): AsyncGenerator<Uint8Array> {
 
 async function collect(buffers: Buffer[]): Promise<ChatCompletionChunk[]> {
   const out: ChatCompletionChunk[] = [];
-  for await (const chunk of translateAnthropicStream(pieces(buffers))) out.push(chunk);
+  for await (const chunk of fromAnthropicStream(pieces(buffers))) out.push(chunk);
   return out;
 }
 
@@ -212,7 +212,7 @@ describe('Anthropic SSE → canonical chunks', () => {
       sentRest = true;
       yield STREAM.subarray(firstEvent.length);
     }
-    const iterator = translateAnthropicStream(source());
+    const iterator = fromAnthropicStream(source());
     const first = await iterator.next();
     assert.equal(first.done, false);
     assert.equal(first.value?.choices[0]?.delta.role, 'assistant');
@@ -231,7 +231,7 @@ describe('Anthropic SSE → canonical chunks', () => {
     const seen: ChatCompletionChunk[] = [];
     await assert.rejects(
       async () => {
-        for await (const chunk of translateAnthropicStream(pieces([STREAM.subarray(0, cut), error])))
+        for await (const chunk of fromAnthropicStream(pieces([STREAM.subarray(0, cut), error])))
           seen.push(chunk);
       },
       (e: unknown) => GatewayError.is(e) && e.code === 'upstream_overloaded' && e.retryable,

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatRequest } from '../../src/core/types.ts';
-import type { AnthropicMessage } from '../../src/protocols/anthropic/anthropic-wire.ts';
 import { mapAnthropicError, mapAnthropicStreamError } from '../../src/providers/anthropic/anthropic-error.ts';
 import { toAnthropicRequest } from '../../src/providers/anthropic/anthropic-request.ts';
 import { fromAnthropicMessage } from '../../src/providers/anthropic/anthropic-response.ts';
+import type { AnthropicMessage } from '../../src/providers/anthropic/anthropic-wire.ts';
 
 const options = { defaultMaxTokens: 4096 };
 const translate = (request: Partial<ChatRequest>) =>

@@ -19,12 +19,12 @@ const LAYERS: string[][] = [
   ['config'],
   ['store', 'observability'],
   ['auth', 'ledger'],
-  ['protocols'],
   ['providers'],
   ['routing'],
   ['resilience'],
   ['billing'],
   ['pipeline'],
+  ['api'],
   ['server'],
   ['cli', 'index'],
 ];

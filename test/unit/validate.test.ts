@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { validateChatRequest, validateEmbeddingRequest } from '../../src/api/openai/openai-validate.ts';
 import { GatewayError } from '../../src/core/errors.ts';
-import { validateChatRequest, validateEmbeddingRequest } from '../../src/pipeline/validate.ts';
 
 const ok = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
 

@@ -4,7 +4,7 @@
  * Canonical requests are translated (anthropic-request.ts), answers and
  * streams translated back (anthropic-response.ts, anthropic-stream.ts).
  * `messages` and `streamMessages` send Anthropic-format bodies untranslated,
- * for the inbound `/v1/messages` route: an Anthropic client talking to an
+ * for the inbound `/v1/messages` API (src/api/anthropic/anthropic-dispatch.ts): an Anthropic client talking to an
  * Anthropic upstream must not lose anything to a round trip through OpenAI's
  * shape. Both paths share the HTTP call and the error mapping. `countTokens`
  * asks the upstream's own tokenizer (`POST /v1/messages/count_tokens`).
@@ -21,15 +21,10 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
-import { ANTHROPIC_BETA, betaNames } from '../../protocols/anthropic/anthropic-beta.ts';
-import {
-  ANTHROPIC_DEFAULT_VERSION,
-  type AnthropicMessage,
-  type CountTokensResponse,
-} from '../../protocols/anthropic/anthropic-wire.ts';
 import {
   expectEventStream,
   readJson,
+  readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -39,7 +34,12 @@ import { keyRedactor } from '../upstream-error.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
-import { readAnthropicEvents, readAnthropicStream } from './anthropic-stream.ts';
+import { fromAnthropicStream, rawAnthropicEvents } from './anthropic-stream.ts';
+import {
+  ANTHROPIC_DEFAULT_VERSION,
+  type AnthropicMessage,
+  type CountTokensResponse,
+} from './anthropic-wire.ts';
 
 export interface AnthropicProviderOptions {
   name: string;
@@ -119,7 +119,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       stream: true,
     };
     const res = await this.#postStream(body, ctx);
-    return readAnthropicStream(res, ctx.signal, this.#redact);
+    return readUpstream(res, ctx.signal, (bytes) => fromAnthropicStream(bytes, this.#redact));
   }
 
   /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
@@ -140,7 +140,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   /** Passthrough streaming: resolves once the upstream accepted; raw SSE events then flow as they arrive. */
   async streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>> {
     const res = await this.#postStream({ ...body, stream: true }, ctx);
-    return readAnthropicEvents(res, ctx.signal, this.#redact);
+    return readUpstream(res, ctx.signal, (bytes) => rawAnthropicEvents(bytes, this.#redact));
   }
 
   async countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject> {
@@ -184,6 +184,30 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
     return this.#client.postJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
   }
+}
+
+/**
+ * `anthropic-beta`: comma-separated beta feature names (`files-api-2025-04-14`, ...),
+ * from the provider's config and, per attempt, from the client (src/api/anthropic/anthropic-beta.ts).
+ */
+export const ANTHROPIC_BETA = 'anthropic-beta';
+
+/** Node joins repeated headers of unknown names with ', '; an array is accepted all the same. */
+type HeaderValue = string | readonly string[] | undefined;
+
+/** The beta names in header values, trimmed, each once, in order of first appearance. */
+export function betaNames(...values: HeaderValue[]): string[] {
+  const names = new Set<string>();
+  for (const value of values) {
+    if (value === undefined) continue;
+    for (const line of typeof value === 'string' ? [value] : value) {
+      for (const part of line.split(',')) {
+        const name = part.trim();
+        if (name !== '') names.add(name);
+      }
+    }
+  }
+  return [...names];
 }
 
 /** Configured headers with `anthropic-beta` (any case, as HTTP names are) taken out as a list of names. */

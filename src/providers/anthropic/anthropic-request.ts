@@ -1,5 +1,7 @@
 /**
- * Canonical (OpenAI Chat Completions) request → Anthropic Messages request.
+ * Outbound: canonical (OpenAI Chat Completions) request → the Anthropic
+ * Messages request sent upstream. (Inbound, an Anthropic client's request →
+ * canonical, is src/api/anthropic/anthropic-inbound-request.ts.)
  *
  * Anthropic keeps the system prompt outside the turns, wants tool calls and
  * tool results as content blocks, and requires `max_tokens`. Everything the
@@ -11,6 +13,7 @@
 import { GatewayError } from '../../core/errors.ts';
 import { toolInputOf } from '../../core/tool-calls.ts';
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../core/types.ts';
+import { toAnthropicTool, toAnthropicToolChoice } from './anthropic-tools.ts';
 import type {
   ContentBlockParam,
   ImageBlockParam,
@@ -19,10 +22,8 @@ import type {
   MessagesRequest,
   TextBlockParam,
   ThinkingConfig,
-  ToolChoice,
-  ToolParam,
   ToolResultBlockParam,
-} from '../../protocols/anthropic/anthropic-wire.ts';
+} from './anthropic-wire.ts';
 
 export interface AnthropicRequestOptions {
   /** Sent when the client gives neither `max_tokens` nor `max_completion_tokens`. */
@@ -57,8 +58,8 @@ export function toAnthropicRequest(request: ChatRequest, options: AnthropicReque
   if (typeof request.user === 'string' && request.user.length > 0) out.metadata = { user_id: request.user };
 
   if (Array.isArray(request.tools) && request.tools.length > 0) {
-    out.tools = request.tools.map(translateTool);
-    const choice = translateToolChoice(request.tool_choice, request['parallel_tool_calls']);
+    out.tools = request.tools.map(toAnthropicTool);
+    const choice = toAnthropicToolChoice(request.tool_choice, request['parallel_tool_calls']);
     if (choice) out.tool_choice = choice;
   }
 
@@ -244,40 +245,6 @@ function textOnly(content: ChatMessage['content'], where: string): string {
     }
     out += part['text'];
   });
-  return out;
-}
-
-// ---- tools ---------------------------------------------------------------------------
-
-function translateTool(tool: NonNullable<ChatRequest['tools']>[number], i: number): ToolParam {
-  if (tool?.type !== 'function' || typeof tool.function?.name !== 'string') {
-    throw invalid('Only function tools can be sent to an Anthropic model', `tools[${i}]`);
-  }
-  const out: ToolParam = {
-    name: tool.function.name,
-    input_schema: (tool.function.parameters as ToolParam['input_schema'] | undefined) ?? {
-      type: 'object',
-      properties: {},
-    },
-  };
-  if (typeof tool.function.description === 'string') out.description = tool.function.description;
-  return out;
-}
-
-function translateToolChoice(choice: unknown, parallel: unknown): ToolChoice | undefined {
-  const noParallel = parallel === false;
-  let out: Exclude<ToolChoice, { type: 'none' }> | undefined;
-  if (choice === 'none') return { type: 'none' };
-  if (choice === 'auto') out = { type: 'auto' };
-  else if (choice === 'required') out = { type: 'any' };
-  else if (choice && typeof choice === 'object') {
-    const name = (choice as { function?: { name?: unknown } }).function?.name;
-    if (typeof name !== 'string') throw invalid('tool_choice must name a function', 'tool_choice');
-    out = { type: 'tool', name };
-  } else if (choice !== undefined && choice !== null) {
-    throw invalid("tool_choice must be 'auto', 'none', 'required' or a named function", 'tool_choice');
-  }
-  if (noParallel) return { ...(out ?? { type: 'auto' }), disable_parallel_tool_use: true };
   return out;
 }
 

@@ -1,5 +1,7 @@
 /**
- * Anthropic Messages response → canonical chat completion.
+ * Outbound: an Anthropic upstream's Messages response → canonical chat
+ * completion. (Inbound, canonical → the Message an Anthropic client gets, is
+ * src/api/anthropic/anthropic-inbound-response.ts.)
  *
  * Text blocks become `content`, `tool_use` blocks become `tool_calls` (input
  * serialised as the arguments string), thinking becomes `reasoning_content`
@@ -8,10 +10,10 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletion, ToolCall } from '../../core/types.ts';
-import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
-import { toToolCall } from '../../protocols/anthropic/anthropic-tools.ts';
-import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type { AnthropicMessage, ContentBlock } from '../../protocols/anthropic/anthropic-wire.ts';
+import { toFinishReason } from './anthropic-stop.ts';
+import { fromAnthropicToolUse } from './anthropic-tools.ts';
+import { toCanonicalUsage } from './anthropic-usage.ts';
+import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
 
 export function fromAnthropicMessage(message: AnthropicMessage, created = nowSeconds()): ChatCompletion {
   if (message?.type !== 'message' || !Array.isArray(message.content)) {
@@ -27,7 +29,7 @@ export function fromAnthropicMessage(message: AnthropicMessage, created = nowSec
         text += block.text;
         break;
       case 'tool_use':
-        toolCalls.push(toToolCall(block));
+        toolCalls.push(fromAnthropicToolUse(block));
         break;
       case 'thinking':
         reasoning += block.thinking;

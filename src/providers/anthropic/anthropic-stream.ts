@@ -1,5 +1,7 @@
 /**
- * Anthropic SSE events → canonical chunks, one event at a time.
+ * Outbound: an Anthropic upstream's SSE events → canonical chunks, one event
+ * at a time. (Inbound, canonical chunks → events for an Anthropic client, is
+ * src/api/anthropic/anthropic-inbound-stream.ts.)
  *
  * Anthropic streams a message as content blocks (text, tool_use, thinking),
  * each opened, filled with deltas and closed; the stop reason and cumulative
@@ -10,21 +12,16 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
-import { toFinishReason } from '../../protocols/anthropic/anthropic-stop.ts';
-import { mergeStreamUsage, toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type {
-  AnthropicUsage,
-  ContentBlock,
-  MessageStreamEvent,
-} from '../../protocols/anthropic/anthropic-wire.ts';
-import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { type SseEvent, sseEvents } from '../sse.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
 import { nowSeconds } from './anthropic-response.ts';
+import { toFinishReason } from './anthropic-stop.ts';
+import { mergeStreamUsage, toCanonicalUsage } from './anthropic-usage.ts';
+import type { AnthropicUsage, ContentBlock, MessageStreamEvent } from './anthropic-wire.ts';
 
 type Delta = ChunkChoice['delta'];
 
-export class AnthropicStreamTranslator {
+export class AnthropicUpstreamStreamParser {
   readonly #redact: (text: string) => string;
   readonly #created: number;
   #id = '';
@@ -172,38 +169,17 @@ function parse(data: string): MessageStreamEvent {
 }
 
 /** Bytes (split anywhere) → canonical chunks, yielded per event. */
-export async function* translateAnthropicStream(
+export async function* fromAnthropicStream(
   source: AsyncIterable<Uint8Array>,
   redact: (text: string) => string = (text) => text,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const translator = new AnthropicStreamTranslator(redact);
-  for await (const event of sseEvents(source)) yield* translator.translate(event);
-  translator.end();
+  const parser = new AnthropicUpstreamStreamParser(redact);
+  for await (const event of sseEvents(source)) yield* parser.translate(event);
+  parser.end();
 }
 
-/** The upstream response body → canonical chunks, with transport errors mapped and the socket released. */
-export function readAnthropicStream(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  redact: (text: string) => string,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readUpstream(
-    res,
-    clientSignal,
-    translateAnthropicStream(res.body as AsyncIterable<Uint8Array>, redact),
-  );
-}
-
-/** Raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
-export function readAnthropicEvents(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  redact: (text: string) => string,
-): AsyncGenerator<{ event: string; data: string }> {
-  return readUpstream(res, clientSignal, checkedEvents(res.body as AsyncIterable<Uint8Array>, redact));
-}
-
-async function* checkedEvents(
+/** Bytes → raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
+export async function* rawAnthropicEvents(
   body: AsyncIterable<Uint8Array>,
   redact: (text: string) => string,
 ): AsyncGenerator<{ event: string; data: string }> {

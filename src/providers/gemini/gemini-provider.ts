@@ -24,6 +24,7 @@ import {
 import {
   expectEventStream,
   readJson,
+  readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -33,7 +34,7 @@ import { keyRedactor } from '../upstream-error.ts';
 import { mapGeminiError } from './gemini-error.ts';
 import { toGeminiRequest } from './gemini-request.ts';
 import { fromGeminiResponse } from './gemini-response.ts';
-import { readGeminiStream } from './gemini-stream.ts';
+import { fromGeminiStream } from './gemini-stream.ts';
 import type {
   GeminiBatchEmbedResponse,
   GeminiEmbedRequest,
@@ -92,7 +93,8 @@ export class GeminiProvider implements ProviderAdapter {
     const body = toGeminiRequest(request);
     const res = await this.#post(`${modelPath(request.model)}:streamGenerateContent?alt=sse`, body, ctx);
     await expectEventStream(res, ctx.signal, this.#mapError);
-    return readGeminiStream(res, ctx.signal, { model: request.model, redact: this.#redact });
+    const options = { model: request.model, redact: this.#redact };
+    return readUpstream(res, ctx.signal, (bytes) => fromGeminiStream(bytes, options));
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {

@@ -10,7 +10,6 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice } from '../../core/types.ts';
-import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { SseParser } from '../sse.ts';
 import { httpStatusOf, mapGeminiError } from './gemini-error.ts';
 import { completionId, mapFinishReason, splitParts, toUsage } from './gemini-response.ts';
@@ -193,15 +192,8 @@ export class GeminiSseTranslator {
   }
 }
 
-export function readGeminiStream(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  options: TranslatorOptions,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readUpstream(res, clientSignal, geminiChunks(res.body as AsyncIterable<Uint8Array>, options));
-}
-
-async function* geminiChunks(
+/** Bytes (split anywhere) → canonical chunks; the adapter reads the upstream body through it. */
+export async function* fromGeminiStream(
   body: AsyncIterable<Uint8Array>,
   options: TranslatorOptions,
 ): AsyncGenerator<ChatCompletionChunk> {

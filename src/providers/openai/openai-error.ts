@@ -5,10 +5,7 @@
  */
 import type { GatewayError } from '../../core/errors.ts';
 import { classifyUpstreamError, type UpstreamHeaders } from '../upstream-error.ts';
-
-interface OpenAIErrorBody {
-  error?: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } | string;
-}
+import type { OpenAIErrorBody } from './openai-wire.ts';
 
 export function mapOpenAIError(
   status: number,

@@ -16,6 +16,7 @@ import type {
 import {
   expectEventStream,
   readJson,
+  readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -23,7 +24,7 @@ import {
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapOpenAIError } from './openai-error.ts';
-import { readOpenAIStream } from './openai-stream.ts';
+import { fromOpenAIStream } from './openai-stream.ts';
 
 export interface OpenAIProviderOptions {
   name: string;
@@ -89,7 +90,7 @@ export class OpenAIProvider implements ProviderAdapter {
     };
     const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
     await expectEventStream(res, ctx.signal, this.#mapError);
-    return readOpenAIStream(res, ctx.signal, this.#redact);
+    return readUpstream(res, ctx.signal, (bytes) => fromOpenAIStream(bytes, this.#redact));
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {

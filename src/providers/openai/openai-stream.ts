@@ -1,21 +1,13 @@
 /**
- * OpenAI SSE → canonical chunks. The canonical format *is* OpenAI's, so this
- * only frames, validates and detects errors; chunks are yielded as they arrive.
+ * OpenAI SSE bytes → canonical chunks. The canonical format *is* OpenAI's, so
+ * this only frames, validates and detects errors; chunks are yielded as they
+ * arrive. The adapter reads the upstream body through it (../http.ts `readUpstream`).
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
-import { readUpstream, type UpstreamResponse } from '../http.ts';
 import { sseEvents } from '../sse.ts';
 
-export function readOpenAIStream(
-  res: UpstreamResponse,
-  clientSignal: AbortSignal,
-  redact: (text: string) => string,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readUpstream(res, clientSignal, openAIChunks(res.body as AsyncIterable<Uint8Array>, redact));
-}
-
-async function* openAIChunks(
+export async function* fromOpenAIStream(
   body: AsyncIterable<Uint8Array>,
   redact: (text: string) => string,
 ): AsyncGenerator<ChatCompletionChunk> {

@@ -3,7 +3,9 @@
  * `POST /v1/messages/count_tokens`), so applications built on the official
  * Anthropic SDK can point `baseURL` here and reach any configured provider.
  *
- * Each attempt is sent the way its target takes it (anthropic-dispatch.ts):
+ * The API itself (validation, translation both ways, events, errors, the
+ * per-target plan, token counting) is src/api/anthropic/; this file is the
+ * HTTP side. Each attempt is sent the way its target takes it (anthropic-dispatch.ts):
  * to an Anthropic target the client's body as written, its answer or events
  * relayed as they came (only `model` renamed); to any other target the
  * canonical (OpenAI Chat Completions) translation, its answer or stream
@@ -11,37 +13,8 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { upstreamBill } from '../../billing/bills.ts';
-import { StreamTally } from '../../billing/stream-tally.ts';
-import type { Attempt } from '../../billing/usage-recorder.ts';
-import { GatewayError, toGatewayError } from '../../core/errors.ts';
-import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
-import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
-import type { StreamStart } from '../../pipeline/dispatch.ts';
-import { forwardedAnthropicHeaders } from '../../protocols/anthropic/anthropic-beta.ts';
-import { anthropicError } from '../../protocols/anthropic/anthropic-errors.ts';
-import { AnthropicEventRelay } from '../../protocols/anthropic/anthropic-relay.ts';
-import { toAnthropicMessage } from '../../protocols/anthropic/anthropic-response.ts';
-import {
-  AnthropicStreamTranslator,
-  encodeEvent,
-  PING_FRAME,
-} from '../../protocols/anthropic/anthropic-stream.ts';
-import {
-  validateCountTokensRequest,
-  validateMessagesRequest,
-} from '../../protocols/anthropic/anthropic-validate.ts';
-import type {
-  AnthropicMessage,
-  MessageStreamEvent,
-  MessagesRequest,
-} from '../../protocols/anthropic/anthropic-wire.ts';
-import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
-import { requireKey } from '../auth.ts';
-import type { GatewayContext } from '../context.ts';
-import type { ErrorRenderer } from '../error-render.ts';
-import { SseWriter } from '../sse-writer.ts';
-import { countTokens } from './anthropic-count-tokens.ts';
+import { forwardedAnthropicHeaders } from '../../api/anthropic/anthropic-beta.ts';
+import { countTokens, TOKEN_COUNT_HEADER } from '../../api/anthropic/anthropic-count-tokens.ts';
 import {
   dispatchMessages,
   dispatchMessagesStream,
@@ -50,7 +23,36 @@ import {
   planMessages,
   rawUsage,
   servableTargets,
-} from './anthropic-dispatch.ts';
+} from '../../api/anthropic/anthropic-dispatch.ts';
+import { toAnthropicError } from '../../api/anthropic/anthropic-inbound-error.ts';
+import { toAnthropicMessage } from '../../api/anthropic/anthropic-inbound-response.ts';
+import {
+  AnthropicInboundStreamEncoder,
+  encodeEvent,
+  PING_FRAME,
+} from '../../api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicEventRelay } from '../../api/anthropic/anthropic-relay.ts';
+import {
+  validateCountTokensRequest,
+  validateMessagesRequest,
+} from '../../api/anthropic/anthropic-validate.ts';
+import { upstreamBill } from '../../billing/bills.ts';
+import { StreamTally } from '../../billing/stream-tally.ts';
+import type { Attempt } from '../../billing/usage-recorder.ts';
+import { ClientClosedError, GatewayError, toGatewayError } from '../../core/errors.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
+import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
+import type { StreamStart } from '../../pipeline/dispatch.ts';
+import type {
+  AnthropicMessage,
+  MessageStreamEvent,
+  MessagesRequest,
+} from '../../providers/anthropic/index.ts';
+import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
+import { requireKey } from '../auth.ts';
+import type { GatewayContext } from '../context.ts';
+import type { ErrorRenderer } from '../error-render.ts';
+import { SseWriter } from '../sse-writer.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -62,10 +64,10 @@ import {
 
 const ROUTE = '/v1/messages';
 
-const renderError: ErrorRenderer = (error, requestId) => anthropicError(error, requestId);
+const renderError: ErrorRenderer = (error, requestId) => toAnthropicError(error, requestId);
 
 /** The status this route answers a failure with (Anthropic's, e.g. 529 for overload). */
-const anthropicStatus = (error: GatewayError): number => anthropicError(error).status;
+const anthropicStatus = (error: GatewayError): number => toAnthropicError(error).status;
 
 /** Anthropic clients read `request-id`; the gateway's `x-request-id` is kept as well. */
 async function anthropicHeaders(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -107,7 +109,25 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(`${ROUTE}/count_tokens`, { onRequest, config }, async (request, reply) => {
     const body = validateCountTokensRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    return countTokens(gw, request, reply, route, body);
+    // A client gone before the answer cancels the upstream call, as for a model request.
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
+    };
+    reply.raw.once('close', onClose);
+    try {
+      const { count, exact } = await countTokens(route, body, {
+        requestId: request.id,
+        headers: request.headers,
+        signal: controller.signal,
+        isActive: (id) => gw.router.isActive(id),
+        log: request.log,
+      });
+      reply.header(TOKEN_COUNT_HEADER, exact ? 'exact' : 'estimate');
+      return count;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
   });
 }
 
@@ -163,7 +183,7 @@ async function streamMessages(
   if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
-    await writer.frame(encodeEvent({ type: 'error', error: anthropicError(outcome.failure).body.error }));
+    await writer.frame(encodeEvent({ type: 'error', error: toAnthropicError(outcome.failure).body.error }));
     request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
   writer.end();
@@ -205,7 +225,10 @@ async function relayTranslated(
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
 ): Promise<StreamOutcome> {
-  const translator = new AnthropicStreamTranslator({ model: body.model, stopSequences: body.stop_sequences });
+  const translator = new AnthropicInboundStreamEncoder({
+    model: body.model,
+    stopSequences: body.stop_sequences,
+  });
   const tally = new StreamTally(start.attempt);
   const send = (events: MessageStreamEvent[]): Promise<boolean> =>
     events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));

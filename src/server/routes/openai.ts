@@ -3,13 +3,13 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
 import { embeddingBill } from '../../billing/embedding-usage.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatRequest } from '../../core/types.ts';
 import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
-import { validateChatRequest, validateEmbeddingRequest } from '../../pipeline/validate.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';

@@ -5,8 +5,10 @@
  * messages, stream, counts and limits) and open everywhere else: unknown
  * fields pass through to OpenAI-compatible upstreams untouched. Bounds stop
  * parameter bombs before any upstream call. The field checks themselves are
- * shared with the Anthropic API (core/field-checks.ts).
+ * shared with the Anthropic API (../field-checks.ts).
  */
+
+import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
 import {
   checkGatewayFields,
   checkInteger,
@@ -16,8 +18,7 @@ import {
   failBody,
   isObject,
   LIMITS,
-} from '../core/field-checks.ts';
-import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
+} from '../field-checks.ts';
 
 function checkCommon(body: Record<string, unknown>): void {
   checkGatewayFields(body);

@@ -9,8 +9,12 @@
  * error) is still billed for what it consumed.
  */
 import type { Usage } from '../../core/types.ts';
-import { mergeStreamUsage, toCanonicalUsage } from './anthropic-usage.ts';
-import type { AnthropicUsage, MessageStreamEvent } from './anthropic-wire.ts';
+import {
+  type AnthropicUsage,
+  type MessageStreamEvent,
+  mergeStreamUsage,
+  toCanonicalUsage,
+} from '../../providers/anthropic/index.ts';
 
 export interface RawEvent {
   event: string;

@@ -25,12 +25,16 @@ import {
   dispatchWith,
   type StreamStart,
 } from '../../pipeline/dispatch.ts';
-import { routingView, toChatRequest } from '../../protocols/anthropic/anthropic-request.ts';
-import { toCanonicalUsage } from '../../protocols/anthropic/anthropic-usage.ts';
-import type { AnthropicUsage, MessagesRequest } from '../../protocols/anthropic/anthropic-wire.ts';
-import { type AnthropicRawEvent, speaksAnthropic } from '../../providers/anthropic/index.ts';
+import {
+  type AnthropicRawEvent,
+  type AnthropicUsage,
+  type MessagesRequest,
+  speaksAnthropic,
+  toCanonicalUsage,
+} from '../../providers/anthropic/index.ts';
 import type { AttemptContext } from '../../providers/types.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
+import { fromAnthropicRequest, routingView } from './anthropic-inbound-request.ts';
 
 export interface MessagesPlan {
   body: MessagesRequest;
@@ -49,7 +53,7 @@ export function planMessages(
   upstreamHeaders?: Readonly<Record<string, string>>,
 ): MessagesPlan {
   try {
-    const { chat } = toChatRequest(body);
+    const { chat } = fromAnthropicRequest(body);
     return { body, chat, untranslatable: undefined, view: chat, upstreamHeaders };
   } catch (error) {
     const failure = toGatewayError(error);

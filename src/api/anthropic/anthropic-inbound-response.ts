@@ -1,14 +1,19 @@
 /**
- * Canonical ChatCompletion → Anthropic Message, and the pieces the stream
- * translator shares with it (message ids, tool input).
+ * Inbound: a canonical ChatCompletion → the Anthropic Message an Anthropic
+ * client gets, and the pieces the stream encoder shares with it (message ids,
+ * tool input). (Outbound, an Anthropic upstream's Message → canonical, is
+ * src/providers/anthropic/anthropic-response.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../core/errors.ts';
 import { toolInputOf } from '../../core/tool-calls.ts';
 import type { ChatChoice, ChatCompletion, ToolCall } from '../../core/types.ts';
-import { toStopInfo } from './anthropic-stop.ts';
-import { fromCanonicalUsage } from './anthropic-usage.ts';
-import type { AnthropicMessage, ContentBlock } from './anthropic-wire.ts';
+import {
+  type AnthropicMessage,
+  type ContentBlock,
+  fromCanonicalUsage,
+  toStopInfo,
+} from '../../providers/anthropic/index.ts';
 
 /** `msg_` + 24 random base64url characters, the shape Anthropic's ids have. */
 export function newMessageId(): string {

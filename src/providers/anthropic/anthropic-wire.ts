@@ -2,9 +2,10 @@
  * The Anthropic Messages API on the wire (https://docs.anthropic.com/en/api/messages,
  * version 2023-06-01): requests, responses, stream events and error bodies.
  *
- * One protocol, two users: the inbound `/v1/messages` route (Anthropic clients
- * → gateway) and the outbound adapter (src/providers/anthropic/, gateway →
- * Anthropic). Objects are open (`[key: string]: unknown`) where Anthropic adds
+ * The Anthropic provider's wire file, with two readers: this adapter (gateway
+ * → Anthropic) and the inbound `/v1/messages` API (src/api/anthropic/,
+ * Anthropic clients → gateway), which sits above providers and imports it
+ * from here. Objects are open (`[key: string]: unknown`) where Anthropic adds
  * fields over time, so a body read from one side keeps what this file does
  * not name; unions of block and event types are closed, and readers give
  * unknown types a `default` branch.

@@ -4,7 +4,7 @@
  * limits, and the fields that would let a client choose where our provider
  * credentials are sent.
  */
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../core/errors.ts';
 
 /** Fields some gateways honour to pick the upstream URL or key per request. Never here. */
 const FORBIDDEN_FIELDS = [

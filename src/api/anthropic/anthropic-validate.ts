@@ -7,6 +7,8 @@
  * target are refused later, by the translation, because an Anthropic target
  * can take them as they are.
  */
+
+import type { CountTokensRequest, MessagesRequest } from '../../providers/anthropic/index.ts';
 import {
   checkGatewayFields,
   checkInteger,
@@ -16,8 +18,7 @@ import {
   failBody,
   isObject,
   LIMITS,
-} from '../../core/field-checks.ts';
-import type { CountTokensRequest, MessagesRequest } from './anthropic-wire.ts';
+} from '../field-checks.ts';
 
 type Obj = Record<string, unknown>;
 

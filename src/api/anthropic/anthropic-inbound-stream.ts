@@ -1,6 +1,8 @@
 /**
- * Canonical chunk stream → Anthropic Messages stream events, one chunk at a
- * time, so each event can go to the client as soon as its chunk arrived.
+ * Inbound: canonical chunk stream → the Anthropic Messages stream events an
+ * Anthropic client gets, one chunk at a time, so each event can go to the
+ * client as soon as its chunk arrived. (Outbound, an Anthropic upstream's
+ * events → canonical chunks, is src/providers/anthropic/anthropic-stream.ts.)
  *
  * Order (https://docs.anthropic.com/en/docs/build-with-claude/streaming):
  * message_start, then per content block content_block_start, its deltas and
@@ -15,11 +17,14 @@
  */
 import type { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, FinishReason, Usage } from '../../core/types.ts';
-import { anthropicError } from './anthropic-errors.ts';
-import { newMessageId } from './anthropic-response.ts';
-import { toStopInfo } from './anthropic-stop.ts';
-import { fromCanonicalUsage } from './anthropic-usage.ts';
-import type { MessageDeltaEvent, MessageStreamEvent } from './anthropic-wire.ts';
+import {
+  fromCanonicalUsage,
+  type MessageDeltaEvent,
+  type MessageStreamEvent,
+  toStopInfo,
+} from '../../providers/anthropic/index.ts';
+import { toAnthropicError } from './anthropic-inbound-error.ts';
+import { newMessageId } from './anthropic-inbound-response.ts';
 
 export interface StreamContext {
   /** The model name the client asked for. */
@@ -30,7 +35,7 @@ export interface StreamContext {
 
 type OpenBlock = { index: number; kind: 'text' } | { index: number; kind: 'tool'; toolIndex: number };
 
-export class AnthropicStreamTranslator {
+export class AnthropicInboundStreamEncoder {
   readonly #context: StreamContext;
   #started = false;
   #inputKnownAtStart = false;
@@ -118,7 +123,7 @@ export class AnthropicStreamTranslator {
   error(error: GatewayError): MessageStreamEvent[] {
     const events: MessageStreamEvent[] = [];
     this.#ensureStarted(events, undefined);
-    const { body } = anthropicError(error);
+    const { body } = toAnthropicError(error);
     events.push({ type: 'error', error: body.error });
     return events;
   }

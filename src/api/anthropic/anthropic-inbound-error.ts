@@ -6,11 +6,16 @@
  * 504 timeout_error, 529 overloaded_error.
  *
  * The one place that decides how the gateway's errors look to Anthropic
- * clients, both as an HTTP response and as an in-stream `event: error`.
+ * clients, both as an HTTP response and as an in-stream `event: error`. The
+ * other direction (an Anthropic upstream's error → GatewayError) is the
+ * provider's: src/providers/anthropic/anthropic-error.ts.
  */
 import type { ErrorCode, GatewayError } from '../../core/errors.ts';
-import { errorTypeOfStatus } from './anthropic-error-types.ts';
-import type { AnthropicErrorBody, AnthropicErrorType } from './anthropic-wire.ts';
+import {
+  type AnthropicErrorBody,
+  type AnthropicErrorType,
+  errorTypeOfStatus,
+} from '../../providers/anthropic/index.ts';
 
 interface AnthropicErrorShape {
   type: AnthropicErrorType;
@@ -52,7 +57,7 @@ export interface AnthropicErrorResponse {
   body: AnthropicErrorBody;
 }
 
-export function anthropicError(error: GatewayError, requestId?: string): AnthropicErrorResponse {
+export function toAnthropicError(error: GatewayError, requestId?: string): AnthropicErrorResponse {
   const shape = BY_CODE[error.code];
   const status = shape.status ?? error.status;
   const type = error.code === 'upstream_client_error' ? errorTypeOfStatus(status) : shape.type;

@@ -1,7 +1,8 @@
 /**
- * Anthropic Messages request → canonical ChatRequest (OpenAI Chat Completions),
- * for targets that do not speak Anthropic. Expects a body that passed
- * `validateMessagesRequest`.
+ * Inbound: an Anthropic client's Messages request → canonical ChatRequest
+ * (OpenAI Chat Completions), for targets that do not speak Anthropic. Expects
+ * a body that passed `validateMessagesRequest`. (Outbound, canonical →
+ * Anthropic for an Anthropic target, is src/providers/anthropic/anthropic-request.ts.)
  *
  * What has no canonical equivalent is refused with a 400 naming the field
  * (documents, server tools, file-id images) rather than silently dropped, with
@@ -18,19 +19,20 @@ import type {
   TextPart,
   ToolCall,
 } from '../../core/types.ts';
-import { toToolCall } from './anthropic-tools.ts';
-import type {
-  ContentBlockParam,
-  CountTokensRequest,
-  ImageBlockParam,
-  MessageParam,
-  MessagesRequest,
-  TextBlockParam,
-  ThinkingConfig,
-  ToolChoice,
-  ToolParam,
-  ToolResultBlockParam,
-} from './anthropic-wire.ts';
+import {
+  type ContentBlockParam,
+  type CountTokensRequest,
+  fromAnthropicTool,
+  fromAnthropicToolChoice,
+  fromAnthropicToolUse,
+  type ImageBlockParam,
+  type MessageParam,
+  type MessagesRequest,
+  type TextBlockParam,
+  type ThinkingConfig,
+  type ToolParam,
+  type ToolResultBlockParam,
+} from '../../providers/anthropic/index.ts';
 
 export interface TranslatedRequest {
   chat: ChatRequest;
@@ -126,7 +128,7 @@ function assistantMessage(blocks: ContentBlockParam[], path: string): ChatMessag
         texts.push(block.text);
         break;
       case 'tool_use':
-        toolCalls.push(toToolCall(block));
+        toolCalls.push(fromAnthropicToolUse(block));
         break;
       case 'thinking':
       case 'redacted_thinking':
@@ -159,35 +161,18 @@ function chatMessages(messages: MessageParam[]): ChatMessage[] {
   return out;
 }
 
+/** Client tools only: a server tool runs at Anthropic, so only an Anthropic target can take it. */
 function chatTools(tools: ToolParam[]): ChatRequest['tools'] {
   return tools.map((tool, i) => {
     if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') {
       unsupported(`tools[${i}].type`, `the server tool '${tool.type}'`);
     }
-    const fn: { name: string; description?: string; parameters?: Record<string, unknown> } = {
-      name: tool.name,
-      parameters: tool.input_schema,
-    };
-    if (typeof tool.description === 'string') fn.description = tool.description;
-    return { type: 'function' as const, function: fn };
+    return fromAnthropicTool(tool);
   });
 }
 
-function chatToolChoice(choice: ToolChoice): unknown {
-  switch (choice.type) {
-    case 'auto':
-      return 'auto';
-    case 'any':
-      return 'required';
-    case 'none':
-      return 'none';
-    case 'tool':
-      return { type: 'function', function: { name: choice.name } };
-  }
-}
-
 /** The prompt alone (system, messages, tools): what count_tokens measures. */
-export function toChatPrompt(body: CountTokensRequest): ChatRequest {
+export function fromAnthropicPrompt(body: CountTokensRequest): ChatRequest {
   const messages = chatMessages(body.messages);
   const system = systemMessage(body.system);
   const chat: ChatRequest = { model: body.model, messages: system ? [system, ...messages] : messages };
@@ -195,8 +180,8 @@ export function toChatPrompt(body: CountTokensRequest): ChatRequest {
   return chat;
 }
 
-export function toChatRequest(body: MessagesRequest): TranslatedRequest {
-  const chat = toChatPrompt(body);
+export function fromAnthropicRequest(body: MessagesRequest): TranslatedRequest {
+  const chat = fromAnthropicPrompt(body);
   chat.max_tokens = body.max_tokens;
   if (body.stream === true) chat.stream = true;
   if (body.temperature !== undefined) chat.temperature = body.temperature;
@@ -205,10 +190,7 @@ export function toChatRequest(body: MessagesRequest): TranslatedRequest {
   if (typeof body.metadata?.user_id === 'string') chat.user = body.metadata.user_id;
   // OpenAI refuses tool_choice and parallel_tool_calls without tools; with none, they mean nothing.
   if (body.tool_choice !== undefined && chat.tools !== undefined) {
-    chat.tool_choice = chatToolChoice(body.tool_choice);
-    if (body.tool_choice.type !== 'none' && body.tool_choice.disable_parallel_tool_use === true) {
-      chat['parallel_tool_calls'] = false;
-    }
+    Object.assign(chat, fromAnthropicToolChoice(body.tool_choice));
   }
   const anthropicOnly: TranslatedRequest['anthropicOnly'] = {};
   if (body.top_k !== undefined) anthropicOnly.top_k = body.top_k;
