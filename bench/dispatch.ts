@@ -20,14 +20,14 @@ import type { AuthenticatedKey } from '../src/auth/key-store.ts';
 import { UsageRecorder } from '../src/billing/usage-recorder.ts';
 import { validateConfig } from '../src/config/load.ts';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../src/core/types.ts';
-import type { UsageLedger } from '../src/ledger/usage-ledger.ts';
-import { GatewayMetrics } from '../src/observability/metrics.ts';
 import {
   type DispatchOptions,
   dispatchChat,
   dispatchChatStream,
   newDispatchReport,
-} from '../src/pipeline/dispatch.ts';
+} from '../src/dispatch/dispatch.ts';
+import type { UsageLedger } from '../src/ledger/usage-ledger.ts';
+import { GatewayMetrics } from '../src/observability/metrics.ts';
 import type { ProviderAdapter } from '../src/providers/types.ts';
 import { Resilience } from '../src/resilience/resilience.ts';
 import { buildModelTable, type ModelRoute } from '../src/routing/model-table.ts';

@@ -22,9 +22,6 @@ export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
 export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';
 export type * from './core/types.ts';
-export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
-export { createLogger } from './observability/logger.ts';
-export { GatewayMetrics } from './observability/metrics.ts';
 export {
   type AttemptCall,
   type DispatchOptions,
@@ -37,7 +34,10 @@ export {
   GATEWAY_STEPS,
   newDispatchReport,
   type StreamStart,
-} from './pipeline/dispatch.ts';
+} from './dispatch/dispatch.ts';
+export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
+export { createLogger } from './observability/logger.ts';
+export { GatewayMetrics } from './observability/metrics.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';

@@ -169,6 +169,11 @@ export function mapTransportError(error: unknown, clientSignal: AbortSignal): un
   }
 }
 
+/** The provider's headers plus our request id, so an upstream's logs can be matched with ours. */
+export function withRequestId(headers: Record<string, string>, ctx: AttemptContext): Record<string, string> {
+  return { ...headers, 'x-request-id': ctx.requestId };
+}
+
 /** Reads a whole (bounded) body as text; transport errors mapped. */
 export async function readText(res: UpstreamResponse, clientSignal: AbortSignal): Promise<string> {
   const chunks: Buffer[] = [];

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AnthropicEventRelay, encodeFrame } from '../../src/api/anthropic/anthropic-relay.ts';
+import { encodeFrame } from '../../src/api/anthropic/anthropic-inbound-stream.ts';
+import { AnthropicEventRelay } from '../../src/api/anthropic/anthropic-relay.ts';
 import { estimateCompletionTokens } from '../../src/core/token-estimate.ts';
 import { errorTypeOfStatus, statusOfErrorType } from '../../src/providers/anthropic/anthropic-error.ts';
 import { toFinishReason, toStopInfo } from '../../src/providers/anthropic/anthropic-stop.ts';

@@ -24,7 +24,7 @@ import {
   dispatchStreamWith,
   dispatchWith,
   type StreamStart,
-} from '../../pipeline/dispatch.ts';
+} from '../../dispatch/dispatch.ts';
 import {
   type AnthropicRawEvent,
   type AnthropicUsage,

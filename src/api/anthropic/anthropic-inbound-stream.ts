@@ -171,8 +171,15 @@ export class AnthropicInboundStreamEncoder {
 }
 
 /** One SSE frame: the event name repeated as `event:`, as Anthropic sends it. */
+/** `data` may span lines (SSE joins multi-line data with `\n`): each line needs its own `data:` field. */
+export function encodeFrame(event: string, data: string): string {
+  const body = data.includes('\n') ? data.split('\n').join('\ndata: ') : data;
+  return `event: ${event}\ndata: ${body}\n\n`;
+}
+
+/** One event as SSE text (JSON text never spans lines, so it is one data line). */
 export function encodeEvent(event: MessageStreamEvent): string {
-  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  return encodeFrame(event.type, JSON.stringify(event));
 }
 
 export const PING_FRAME = encodeEvent({ type: 'ping' });

@@ -8,22 +8,18 @@
  * much content was relayed, so a stream cut short (client gone, upstream
  * error) is still billed for what it consumed.
  */
-import type { Usage } from '../../core/types.ts';
+import type { Billed } from '../../core/types.ts';
 import {
   type AnthropicUsage,
   type MessageStreamEvent,
   mergeStreamUsage,
   toCanonicalUsage,
 } from '../../providers/anthropic/index.ts';
+import { encodeFrame } from './anthropic-inbound-stream.ts';
 
 export interface RawEvent {
   event: string;
   data: string;
-}
-
-export interface BilledUsage {
-  usage: Usage;
-  source: 'upstream' | 'estimated';
 }
 
 export interface RelayEstimates {
@@ -78,7 +74,7 @@ export class AnthropicEventRelay {
    * the output, else its input count with the output estimated from what was
    * relayed (or everything estimated when the stream never started).
    */
-  billed(estimates: RelayEstimates): BilledUsage {
+  billed(estimates: RelayEstimates): Billed {
     if (this.#sawStart && this.#sawFinalCount)
       return { usage: toCanonicalUsage(this.#usage), source: 'upstream' };
     const relayed = estimates.completionTokens(this.#contentEvents, this.#contentChars);
@@ -115,10 +111,4 @@ function parseEvent(data: string): MessageStreamEvent | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** `data` may span lines (SSE joins multi-line data with `\n`): each line needs its own `data:` field. */
-export function encodeFrame(event: string, data: string): string {
-  const body = data.includes('\n') ? data.split('\n').join('\ndata: ') : data;
-  return `event: ${event}\ndata: ${body}\n\n`;
 }

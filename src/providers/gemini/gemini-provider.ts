@@ -28,6 +28,7 @@ import {
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
+  withRequestId,
 } from '../http.ts';
 import type { AttemptContext, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
@@ -146,13 +147,7 @@ export class GeminiProvider implements ProviderAdapter {
   }
 
   #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
-    return this.#client.postJson(
-      path,
-      { ...this.#headers, 'x-request-id': ctx.requestId },
-      body,
-      ctx,
-      this.#mapError,
-    );
+    return this.#client.postJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError);
   }
 }
 

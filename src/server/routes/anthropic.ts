@@ -39,10 +39,10 @@ import {
 import { upstreamBill } from '../../billing/bills.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
 import type { Attempt } from '../../billing/usage-recorder.ts';
-import { ClientClosedError, GatewayError, toGatewayError } from '../../core/errors.ts';
+import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
-import type { StreamStart } from '../../pipeline/dispatch.ts';
+import type { StreamStart } from '../../dispatch/dispatch.ts';
 import type {
   AnthropicMessage,
   MessageStreamEvent,
@@ -50,6 +50,7 @@ import type {
 } from '../../providers/anthropic/index.ts';
 import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
+import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
@@ -109,25 +110,16 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(`${ROUTE}/count_tokens`, { onRequest, config }, async (request, reply) => {
     const body = validateCountTokensRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    // A client gone before the answer cancels the upstream call, as for a model request.
-    const controller = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
-    };
-    reply.raw.once('close', onClose);
-    try {
-      const { count, exact } = await countTokens(route, body, {
-        requestId: request.id,
-        headers: request.headers,
-        signal: controller.signal,
-        isActive: (id) => gw.router.isActive(id),
-        log: request.log,
-      });
-      reply.header(TOKEN_COUNT_HEADER, exact ? 'exact' : 'estimate');
-      return count;
-    } finally {
-      reply.raw.off('close', onClose);
-    }
+    const { count, exact } = await countTokens(route, body, {
+      requestId: request.id,
+      headers: request.headers,
+      // A client gone before the answer cancels the upstream call, as for a model request.
+      signal: abortOnClientClose(reply),
+      isActive: (id) => gw.router.isActive(id),
+      log: request.log,
+    });
+    reply.header(TOKEN_COUNT_HEADER, exact ? 'exact' : 'estimate');
+    return count;
   });
 }
 

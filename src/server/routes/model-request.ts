@@ -14,8 +14,9 @@ import {
   type DispatchReport,
   newDispatchReport,
   type StreamStart,
-} from '../../pipeline/dispatch.ts';
+} from '../../dispatch/dispatch.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
+import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
 
@@ -59,12 +60,8 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
     stream: info.stream,
   });
   request.usage = recorder;
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
-  });
   return {
-    signal: controller.signal,
+    signal: abortOnClientClose(reply),
     requestId: request.id,
     recorder,
     targets: decision.candidates,

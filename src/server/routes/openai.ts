@@ -9,7 +9,7 @@ import { StreamTally } from '../../billing/stream-tally.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { ChatRequest } from '../../core/types.ts';
-import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../pipeline/dispatch.ts';
+import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../dispatch/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';

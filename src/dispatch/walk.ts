@@ -1,27 +1,23 @@
 /**
- * Sends a request to an ordered list of candidate targets (the router decides
- * the order): for each, skip it while its circuit breaker is open, attempt it
- * with the model's timeouts, record the outcome on the breaker, retry it with
- * jittered backoff while `retries.max` and the shared retry budget allow, then
- * fall back to the next candidate. With hedging on, a slow first attempt races
- * a second one on the next candidate.
+ * The walk over a request's candidate targets, and the attempt at its core.
+ *
+ * For each candidate in the router's order, the composed steps run around
+ * one upstream attempt (GATEWAY_STEPS: retry → hedge → budget → breaker, see
+ * resilience/dispatch-step.ts): an open breaker skips the target, a retryable
+ * failure that the steps did not absorb falls back to the next one, an
+ * exhausted retry budget stops the walk. The request's state is one object
+ * (DispatchRequest), so the common path allocates it, one slot and the
+ * attempt's context, and awaits no breaker.
  *
  * Streams are committed to the client only once the first chunk has arrived,
  * so every failure before that point can still be retried or fall back, and a
  * client that gets a 200 gets content; nothing is retried or hedged after that.
  */
 
-import { promptOnly, upstreamBill } from '../billing/bills.ts';
-import { embeddingBill } from '../billing/embedding-usage.ts';
+import { promptOnly } from '../billing/bills.ts';
 import type { Attempt, UsageRecorder } from '../billing/usage-recorder.ts';
 import { ClientClosedError, GatewayError } from '../core/errors.ts';
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatRequest,
-  EmbeddingRequest,
-  EmbeddingResponse,
-} from '../core/types.ts';
+import type { ChatCompletionChunk } from '../core/types.ts';
 import type { AttemptContext } from '../providers/types.ts';
 import { withBreaker } from '../resilience/breaker-step.ts';
 import { withBudget } from '../resilience/budget-step.ts';
@@ -281,7 +277,7 @@ async function attemptStep<T extends { attempt: Attempt }>(
 
 const GATEWAY_STEP = composeSteps(GATEWAY_STEPS, attemptStep);
 
-function run<T extends { attempt: Attempt }, Input>(
+export function walk<T extends { attempt: Attempt }, Input>(
   route: ModelRoute,
   options: DispatchOptions,
   call: AttemptCall<T, Input>,
@@ -320,126 +316,4 @@ function finalError(
     });
   }
   return last;
-}
-
-/**
- * Any request through the dispatch machinery (breakers, retries, hedging,
- * ordered fallback): `call` runs one attempt on one target, so what is sent
- * may differ per target (an Anthropic body to an Anthropic target, a
- * translated one to the others). `discard` releases a result that lost a
- * hedge race by a hair.
- */
-export function dispatchWith<T extends { attempt: Attempt }>(
-  route: ModelRoute,
-  options: DispatchOptions,
-  call: AttemptCall<T>,
-  discard: (late: T) => void,
-): Promise<T> {
-  return run(route, options, call, discard, undefined);
-}
-
-/** A stream counts as served once its first item arrived; a failure before that can still be retried or fall back. */
-async function firstItem<Item>(
-  opening: Promise<AsyncIterable<Item>>,
-  attempt: Attempt,
-): Promise<StreamStart<Item>> {
-  const stream = await opening;
-  const iterator = stream[Symbol.asyncIterator]();
-  let first: IteratorResult<Item>;
-  try {
-    first = await iterator.next();
-  } catch (error) {
-    await iterator.return?.().catch(() => undefined);
-    throw error;
-  }
-  if (first.done) throw new GatewayError('upstream_bad_response', 'Upstream stream ended without any chunk');
-  return { attempt, first: first.value, rest: iterator };
-}
-
-function openFirstItem<Item>(
-  target: RouteTarget,
-  ctx: AttemptContext,
-  attempt: Attempt,
-  open: AttemptCall<AsyncIterable<Item>>,
-): Promise<StreamStart<Item>> {
-  return firstItem(open(target, ctx, attempt, undefined), attempt);
-}
-
-function discardStream<Item>(late: StreamStart<Item>): void {
-  late.rest.return?.().catch(() => undefined);
-  late.attempt.hedgeLost();
-}
-
-/**
- * A stream through the dispatch machinery: `open` starts one attempt's
- * stream, which counts as served only once its first item arrived, so a
- * failure before that can still be retried or fall back.
- */
-export function dispatchStreamWith<Item>(
-  route: ModelRoute,
-  options: DispatchOptions,
-  open: AttemptCall<AsyncIterable<Item>>,
-): Promise<StreamStart<Item>> {
-  return run(route, options, openFirstItem<Item>, discardStream<Item>, open);
-}
-
-async function chatOnce(
-  target: RouteTarget,
-  ctx: AttemptContext,
-  attempt: Attempt,
-  request: ChatRequest,
-): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
-  const completion = await target.provider.chat({ ...request, model: target.model }, ctx);
-  return { completion, attempt };
-}
-
-function discardChat(late: { completion: ChatCompletion; attempt: Attempt }): void {
-  late.attempt.hedgeLost(upstreamBill(late.completion.usage));
-}
-
-export function dispatchChat(
-  route: ModelRoute,
-  request: ChatRequest,
-  options: DispatchOptions,
-): Promise<{ completion: ChatCompletion; attempt: Attempt }> {
-  return run(route, options, chatOnce, discardChat, request);
-}
-
-function openChatStream(
-  target: RouteTarget,
-  ctx: AttemptContext,
-  attempt: Attempt,
-  request: ChatRequest,
-): Promise<StreamStart> {
-  return firstItem(target.provider.streamChat({ ...request, model: target.model }, ctx), attempt);
-}
-
-export function dispatchChatStream(
-  route: ModelRoute,
-  request: ChatRequest,
-  options: DispatchOptions,
-): Promise<StreamStart> {
-  return run(route, options, openChatStream, discardStream<ChatCompletionChunk>, request);
-}
-
-async function embedOnce(
-  target: RouteTarget,
-  ctx: AttemptContext,
-  attempt: Attempt,
-  request: EmbeddingRequest,
-): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
-  const response = await target.provider.embed({ ...request, model: target.model }, ctx);
-  return { response, attempt };
-}
-
-function discardEmbedding(late: { response: EmbeddingResponse; attempt: Attempt }): void {
-  late.attempt.hedgeLost(embeddingBill(late.response));
-}
-
-export function dispatchEmbeddings(
-  route: ModelRoute,
-  request: EmbeddingRequest,
-  options: DispatchOptions,
-): Promise<{ response: EmbeddingResponse; attempt: Attempt }> {
-  return run(route, options, embedOnce, discardEmbedding, request);
 }
