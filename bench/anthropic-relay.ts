@@ -13,6 +13,7 @@ import {
   AnthropicInboundStreamEncoder as Inbound,
 } from '../src/api/anthropic/anthropic-inbound-stream.ts';
 import { AnthropicEventRelay } from '../src/api/anthropic/anthropic-relay.ts';
+import { AnthropicEventTally } from '../src/billing/anthropic-event-tally.ts';
 import { AnthropicUpstreamStreamParser as Outbound } from '../src/providers/anthropic/anthropic-stream.ts';
 
 export interface AnthropicRelayBench {
@@ -60,7 +61,7 @@ function measure(iterations: number, fn: () => void): number {
 }
 
 export function benchAnthropicRelay(iterations = 100_000): AnthropicRelayBench {
-  const relay = new AnthropicEventRelay('fast');
+  const relay = new AnthropicEventRelay('fast', new AnthropicEventTally());
   relay.relay(start);
   relay.relay(blockStart);
   const passthroughUs = measure(iterations, () => {

@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { encodeFrame } from '../../src/api/anthropic/anthropic-inbound-stream.ts';
 import { AnthropicEventRelay } from '../../src/api/anthropic/anthropic-relay.ts';
+import { AnthropicEventTally } from '../../src/billing/anthropic-event-tally.ts';
 import { estimateCompletionTokens } from '../../src/core/token-estimate.ts';
 import { errorTypeOfStatus, statusOfErrorType } from '../../src/providers/anthropic/anthropic-error.ts';
 import { toFinishReason, toStopInfo } from '../../src/providers/anthropic/anthropic-stop.ts';
 import { fromCanonicalUsage, toCanonicalUsage } from '../../src/providers/anthropic/anthropic-usage.ts';
 import { SseParser } from '../../src/providers/sse.ts';
 
-const estimates = { promptTokens: () => 42, completionTokens: estimateCompletionTokens };
+const estimates = { promptTokens: () => 42 };
 
 describe('stop reason ⇄ finish reason', () => {
   test('each finish reason maps back to a stop reason that maps to it again', () => {
@@ -126,10 +127,14 @@ describe('passthrough relay', () => {
   });
 
   test("billing: the upstream's counts once message_delta gave them, else input exact and output estimated", () => {
-    const complete = new AnthropicEventRelay('m');
-    complete.relay(start);
-    complete.relay(delta('hello world'));
-    complete.relay({
+    const relayed = () => {
+      const tally = new AnthropicEventTally();
+      return { tally, relay: new AnthropicEventRelay('m', tally) };
+    };
+    const complete = relayed();
+    complete.relay.relay(start);
+    complete.relay.relay(delta('hello world'));
+    complete.relay.relay({
       event: 'message_delta',
       data: JSON.stringify({
         type: 'message_delta',
@@ -137,23 +142,23 @@ describe('passthrough relay', () => {
         usage: { output_tokens: 9 },
       }),
     });
-    const billed = complete.billed(estimates);
+    const billed = complete.tally.billed(estimates.promptTokens);
     assert.equal(billed.source, 'upstream');
     assert.equal(billed.usage.prompt_tokens, 14);
     assert.equal(billed.usage.completion_tokens, 9);
 
-    const cut = new AnthropicEventRelay('m');
-    cut.relay(start);
-    assert.equal(cut.sawContent, false);
-    cut.relay(delta('some text'));
-    cut.relay(delta(' and more'));
-    assert.equal(cut.sawContent, true);
-    const partial = cut.billed(estimates);
+    const cut = relayed();
+    cut.relay.relay(start);
+    assert.equal(cut.tally.sawContent, false);
+    cut.relay.relay(delta('some text'));
+    cut.relay.relay(delta(' and more'));
+    assert.equal(cut.tally.sawContent, true);
+    const partial = cut.tally.billed(estimates.promptTokens);
     assert.equal(partial.source, 'estimated');
     assert.equal(partial.usage.prompt_tokens, 14);
     assert.equal(partial.usage.completion_tokens, Math.max(1, estimateCompletionTokens(2, 18)));
 
-    const none = new AnthropicEventRelay('m').billed(estimates);
+    const none = new AnthropicEventTally().billed(estimates.promptTokens);
     assert.deepEqual(none, {
       usage: { prompt_tokens: 42, completion_tokens: 0, total_tokens: 42 },
       source: 'estimated',

@@ -36,11 +36,12 @@ import {
   validateCountTokensRequest,
   validateMessagesRequest,
 } from '../../api/anthropic/anthropic-validate.ts';
+import { AnthropicEventTally } from '../../billing/anthropic-event-tally.ts';
 import { upstreamBill } from '../../billing/bills.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
 import type { Attempt } from '../../billing/usage-recorder.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
-import { estimateCompletionTokens, estimatePromptTokens } from '../../core/token-estimate.ts';
+import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
 import type { StreamStart } from '../../dispatch/dispatch.ts';
 import type {
@@ -196,18 +197,15 @@ async function relayRaw(
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
 ): Promise<StreamOutcome> {
-  const relay = new AnthropicEventRelay(body.model);
+  const tally = new AnthropicEventTally();
+  const relay = new AnthropicEventRelay(body.model, tally);
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('raw' in item)) throw new GatewayError('internal_error', 'A passthrough stream yielded a chunk');
     const frame = relay.relay(item.raw);
-    if (relay.sawContent) start.attempt.markFirstToken();
+    if (tally.sawContent) start.attempt.markFirstToken();
     return writer.frame(frame);
   });
-  const billed = relay.billed({
-    promptTokens: dispatch.estimatePromptTokens,
-    completionTokens: estimateCompletionTokens,
-  });
-  return { ...ended, billed };
+  return { ...ended, billed: tally.billed(dispatch.estimatePromptTokens) };
 }
 
 /** Canonical chunks from a non-Anthropic target, translated into Anthropic events. */
