@@ -11,6 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../core/errors.ts';
 import { jsonProblem, MAX_JSON_DEPTH } from '../core/json-guard.ts';
+import { printable } from '../util/printable.ts';
 
 export function registerJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
@@ -35,9 +36,10 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
 
 function refusal(kind: 'too_deep' | 'prototype_key', path: string[], topIsArray: boolean): GatewayError {
   // The top-level field is what a client can act on; a top-level array is the body itself.
-  const param = topIsArray ? 'body' : (path[0] ?? 'body');
+  // Both are the client's own text: echoed bounded and printable.
+  const param = topIsArray ? 'body' : printable(path[0] ?? 'body', 100);
   if (kind === 'prototype_key') {
-    const where = path.length > 1 ? ` (at ${path.join('.')})` : '';
+    const where = path.length > 1 ? ` (at ${printable(path.join('.'), 200)})` : '';
     return new GatewayError(
       'invalid_request',
       `${param}: a "${path.at(-1)}" key is not accepted in a request body${where} (prototype pollution)`,
