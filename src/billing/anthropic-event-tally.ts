@@ -13,6 +13,7 @@ import {
   mergeStreamUsage,
   toCanonicalUsage,
 } from '../providers/anthropic/index.ts';
+import { estimatedBill } from './bills.ts';
 
 export class AnthropicEventTally {
   readonly #usage: AnthropicUsage = { input_tokens: 0, output_tokens: 0 };
@@ -57,11 +58,7 @@ export class AnthropicEventTally {
     if (this.#sawStart) {
       return { usage: toCanonicalUsage({ ...this.#usage, output_tokens: output }), source: 'estimated' };
     }
-    const prompt = estimatePromptTokens();
-    return {
-      usage: { prompt_tokens: prompt, completion_tokens: output, total_tokens: prompt + output },
-      source: 'estimated',
-    };
+    return estimatedBill(estimatePromptTokens(), output);
   }
 
   #countContent(delta: unknown): void {

@@ -5,6 +5,7 @@
  */
 import { estimateCompletionTokens } from '../core/token-estimate.ts';
 import type { Billed, ChatCompletionChunk, Usage } from '../core/types.ts';
+import { estimatedBill } from './bills.ts';
 import type { Attempt } from './usage-recorder.ts';
 
 export class StreamTally {
@@ -35,11 +36,9 @@ export class StreamTally {
   /** The upstream's usage, or an estimate from the prompt and the relayed content. */
   billed(estimatePromptTokens: () => number): Billed {
     if (this.usage) return { usage: this.usage, source: 'upstream' };
-    const prompt = estimatePromptTokens();
-    const completion = estimateCompletionTokens(this.#contentChunks, this.#contentChars);
-    return {
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-      source: 'estimated',
-    };
+    return estimatedBill(
+      estimatePromptTokens(),
+      estimateCompletionTokens(this.#contentChunks, this.#contentChars),
+    );
   }
 }

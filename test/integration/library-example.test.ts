@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../helpers/gateway.ts';
+import { installBuiltPackage } from '../helpers/installed-package.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -23,13 +23,7 @@ function readmeExample(): string {
 }
 
 test('the README library example runs and bills one ok row', () => {
-  const consumer = tempDir('switchyard-example-');
-  const installed = join(consumer, 'node_modules', 'switchyard');
-  mkdirSync(installed, { recursive: true });
-  for (const part of ['bin', 'dist', 'package.json'])
-    cpSync(join(ROOT, part), join(installed, part), { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
-  writeFileSync(join(consumer, 'package.json'), '{"type":"module"}');
+  const consumer = installBuiltPackage('switchyard-example-');
   // Outside node_modules Node strips the example's types itself.
   writeFileSync(join(consumer, 'example.ts'), readmeExample());
   const out = execFileSync(process.execPath, ['example.ts'], { cwd: consumer, encoding: 'utf8' });

@@ -6,24 +6,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/gateway.ts';
+import { installBuiltPackage } from '../helpers/installed-package.ts';
 import { testRedisUrl } from '../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
 
 test('the built package imports from node_modules, with the library API', () => {
-  const consumer = tempDir('switchyard-consumer-');
-  const installed = join(consumer, 'node_modules', 'switchyard');
-  mkdirSync(installed, { recursive: true });
-  // What `files` in package.json ships: bin and dist (npm test builds dist first).
-  for (const part of ['bin', 'dist', 'package.json'])
-    cpSync(join(ROOT, part), join(installed, part), { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
-  writeFileSync(join(consumer, 'package.json'), '{"type":"module"}');
+  const consumer = installBuiltPackage('switchyard-consumer-');
   const script = [
     "import { CircuitBreaker, Router, Gateway, withRetry, hedge } from 'switchyard';",
     'const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeoutMs: 1000 });',
@@ -36,13 +30,7 @@ test('the built package imports from node_modules, with the library API', () => 
 });
 
 test('the built package finds its Lua scripts: a Redis breaker store works from node_modules', () => {
-  const consumer = tempDir('switchyard-consumer-redis-');
-  const installed = join(consumer, 'node_modules', 'switchyard');
-  mkdirSync(installed, { recursive: true });
-  for (const part of ['bin', 'dist', 'package.json'])
-    cpSync(join(ROOT, part), join(installed, part), { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(installed, 'node_modules'));
-  writeFileSync(join(consumer, 'package.json'), '{"type":"module"}');
+  const consumer = installBuiltPackage('switchyard-consumer-redis-');
   const prefix = `pkg${randomBytes(4).toString('hex')}:`;
   const script = [
     "import { connectRedis, RedisBreakerStore, RedisKeys } from 'switchyard';",
