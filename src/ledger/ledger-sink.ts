@@ -128,8 +128,9 @@ class SqliteWorkerSink implements LedgerSink {
   insert(rows: LedgerDbRow[]): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#nextId++;
-    // Arrays in column order clone much cheaper than objects.
-    const values = rows.map((row) => LEDGER_COLUMNS.map((column) => row[column] ?? null));
+    // Arrays in column order, as one JSON text: a string crosses to the thread
+    // as one copy, where structured cloning 500 rows cost ~6 µs a row here.
+    const values = JSON.stringify(rows.map((row) => LEDGER_COLUMNS.map((column) => row[column] ?? null)));
     return new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       this.#worker.ref();

@@ -1,6 +1,6 @@
 /**
- * The SQLite ledger writer thread: receives batches of rows (arrays in
- * LEDGER_COLUMNS order) and inserts each batch in one transaction, so the
+ * The SQLite ledger writer thread: receives batches of rows (JSON text of
+ * arrays in LEDGER_COLUMNS order) and inserts each batch in one transaction, so the
  * synchronous SQLite work never runs on the gateway's event loop.
  */
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
@@ -24,8 +24,9 @@ const begin = db.prepare('begin immediate');
 const commit = db.prepare('commit');
 const rollback = db.prepare('rollback');
 
-parentPort!.on('message', ({ id, rows }: { id: number; rows: SQLInputValue[][] }) => {
+parentPort!.on('message', ({ id, rows: text }: { id: number; rows: string }) => {
   try {
+    const rows = JSON.parse(text) as SQLInputValue[][];
     begin.run();
     try {
       let i = 0;

@@ -99,26 +99,23 @@ export class UpstreamClient {
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     const { ctx } = req;
     ctx.signal.throwIfAborted();
-    const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded')),
-      ctx.timeouts.totalMs,
-    );
-    const signal = AbortSignal.any([ctx.signal, deadline.signal]);
-    const done = () => clearTimeout(timer);
+    const call = new UpstreamCall(ctx.signal, ctx.timeouts.totalMs);
     try {
       const res = await this.#pool(ctx.timeouts.connectMs).request({
         method: req.method,
         path: this.#basePath + req.path,
         headers: req.headers,
         body: req.body ?? null,
-        signal,
+        signal: call.signal,
         headersTimeout: ctx.timeouts.firstByteMs,
         bodyTimeout: ctx.timeouts.idleMs,
       });
-      return { statusCode: res.statusCode, headers: res.headers, body: res.body, done };
+      call.statusCode = res.statusCode;
+      call.headers = res.headers;
+      call.body = res.body;
+      return call;
     } catch (error) {
-      done();
+      call.done();
       throw mapTransportError(error, ctx.signal);
     }
   }
@@ -127,6 +124,45 @@ export class UpstreamClient {
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
     this.#pools.clear();
   }
+}
+
+/**
+ * One upstream call, and what aborts it: the attempt's signal (client gone,
+ * hedge lost) or the total deadline, whichever comes first. One controller
+ * that listens to the attempt's signal, where `AbortSignal.any` would build a
+ * composite signal (weak references, a finalization registry) per call.
+ */
+class UpstreamCall implements UpstreamResponse {
+  statusCode = 0;
+  headers: Record<string, string | string[] | undefined> = {};
+  body!: Dispatcher.ResponseData['body'];
+  readonly #controller = new AbortController();
+  readonly #parent: AbortSignal;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(parent: AbortSignal, totalMs: number) {
+    this.#parent = parent;
+    parent.addEventListener('abort', this);
+    this.#timer = setTimeout(expire, totalMs, this.#controller);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The attempt's signal fired (an EventListener object: no closure per call). */
+  handleEvent(): void {
+    this.#controller.abort(this.#parent.reason);
+  }
+
+  done(): void {
+    clearTimeout(this.#timer);
+    this.#parent.removeEventListener('abort', this);
+  }
+}
+
+function expire(controller: AbortController): void {
+  controller.abort(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded'));
 }
 
 /**

@@ -3,7 +3,6 @@
  * one error renderer, and the routes.
  */
 
-import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -16,6 +15,7 @@ import Fastify, {
 import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
 import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { printable } from '../util/printable.ts';
+import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
 import { registerJsonBodyParser } from './json-body.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -30,7 +30,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Honours a sane client `x-request-id`; anything else (CRLF, huge) is replaced. */
 function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : requestId();
 }
 
 /** Fastify's own errors (body parsing, limits) in our error model. */
@@ -89,7 +89,8 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   app.decorateRequest('key', null);
   app.decorateRequest('usage', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks take a callback (no promise and tick per request, as async hooks cost).
+  app.addHook('onRequest', (request, reply, done) => {
     // In flight from here until the response is finished or the connection
     // closes first (a client abort, streams included): Node emits 'close' on
     // the response exactly once in either case (so `on`, without `once`'s
@@ -103,8 +104,10 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     // refused in its API's shape; health and metrics keep answering.
     if (gw.state.draining && request.routeOptions.config?.servesWhileDraining !== true) {
       reply.header('connection', 'close');
-      throw new GatewayError('shutting_down', 'The gateway is shutting down; retry the request');
+      done(new GatewayError('shutting_down', 'The gateway is shutting down; retry the request'));
+      return;
     }
+    done();
   });
 
   app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {
@@ -137,7 +140,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
 
   // Access log and, for requests no UsageRecorder accounted for (early errors,
   // health, admin), the request metrics.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     if (request.usage === null) {
       const labels = {
         route: request.routeOptions.url ?? 'unmatched',
@@ -157,6 +160,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       },
       'request',
     );
+    done();
   });
 
   registerOpenAIRoutes(app, gw);

@@ -1,7 +1,8 @@
 /**
  * The shortcuts of the per-request path keep the slow path's answers: a
  * closed breaker's synchronous permit, permits that settle once, and the
- * router's shared decision for fixed-order models.
+ * router's shared decision for fixed-order models; request ids that sort by
+ * time (the ledger's index stays append-only) and stay unique.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { createProviders } from '../../src/providers/registry.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { buildModelTable } from '../../src/routing/model-table.ts';
 import { Router } from '../../src/routing/router.ts';
+import { requestId } from '../../src/util/request-id.ts';
 
 const CALLER = {
   key: {
@@ -137,5 +139,32 @@ describe('Router fixed-order decisions', () => {
     assert.equal(router.decide(route, HELLO, CALLER).candidates[0]?.id, 'a/x');
     aUp = false;
     assert.equal(router.decide(route, HELLO, CALLER).candidates[0]?.id, 'b/x');
+  });
+});
+
+describe('requestId (UUID version 7)', () => {
+  const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  test('ids are RFC 9562 version 7 UUIDs whose first 48 bits are the creation time in ms', () => {
+    const before = Date.now();
+    const id = requestId();
+    const after = Date.now();
+    assert.match(id, V7);
+    const ms = Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+    // A burst of more than 4,096 ids in one ms borrows the next ms, so allow a little ahead.
+    assert.ok(ms >= before && ms <= after + 100, `${ms} within [${before}, ${after}]`);
+  });
+
+  test('a burst far beyond 4,096 per millisecond stays unique and strictly increasing', () => {
+    const ids = Array.from({ length: 50_000 }, requestId);
+    assert.equal(new Set(ids).size, ids.length);
+    for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `${ids[i]} after ${ids[i - 1]}`);
+    assert.ok(ids.every((id) => V7.test(id)));
+  });
+
+  test('the random part differs between ids of the same millisecond', () => {
+    const a = requestId();
+    const b = requestId();
+    assert.notEqual(a.slice(19), b.slice(19));
   });
 });

@@ -4,7 +4,6 @@
  * `x-switchyard-*` headers that say how it was served, and the relay loop of
  * a started stream. What is billed is decided in billing/, not here.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Attempt, UsageRecorder } from '../../billing/usage-recorder.ts';
 import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
@@ -16,6 +15,7 @@ import {
   type StreamStart,
 } from '../../dispatch/dispatch.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
+import { requestId } from '../../util/request-id.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
@@ -52,7 +52,7 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
   // two requests sending the same one must both be billed.
   const clientRequestId = request.headers['x-request-id'] === request.id ? request.id : null;
   const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-    requestId: clientRequestId === null ? request.id : randomUUID(),
+    requestId: clientRequestId === null ? request.id : requestId(),
     clientRequestId,
     keyId: key.isMaster ? null : key.id,
     route: info.route,
