@@ -43,6 +43,8 @@ export interface RequestInfo {
 /** Where rows go: the gateway's UsageLedger, or anything a library user records them with. */
 export interface LedgerWriter {
   record(row: LedgerRow): void;
+  /** Calls `done` once the rows recorded so far are durable; absent: they are at once. */
+  whenDurable?(done: () => void): void;
 }
 
 export class UsageRecorder {
@@ -134,11 +136,20 @@ export class UsageRecorder {
 
   /**
    * Bills a stream that has ended (see `Attempt.streamEnded`) and records the
-   * request's metrics with the status the client saw.
+   * request's metrics with the status the client saw; resolves once the bill
+   * is durable, which the stream's last frame waits for.
    */
-  settleStream(attempt: Attempt, ending: StreamEnding, billed: Billed): void {
+  settleStream(attempt: Attempt, ending: StreamEnding, billed: Billed): Promise<void> {
     attempt.streamEnded(ending, billed);
     this.finish(ending.failure ? ending.failure.status : ending.clientGone ? 499 : 200);
+    return this.durable();
+  }
+
+  /** Resolves once this request's rows are durable (spooled): an answer's last byte waits for it. */
+  durable(): Promise<void> {
+    const ledger = this.#ledger;
+    if (ledger.whenDurable === undefined) return Promise.resolve();
+    return new Promise((resolve) => ledger.whenDurable!(resolve));
   }
 
   /** Request-level metrics, once, when the response is done. */

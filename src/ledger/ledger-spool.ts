@@ -3,9 +3,12 @@
  * usage survive the process dying (kill -9, OOM, a crash), though not the
  * machine (no fsync; the OS page cache outlives the process).
  *
- * Every row is appended, one JSON line with one plain synchronous write,
- * when the attempt ends, which is before its answer completes; the in-memory
- * queue then writes it to the database as before. A segment file is deleted
+ * Every row is appended as one JSON line when its attempt ends, and is on
+ * disk before its answer is sent: rows appended in one turn of the event loop
+ * are written together, with one synchronous write, at the end of that turn
+ * (group commit: under load one write serves every answer of the turn, where
+ * a write per row cost ~8 µs of a ~140 µs request), and answers wait for it
+ * (`whenDurable`). The in-memory queue then writes rows to the database as before. A segment file is deleted
  * (or, for the one being appended to, truncated) once every row in it is in
  * the database. On start, segments left by a process that is gone are
  * claimed (renamed, so two starting instances never both take one) and their
@@ -69,6 +72,15 @@ export class LedgerSpool {
   #current: SpoolSegment | undefined;
   /** After a failed write (disk full) rows are no longer spooled; logged once. */
   #broken = false;
+  /** Lines appended to the current segment in this turn, written at its end. */
+  #lines: string[] = [];
+  /** Called once the lines appended before them are written. */
+  #waiters: (() => void)[] = [];
+  #flushScheduled = false;
+  readonly #flushSoon = (): void => {
+    this.#flushScheduled = false;
+    this.flush();
+  };
 
   constructor(dir: string, logger: SpoolLogger) {
     this.#dir = dir;
@@ -82,28 +94,67 @@ export class LedgerSpool {
   }
 
   /**
-   * Appends one row; returns the segment that now holds it, or undefined when
+   * Appends one row (its JSON text, one line); returns the segment that now holds it, or undefined when
    * the spool cannot be written (the row is still queued in memory).
    */
-  append(row: object, options: { diskOnly?: boolean } = {}): SpoolSegment | undefined {
+  append(json: string, options: { diskOnly?: boolean } = {}): SpoolSegment | undefined {
     if (this.#broken) return undefined;
     try {
       let segment = this.#current;
       if (segment === undefined || segment.bytes >= SEGMENT_BYTES) segment = this.#rotate();
-      const line = `${JSON.stringify(row)}\n`;
-      // One write of a whole line; appended (O_APPEND), so a truncation in between cannot leave a hole.
-      segment.bytes += writeSync(segment.fd!, line);
+      this.#lines.push(json);
+      // Characters, not bytes: only decides when to start a new segment.
+      segment.bytes += json.length + 1;
       if (options.diskOnly) segment.pinned = true;
       else segment.rows++;
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushSoon);
+      }
       return segment;
     } catch (error) {
-      this.#broken = true;
-      this.#logger.error(
-        { err: error instanceof Error ? error.message : String(error), dir: this.#dir },
-        'ledger spool write failed; usage is queued in memory only from now on',
-      );
+      this.#fail(error);
       return undefined;
     }
+  }
+
+  /** Calls `done` once every row appended so far is on disk (at once when none is waiting). */
+  whenDurable(done: () => void): void {
+    if (this.#lines.length === 0) done();
+    else this.#waiters.push(done);
+  }
+
+  /**
+   * Writes the lines appended since the last flush, in one write; appended
+   * (O_APPEND), so a truncation in between cannot leave a hole. Runs at the
+   * end of the turn, and before anything that needs the file complete
+   * (a database batch, a new segment, close). A failed write leaves the rows
+   * queued in memory only, as a row that could not be spooled always was.
+   */
+  flush(): void {
+    const lines = this.#lines;
+    if (lines.length > 0) {
+      this.#lines = [];
+      const fd = this.#current?.fd;
+      try {
+        if (fd !== undefined && !this.#broken) writeAll(fd, `${lines.join('\n')}\n`);
+      } catch (error) {
+        this.#fail(error);
+      }
+    }
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    for (const done of waiters) done();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    this.#logger.error(
+      { err: error instanceof Error ? error.message : String(error), dir: this.#dir },
+      'ledger spool write failed; usage is queued in memory only from now on',
+    );
   }
 
   /** `count` rows of `segment` are in the database; a fully written segment goes away. */
@@ -170,6 +221,7 @@ export class LedgerSpool {
 
   /** Closes the current segment; removes it when everything in it was written. */
   close(): void {
+    this.flush();
     const segment = this.#current;
     this.#current = undefined;
     if (segment?.fd === undefined) return;
@@ -185,6 +237,7 @@ export class LedgerSpool {
   }
 
   #rotate(): SpoolSegment {
+    this.flush();
     const previous = this.#current;
     const path = join(this.#dir, `${this.#prefix}-${this.#seq++}.jsonl`);
     const segment = new SpoolSegment(path, openSync(path, 'a'));
@@ -197,6 +250,13 @@ export class LedgerSpool {
     }
     return segment;
   }
+}
+
+/** A write to a regular file is whole unless the disk fills; a short one is continued all the same. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
 function isAlive(pid: number): boolean {

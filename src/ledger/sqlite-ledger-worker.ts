@@ -1,6 +1,6 @@
 /**
- * The SQLite ledger writer thread: receives batches of rows (JSON text of
- * arrays in LEDGER_COLUMNS order) and inserts each batch in one transaction, so the
+ * The SQLite ledger writer thread: receives batches of rows (the JSON text of
+ * an array of LedgerDbRow objects) and inserts each batch in one transaction, so the
  * synchronous SQLite work never runs on the gateway's event loop.
  */
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
@@ -26,7 +26,9 @@ const rollback = db.prepare('rollback');
 
 parentPort!.on('message', ({ id, rows: text }: { id: number; rows: string }) => {
   try {
-    const rows = JSON.parse(text) as SQLInputValue[][];
+    const rows = (JSON.parse(text) as Record<string, SQLInputValue>[]).map((row) =>
+      LEDGER_COLUMNS.map((column) => row[column] ?? null),
+    );
     begin.run();
     try {
       let i = 0;

@@ -9,7 +9,8 @@
  * doubles a row.
  *
  * Durability: with a spool directory, each row is also appended to a local
- * file before `record()` returns (ledger-spool.ts), so usage already answered
+ * file by the end of the event-loop turn it was recorded in, and answers wait
+ * for that (`whenDurable`, ledger-spool.ts), so usage already answered
  * survives the process being killed and is written on the next start.
  *
  * While the database is down, batches are retried with jittered exponential
@@ -19,7 +20,7 @@
 import type { CacheStatus, LedgerStatus, UsageSource } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
 import { toDbRow } from './ledger-row.ts';
-import { createLedgerSink, isLedgerDbRow, type LedgerDbRow, type LedgerSink } from './ledger-sink.ts';
+import { createLedgerSink, isLedgerDbRow, type LedgerLine, type LedgerSink } from './ledger-sink.ts';
 import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
 
 export interface LedgerRow {
@@ -100,11 +101,9 @@ export interface UsageLedgerStats {
   deferred: number;
 }
 
-type Row = LedgerDbRow;
-
-/** A queued row and the spool segment holding it (none without a spool). */
+/** A queued row (its JSON text) and the spool segment holding it (none without a spool). */
 interface Queued {
-  row: Row;
+  line: LedgerLine;
   segment: SpoolSegment | undefined;
 }
 
@@ -173,8 +172,9 @@ export class UsageLedger {
    * past that, memory stops growing: with a spool new rows are kept on disk
    * only (`stats.deferred`, written by the next start), without one they are
    * dropped (`stats.dropped`), logged as errors either way. With a spool, a
-   * row is on disk when this returns, so a crash loses nothing; without one, a
-   * crash loses what is queued (a clean close() writes it).
+   * row is on disk by the end of this event-loop turn (`whenDurable` says
+   * when), so a crash after its answer loses nothing; without one, a crash
+   * loses what is queued (a clean close() writes it).
    */
   record(row: LedgerRow): void {
     try {
@@ -187,8 +187,8 @@ export class UsageLedger {
         this.#overflow(row);
         return;
       }
-      const dbRow = toDbRow(row);
-      this.#pending.push({ row: dbRow, segment: this.#spool?.append(dbRow) });
+      const line = JSON.stringify(toDbRow(row));
+      this.#pending.push({ line, segment: this.#spool?.append(line) });
       this.#enqueued++;
       if (this.#pending.length >= this.#maxBatch) this.#kick();
     } catch (err) {
@@ -203,7 +203,7 @@ export class UsageLedger {
    * without one it is dropped. Logged for the first and every 1000th row.
    */
   #overflow(row: LedgerRow): void {
-    const kept = this.#spool?.append(toDbRow(row), { diskOnly: true }) !== undefined;
+    const kept = this.#spool?.append(JSON.stringify(toDbRow(row)), { diskOnly: true }) !== undefined;
     if (kept) this.#deferred++;
     else this.#dropped++;
     const count = kept ? this.#deferred : this.#dropped;
@@ -215,6 +215,16 @@ export class UsageLedger {
           : 'usage ledger queue full; dropping usage rows',
       );
     }
+  }
+
+  /**
+   * Calls `done` once the rows recorded so far are on disk (spooled), at once
+   * without a spool: an answer waits for it, so a client that saw its answer
+   * has its usage survive a kill -9.
+   */
+  whenDurable(done: () => void): void {
+    if (this.#spool === undefined) done();
+    else this.#spool.whenDurable(done);
   }
 
   /** Writes every row queued before the call. Rejects if a batch fails; its rows stay queued. */
@@ -262,7 +272,7 @@ export class UsageLedger {
     const leftovers = spool.claimLeftovers(isLedgerDbRow);
     const queued: Queued[] = [];
     for (const { segment, rows } of leftovers) {
-      for (const row of rows) queued.push({ row, segment });
+      for (const row of rows) queued.push({ line: JSON.stringify(row), segment });
     }
     if (queued.length === 0) return;
     this.#pending = queued.concat(this.#pending);
@@ -305,11 +315,13 @@ export class UsageLedger {
   #writeNext(): Promise<void> {
     if (this.#inFlight !== null) return this.#inFlight;
     if (this.#pending.length === 0) return Promise.resolve();
+    // The spool holds every row before the database does (so a committed row's line is there to drop).
+    this.#spool?.flush();
     const batch = this.#pending.splice(0, this.#maxBatch);
     this.#inFlightRows = batch;
     const run = async (): Promise<void> => {
       try {
-        await this.#sink.insert(batch.map((q) => q.row));
+        await this.#sink.insert(batch.map((q) => q.line));
         this.#dequeued += batch.length;
         this.#written += batch.length;
         this.#retryAt = 0;

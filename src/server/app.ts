@@ -138,6 +138,14 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       );
   });
 
+  // A model request's answer leaves once its usage rows are on disk (the
+  // ledger spool writes a turn's rows together at the turn's end), so a
+  // client that has its answer has its bill survive a kill -9.
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (request.usage === null) done(null, payload);
+    else gw.ledger.whenDurable(() => done(null, payload));
+  });
+
   // Access log and, for requests no UsageRecorder accounted for (early errors,
   // health, admin), the request metrics.
   app.addHook('onResponse', (request, reply, done) => {

@@ -1,6 +1,7 @@
 /**
  * The ledger's durability and its manners while the database is down:
- * - rows are spooled to disk as they are recorded; a ledger that dies before
+ * - rows recorded in one event-loop turn are spooled to disk together at its
+ *   end, and `whenDurable` calls back only once they are there; a ledger that dies before
  *   writing them leaves them to the next one, which writes them once (a torn
  *   last line is skipped, a line replayed twice is written once) and then
  *   removes the spool;
@@ -54,6 +55,8 @@ describe('ledger spool', () => {
       recorded.push(r.requestId);
       dead.record(r);
     }
+    // Lines of one turn are written together at its end; an answer waits for that.
+    await new Promise<void>((resolve) => dead.whenDurable(resolve));
     // The first five are written, so their lines are gone; the other twenty wait on disk.
     const [file] = spoolFiles(spoolDir);
     assert.ok(file);
@@ -71,6 +74,37 @@ describe('ledger spool', () => {
     await next.close();
     await dead.close();
     assert.deepEqual(await requestIds(database, 'spool'), recorded, 'closing the dead one doubles nothing');
+    assert.deepEqual(spoolFiles(spoolDir), []);
+    await database.close();
+  });
+});
+
+describe('ledger spool group commit', () => {
+  test('the rows of one turn reach the file together at its end, and whenDurable waits for them', async () => {
+    const dataDir = tempDir('switchyard-spool-turn-');
+    const spoolDir = join(dataDir, 'ledger-spool');
+    const database = await openDatabase({ dataDir });
+    await migrate(database);
+    const ledger = new UsageLedger(database, { ...NO_TIMER, spoolDir });
+    const linesOnDisk = () =>
+      spoolFiles(spoolDir).reduce(
+        (n, f) => n + readFileSync(join(spoolDir, f), 'utf8').split('\n').filter(Boolean).length,
+        0,
+      );
+    const order: string[] = [];
+    for (let i = 0; i < 50; i++) ledger.record(row('turn'));
+    ledger.whenDurable(() => order.push(`durable with ${linesOnDisk()} lines`));
+    order.push(`recorded, ${linesOnDisk()} lines on disk`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ['recorded, 0 lines on disk', 'durable with 50 lines']);
+    // Nothing is waiting now: the callback comes at once.
+    let atOnce = false;
+    ledger.whenDurable(() => {
+      atOnce = true;
+    });
+    assert.equal(atOnce, true);
+    await ledger.close();
+    assert.equal((await requestIds(database, 'turn')).length, 50);
     assert.deepEqual(spoolFiles(spoolDir), []);
     await database.close();
   });

@@ -172,7 +172,7 @@ async function streamMessages(
       ? await relayRaw(writer, plan.body, start, dispatch)
       : await relayTranslated(writer, plan.body, start, dispatch);
   // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
-  dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
+  await dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
   if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.

@@ -119,7 +119,7 @@ async function streamChat(
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
-  recorder.settleStream(attempt, { failure, clientGone }, billed);
+  await recorder.settleStream(attempt, { failure, clientGone }, billed);
 
   if (failure) {
     // The status is already 200: report the failure in-stream, as OpenAI does.
