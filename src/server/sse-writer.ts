@@ -8,14 +8,22 @@
  * - A heartbeat goes out after `heartbeatMs` of silence, so idle-timeout
  *   proxies between us and the client keep the stream open: a comment line
  *   (`: keep-alive`) by default, or the API's own frame (Anthropic's `ping`).
+ *   A frame only marks the stream as busy; the one timer checks the mark when
+ *   it fires (so silence is noticed within 1–2 × heartbeatMs), instead of
+ *   being re-armed for every frame of a fast stream.
  */
 import type { ServerResponse } from 'node:http';
+
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
 
 export class SseWriter {
   readonly #res: ServerResponse;
   readonly #heartbeatMs: number;
   readonly #heartbeatFrame: string;
   #timer: NodeJS.Timeout | undefined;
+  /** A frame went out since the heartbeat timer last fired. */
+  #wrote = false;
   #closed = false;
 
   constructor(res: ServerResponse, heartbeatMs: number, heartbeatFrame = ': keep-alive\n\n') {
@@ -60,10 +68,10 @@ export class SseWriter {
     if (!this.closed) this.#res.end();
   }
 
-  async #write(frame: string): Promise<boolean> {
-    if (this.closed) return false;
-    this.#armHeartbeat();
-    if (this.#res.write(frame)) return true;
+  #write(frame: string): Promise<boolean> {
+    if (this.closed) return FALSE;
+    this.#wrote = true;
+    if (this.#res.write(frame)) return TRUE;
     return new Promise<boolean>((resolve) => {
       const done = () => {
         this.#res.off('drain', done);
@@ -76,17 +84,14 @@ export class SseWriter {
   }
 
   #armHeartbeat(): void {
-    if (this.#closed) return;
-    if (this.#timer) {
-      this.#timer.refresh();
-      return;
-    }
+    if (this.#closed || this.#timer) return;
     this.#timer = setTimeout(() => this.#beat(), this.#heartbeatMs);
   }
 
   #beat(): void {
     if (this.closed) return;
-    this.#res.write(this.#heartbeatFrame);
+    if (this.#wrote) this.#wrote = false;
+    else this.#res.write(this.#heartbeatFrame);
     this.#timer?.refresh();
   }
 

@@ -5,27 +5,45 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
-import { sseEvents } from '../sse.ts';
+import { type SseEvent, SseParser } from '../sse.ts';
 
 export async function* fromOpenAIStream(
   body: AsyncIterable<Uint8Array>,
   redact: (text: string) => string,
 ): AsyncGenerator<ChatCompletionChunk> {
-  let finished = false;
-  let sawDone = false;
-  for await (const event of sseEvents(body)) {
-    const chunk = parseEvent(event.data, redact);
-    if (chunk === 'done') {
-      sawDone = true;
-      continue;
+  const state = { finished: false, sawDone: false };
+  // The parser is fed here rather than through `sseEvents`: one generator per
+  // stream instead of two stacked ones, which every chunk would pass through.
+  const parser = new SseParser();
+  for await (const bytes of body) {
+    for (const event of parser.push(bytes)) {
+      const chunk = nextChunk(event, state, redact);
+      if (chunk !== undefined) yield chunk;
     }
-    if (chunk === undefined || sawDone) continue;
-    if (chunk.choices.some((c) => c.finish_reason)) finished = true;
-    yield chunk;
   }
-  if (!sawDone && !finished) {
+  for (const event of parser.end()) {
+    const chunk = nextChunk(event, state, redact);
+    if (chunk !== undefined) yield chunk;
+  }
+  if (!state.sawDone && !state.finished) {
     throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
   }
+}
+
+/** The chunk an event carries, if any; notes `[DONE]` and a finish reason on the way. */
+function nextChunk(
+  event: SseEvent,
+  state: { finished: boolean; sawDone: boolean },
+  redact: (text: string) => string,
+): ChatCompletionChunk | undefined {
+  const chunk = parseEvent(event.data, redact);
+  if (chunk === 'done') {
+    state.sawDone = true;
+    return undefined;
+  }
+  if (chunk === undefined || state.sawDone) return undefined;
+  if (chunk.choices.some((c) => c.finish_reason)) state.finished = true;
+  return chunk;
 }
 
 function parseEvent(
