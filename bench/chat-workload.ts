@@ -1,30 +1,39 @@
 /**
  * The requests every path of `npm run bench` is measured with, and their
- * checks: a ~1 KB chat completion and a 20-frame stream from the mock
- * upstream (test/helpers/mock-upstream.ts). Every response is checked, so a
- * proxy that answers fast but wrong counts errors, not speed.
+ * checks, the same as the side-by-side harness sends: a short chat request
+ * (a system and a user message, ~250 B) answered with a ~1 KB canned
+ * completion, and the same request streamed: STREAM_FRAMES content frames
+ * from bench/bench-upstream.ts. Every response is checked, so a proxy that
+ * answers fast but wrong counts errors, not speed.
  */
 import type { Check } from './load.ts';
 
 export const STREAM_FRAMES = 20;
-
-const LOREM =
-  'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua'.split(
-    ' ',
-  );
-/** `n` words; the mock echoes them back as `Echo: <words>`, one stream frame per word. */
-const words = (n: number): string => Array.from({ length: n }, (_, i) => LOREM[i % LOREM.length]).join(' ');
 export const MODEL = 'gpt-4o-mini';
-const JSON_PROMPT = words(85); // a ~1 KB chat.completion
-const STREAM_PROMPT = words(STREAM_FRAMES - 1); // "Echo:" + 19 words = 20 content frames
-const JSON_REPLY = `Echo: ${JSON_PROMPT}`;
-const STREAM_REPLY = `Echo: ${STREAM_PROMPT}`;
 
-export const jsonBody = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: JSON_PROMPT }] });
+/** What the bench upstream answers: ~1 KB of JSON with it. */
+export const COMPLETION_TEXT =
+  'This is a deterministic completion used to benchmark LLM gateways. It is long enough to look like a ' +
+  'real short answer from a chat model, with a few sentences of filler so the response body is about ' +
+  'one kilobyte, similar to production traffic.';
+/** The streamed answer, one word per content frame. */
+export const STREAM_WORDS = COMPLETION_TEXT.split(' ')
+  .slice(0, STREAM_FRAMES)
+  .map((w) => `${w} `);
+const JSON_REPLY = COMPLETION_TEXT;
+const STREAM_REPLY = STREAM_WORDS.join('');
+
+const messages = [
+  { role: 'system', content: 'You are a helpful assistant.' },
+  { role: 'user', content: 'Say this is a benchmark test, in one short paragraph.' },
+];
+export const jsonBody = JSON.stringify({ model: MODEL, messages, max_tokens: 64, temperature: 0 });
 export const streamBody = JSON.stringify({
   model: MODEL,
+  messages,
+  max_tokens: 64,
+  temperature: 0,
   stream: true,
-  messages: [{ role: 'user', content: STREAM_PROMPT }],
 });
 
 export const checkJson: Check = (status, headers, body) => {

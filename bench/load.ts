@@ -294,6 +294,38 @@ export async function sequential(
   };
 }
 
+/** `count` requests, `concurrency` at a time (streams in flight together, as compare.sh runs them). */
+export async function concurrent(
+  pool: Pool,
+  t: Target,
+  count: number,
+  concurrency: number,
+): Promise<SequentialResult> {
+  const errors = new Errors();
+  const ttfb: number[] = [];
+  const total: number[] = [];
+  let issued = 0;
+  const worker = async (): Promise<void> => {
+    while (issued < count) {
+      issued++;
+      const o = await once(pool, t, errors);
+      if (o.ok) {
+        ttfb.push(o.ttfbUs);
+        total.push(o.us);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return {
+    ok: ttfb.length,
+    ttfbSamples: ttfb,
+    totalSamples: total,
+    ttfbUs: percentiles(ttfb),
+    totalUs: percentiles(total),
+    errors,
+  };
+}
+
 function mergeErrors(rs: { errors: Errors }[]): Errors {
   const e = new Errors();
   for (const r of rs) e.merge(r.errors);
@@ -323,6 +355,20 @@ export function mergeOpen(rs: OpenLoopResult[]): OpenLoopResult {
 export function mergeClosed(rs: ClosedLoopResult[]): ClosedLoopResult {
   const samples = rs.flatMap((r) => r.samples);
   const seconds = rs.reduce((a, r) => a + r.seconds, 0);
+  if (samples.length === 0 && rs.some((r) => r.ok > 0)) {
+    // Rounds measured by wrk carry percentiles, not samples: the median round's.
+    const ok = rs.reduce((a, r) => a + r.ok, 0);
+    const byP50 = [...rs].sort((a, b) => a.latencyUs.p50 - b.latencyUs.p50);
+    return {
+      concurrency: rs[0]?.concurrency ?? 0,
+      ok,
+      rps: ok / Math.max(seconds, 1e-9),
+      seconds,
+      samples,
+      latencyUs: byP50[Math.floor((byP50.length - 1) / 2)]!.latencyUs,
+      errors: mergeErrors(rs),
+    };
+  }
   return {
     concurrency: rs[0]?.concurrency ?? 0,
     ok: samples.length,

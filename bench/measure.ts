@@ -1,8 +1,8 @@
 /**
  * The measurement phases of `npm run bench`, for every path alike: warm-up,
  * open-loop latency at a fixed rate, closed-loop throughput (with the CPU
- * time each process spent), an open-loop hold at a high rate, and sequential
- * streams (time to first byte). Rate, throughput and stream phases run in
+ * time each process spent; wrk when installed, as compare.sh measures it), an
+ * open-loop hold at a high rate, and streams 20 at a time (time to first byte). Rate, throughput and stream phases run in
  * interleaved rounds (see `measureAll`).
  */
 import type { Pool } from 'undici';
@@ -10,6 +10,7 @@ import { checkJson, checkStream, jsonBody, STREAM_FRAMES, streamBody } from './c
 import {
   type ClosedLoopResult,
   closedLoop,
+  concurrent,
   Errors,
   makePool,
   mergeClosed,
@@ -22,7 +23,20 @@ import {
   type Target,
 } from './load.ts';
 import { CLK_TCK, coreBusy, coreTimes, cpuTimeUs, statusKb } from './procs.ts';
-import { CONCURRENCY, HOLD_RATE, HOLD_S, log, RATE, ROUNDS, SECONDS, STREAMS, WARMUP_S } from './settings.ts';
+import {
+  CONCURRENCY,
+  FRAME_INTERVAL_MS,
+  HOLD_RATE,
+  HOLD_S,
+  log,
+  RATE,
+  ROUNDS,
+  SECONDS,
+  STREAM_CONCURRENCY,
+  STREAMS,
+  WARMUP_S,
+} from './settings.ts';
+import { WRK, wrkClosedLoop } from './wrk.ts';
 
 export interface Throughput extends ClosedLoopResult {
   proxyCpuUsPerReq: number | null;
@@ -179,13 +193,15 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
     });
 
     await inRounds(
-      `closed loop c=${CONCURRENCY}: ${ROUNDS} rounds × ${SECONDS / ROUNDS}s per path`,
+      `closed loop c=${CONCURRENCY} (${WRK ? 'wrk' : 'undici: install wrk to measure as compare.sh does'}): ${ROUNDS} rounds × ${SECONDS / ROUNDS}s per path`,
       async (s) => {
         const cpu0 = s.proxyPid === null ? 0 : cpuTimeUs(s.proxyPid);
         const mock0 = cpuTimeUs(mockPid);
         const self0 = process.cpuUsage();
         const cores0 = coreTimes();
-        const result = await closedLoop(s.pool, s.json, CONCURRENCY, SECONDS / ROUNDS);
+        const result = WRK
+          ? wrkClosedLoop(s.json, CONCURRENCY, SECONDS / ROUNDS)
+          : await closedLoop(s.pool, s.json, CONCURRENCY, SECONDS / ROUNDS);
         const cores1 = coreTimes();
         const selfD = process.cpuUsage(self0);
         s.tput.push({
@@ -210,9 +226,9 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
 
     const perRound = Math.max(1, Math.round(STREAMS / ROUNDS));
     await inRounds(
-      `sequential streams (${STREAM_FRAMES} frames): ${ROUNDS} rounds × ${perRound} per path`,
+      `streams (${STREAM_FRAMES} frames ${FRAME_INTERVAL_MS} ms apart, ${STREAM_CONCURRENCY} at a time): ${ROUNDS} rounds × ${perRound} per path`,
       async (s) => {
-        s.streams.push(await sequential(s.pool, s.stream, perRound, 2));
+        s.streams.push(await concurrent(s.pool, s.stream, perRound, STREAM_CONCURRENCY));
       },
     );
 

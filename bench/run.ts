@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: what Switchyard adds over a bare Node proxy, measured in one run.
  *
- * Three paths to the same mock OpenAI upstream (test/helpers/mock-upstream-cli.ts):
+ * Three paths to the same OpenAI upstream (bench/bench-upstream.ts, canned answers):
  *   direct       load generator → mock
  *   passthrough  → bench/passthrough-proxy.ts (node:http + undici Pool: the floor) → mock
  *   switchyard   → `switchyard start` (virtual key auth, metrics, info logs, SQLite ledger) → mock
@@ -23,7 +23,8 @@
  *   BENCH_WARMUP_SECONDS (2)  BENCH_HOLD_SECONDS (5)
  *   BENCH_RATE (200)          BENCH_HOLD_RATE (1000)     BENCH_CONCURRENCY (50)
  *   BENCH_ROUNDS (5)          interleaved rounds per phase (all paths take turns)
- *   BENCH_STREAMS (200)       BENCH_PROFILE (0)  seconds of --cpu-prof'd gateway load (also `--profile`)
+ *   BENCH_STREAMS (200)       BENCH_STREAM_CONCURRENCY (20)   BENCH_FRAME_INTERVAL_MS (5)
+ *   BENCH_PROFILE (0)  seconds of --cpu-prof'd gateway load (also `--profile`)
  *   BENCH_QUIET_WAIT_SECONDS (60)  how long to wait for an idle machine first
  *   BENCH_OUT (bench/results/latest.json)
  *   BENCH_PROXY_NODE_FLAGS    extra node flags for both proxies, e.g. "--max-semi-space-size=2"
@@ -47,7 +48,16 @@ import { withoutSamples } from './load.ts';
 import { measureAll, type PathResult, waitForQuiet } from './measure.ts';
 import { CLK_TCK, cpuCount, killAll, pinSelf, type Started, startNode, statusKb, TASKSET } from './procs.ts';
 import { type GatewayEvidence, type Paths, profileText, resultJson, runNotes, table } from './report.ts';
-import { GENERATOR_FLAGS, log, OUT, PROFILE_S, PROXY_NODE_FLAGS, QUIET_WAIT_S, ROOT } from './settings.ts';
+import {
+  FRAME_INTERVAL_MS,
+  GENERATOR_FLAGS,
+  log,
+  OUT,
+  PROFILE_S,
+  PROXY_NODE_FLAGS,
+  QUIET_WAIT_S,
+  ROOT,
+} from './settings.ts';
 
 // ---------------------------------------------------------------------------------------
 // Main: one named step after another
@@ -98,7 +108,14 @@ async function startProcesses(machine: Machine): Promise<Processes> {
   const cpuFor = (cpu: number): number | undefined => (machine.pinned ? cpu : undefined);
   // The mock is not under test: small semi-spaces keep its GC pauses out of the tails too.
   const mock = startNode(
-    [...GENERATOR_FLAGS, join(ROOT, 'test/helpers/mock-upstream-cli.ts'), '--port', '0'],
+    [
+      ...GENERATOR_FLAGS,
+      join(ROOT, 'bench/bench-upstream.ts'),
+      '--port',
+      '0',
+      '--frame-interval-ms',
+      String(FRAME_INTERVAL_MS),
+    ],
     { cpu: cpuFor(1), env: childEnv(), stdout: 'pipe' },
   );
   const mockUrl = `http://127.0.0.1:${(JSON.parse(await mock.ready) as { port: number }).port}`;
