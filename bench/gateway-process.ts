@@ -44,7 +44,10 @@ export interface GatewaySetup {
   keyKind: 'virtual' | 'master';
 }
 
-export function prepareGateway(mockUrl: string): GatewaySetup {
+/** The model the growth phase streams slowly through (bench/growth.ts). */
+export const SLOW_MODEL = 'slow-stream';
+
+export function prepareGateway(mockUrl: string, slowMockUrl?: string): GatewaySetup {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir);
@@ -52,8 +55,24 @@ export function prepareGateway(mockUrl: string): GatewaySetup {
   const config = {
     server: { host: '127.0.0.1', port: 0 },
     data_dir: dataDir,
-    providers: { upstream: { type: 'openai', base_url: `${mockUrl}/v1`, api_key: 'sk-bench-upstream' } },
-    models: { [MODEL]: { targets: [{ provider: 'upstream', model: MODEL }] } },
+    providers: {
+      upstream: { type: 'openai', base_url: `${mockUrl}/v1`, api_key: 'sk-bench-upstream' },
+      ...(slowMockUrl
+        ? {
+            slow: {
+              type: 'openai',
+              base_url: `${slowMockUrl}/v1`,
+              api_key: 'sk-bench-upstream',
+              // Every slow stream holds its own upstream connection.
+              max_connections: 10_000,
+            },
+          }
+        : {}),
+    },
+    models: {
+      [MODEL]: { targets: [{ provider: 'upstream', model: MODEL }] },
+      ...(slowMockUrl ? { [SLOW_MODEL]: { targets: [{ provider: 'slow', model: MODEL }] } } : {}),
+    },
   };
   const configPath = join(dir, 'switchyard.yaml');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
@@ -84,11 +103,16 @@ export function prepareGateway(mockUrl: string): GatewaySetup {
   return { dir, configPath, dataDir, masterKey, virtualKey, keyKind };
 }
 
-export function startGateway(g: GatewaySetup, logFile: string, nodeFlags: string[] = []): Started {
+export function startGateway(
+  g: GatewaySetup,
+  logFile: string,
+  nodeFlags: string[] = [],
+  cpu: number | string = 0,
+): Started {
   return startNode(
     [...PROXY_NODE_FLAGS, ...nodeFlags, join(ROOT, 'bin/switchyard.js'), 'start', '--config', g.configPath],
     {
-      cpu: 0,
+      cpu,
       cwd: g.dir,
       env: childEnv({ PORT: '0', LOG_LEVEL: 'info', SWITCHYARD_MASTER_KEY: g.masterKey }),
       stdout: openSync(logFile, 'a'),

@@ -62,8 +62,8 @@ export interface Started {
 }
 
 export interface StartOptions {
-  /** CPU to pin to (taskset -c), if taskset exists. */
-  cpu?: number;
+  /** CPU (or list, e.g. "0,1") to pin to (taskset -c), if taskset exists. */
+  cpu?: number | string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Where stdout goes: 'pipe' (readiness from its first line) or a file descriptor. */

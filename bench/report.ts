@@ -4,9 +4,11 @@
  * use, warnings about a busy machine), the CPU profile summary, and the JSON
  * written to BENCH_OUT.
  */
+
 import { cpus } from 'node:os';
 import { STREAM_FRAMES } from './chat-workload.ts';
 import type { ComponentResults } from './components.ts';
+import type { GrowthResults } from './growth.ts';
 import type { PathResult } from './measure.ts';
 import { CLK_TCK } from './procs.ts';
 import type { ProfileSummary } from './profile.ts';
@@ -234,6 +236,7 @@ export function resultJson(
     components: ComponentResults | null;
     notes: string[];
     table: string;
+    growth: GrowthResults;
   },
 ): Record<string, unknown> {
   const { direct, pass, sy } = paths;
@@ -294,6 +297,7 @@ export function resultJson(
     components: extra.components,
     notes: extra.notes,
     table: extra.table,
+    growth: extra.growth,
     runtimeSeconds: Math.round((Date.now() - run.startedAt) / 100) / 10,
   };
 }

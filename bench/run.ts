@@ -33,6 +33,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { checkJson, jsonBody } from './chat-workload.ts';
 import { type ComponentResults, componentTable } from './components.ts';
 import {
   childEnv,
@@ -44,7 +45,17 @@ import {
   profileGateway,
   startGateway,
 } from './gateway-process.ts';
-import { withoutSamples } from './load.ts';
+import {
+  GROWTH_SECONDS,
+  type GrowthResults,
+  growthMarkdown,
+  measureCores,
+  measurePromptsAndConnections,
+  measureSlowStreams,
+  type ProxyUnderTest,
+  SLOW_STREAMS,
+} from './growth.ts';
+import { closedLoop, makePool, type Target, withoutSamples } from './load.ts';
 import { measureAll, type PathResult, waitForQuiet } from './measure.ts';
 import { CLK_TCK, cpuCount, killAll, pinSelf, type Started, startNode, statusKb, TASKSET } from './procs.ts';
 import { type GatewayEvidence, type Paths, profileText, resultJson, runNotes, table } from './report.ts';
@@ -57,7 +68,9 @@ import {
   PROXY_NODE_FLAGS,
   QUIET_WAIT_S,
   ROOT,
+  WARMUP_S,
 } from './settings.ts';
+import { WRK } from './wrk.ts';
 
 // ---------------------------------------------------------------------------------------
 // Main: one named step after another
@@ -95,6 +108,8 @@ async function prepareMachine(): Promise<Machine> {
 interface Processes {
   mock: Started;
   mockUrl: string;
+  /** The same upstream sending a frame every 500 ms (the growth phase's slow streams). */
+  slowMock: Started;
   passthrough: Started;
   passthroughUrl: string;
   setup: GatewaySetup;
@@ -119,19 +134,24 @@ async function startProcesses(machine: Machine): Promise<Processes> {
     { cpu: cpuFor(1), env: childEnv(), stdout: 'pipe' },
   );
   const mockUrl = `http://127.0.0.1:${(JSON.parse(await mock.ready) as { port: number }).port}`;
+  const slowMock = startNode(
+    [...GENERATOR_FLAGS, join(ROOT, 'bench/bench-upstream.ts'), '--port', '0', '--frame-interval-ms', '500'],
+    { cpu: cpuFor(1), env: childEnv(), stdout: 'pipe' },
+  );
+  const slowMockUrl = `http://127.0.0.1:${(JSON.parse(await slowMock.ready) as { port: number }).port}`;
   const passthrough = startNode(
     [...PROXY_NODE_FLAGS, join(ROOT, 'bench/passthrough-proxy.ts'), '--upstream', mockUrl],
     { cpu: cpuFor(0), env: childEnv(), stdout: 'pipe' },
   );
   const passthroughUrl = `http://127.0.0.1:${(JSON.parse(await passthrough.ready) as { port: number }).port}`;
-  const setup = prepareGateway(mockUrl);
+  const setup = prepareGateway(mockUrl, slowMockUrl);
   const gatewayLog = join(setup.dir, 'gateway.log');
   const gateway = startGateway(setup, gatewayLog);
   const gatewayUrl = await gateway.ready;
   log(
     `mock ${mockUrl} (pid ${mock.pid}), passthrough ${passthroughUrl} (pid ${passthrough.pid}), switchyard ${gatewayUrl} (pid ${gateway.pid})`,
   );
-  return { mock, mockUrl, passthrough, passthroughUrl, setup, gatewayLog, gateway, gatewayUrl };
+  return { mock, mockUrl, slowMock, passthrough, passthroughUrl, setup, gatewayLog, gateway, gatewayUrl };
 }
 
 /** Every phase on every path. */
@@ -152,18 +172,63 @@ async function measurePaths(p: Processes): Promise<Paths> {
   return { direct, pass, sy };
 }
 
-/** Peak memory and the gateway's own evidence, read before the proxies stop; then stops them. */
-async function stopProxies(p: Processes, paths: Paths): Promise<GatewayEvidence> {
+/** Peak memory of the side-by-side phases and the gateway's own evidence, read before anything else runs. */
+async function readEvidence(p: Processes, paths: Paths): Promise<GatewayEvidence> {
   const counters = await gatewayEvidence(p.gatewayUrl);
   paths.pass.peakRssMb = statusKb(p.passthrough.pid, 'VmHWM') / 1024;
   paths.sy.peakRssMb = statusKb(p.gateway.pid, 'VmHWM') / 1024;
-  await p.gateway.stop(20_000);
-  await p.passthrough.stop();
   return {
     keyKind: p.setup.keyKind,
     ...counters,
     accessLogLines: countLogLines(p.gatewayLog),
     ledgerRows: countLedgerRows(p.setup.dataDir),
+  };
+}
+
+/** How cost grows (bench/growth.ts), then the proxies stop; the cores cells restart the gateway. */
+async function measureGrowth(p: Processes): Promise<GrowthResults> {
+  const pass: ProxyUnderTest = {
+    name: 'passthrough',
+    origin: p.passthroughUrl,
+    pid: p.passthrough.pid,
+    auth: 'sk-bench-upstream',
+  };
+  const sy: ProxyUnderTest = {
+    name: 'switchyard',
+    origin: p.gatewayUrl,
+    pid: p.gateway.pid,
+    auth: p.setup.virtualKey,
+  };
+  const growth: GrowthResults = {
+    tool: WRK ? 'wrk' : 'undici',
+    seconds: GROWTH_SECONDS,
+    ...(await measurePromptsAndConnections(pass, sy)),
+  };
+  await p.passthrough.stop();
+  if (SLOW_STREAMS > 0) growth.slowStreams = await measureSlowStreams(sy);
+  await p.gateway.stop(20_000);
+  // The machine's cores (nproc here would say 1: this process is pinned).
+  if (WRK && TASKSET && cpus().length >= 2) {
+    growth.cores = [];
+    for (const cores of ['0', '0,1']) {
+      const gw = startGateway(p.setup, p.gatewayLog, [], cores);
+      const url = await gw.ready;
+      await closedLoop(makePool(url, 8), warmTarget(url, p.setup.virtualKey), 8, WARMUP_S);
+      growth.cores.push(measureCores({ ...sy, origin: url, pid: gw.pid }, cores));
+      await gw.stop(20_000);
+    }
+  }
+  return growth;
+}
+
+function warmTarget(origin: string, key: string): Target {
+  return {
+    name: 'warm-up',
+    origin,
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: jsonBody,
+    check: checkJson,
   };
 }
 
@@ -178,16 +243,21 @@ async function main(): Promise<void> {
   const machine = await prepareMachine();
   const procs = await startProcesses(machine);
   const paths = await measurePaths(procs);
-  const gateway = await stopProxies(procs, paths);
+  const gateway = await readEvidence(procs, paths);
+  const growth = await measureGrowth(procs);
   const profile =
     PROFILE_S > 0
       ? await profileGateway(procs.setup, join(procs.setup.dir, 'gateway-profile.log'))
       : undefined;
   await procs.mock.stop();
+  await procs.slowMock.stop();
 
   const notes = [...machine.notes, ...runNotes(paths, gateway)];
   const out = table(paths, notes);
   process.stdout.write(`\n${out}\n`);
+  process.stdout.write(
+    `\nHow cost grows (${growth.tool}, ${growth.seconds} s a cell):\n\n${growthMarkdown(growth)}\n`,
+  );
   if (profile) process.stdout.write(profileText(profile));
   const components = runComponents();
   if (components) process.stdout.write(`\n${componentTable(components)}\n`);
@@ -199,7 +269,7 @@ async function main(): Promise<void> {
     pinned: machine.pinned,
     quietBeforeRun: machine.quiet,
   };
-  writeResults(resultJson(run, paths, gateway, { profile, components, notes, table: out }));
+  writeResults(resultJson(run, paths, gateway, { profile, components, notes, table: out, growth }));
   rmSync(procs.setup.dir, { recursive: true, force: true });
 }
 
