@@ -160,7 +160,7 @@ export function componentTable(r: ComponentResults): string {
     `router µs/decide (${r.routerTargets} targets)        ${Object.entries(r.routerUsPerDecide)
       .map(([name, us]) => `${name} ${us}`)
       .join(', ')}`,
-    `ledger µs/record                     ${r.ledger.usPerRecordWithSpool} with the kill -9 spool, ${r.ledger.usPerRecordWithoutSpool} without (spool: +${r.ledger.usSpoolCost} µs per attempt)`,
+    `ledger CPU µs/record                 ${r.ledger.usPerRecordWithoutSpool} without the kill -9 spool; with it ${r.ledger.usPerRecordWithSpool} at 1 row a turn, ${r.ledger.usPerRecordWithSpoolBusy} at 16 (spool: +${r.ledger.usSpoolCost} / +${r.ledger.usSpoolCostBusy} µs per attempt)`,
     ...r.dispatch.map(
       (c, i) =>
         `${i === 0 ? 'dispatch µs/op, bytes/op' : ''}`.padEnd(37) +

@@ -191,6 +191,10 @@ export function runNotes({ direct, pass, sy }: Paths, gateway: GatewayEvidence):
     }
     if (x.errors.total > 0) notes.push(`${x.name} errors: ${JSON.stringify(x.errors)}`);
   }
+  notes.push(
+    `the pass-through runs on this project's Node (${process.version}); compare.sh runs its own on the ` +
+      "system's node (v20 on this VM), whose peak RSS is ~100 MB where Node 24's is ~170: the RSS ratios of the two differ by that.",
+  );
   const tput = Math.max(direct.throughput.rps, pass.throughput.rps);
   if ((pass.throughput.proxyCpuBusy ?? 1) < 0.9) {
     notes.push(

@@ -6,8 +6,9 @@
  * Every row is appended as one JSON line when its attempt ends, and is on
  * disk before its answer is sent: rows appended in one turn of the event loop
  * are written together, with one synchronous write, at the end of that turn
- * (group commit: under load one write serves every answer of the turn; a
- * write per row cost ~25 µs of CPU per request here), and answers wait for it
+ * (group commit: under load one write serves every answer of the turn;
+ * ending the write per row cut ~28 µs of CPU per request at c=50 here, where
+ * the write alone measures ~4.6 µs), and answers wait for it
  * (`whenDurable`). The in-memory queue then writes rows to the database as
  * before. A segment file is deleted
  * (or, for the one being appended to, truncated) once every row in it is in
