@@ -209,8 +209,6 @@ export function measureCores(
   return { cores, rps: cell.rps, cpuUsPerReq: cell.cpuUsPerReq, p50Us: cell.p50Us };
 }
 
-const pad = (s: string, n: number): string => s.padEnd(n);
-
 /** The README's growth tables, as Markdown. */
 export function growthMarkdown(g: GrowthResults): string {
   const out: string[] = [];
@@ -240,7 +238,7 @@ export function growthMarkdown(g: GrowthResults): string {
   if (g.slowStreams) {
     const s = g.slowStreams;
     out.push(
-      `${pad('slow streams', 0)}: ${s.ok}/${s.streams} held to the end (${s.heldSeconds} s), errors ${JSON.stringify(s.errors)}; RSS ${s.idleRssMb} MB before, ${s.peakRssMb} MB peak: ${s.rssPerStreamKb} KB per open stream`,
+      `slow streams: ${s.ok}/${s.streams} held to the end (${s.heldSeconds} s), errors ${JSON.stringify(s.errors)}; RSS ${s.idleRssMb} MB before, ${s.peakRssMb} MB peak: ${s.rssPerStreamKb} KB per open stream`,
     );
     out.push('');
   }

@@ -23,6 +23,7 @@ let poolOffset = pool.length;
 let lastMs = -1;
 let counter = 0;
 
+/** Offset of 8 fresh random bytes in `pool`. */
 function randomBytes8(): number {
   if (poolOffset + 8 > pool.length) {
     randomFillSync(pool);
