@@ -6,7 +6,7 @@
  * from bench/bench-upstream.ts. Every response is checked, so a proxy that
  * answers fast but wrong counts errors, not speed.
  */
-import type { Check } from './load.ts';
+import type { Check, Target } from './load.ts';
 
 export const STREAM_FRAMES = 20;
 export const MODEL = 'gpt-4o-mini';
@@ -35,6 +35,24 @@ export const streamBody = JSON.stringify({
   temperature: 0,
   stream: true,
 });
+
+/** A chat completion request to `origin` as `key` (the ~1 KB workload unless `body` says otherwise). */
+export function chatTarget(
+  name: string,
+  origin: string,
+  key: string,
+  body: string = jsonBody,
+  check: Check = checkJson,
+): Target {
+  return {
+    name,
+    origin,
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body,
+    check,
+  };
+}
 
 export const checkJson: Check = (status, headers, body) => {
   if (status !== 200) return `HTTP ${status}`;

@@ -19,8 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { checkJson, jsonBody, MODEL } from './chat-workload.ts';
-import { closedLoop, makePool, type Target } from './load.ts';
+import { chatTarget, jsonBody, MODEL } from './chat-workload.ts';
+import { closedLoop, makePool } from './load.ts';
 import { type Started, startNode } from './procs.ts';
 import { type ProfileSummary, summarizeProfile } from './profile.ts';
 import { CONCURRENCY, log, PROFILE_S, PROXY_NODE_FLAGS, ROOT, WARMUP_S } from './settings.ts';
@@ -129,14 +129,7 @@ export async function profileGateway(g: GatewaySetup, logFile: string): Promise<
   let window: { fromUs: number; toUs: number } | undefined;
   try {
     const url = await gw.ready;
-    const t: Target = {
-      name: 'profile',
-      origin: url,
-      path: '/v1/chat/completions',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${g.virtualKey}` },
-      body: jsonBody,
-      check: checkJson,
-    };
+    const t = chatTarget('profile', url, g.virtualKey);
     const pool = makePool(url, CONCURRENCY);
     log(`profile: warm-up ${WARMUP_S}s, then c=${CONCURRENCY} × ${PROFILE_S}s under --cpu-prof`);
     await closedLoop(pool, t, 8, WARMUP_S);

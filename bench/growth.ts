@@ -14,7 +14,7 @@
  * headline numbers of the side-by-side table.
  */
 import type { Pool } from 'undici';
-import { checkStream, MODEL } from './chat-workload.ts';
+import { chatTarget, checkStream, MODEL } from './chat-workload.ts';
 import { SLOW_MODEL } from './gateway-process.ts';
 import { Errors, makePool, openLoop, type Target } from './load.ts';
 import { cpuTimeUs, statusKb } from './procs.ts';
@@ -67,13 +67,12 @@ export interface SlowStreams {
 const filler = (bytes: number): string =>
   'lorem ipsum dolor sit amet '.repeat(Math.ceil(bytes / 27)).slice(0, bytes);
 
-function chatTarget(proxy: ProxyUnderTest, promptBytes: number): Target {
-  return {
-    name: proxy.name,
-    origin: proxy.origin,
-    path: '/v1/chat/completions',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${proxy.auth}` },
-    body: JSON.stringify({
+function promptTarget(proxy: ProxyUnderTest, promptBytes: number): Target {
+  return chatTarget(
+    proxy.name,
+    proxy.origin,
+    proxy.auth,
+    JSON.stringify({
       model: MODEL,
       messages: [
         { role: 'system', content: 'You are a helpful assistant.' },
@@ -81,8 +80,8 @@ function chatTarget(proxy: ProxyUnderTest, promptBytes: number): Target {
       ],
       max_tokens: 64,
     }),
-    check: (status) => (status === 200 ? undefined : `HTTP ${status}`),
-  };
+    (status) => (status === 200 ? undefined : `HTTP ${status}`),
+  );
 }
 
 /** wrk closed loop with the proxy's CPU time per request. */
@@ -121,7 +120,7 @@ export async function measurePromptsAndConnections(
       const cell = {} as PromptCell;
       cell.promptKb = kb;
       for (const proxy of [pass, sy]) {
-        const t = chatTarget(proxy, kb * 1024);
+        const t = promptTarget(proxy, kb * 1024);
         const fixed = await fixedRateP50(pools[proxy.name], t);
         cell[proxy.name] = { ...loadCell(proxy, t, 50), fixedRateP50Us: fixed };
       }
@@ -131,8 +130,8 @@ export async function measurePromptsAndConnections(
       log(`growth: c=${c}`);
       connections.push({
         connections: c,
-        passthrough: loadCell(pass, chatTarget(pass, 100), c),
-        switchyard: loadCell(sy, chatTarget(sy, 100), c),
+        passthrough: loadCell(pass, promptTarget(pass, 100), c),
+        switchyard: loadCell(sy, promptTarget(sy, 100), c),
       });
     }
   } finally {
@@ -205,7 +204,7 @@ export function measureCores(
   cores: string,
 ): { cores: string; rps: number; cpuUsPerReq: number; p50Us: number } {
   log(`growth: gateway on CPU ${cores}`);
-  const cell = loadCell(sy, chatTarget(sy, 100), 50);
+  const cell = loadCell(sy, promptTarget(sy, 100), 50);
   return { cores, rps: cell.rps, cpuUsPerReq: cell.cpuUsPerReq, p50Us: cell.p50Us };
 }
 

@@ -273,25 +273,9 @@ export async function sequential(
 ): Promise<SequentialResult> {
   const scratch = new Errors();
   for (let i = 0; i < warmup; i++) await once(pool, t, scratch);
-  const errors = new Errors();
-  const ttfb: number[] = [];
-  const total: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const o = await once(pool, t, errors);
-    if (o.ok) {
-      ttfb.push(o.ttfbUs);
-      total.push(o.us);
-    }
-  }
-  errors.merge(scratch);
-  return {
-    ok: ttfb.length,
-    ttfbSamples: ttfb,
-    totalSamples: total,
-    ttfbUs: percentiles(ttfb),
-    totalUs: percentiles(total),
-    errors,
-  };
+  const result = await concurrent(pool, t, count, 1);
+  result.errors.merge(scratch);
+  return result;
 }
 
 /** `count` requests, `concurrency` at a time (streams in flight together, as compare.sh runs them). */

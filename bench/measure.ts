@@ -6,7 +6,7 @@
  * interleaved rounds (see `measureAll`).
  */
 import type { Pool } from 'undici';
-import { checkJson, checkStream, jsonBody, STREAM_FRAMES, streamBody } from './chat-workload.ts';
+import { chatTarget, checkStream, jsonBody, STREAM_FRAMES, streamBody } from './chat-workload.ts';
 import {
   type ClosedLoopResult,
   closedLoop,
@@ -144,15 +144,7 @@ function throughputOf(rounds: TputRound[]): Throughput {
  */
 export async function measureAll(specs: PathSpec[], mockPid: number): Promise<PathResult[]> {
   const states: PathState[] = specs.map((spec) => {
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${spec.auth}` };
-    const json: Target = {
-      name: spec.name,
-      origin: spec.origin,
-      path: '/v1/chat/completions',
-      headers,
-      body: jsonBody,
-      check: checkJson,
-    };
+    const json = chatTarget(spec.name, spec.origin, spec.auth);
     return {
       ...spec,
       pool: makePool(spec.origin, Math.max(CONCURRENCY, 64)),

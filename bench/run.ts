@@ -33,7 +33,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkJson, jsonBody } from './chat-workload.ts';
+import { chatTarget } from './chat-workload.ts';
 import { type ComponentResults, componentTable } from './components.ts';
 import {
   childEnv,
@@ -55,7 +55,7 @@ import {
   type ProxyUnderTest,
   SLOW_STREAMS,
 } from './growth.ts';
-import { closedLoop, makePool, type Target, withoutSamples } from './load.ts';
+import { closedLoop, makePool, withoutSamples } from './load.ts';
 import { measureAll, type PathResult, waitForQuiet } from './measure.ts';
 import { CLK_TCK, cpuCount, killAll, pinSelf, type Started, startNode, statusKb, TASKSET } from './procs.ts';
 import { type GatewayEvidence, type Paths, profileText, resultJson, runNotes, table } from './report.ts';
@@ -213,23 +213,12 @@ async function measureGrowth(p: Processes): Promise<GrowthResults> {
     for (const cores of ['0', '0,1']) {
       const gw = startGateway(p.setup, p.gatewayLog, [], cores);
       const url = await gw.ready;
-      await closedLoop(makePool(url, 8), warmTarget(url, p.setup.virtualKey), 8, WARMUP_S);
+      await closedLoop(makePool(url, 8), chatTarget('warm-up', url, p.setup.virtualKey), 8, WARMUP_S);
       growth.cores.push(measureCores({ ...sy, origin: url, pid: gw.pid }, cores));
       await gw.stop(20_000);
     }
   }
   return growth;
-}
-
-function warmTarget(origin: string, key: string): Target {
-  return {
-    name: 'warm-up',
-    origin,
-    path: '/v1/chat/completions',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: jsonBody,
-    check: checkJson,
-  };
 }
 
 function writeResults(json: Record<string, unknown>): void {
