@@ -1,12 +1,9 @@
 /**
  * Where ledger batches go. PostgreSQL writes are network I/O and already off
- * the event loop, so they go through Kysely. SQLite (`node:sqlite`) is
- * synchronous: a 500-row insert on the main thread would stall every request
- * in flight, so SQLite batches are written by a dedicated worker thread with
- * its own connection to the same file (WAL mode; busy_timeout covers the rare
- * overlap with the main thread's own writes).
+ * the event loop, so they go through Kysely. A SQLite file gets a writer of its
+ * own (`sqlite-ledger-sink.ts`) that slices batches so the synchronous inserts
+ * never stall requests in flight for long.
  */
-import { Worker } from 'node:worker_threads';
 import type { Insertable } from 'kysely';
 import type { UsageLedgerTable } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
@@ -72,14 +69,8 @@ export function isLedgerDbRow(value: unknown): value is LedgerDbRow {
 // PostgreSQL's wire protocol allows 65535.
 const MAX_PARAMS = { sqlite: 32_766, postgres: 65_535 } as const;
 
-export function createLedgerSink(database: Database): LedgerSink {
-  if (database.dialect === 'sqlite' && database.sqlitePath && database.sqlitePath !== ':memory:') {
-    return new SqliteWorkerSink(database.sqlitePath);
-  }
-  return new KyselySink(database);
-}
-
-class KyselySink implements LedgerSink {
+/** Writes through Kysely: PostgreSQL, and SQLite in memory (no file for a second connection). */
+export class KyselyLedgerSink implements LedgerSink {
   readonly #database: Database;
   readonly #rowsPerStatement: number;
 
@@ -102,60 +93,4 @@ class KyselySink implements LedgerSink {
   }
 
   async close(): Promise<void> {}
-}
-
-interface WorkerReply {
-  id: number;
-  error?: string;
-}
-
-/** `.ts` when running from source, `.js` from the build (dist/): the worker is its sibling either way. */
-const MODULE_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-
-class SqliteWorkerSink implements LedgerSink {
-  readonly #worker: Worker;
-  readonly #waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
-  #nextId = 1;
-  #failure: Error | undefined;
-
-  constructor(path: string) {
-    this.#worker = new Worker(new URL(`./sqlite-ledger-worker${MODULE_EXTENSION}`, import.meta.url), {
-      workerData: { path },
-    });
-    // Only in-flight writes keep the process alive, never an idle writer.
-    this.#worker.unref();
-    this.#worker.on('message', (reply: WorkerReply) => {
-      const waiter = this.#waiting.get(reply.id);
-      this.#waiting.delete(reply.id);
-      if (this.#waiting.size === 0) this.#worker.unref();
-      if (reply.error === undefined) waiter?.resolve();
-      else waiter?.reject(new Error(reply.error));
-    });
-    this.#worker.on('error', (error) => this.#fail(error));
-    this.#worker.on('exit', (code) => this.#fail(new Error(`ledger writer thread exited (${code})`)));
-  }
-
-  insert(lines: LedgerLine[]): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    // One JSON text: a string crosses to the thread as one copy, where
-    // structured cloning 500 rows cost ~6 µs a row here.
-    const rows = `[${lines.join(',')}]`;
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.ref();
-      this.#worker.postMessage({ id, rows });
-    });
-  }
-
-  async close(): Promise<void> {
-    this.#worker.removeAllListeners('exit');
-    await this.#worker.terminate();
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    for (const waiter of this.#waiting.values()) waiter.reject(error);
-    this.#waiting.clear();
-  }
 }

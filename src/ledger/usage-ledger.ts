@@ -20,8 +20,9 @@
 import type { CacheStatus, LedgerStatus, UsageSource } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
 import { toDbRow } from './ledger-row.ts';
-import { createLedgerSink, isLedgerDbRow, type LedgerLine, type LedgerSink } from './ledger-sink.ts';
+import { isLedgerDbRow, KyselyLedgerSink, type LedgerLine, type LedgerSink } from './ledger-sink.ts';
 import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
+import { SqliteLedgerSink } from './sqlite-ledger-sink.ts';
 
 export interface LedgerRow {
   requestId: string;
@@ -109,9 +110,18 @@ interface Queued {
 
 const noopLogger: LedgerLogger = { warn() {}, error() {} };
 
+/**
+ * A write starts once this many rows wait (or maxBatch, if smaller), not only
+ * at the flush interval: under load a row then waits milliseconds, not up to
+ * the 200 ms interval, so its line dies young instead of being promoted to
+ * V8's old generation (a seventh of all bytes promoted at 9k requests/s).
+ */
+const WRITE_AT_ROWS = 64;
+
 export class UsageLedger {
   readonly #sink: LedgerSink;
   readonly #maxBatch: number;
+  readonly #writeAtRows: number;
   readonly #maxQueued: number;
   readonly #logger: LedgerLogger;
   readonly #timer: NodeJS.Timeout;
@@ -146,6 +156,7 @@ export class UsageLedger {
     this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#clock = options.clock ?? Date.now;
     this.#maxBatch = options.maxBatch ?? 500;
+    this.#writeAtRows = Math.min(WRITE_AT_ROWS, this.#maxBatch);
     this.#maxQueued = options.maxQueued ?? 100_000;
     for (const [name, value] of [
       ['flushIntervalMs', flushIntervalMs],
@@ -190,7 +201,7 @@ export class UsageLedger {
       const line = JSON.stringify(toDbRow(row));
       this.#pending.push({ line, segment: this.#spool?.append(line) });
       this.#enqueued++;
-      if (this.#pending.length >= this.#maxBatch) this.#kick();
+      if (this.#pending.length >= this.#writeAtRows) this.#kick();
     } catch (err) {
       this.#dropped++;
       this.#logger.error({ err: errorMessage(err) }, 'usage ledger could not queue a row');
@@ -371,6 +382,13 @@ export class UsageLedger {
     }
     if (segment !== undefined) this.#spool.committed(segment, count);
   }
+}
+
+function createLedgerSink(database: Database): LedgerSink {
+  if (database.dialect === 'sqlite' && database.sqlitePath && database.sqlitePath !== ':memory:') {
+    return new SqliteLedgerSink(database.sqlitePath);
+  }
+  return new KyselyLedgerSink(database);
 }
 
 function errorMessage(err: unknown): string {

@@ -21,7 +21,7 @@ export interface Database {
   readonly dialect: SqlDialectName;
   /** e.g. `sqlite ./data/switchyard.db` or `postgres 127.0.0.1:5432/db`; never includes a password. */
   readonly description: string;
-  /** The SQLite file, for components that open their own connection (the ledger's writer thread). */
+  /** The SQLite file, for components that open their own connection (the ledger's writer). */
   readonly sqlitePath?: string;
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { type Database, openDatabase } from '../../src/store/sql.ts';
+import { openSqliteConnection } from '../../src/store/sqlite-driver.ts';
 import { sampleLedgerRow } from '../helpers/ledger-rows.ts';
 import { createPostgresDatabase, startPostgres, testPostgresUrl } from '../helpers/services.ts';
 
@@ -234,5 +235,59 @@ describe('usage ledger while PostgreSQL is down', () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('usage ledger on a SQLite file', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-ledger-sqlite-file-'));
+  let database: Database;
+
+  before(async () => {
+    database = await openDatabase({ dataDir });
+    await migrate(database);
+  });
+  after(async () => {
+    await database.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('fails a batch while another connection holds the write lock, keeps its rows and writes them after', async () => {
+    const ledger = new UsageLedger(database, { ...NO_TIMER, logger: recordingLogger() });
+    const holder = openSqliteConnection(join(dataDir, 'switchyard.db'));
+    try {
+      holder.exec('begin immediate');
+      for (let i = 0; i < 10; i++) ledger.record(row({ requestId: `locked_${i}` }));
+      // A wait for the lock would block this thread (and the holder could be this thread's
+      // own other connection): the write must give up at once and keep the rows.
+      await assert.rejects(ledger.flush(), /locked|busy/i);
+      assert.equal(ledger.stats.queued, 10);
+      assert.equal(ledger.stats.failedBatches, 1);
+      holder.exec('commit');
+      await ledger.close();
+      assert.equal(ledger.stats.written, 10);
+      assert.equal(await countRows(database, 'locked_'), 10);
+    } finally {
+      if (holder.isTransaction) holder.exec('rollback');
+      holder.close();
+    }
+  });
+
+  it('writes a large batch in slices, letting the event loop run between them', async () => {
+    const ledger = new UsageLedger(database, NO_TIMER);
+    for (let i = 0; i < 500; i++) ledger.record(row({ requestId: `sliced_${i}` }));
+    let turns = 0;
+    let spinning = true;
+    const spin = (): void => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    await ledger.flush();
+    spinning = false;
+    // 500 rows in slices of 64 are 8 transactions with 7 yields between them;
+    // written in one go, the flush would finish without the loop turning.
+    assert.ok(turns >= 7, `the event loop turned ${turns} times during the flush`);
+    assert.equal(await countRows(database, 'sliced_'), 500);
+    await ledger.close();
   });
 });
