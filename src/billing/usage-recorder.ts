@@ -12,6 +12,7 @@ import type { ErrorCode, GatewayError } from '../core/errors.ts';
 import type { Billed, Usage, UsageSource } from '../core/types.ts';
 import type { LedgerRow } from '../ledger/usage-ledger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { CacheStatus } from '../store/schema.ts';
 
 export type AttemptStatus = LedgerRow['status'];
 
@@ -56,6 +57,8 @@ export class UsageRecorder {
   #attempts = 0;
   /** Provider of the last attempt, for request-level metric labels. */
   lastProvider = 'none';
+  /** What the response cache did for this request (set by the route before dispatch). */
+  cacheStatus: CacheStatus = 'bypass';
 
   /** `metrics` may be left out in-process (a library user with metrics of their own). */
   constructor(ledger: LedgerWriter, metrics: GatewayMetrics | undefined, info: RequestInfo) {
@@ -75,8 +78,34 @@ export class UsageRecorder {
     return new Attempt(this, this.#attempts, provider, model);
   }
 
+  /**
+   * The request was answered from the response cache: one row (attempt 1,
+   * provider `cache`) with no upstream tokens and no cost, and the request's
+   * metrics; resolves once the row is durable, as any answer does.
+   */
+  cacheHit(): Promise<void> {
+    this.cacheStatus = 'hit';
+    this.lastProvider = 'cache';
+    this.#attempts++;
+    this.write(
+      new Attempt(this, this.#attempts, 'cache', this.#info.modelRequested),
+      { status: 'ok', httpStatus: 200, usageSource: 'none' },
+      performance.now() - this.startedAt,
+      null,
+      false,
+    );
+    this.finish(200);
+    return this.durable();
+  }
+
   /** Called by an Attempt when it ends. */
-  write(attempt: Attempt, result: AttemptResult, latencyMs: number, ttftMs: number | null): void {
+  write(
+    attempt: Attempt,
+    result: AttemptResult,
+    latencyMs: number,
+    ttftMs: number | null,
+    upstream = true,
+  ): void {
     const usage = result.usage;
     const row: LedgerRow = {
       requestId: this.#info.requestId,
@@ -98,13 +127,14 @@ export class UsageRecorder {
       usageSource: result.usageSource,
       latencyMs,
       ttftMs,
-      cacheStatus: 'miss',
+      cacheStatus: this.cacheStatus,
       costMicros: null,
       createdAt: Date.now(),
     };
     this.#ledger.record(row);
     const metrics = this.#metrics;
-    if (!metrics) return;
+    // Upstream metrics are for upstream calls: a cache hit made none.
+    if (!metrics || !upstream) return;
     const outcome = result.status === 'ok' ? 'ok' : (result.errorCode ?? result.status);
     metrics.upstreamDuration.observe(
       { provider: attempt.provider, model: this.#modelLabel, outcome: String(outcome) },

@@ -126,15 +126,31 @@ export const providerSchema = z.discriminatedUnion(
 
 export { targetSchema } from './routing-schema.ts';
 
+/** Not built yet: accepted only switched off, so a config asking for it fails loudly instead of silently. */
+const notYet = (what: string) =>
+  z.literal(false, { error: `${what} is not available yet; leave it false` }).default(false);
+
+const modelCacheSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Lifetime of a stored answer, stretched for costly answers (src/cache/cache-policy.ts). */
+  ttl_s: z.number().int().positive().default(3600),
+  /** Who may be served a stored answer: the key that asked (default), its team, or everyone. */
+  scope: z.enum(['key', 'team', 'global']).default('key'),
+  semantic: z
+    .strictObject({
+      enabled: notYet('semantic caching'),
+      threshold: z.number().gt(0).max(1).default(0.95),
+    })
+    .prefault({}),
+});
+
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
   timeouts: timeoutsSchema.prefault({}),
   retries: retriesSchema.prefault({}),
   circuit_breaker: circuitBreakerSchema.prefault({}),
   hedging: hedgingSchema.prefault({}),
-  cache: z
-    .strictObject({ enabled: z.boolean().default(false), ttl_s: z.number().int().positive().default(3600) })
-    .prefault({}),
+  cache: modelCacheSchema.prefault({}),
   targets: z.array(targetSchema).min(1, { error: 'expected at least one target' }),
   ...routingModelFields,
 });
@@ -194,6 +210,19 @@ export const configSchema = z.strictObject({
       max_batch: z.number().int().positive().default(500),
       /** Rows go to `<data_dir>/ledger-spool/` before the answer completes, so kill -9 loses no usage. */
       spool: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Shared response-cache settings; each model switches caching on under `models.<name>.cache`. */
+  cache: z
+    .strictObject({
+      /** L1: the in-process LRU's bound. L2 is Redis whenever `storage.redis_url` is set. */
+      memory_mb: z.number().min(0).default(256),
+      sql: z
+        .strictObject({
+          enabled: notYet('the SQL cache tier'),
+          ttl_s: z.number().int().positive().default(604_800),
+        })
+        .prefault({}),
     })
     .prefault({}),
   resilience: resilienceSchema.prefault({}),

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { KeyStore } from '../auth/key-store.ts';
 import type { KeySync } from '../auth/key-sync.ts';
+import type { ResponseCache } from '../cache/response-cache.ts';
 import type { Config } from '../config/schema.ts';
 import type { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -35,5 +36,9 @@ export interface GatewayContext {
   readonly resilience: Resilience;
   readonly database: Database;
   readonly redis: Redis | undefined;
+  /** The response cache, when any model has caching on. */
+  readonly cache: ResponseCache | undefined;
+  /** Observes each cache lookup's duration (seconds). */
+  readonly observeCacheLookup: (seconds: number) => void;
   readonly state: GatewayState;
 }

@@ -14,8 +14,10 @@ import type { Redis } from 'ioredis';
 import { KeyStore } from '../auth/key-store.ts';
 import { KeySync } from '../auth/key-sync.ts';
 import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
+import { createGatewayCache } from '../cache/gateway-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
+import { registerCacheMetrics } from '../observability/cache-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
 import { createProviders } from '../providers/registry.ts';
@@ -88,6 +90,8 @@ export class Gateway {
       await resilience.sync();
       // No `isAvailable` here: dispatch skips open breakers itself (and says so in
       // x-switchyard-fallback-reason), and secondaries already follow primaries.
+      const cache = createGatewayCache(config, { redis, redisKeys, logger });
+      const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache) : undefined;
       const router = new Router(models);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
@@ -103,6 +107,8 @@ export class Gateway {
         resilience,
         database,
         redis,
+        cache,
+        observeCacheLookup: cacheLookup ? (seconds) => cacheLookup.observe(seconds) : () => {},
         state,
       };
       const app = buildApp(context);

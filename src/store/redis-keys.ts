@@ -54,9 +54,24 @@ export class RedisKeys {
     return `${this.prefix}breaker:${id}:ok:${epoch}`;
   }
 
+  /** String (JSON): a cached answer; `name` is the cache's own key string (model:scope:hash). */
+  cacheEntry(name: string): string {
+    return `${this.prefix}cache:${name}`;
+  }
+
+  /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
+  cachePattern(model: string | undefined, scope: string | undefined): string {
+    const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));
+    return `${globEscape(this.prefix)}cache:${part(model)}:${part(scope)}:*`;
+  }
+
   /** `SCAN MATCH` pattern for every key under this prefix (operators, test cleanup). */
   get pattern(): string {
-    // `*`, `?`, `[`, `]` and `\` are glob syntax: a prefix containing one matches only itself.
-    return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    return `${globEscape(this.prefix)}*`;
   }
+}
+
+/** `*`, `?`, `[`, `]` and `\\` are glob syntax: escaped, a name containing one matches only itself. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -64,32 +64,56 @@ function requireEnv(name: string): string {
   return value;
 }
 
-export async function startRedis(): Promise<Service> {
+export interface RedisService extends Service {
+  /** Stops the server but keeps its port (its data is gone: it keeps none). */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RedisService> {
   const redisServer = await ensureBinary('redis-server', findRedisServer);
   for (let tries = 0; ; tries++) {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-redis-'));
     const port = await freePort();
-    const child = spawn(
-      redisServer,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const exited = exitPromise(child);
+    const launch = async () => {
+      const child = spawn(
+        redisServer,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const exited = exitPromise(child);
+      try {
+        await waitUntil(() => redisAnswersPing(port), exited, `redis-server on 127.0.0.1:${port}`);
+      } catch (err) {
+        await killAndWait(child, exited);
+        throw err;
+      }
+      return { child, exited, pid: trackPid(child, dir) };
+    };
+    let running: Awaited<ReturnType<typeof launch>> | undefined;
     try {
-      await waitUntil(() => redisAnswersPing(port), exited, `redis-server on 127.0.0.1:${port}`);
+      running = await launch();
     } catch (err) {
-      await killAndWait(child, exited);
       rmSync(dir, { recursive: true, force: true });
       // Another process may have taken the port between our probe and bind.
       if (tries < 3) continue;
       throw err;
     }
-    const pid = trackPid(child, dir);
+    const halt = async () => {
+      if (running === undefined) return;
+      await killAndWait(running.child, running.exited);
+      live.delete(running.pid);
+      running = undefined;
+    };
     return {
       url: `redis://127.0.0.1:${port}`,
+      halt,
+      async resume() {
+        running ??= await launch();
+      },
       async stop() {
-        await killAndWait(child, exited);
-        live.delete(pid);
+        await halt();
         rmSync(dir, { recursive: true, force: true });
       },
     };

@@ -22,7 +22,7 @@ const LAYERS: string[][] = [
   ['providers'],
   ['routing'],
   ['resilience'],
-  ['billing'],
+  ['billing', 'cache'],
   ['dispatch'],
   ['api'],
   ['server'],

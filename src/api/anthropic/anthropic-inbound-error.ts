@@ -47,6 +47,7 @@ const BY_CODE: Record<ErrorCode, AnthropicErrorShape> = {
   upstream_timeout: { type: 'timeout_error' },
   // Every target deactivated or open: nothing will serve soon, unlike a momentary overload.
   no_target_available: { type: 'api_error' },
+  store_unavailable: { type: 'api_error' },
   upstream_unavailable: { type: 'api_error' },
   shutting_down: { type: 'overloaded_error' },
   internal_error: { type: 'api_error' },

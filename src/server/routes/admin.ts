@@ -68,6 +68,28 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     return { id, revoked: true };
   });
 
+  // Invalidates cached answers: all, one model's, one key's, or one model's for one key.
+  app.delete('/admin/cache', { onRequest }, async (request) => {
+    const query = request.query as { model?: unknown; key_id?: unknown };
+    const model = optionalText(query.model, 'model');
+    const keyId = optionalText(query.key_id, 'key_id');
+    if (keyId !== undefined && !/^key_[a-f0-9]{24}$/.test(keyId) && keyId !== 'master') {
+      throw new GatewayError('invalid_request', 'key_id: expected a key id (key_…) or "master"', {
+        param: 'key_id',
+      });
+    }
+    if (gw.cache === undefined) return { deleted: {} };
+    const filter = { model, scope: keyId === undefined ? undefined : `key:${keyId}` };
+    let deleted: Record<string, number>;
+    try {
+      deleted = await gw.cache.invalidate(filter);
+    } catch {
+      throw new GatewayError('store_unavailable', 'The cache could not be cleared in every tier; try again');
+    }
+    request.log.info({ model, keyId, deleted }, 'response cache invalidated');
+    return { deleted };
+  });
+
   app.get('/admin/breakers', { onRequest }, async () => ({
     object: 'list',
     data: gw.resilience.list(),
@@ -88,4 +110,12 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     }
     return { id, state: breaker.state };
   });
+}
+
+function optionalText(value: unknown, param: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) {
+    throw new GatewayError('invalid_request', `${param}: expected one non-empty value`, { param });
+  }
+  return value;
 }

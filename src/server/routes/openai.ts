@@ -6,14 +6,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
 import { embeddingBill } from '../../billing/embedding-usage.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
+import { isCacheableCompletion } from '../../cache/cache-policy.ts';
+import type { CacheEntry } from '../../cache/cache-store.ts';
+import { CompletionAssembler, completionToChunks } from '../../cache/completion-chunks.ts';
+import type { RequestCache } from '../../cache/request-cache.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
-import type { ChatRequest } from '../../core/types.ts';
+import type { ChatCompletion, ChatRequest } from '../../core/types.ts';
 import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../dispatch/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
+import { CACHE_HEADER, lookupCached, openRequestCache } from './model-cache.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -29,20 +34,30 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const cached = openRequestCache(gw, request, route, 'chat', body);
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/chat/completions',
       stream: body.stream === true,
       estimatePromptTokens: () => estimatePromptTokens(body),
     });
-    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch);
+    const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
+    if (hit !== undefined && body.stream === true) return replayChat(request, reply, gw, body, dispatch, hit);
+    reply.header(CACHE_HEADER, cached.status);
+    if (hit !== undefined) {
+      await dispatch.recorder.cacheHit();
+      return reply.type('application/json; charset=utf-8').send(hit.body);
+    }
+    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.ok(completion.usage);
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
+      storeCompletion(cached, completion);
       finishOk(reply, dispatch, attempt);
       return completion;
     } catch (error) {
+      cached.abandon();
       finishFailed(reply, dispatch, error);
     }
   });
@@ -50,18 +65,27 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const cached = openRequestCache(gw, request, route, 'embeddings', body);
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/embeddings',
       stream: false,
     });
+    const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
+    reply.header(CACHE_HEADER, cached.status);
+    if (hit !== undefined) {
+      await dispatch.recorder.cacheHit();
+      return reply.type('application/json; charset=utf-8').send(hit.body);
+    }
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const billed = embeddingBill(response);
       attempt.ok(billed.usage, billed.source);
       response.model = body.model;
+      cached.store(JSON.stringify(response), billed.usage);
       finishOk(reply, dispatch, attempt);
       return response;
     } catch (error) {
+      cached.abandon();
       finishFailed(reply, dispatch, error);
     }
   });
@@ -92,12 +116,14 @@ async function streamChat(
   body: ChatRequest,
   route: ModelRoute,
   dispatch: ChatDispatch,
+  cached: RequestCache,
 ): Promise<void> {
   const { recorder } = dispatch;
   let start: Awaited<ReturnType<typeof dispatchChatStream>>;
   try {
     start = await dispatchChatStream(route, body, dispatch);
   } catch (error) {
+    cached.abandon();
     // Nothing was sent yet: the client gets a normal JSON error with its status.
     finishFailed(reply, dispatch, error);
   }
@@ -105,12 +131,14 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start(streamHeaders(request, dispatch, attempt));
+  writer.start({ ...streamHeaders(request, dispatch, attempt), [CACHE_HEADER]: cached.status });
 
   const tally = new StreamTally(attempt);
+  const assembler = new CompletionAssembler();
   const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
     tally.observe(chunk);
     chunk.model = body.model;
+    assembler.observe(chunk);
     // Usage is always requested upstream (for billing); relay it only if the client asked.
     const usageOnly = chunk.choices.length === 0 && chunk.usage;
     if (usageOnly && !clientWantsUsage) return Promise.resolve(true);
@@ -118,6 +146,9 @@ async function streamChat(
     return writer.data(JSON.stringify(chunk));
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
+  // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
+  if (failure || clientGone) cached.abandon();
+  else storeCompletion(cached, assembler.completion());
   // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
   await recorder.settleStream(attempt, { failure, clientGone }, billed);
 
@@ -128,5 +159,33 @@ async function streamChat(
   } else if (!clientGone) {
     await writer.data('[DONE]');
   }
+  writer.end();
+}
+
+/** Stores a whole, usable answer (as the client saw it); anything else is abandoned. */
+function storeCompletion(cached: RequestCache, completion: ChatCompletion): void {
+  if (isCacheableCompletion(completion)) cached.store(JSON.stringify(completion), completion.usage);
+  else cached.abandon();
+}
+
+/** A cached answer to a streaming request: replayed as the chunks a stream of it would have sent. */
+async function replayChat(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  gw: GatewayContext,
+  body: ChatRequest,
+  dispatch: ChatDispatch,
+  hit: CacheEntry,
+): Promise<void> {
+  const completion = JSON.parse(hit.body) as ChatCompletion;
+  reply.hijack();
+  const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
+  writer.start({ ...dispatch.routingHeaders, 'x-request-id': request.id, [CACHE_HEADER]: 'hit' });
+  for (const chunk of completionToChunks(completion, body.stream_options?.include_usage === true)) {
+    if (!(await writer.data(JSON.stringify(chunk)))) break;
+  }
+  // Billed (spooled) before the last frame, as for any stream.
+  await dispatch.recorder.cacheHit();
+  if (!writer.closed) await writer.data('[DONE]');
   writer.end();
 }

@@ -1,0 +1,62 @@
+/**
+ * The exact cache's key: what was asked, canonically, hashed.
+ *
+ * The key covers the API it was asked through (an OpenAI chat answer is not
+ * an Anthropic message), the model name and every field of the body that can
+ * change the answer, with object keys sorted at every depth. A field left out
+ * stays distinct from one sent with its default value (`temperature` absent
+ * is not `temperature: 1`): the gateway cannot know every provider's defaults.
+ * Fields that cannot change the answer are left out: how it is delivered
+ * (`stream`, `stream_options`) and who asked (`user`, `metadata`, `store`).
+ * README "Response cache" states the rule for users.
+ */
+import { hash } from 'node:crypto';
+import type { CacheKey } from './cache-store.ts';
+
+/** The inbound API a request came through: its answers are stored in that API's format. */
+export type CacheApi = 'chat' | 'messages' | 'embeddings';
+
+/** Body fields that never change the answer, per API. */
+const VOLATILE: Record<CacheApi, ReadonlySet<string>> = {
+  chat: new Set(['stream', 'stream_options', 'user', 'metadata', 'store']),
+  messages: new Set(['stream', 'metadata']),
+  embeddings: new Set(['user']),
+};
+
+export type CacheScopeSetting = 'key' | 'team' | 'global';
+
+/** Who may be served an answer: one key's requests only (default), one team's, or everyone's. */
+export function cacheScope(
+  setting: CacheScopeSetting,
+  key: { id: string; isMaster: boolean; teamId?: string | null },
+): string {
+  if (setting === 'global') return 'global';
+  // Keys carry no team yet: a team scope is a key scope until they do (never wider than asked).
+  if (setting === 'team' && key.teamId) return `team:${key.teamId}`;
+  return key.isMaster ? 'key:master' : `key:${key.id}`;
+}
+
+export function cacheKey(api: CacheApi, body: object, model: string, scope: string): CacheKey {
+  const volatile = VOLATILE[api];
+  const fields = Object.keys(body)
+    .filter((name) => !volatile.has(name) && (body as Record<string, unknown>)[name] !== undefined)
+    .sort();
+  let text = `${api}\n{`;
+  for (let i = 0; i < fields.length; i++) {
+    const name = fields[i]!;
+    text += `${i > 0 ? ',' : ''}${JSON.stringify(name)}:${canonicalJson((body as Record<string, unknown>)[name])}`;
+  }
+  text += '}';
+  return { model, scope, hash: hash('sha256', text, 'base64url') };
+}
+
+/** JSON with object keys sorted at every depth (and `undefined` members left out, as JSON.stringify does). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const names = Object.keys(record)
+    .filter((name) => record[name] !== undefined)
+    .sort();
+  return `{${names.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name])}`).join(',')}}`;
+}

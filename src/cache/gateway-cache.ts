@@ -1,0 +1,42 @@
+/**
+ * The gateway's response cache, built from config: L1 in process memory
+ * (`cache.memory_mb`), L2 Redis when `storage.redis_url` is set. None at all
+ * when no model switches caching on.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.ts';
+import type { RedisKeys } from '../store/redis-keys.ts';
+import type { CacheStore } from './cache-store.ts';
+import { MemoryCacheStore } from './memory-cache-store.ts';
+import { RedisCacheStore } from './redis-cache-store.ts';
+import { ResponseCache } from './response-cache.ts';
+
+/** One log line per tier per this long while it keeps failing. */
+const TIER_ERROR_LOG_INTERVAL_MS = 10_000;
+
+export function createGatewayCache(
+  config: Config,
+  deps: {
+    redis: Redis | undefined;
+    redisKeys: RedisKeys;
+    logger: { warn(obj: object, msg: string): void };
+  },
+): ResponseCache | undefined {
+  if (!Object.values(config.models).some((model) => model.cache.enabled)) return undefined;
+  const tiers: CacheStore[] = [
+    new MemoryCacheStore({ maxBytes: Math.floor(config.cache.memory_mb * 1024 * 1024) }),
+  ];
+  if (deps.redis) tiers.push(new RedisCacheStore(deps.redis, deps.redisKeys));
+  const lastLogged = new Map<string, number>();
+  return new ResponseCache(tiers, {
+    onTierError: (tier, error) => {
+      const now = Date.now();
+      if (now - (lastLogged.get(tier) ?? 0) < TIER_ERROR_LOG_INTERVAL_MS) return;
+      lastLogged.set(tier, now);
+      deps.logger.warn(
+        { tier, err: error instanceof Error ? error.message.slice(0, 200) : 'failed' },
+        'response cache tier unavailable; serving without it',
+      );
+    },
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * L2: cached answers in Redis, shared by every gateway instance.
+ *
+ * One string per entry (the entry as JSON) with Redis's own expiry (PX), so
+ * Redis evicts what has lapsed. Names put model and scope before the hash:
+ * invalidating a model or a key is a SCAN over a pattern.
+ *
+ * While the connection is not ready a lookup fails at once instead of waiting
+ * in ioredis's offline queue: the caller counts it as a miss and answers from
+ * upstream, and the cache is back by itself when the connection is.
+ */
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../store/redis-keys.ts';
+import {
+  type CacheEntry,
+  type CacheFilter,
+  type CacheKey,
+  type CacheStore,
+  cacheKeyString,
+} from './cache-store.ts';
+
+export class CacheUnavailableError extends Error {
+  override readonly name = 'CacheUnavailableError';
+}
+
+const SCAN_COUNT = 500;
+
+export class RedisCacheStore implements CacheStore {
+  readonly tier = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #keys: RedisKeys;
+  readonly #clock: () => number;
+
+  constructor(redis: Redis, keys: RedisKeys, options: { clock?: () => number } = {}) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** False while the connection is down: lookups and writes are skipped, not queued. */
+  get available(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    this.#ensureAvailable();
+    const text = await this.#redis.get(this.#keys.cacheEntry(cacheKeyString(key)));
+    if (text === null) return undefined;
+    const entry = parseEntry(text);
+    // Redis expires the key itself; a clock a little ahead of Redis's must not serve a lapsed entry.
+    if (entry === undefined || entry.expiresAt <= this.#clock()) return undefined;
+    return entry;
+  }
+
+  async set(key: CacheKey, entry: CacheEntry): Promise<void> {
+    this.#ensureAvailable();
+    const ttlMs = Math.ceil(entry.expiresAt - this.#clock());
+    if (ttlMs <= 0) return;
+    await this.#redis.set(this.#keys.cacheEntry(cacheKeyString(key)), JSON.stringify(entry), 'PX', ttlMs);
+  }
+
+  async invalidate(filter: CacheFilter): Promise<number> {
+    this.#ensureAvailable();
+    const pattern = this.#keys.cachePattern(encoded(filter.model), encoded(filter.scope));
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, names] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      if (names.length > 0) removed += await this.#redis.unlink(...names);
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  #ensureAvailable(): void {
+    if (!this.available) throw new CacheUnavailableError(`redis is ${this.#redis.status}`);
+  }
+}
+
+function encoded(part: string | undefined): string | undefined {
+  return part === undefined ? undefined : encodeURIComponent(part);
+}
+
+/** An entry read back; anything malformed (another version's, hand-written) is a miss. */
+function parseEntry(text: string): CacheEntry | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<CacheEntry>;
+    if (
+      typeof value.body !== 'string' ||
+      typeof value.model !== 'string' ||
+      typeof value.scope !== 'string' ||
+      typeof value.storedAt !== 'number' ||
+      typeof value.expiresAt !== 'number'
+    ) {
+      return undefined;
+    }
+    return {
+      body: value.body,
+      model: value.model,
+      scope: value.scope,
+      storedAt: value.storedAt,
+      expiresAt: value.expiresAt,
+      promptTokens: typeof value.promptTokens === 'number' ? value.promptTokens : 0,
+      completionTokens: typeof value.completionTokens === 'number' ? value.completionTokens : 0,
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * One model request's dealings with the response cache: whether it may use
+ * the cache at all (the model's `cache` settings, the request's headers), its
+ * key and scope, the lookup (and the wait for an identical request already
+ * in flight in this process), and storing its answer or giving up on it.
+ *
+ * A request that looked up and missed leads the computation of its key until
+ * it calls `store` or `abandon`; routes call one of them on every path (a
+ * `finally`), or identical requests would wait for it until their own end.
+ */
+import type { CacheStatus } from '../store/schema.ts';
+import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './cache-key.ts';
+import { cacheDirectives, cacheTtlMs } from './cache-policy.ts';
+import type { CacheEntry, CacheKey, CacheTier } from './cache-store.ts';
+import type { Flight, ResponseCache } from './response-cache.ts';
+
+export interface ModelCacheSettings {
+  enabled: boolean;
+  ttl_s: number;
+  scope: CacheScopeSetting;
+}
+
+export interface RequestCacheInput {
+  api: CacheApi;
+  /** The request body as the client sent it (validated). */
+  body: object;
+  /** The model name the client asked for. */
+  model: string;
+  settings: ModelCacheSettings;
+  key: { id: string; isMaster: boolean; teamId?: string | null };
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Where a hit came from: a tier, or an identical request that was in flight. */
+export type HitSource = CacheTier | 'flight';
+
+export class RequestCache {
+  readonly #cache: ResponseCache | undefined;
+  readonly #key: CacheKey | undefined;
+  readonly #lookup: boolean;
+  readonly #store: boolean;
+  readonly #ttlS: number | undefined;
+  readonly #modelTtlS: number;
+  #flight: Flight | undefined;
+  /** What the ledger row and the `x-switchyard-cache` header say. */
+  status: CacheStatus = 'bypass';
+
+  /** @throws GatewayError (400) for a malformed cache header. */
+  constructor(cache: ResponseCache | undefined, input: RequestCacheInput) {
+    const on = cache !== undefined && input.settings.enabled;
+    // Off for this model: its cache headers are not even read.
+    const directives = on ? cacheDirectives(input.headers) : undefined;
+    this.#cache = on ? cache : undefined;
+    this.#lookup = directives?.lookup ?? false;
+    this.#store = directives?.store ?? false;
+    this.#ttlS = directives?.ttlS;
+    this.#modelTtlS = input.settings.ttl_s;
+    this.#key =
+      this.#lookup || this.#store
+        ? cacheKey(input.api, input.body, input.model, cacheScope(input.settings.scope, input.key))
+        : undefined;
+  }
+
+  /** False when the request bypasses the cache (model not cached, `no-store`): no lookup to await. */
+  get active(): boolean {
+    return this.#key !== undefined;
+  }
+
+  /**
+   * A cached answer, or one an identical request in flight is producing (a
+   * wait that ends with this request's `signal`); undefined on a miss, which
+   * makes this request the one the others wait for.
+   */
+  async lookup(signal: AbortSignal): Promise<{ entry: CacheEntry; source: HitSource } | undefined> {
+    const cache = this.#cache;
+    const key = this.#key;
+    if (cache === undefined || key === undefined) return undefined;
+    if (!this.#lookup) {
+      // Refresh (no-cache): asked upstream, stored for the next request.
+      this.status = 'miss';
+      this.#flight = cache.lead(key);
+      return undefined;
+    }
+    const running = cache.join(key);
+    if (running !== undefined) {
+      const entry = await untilAborted(running, signal);
+      if (entry !== undefined) {
+        this.status = 'hit';
+        return { entry, source: 'flight' };
+      }
+    }
+    // Lead before the (possibly remote) lookup, so identical requests arriving meanwhile wait for this one.
+    const flight = running === undefined ? cache.lead(key) : undefined;
+    const hit = await cache.lookup(key);
+    if (hit !== undefined) {
+      flight?.settle(hit.entry);
+      this.status = 'hit';
+      return { entry: hit.entry, source: hit.tier };
+    }
+    this.#flight = flight;
+    this.status = this.#store ? 'miss' : 'bypass';
+    return undefined;
+  }
+
+  /** Stores the answer (its JSON text) when the request may, and hands it to the requests waiting for it. */
+  store(body: string, usage: { prompt_tokens?: number; completion_tokens?: number } | undefined): void {
+    const cache = this.#cache;
+    const key = this.#key;
+    if (cache === undefined || key === undefined || !this.#store) {
+      this.abandon();
+      return;
+    }
+    const now = cache.clock();
+    const entry: CacheEntry = {
+      body,
+      model: key.model,
+      scope: key.scope,
+      storedAt: now,
+      expiresAt:
+        now +
+        cacheTtlMs(this.#modelTtlS, this.#ttlS, {
+          prompt_tokens: usage?.prompt_tokens ?? 0,
+          completion_tokens: usage?.completion_tokens ?? 0,
+          total_tokens: 0,
+        }),
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? 0,
+    };
+    void cache.store(key, entry);
+    this.#flight?.settle(entry);
+    this.#flight = undefined;
+  }
+
+  /** No answer to store (failed, refused, truncated, client gone): waiters go upstream themselves. */
+  abandon(): void {
+    this.#flight?.settle(undefined);
+    this.#flight = undefined;
+  }
+}
+
+function untilAborted<T>(promise: Promise<T | undefined>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      () => resolve(undefined),
+    );
+  });
+}

@@ -1,0 +1,211 @@
+/**
+ * ResponseCache: tiers read through in order (memory, then Redis), a hit in
+ * a lower tier promoted to the ones above, writes to every tier with only the
+ * memory one on the caller's path; and single flight, so identical misses
+ * running at once make one computation and the others wait for its result.
+ *
+ * A tier that fails (Redis away) is a miss for that tier and counted; the
+ * cache never fails a request. The gateway uses it through the pieces
+ * (`lookup`, `lead`, `join`, `store`); a library user through `getOrCompute`.
+ *
+ * @example
+ * const cache = new ResponseCache([new MemoryCacheStore({ maxBytes: 64 << 20 })]);
+ * const answer = await cache.getOrCompute({ key: JSON.stringify(question), ttlMs: 60_000, compute: () => ask(question) });
+ */
+import { hash } from 'node:crypto';
+import {
+  type CacheEntry,
+  type CacheFilter,
+  type CacheKey,
+  type CacheStore,
+  type CacheTier,
+  cacheKeyString,
+} from './cache-store.ts';
+import { MemoryCacheStore } from './memory-cache-store.ts';
+
+export interface CacheHit {
+  entry: CacheEntry;
+  tier: CacheTier;
+}
+
+/** Counters since start, read by the gateway's /metrics collector. */
+export interface CacheStats {
+  hits: Record<CacheTier, number>;
+  misses: number;
+  /** Lookups or writes a tier failed (e.g. Redis unreachable). */
+  errors: Record<CacheTier, number>;
+  stores: number;
+  /** Requests that waited for an identical one in flight instead of calling upstream. */
+  coalesced: number;
+  promptTokensSaved: number;
+  completionTokensSaved: number;
+}
+
+/** The leader of a computation: `settle` exactly once, with the stored entry or undefined (nothing to share). */
+export interface Flight {
+  settle(entry: CacheEntry | undefined): void;
+}
+
+export interface ResponseCacheOptions {
+  /** Told when a tier fails; the cache itself goes on without it. */
+  onTierError?: (tier: CacheTier, error: unknown) => void;
+  clock?: () => number;
+}
+
+export class ResponseCache {
+  readonly #tiers: CacheStore[];
+  readonly #memory: MemoryCacheStore | undefined;
+  readonly #flights = new Map<string, Promise<CacheEntry | undefined>>();
+  readonly #onTierError: (tier: CacheTier, error: unknown) => void;
+  readonly #clock: () => number;
+  readonly stats: CacheStats = {
+    hits: { memory: 0, redis: 0 },
+    misses: 0,
+    errors: { memory: 0, redis: 0 },
+    stores: 0,
+    coalesced: 0,
+    promptTokensSaved: 0,
+    completionTokensSaved: 0,
+  };
+
+  /** `tiers` fastest first. */
+  constructor(tiers: CacheStore[], options: ResponseCacheOptions = {}) {
+    if (tiers.length === 0) throw new RangeError('ResponseCache: at least one tier');
+    this.#tiers = tiers;
+    this.#memory = tiers.find((t): t is MemoryCacheStore => t instanceof MemoryCacheStore);
+    this.#onTierError = options.onTierError ?? (() => {});
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  get clock(): () => number {
+    return this.#clock;
+  }
+
+  /** Entries and bytes held in process memory (L1). */
+  get memoryUsage(): { entries: number; bytes: number } {
+    return { entries: this.#memory?.entries ?? 0, bytes: this.#memory?.bytes ?? 0 };
+  }
+
+  /** The first tier holding `key`, promoting the entry to the tiers above it. */
+  async lookup(key: CacheKey): Promise<CacheHit | undefined> {
+    for (let i = 0; i < this.#tiers.length; i++) {
+      const tier = this.#tiers[i]!;
+      let entry: CacheEntry | undefined;
+      try {
+        entry = tier === this.#memory ? this.#memory.getNow(key) : await tier.get(key);
+      } catch (error) {
+        this.#tierFailed(tier.tier, error);
+        continue;
+      }
+      if (entry === undefined || entry.expiresAt <= this.#clock()) continue;
+      for (let j = 0; j < i; j++) this.#write(this.#tiers[j]!, key, entry);
+      this.stats.hits[tier.tier]++;
+      this.stats.promptTokensSaved += entry.promptTokens;
+      this.stats.completionTokensSaved += entry.completionTokens;
+      return { entry, tier: tier.tier };
+    }
+    this.stats.misses++;
+    return undefined;
+  }
+
+  /** The computation of `key` running in this process, if one is: resolves with what it stored. */
+  join(key: CacheKey): Promise<CacheEntry | undefined> | undefined {
+    const flight = this.#flights.get(cacheKeyString(key));
+    if (flight !== undefined) this.stats.coalesced++;
+    return flight;
+  }
+
+  /** Makes the caller the one computing `key`; identical requests `join` it until it settles. */
+  lead(key: CacheKey): Flight {
+    const name = cacheKeyString(key);
+    let settle!: (entry: CacheEntry | undefined) => void;
+    const flight = new Promise<CacheEntry | undefined>((resolve) => {
+      settle = resolve;
+    });
+    this.#flights.set(name, flight);
+    let settled = false;
+    return {
+      settle: (entry) => {
+        if (settled) return;
+        settled = true;
+        if (this.#flights.get(name) === flight) this.#flights.delete(name);
+        settle(entry);
+      },
+    };
+  }
+
+  /** Stores `entry` in every tier: at once in memory, in the others off the caller's path. Resolves when all are written. */
+  store(key: CacheKey, entry: CacheEntry): Promise<void> {
+    this.stats.stores++;
+    return Promise.all(this.#tiers.map((tier) => this.#write(tier, key, entry))).then(() => undefined);
+  }
+
+  /** Removes matching entries from every tier; resolves with the count per tier. */
+  async invalidate(filter: CacheFilter): Promise<Partial<Record<CacheTier, number>>> {
+    const removed: Partial<Record<CacheTier, number>> = {};
+    for (const tier of this.#tiers) {
+      try {
+        removed[tier.tier] = await tier.invalidate(filter);
+      } catch (error) {
+        this.#tierFailed(tier.tier, error);
+        throw error;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * The library's one call: the cached value of `key`, or `compute()`'s,
+   * stored for `ttlMs`. Concurrent calls for one key compute once; a failed
+   * computation is not cached and its waiters compute for themselves.
+   */
+  async getOrCompute<T>(options: {
+    key: string | CacheKey;
+    compute: () => Promise<T>;
+    ttlMs: number;
+  }): Promise<T> {
+    const key =
+      typeof options.key === 'string'
+        ? { model: '', scope: 'global', hash: hash('sha256', options.key) }
+        : options.key;
+    const hit = await this.lookup(key);
+    if (hit) return JSON.parse(hit.entry.body) as T;
+    const running = this.join(key);
+    if (running) {
+      const entry = await running;
+      if (entry) return JSON.parse(entry.body) as T;
+    }
+    const flight = this.lead(key);
+    let entry: CacheEntry | undefined;
+    try {
+      const value = await options.compute();
+      const now = this.#clock();
+      entry = {
+        body: JSON.stringify(value) ?? 'null',
+        model: key.model,
+        scope: key.scope,
+        storedAt: now,
+        expiresAt: now + options.ttlMs,
+        promptTokens: 0,
+        completionTokens: 0,
+      };
+      await this.store(key, entry);
+      return value;
+    } finally {
+      flight.settle(entry);
+    }
+  }
+
+  #write(tier: CacheStore, key: CacheKey, entry: CacheEntry): Promise<void> {
+    if (tier === this.#memory) {
+      this.#memory.setNow(key, entry);
+      return Promise.resolve();
+    }
+    return tier.set(key, entry).catch((error: unknown) => this.#tierFailed(tier.tier, error));
+  }
+
+  #tierFailed(tier: CacheTier, error: unknown): void {
+    this.stats.errors[tier]++;
+    this.#onTierError(tier, error);
+  }
+}

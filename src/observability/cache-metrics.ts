@@ -1,0 +1,104 @@
+/**
+ * The response cache's metrics, read from its own counters at scrape time:
+ * the request path only bumps plain numbers (src/cache/response-cache.ts).
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** What the cache counts (structurally ResponseCache's `stats` and `memoryUsage`). */
+export interface CacheCounters {
+  readonly stats: {
+    readonly hits: Readonly<Record<string, number>>;
+    readonly misses: number;
+    readonly errors: Readonly<Record<string, number>>;
+    readonly stores: number;
+    readonly coalesced: number;
+    readonly promptTokensSaved: number;
+    readonly completionTokensSaved: number;
+  };
+  readonly memoryUsage: { entries: number; bytes: number };
+}
+
+/** Counters mirrored from the cache's own totals: set to them at each scrape. */
+function mirrored<L extends string>(
+  counter: Counter<L>,
+  labels: Partial<Record<L, string>>,
+  total: number,
+): void {
+  counter.reset();
+  counter.inc(labels, total);
+}
+
+/** Registers the cache's metrics; returns the lookup-time histogram routes observe. */
+export function registerCacheMetrics(registry: Registry, cache: CacheCounters): Histogram {
+  const registers = [registry];
+  new Counter({
+    name: 'switchyard_cache_hits_total',
+    help: 'Requests answered from the response cache, by tier (memory, redis) or from an identical request in flight',
+    labelNames: ['tier'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [tier, n] of Object.entries(cache.stats.hits)) this.inc({ tier }, n);
+      this.inc({ tier: 'flight' }, cache.stats.coalesced);
+    },
+  });
+  new Counter({
+    name: 'switchyard_cache_misses_total',
+    help: 'Cache lookups that found nothing in any tier',
+    registers,
+    collect() {
+      mirrored(this, {}, cache.stats.misses);
+    },
+  });
+  new Counter({
+    name: 'switchyard_cache_errors_total',
+    help: 'Cache lookups or writes a tier failed (the request went on without it)',
+    labelNames: ['tier'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [tier, n] of Object.entries(cache.stats.errors)) this.inc({ tier }, n);
+    },
+  });
+  new Counter({
+    name: 'switchyard_cache_stores_total',
+    help: 'Answers stored in the cache',
+    registers,
+    collect() {
+      mirrored(this, {}, cache.stats.stores);
+    },
+  });
+  new Counter({
+    name: 'switchyard_cache_tokens_saved_total',
+    help: 'Upstream tokens not spent thanks to cache hits, by kind',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ kind: 'prompt' }, cache.stats.promptTokensSaved);
+      this.inc({ kind: 'completion' }, cache.stats.completionTokensSaved);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_cache_memory_entries',
+    help: 'Entries in the in-process cache tier',
+    registers,
+    collect() {
+      this.set(cache.memoryUsage.entries);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_cache_memory_bytes',
+    help: 'Bytes held by the in-process cache tier',
+    registers,
+    collect() {
+      this.set(cache.memoryUsage.bytes);
+    },
+  });
+  return new Histogram({
+    name: 'switchyard_cache_lookup_seconds',
+    help: 'Time to look a request up in the cache (every tier, and any wait for an identical request in flight)',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers,
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * The response cache on the model routes: the HTTP side of
+ * src/cache/request-cache.ts. A route opens the request's cache (the
+ * model's settings and the request's headers), looks up before dispatch, and
+ * stores or abandons after; a hit is billed as one `cache` row with no
+ * upstream tokens and says `x-switchyard-cache: hit`.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { CacheApi } from '../../cache/cache-key.ts';
+import type { CacheEntry } from '../../cache/cache-store.ts';
+import { RequestCache } from '../../cache/request-cache.ts';
+import type { ModelRoute } from '../../routing/model-table.ts';
+import type { GatewayContext } from '../context.ts';
+import type { ModelDispatch } from './model-request.ts';
+
+export const CACHE_HEADER = 'x-switchyard-cache';
+
+/** @throws GatewayError (400) when a cache header is malformed. */
+export function openRequestCache(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  route: ModelRoute,
+  api: CacheApi,
+  body: { model: string },
+): RequestCache {
+  return new RequestCache(gw.cache, {
+    api,
+    body,
+    model: body.model,
+    settings: route.config.cache,
+    key: request.key!,
+    headers: request.headers,
+  });
+}
+
+/**
+ * Looks the request up; its ledger rows and the `x-switchyard-cache` header
+ * then say what the cache did. A hit is returned for the route to serve
+ * (with `billCacheHit`); a miss leaves the request leading its key.
+ */
+export async function lookupCached(
+  gw: GatewayContext,
+  cached: RequestCache,
+  dispatch: ModelDispatch,
+): Promise<CacheEntry | undefined> {
+  const startedAt = performance.now();
+  const hit = await cached.lookup(dispatch.signal);
+  if (cached.status !== 'bypass') gw.observeCacheLookup((performance.now() - startedAt) / 1000);
+  dispatch.recorder.cacheStatus = cached.status;
+  return hit?.entry;
+}
