@@ -128,7 +128,8 @@ export class UsageRecorder {
       latencyMs,
       ttftMs,
       cacheStatus: this.cacheStatus,
-      costMicros: null,
+      // A cache hit cost nothing; upstream calls are priced once pricing lands.
+      costMicros: upstream ? null : 0,
       createdAt: Date.now(),
     };
     this.#ledger.record(row);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
@@ -32,7 +33,12 @@ async function post(
   gw: TestGateway,
   body: Record<string, unknown>,
   options: { key?: string; headers?: Record<string, string>; path?: string } = {},
-): Promise<{ status: number; cache: string | null; body: Record<string, unknown> }> {
+): Promise<{
+  status: number;
+  cache: string | null;
+  requestId: string | null;
+  body: Record<string, unknown>;
+}> {
   const res = await fetch(`${gw.url}${options.path ?? '/v1/chat/completions'}`, {
     method: 'POST',
     headers: {
@@ -45,6 +51,7 @@ async function post(
   return {
     status: res.status,
     cache: res.headers.get('x-switchyard-cache'),
+    requestId: res.headers.get('x-request-id'),
     body: (await res.json()) as Record<string, unknown>,
   };
 }
@@ -87,6 +94,26 @@ describe('response cache on one gateway with Redis', () => {
     assert.equal(second.cache, 'hit');
     assert.deepEqual(second.body, first.body);
     assert.equal(upstream.requests.length, 1);
+    // The ledger: the miss billed upstream, the hit one `cache` row with no tokens and no cost.
+    const { ledger, database } = gw.gateway.context;
+    await ledger.flush();
+    const rows = await database.db
+      .selectFrom('usage_ledger')
+      .select(['provider', 'cache_status', 'prompt_tokens', 'completion_tokens', 'cost_micros', 'status'])
+      .where('request_id', 'in', [String(first.requestId), String(second.requestId)])
+      .orderBy('created_at')
+      .execute();
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0]?.cache_status, 'miss');
+    assert.ok((rows[0]?.prompt_tokens ?? 0) > 0);
+    assert.deepEqual(rows[1], {
+      provider: 'cache',
+      cache_status: 'hit',
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      cost_micros: 0,
+      status: 'ok',
+    });
   });
 
   test('every output-changing parameter is its own entry; stream and user are not', async () => {
@@ -225,6 +252,42 @@ describe('response cache on one gateway with Redis', () => {
       streamed.text,
     );
     assert.equal(upstream.requests.length, 1);
+  });
+
+  test('/v1/messages: a stored answer serves JSON and a replayed stream (anthropic SDK)', async () => {
+    upstream.reset();
+    const client = new Anthropic({ baseURL: gw.url, apiKey: gw.masterKey, maxRetries: 0 });
+    const params = {
+      model: 'cached',
+      max_tokens: 100,
+      messages: [{ role: 'user' as const, content: 'anthropic please' }],
+    };
+    const first = await client.messages.create(params).withResponse();
+    assert.equal(first.response.headers.get('x-switchyard-cache'), 'miss');
+    const second = await client.messages.create(params).withResponse();
+    assert.equal(second.response.headers.get('x-switchyard-cache'), 'hit');
+    assert.deepEqual(second.data, first.data);
+    const { data: stream, response } = await client.messages
+      .create({ ...params, stream: true })
+      .withResponse();
+    assert.equal(response.headers.get('x-switchyard-cache'), 'hit');
+    let text = '';
+    let stopReason: string | null | undefined;
+    let outputTokens = 0;
+    for await (const event of stream) {
+      if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') text += event.delta.text;
+      if (event.type === 'message_delta') {
+        stopReason = event.delta.stop_reason;
+        outputTokens = event.usage.output_tokens;
+      }
+    }
+    const block = first.data.content[0];
+    assert.equal(text, block?.type === 'text' ? block.text : undefined);
+    assert.equal(stopReason, 'end_turn');
+    assert.equal(outputTokens, first.data.usage.output_tokens);
+    // The OpenAI route keeps its own entries: the same prompt there is a miss.
+    assert.equal((await post(gw, chat('anthropic please', { max_tokens: 100 }))).cache, 'miss');
+    assert.equal(upstream.requests.length, 2);
   });
 
   test('a stream the client abandons stores nothing', async () => {

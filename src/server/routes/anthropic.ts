@@ -32,6 +32,7 @@ import {
   PING_FRAME,
 } from '../../api/anthropic/anthropic-inbound-stream.ts';
 import { AnthropicEventRelay } from '../../api/anthropic/anthropic-relay.ts';
+import { messageToEvents } from '../../api/anthropic/anthropic-replay.ts';
 import {
   validateCountTokensRequest,
   validateMessagesRequest,
@@ -40,6 +41,8 @@ import { AnthropicEventTally } from '../../billing/anthropic-event-tally.ts';
 import { upstreamBill } from '../../billing/bills.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
 import type { Attempt } from '../../billing/usage-recorder.ts';
+import { isCacheableMessage } from '../../cache/cache-policy.ts';
+import type { CacheEntry } from '../../cache/cache-store.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
@@ -55,6 +58,7 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
+import { CACHE_HEADER, lookupCached, openRequestCache } from './model-cache.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -83,6 +87,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(ROUTE, { onRequest, config }, async (request, reply) => {
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const cached = openRequestCache(gw, request, route, 'messages', body);
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
     const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
     const dispatch: ChatDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
@@ -90,20 +95,42 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
       stream: body.stream === true,
       estimatePromptTokens: () => estimatePromptTokens(plan.view),
     });
+    const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
+    if (hit !== undefined && body.stream === true) return replayMessages(request, reply, gw, dispatch, hit);
+    reply.header(CACHE_HEADER, cached.status);
+    if (hit !== undefined) {
+      await dispatch.recorder.cacheHit();
+      return reply.type('application/json; charset=utf-8').send(hit.body);
+    }
     try {
       dispatch.targets = servableTargets(plan, dispatch.targets ?? route.targets);
     } catch (error) {
+      cached.abandon();
       finishFailed(reply, dispatch, error, anthropicStatus);
     }
-    if (body.stream === true) return streamMessages(request, reply, gw, plan, route, dispatch);
+    if (body.stream === true) {
+      // Streamed answers on this route are not stored yet (only replayed when stored from JSON).
+      cached.abandon();
+      return streamMessages(request, reply, gw, plan, route, dispatch);
+    }
     try {
       const answer = await dispatchMessages(route, plan, dispatch);
       const message = answer.raw
         ? relayedMessage(answer.raw, body, answer.attempt)
         : translatedMessage(answer.completion, body, answer.attempt);
+      if (isCacheableMessage(message)) {
+        const usage = message['usage'] as { input_tokens?: number; output_tokens?: number } | undefined;
+        cached.store(JSON.stringify(message), {
+          prompt_tokens: usage?.input_tokens ?? 0,
+          completion_tokens: usage?.output_tokens ?? 0,
+        });
+      } else {
+        cached.abandon();
+      }
       finishOk(reply, dispatch, answer.attempt);
       return message;
     } catch (error) {
+      cached.abandon();
       finishFailed(reply, dispatch, error, anthropicStatus);
     }
   });
@@ -179,6 +206,32 @@ async function streamMessages(
     await writer.frame(encodeEvent({ type: 'error', error: toAnthropicError(outcome.failure).body.error }));
     request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
+  writer.end();
+}
+
+/** A cached message to a streaming request: replayed as the events a stream of it would have sent. */
+async function replayMessages(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  gw: GatewayContext,
+  dispatch: ChatDispatch,
+  hit: CacheEntry,
+): Promise<void> {
+  const message = JSON.parse(hit.body) as AnthropicMessage;
+  reply.hijack();
+  const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
+  writer.start({
+    ...dispatch.routingHeaders,
+    'x-request-id': request.id,
+    'request-id': request.id,
+    [CACHE_HEADER]: 'hit',
+  });
+  const events = messageToEvents(message);
+  const last = events.pop()!;
+  await writer.frame(events.map(encodeEvent).join(''));
+  // Billed (spooled) before the last frame, as for any stream.
+  await dispatch.recorder.cacheHit();
+  if (!writer.closed) await writer.frame(encodeEvent(last));
   writer.end();
 }
 

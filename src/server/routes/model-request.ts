@@ -98,6 +98,7 @@ export function streamHeaders(
     ...dispatchHeaders(dispatch.report),
     'x-request-id': request.id,
     'x-switchyard-provider': attempt.provider,
+    'x-switchyard-cache': dispatch.recorder.cacheStatus,
   };
 }
 

@@ -131,7 +131,7 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ ...streamHeaders(request, dispatch, attempt), [CACHE_HEADER]: cached.status });
+  writer.start(streamHeaders(request, dispatch, attempt));
 
   const tally = new StreamTally(attempt);
   const assembler = new CompletionAssembler();
