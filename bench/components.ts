@@ -14,7 +14,9 @@
  *   that answers at once (bench/dispatch.ts);
  * - inbound Anthropic: µs per request and response translated
  *   (bench/anthropic-translation.ts), and per streamed event relayed as it
- *   came vs translated through the canonical shape (bench/anthropic-relay.ts).
+ *   came vs translated through the canonical shape (bench/anthropic-relay.ts);
+ * - response cache: lookup µs on a miss and a hit, and a Zipf replay's hit
+ *   rate and upstream calls saved (bench/cache.ts).
  *
  * Run alone: node bench/components.ts [--json]
  */
@@ -24,6 +26,7 @@ import type { ChatCompletionChunk } from '../src/core/types.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { type AnthropicRelayBench, benchAnthropicRelay } from './anthropic-relay.ts';
 import { type AnthropicTranslationBench, benchAnthropicTranslation } from './anthropic-translation.ts';
+import { benchCache, type CacheBench, cacheLines } from './cache.ts';
 import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
 import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';
@@ -39,6 +42,7 @@ export interface ComponentResults {
   dispatch: Array<{ name: string; usPerOp: number; bytesPerOp: number }>;
   anthropicTranslation: AnthropicTranslationBench;
   anthropicRelay: AnthropicRelayBench;
+  cache: CacheBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -110,7 +114,9 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const dispatch = await benchDispatch();
   const anthropicTranslation = benchAnthropicTranslation();
   const anthropicRelay = benchAnthropicRelay();
+  const cache = await benchCache();
   return {
+    cache,
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
       anthropic: benchAnthropicStream().chunksPerSecond,
@@ -168,6 +174,7 @@ export function componentTable(r: ComponentResults): string {
     ),
     `anthropic inbound µs                 request ${r.anthropicTranslation.requestUs} (validate + translate, ${r.anthropicTranslation.requestCloneUs} of it cloning the body), response ${r.anthropicTranslation.responseUs}`,
     `anthropic relay µs/event             passthrough ${r.anthropicRelay.passthroughUs}, translated round trip ${r.anthropicRelay.translatedUs}`,
+    ...cacheLines(r.cache),
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');

@@ -18,6 +18,16 @@ export {
   type StreamEnding,
   UsageRecorder,
 } from './billing/usage-recorder.ts';
+export { cacheKey, cacheScope, canonicalJson } from './cache/cache-key.ts';
+export type { CacheEntry, CacheFilter, CacheKey, CacheStore, CacheTier } from './cache/cache-store.ts';
+export { MemoryCacheStore } from './cache/memory-cache-store.ts';
+export { CacheUnavailableError, RedisCacheStore } from './cache/redis-cache-store.ts';
+export {
+  type CacheHit,
+  type CacheStats,
+  ResponseCache,
+  type ResponseCacheOptions,
+} from './cache/response-cache.ts';
 export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
 export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';

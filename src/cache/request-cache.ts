@@ -35,6 +35,16 @@ export interface RequestCacheInput {
 export type HitSource = CacheTier | 'flight';
 
 export class RequestCache {
+  /** A request that does not use the cache: stateless, so one instance serves them all. */
+  static readonly BYPASS: RequestCache = new RequestCache(undefined, {
+    api: 'chat',
+    body: {},
+    model: '',
+    settings: { enabled: false, ttl_s: 1, scope: 'key' },
+    key: { id: '', isMaster: false },
+    headers: {},
+  });
+
   readonly #cache: ResponseCache | undefined;
   readonly #key: CacheKey | undefined;
   readonly #lookup: boolean;

@@ -23,6 +23,8 @@ export function openRequestCache(
   api: CacheApi,
   body: { model: string },
 ): RequestCache {
+  // Most models cache nothing: one shared, stateless bypass for all their requests.
+  if (gw.cache === undefined || !route.config.cache.enabled) return RequestCache.BYPASS;
   return new RequestCache(gw.cache, {
     api,
     body,
