@@ -14,8 +14,7 @@ export type LedgerDbRow = Insertable<UsageLedgerTable>;
  * A queued row is the JSON text of a LedgerDbRow, the same line the spool
  * holds: one string per row is all the queue keeps (a row object is some 25
  * heap objects that, waiting for the next batch, live long enough to be
- * promoted and only die in a full GC), and the SQLite thread is sent the
- * batch as one text.
+ * promoted and only die in a full GC).
  */
 export type LedgerLine = string;
 

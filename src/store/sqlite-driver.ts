@@ -20,7 +20,7 @@ export function openSqlite(path: string, options: OpenSqliteOptions = {}): Sqlit
   return new NodeSqliteDatabase(openSqliteConnection(path, options));
 }
 
-/** A raw connection with our settings (also used by the ledger's writer thread). */
+/** A raw connection with our settings (also the ledger writer's own connection). */
 export function openSqliteConnection(path: string, options: OpenSqliteOptions = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path, {
