@@ -37,6 +37,16 @@ export interface CacheStore {
   set(key: CacheKey, entry: CacheEntry): Promise<void>;
   /** Removes the entries matching `filter`; resolves with how many. */
   invalidate(filter: CacheFilter): Promise<number>;
+  /**
+   * A tier shared by instances may lend a short lock, so that identical misses
+   * on several instances make one computation: resolves with a token when
+   * this caller now holds it, undefined when another holder does.
+   */
+  tryLock?(key: CacheKey, ttlMs: number): Promise<string | undefined>;
+  /** Gives the lock back (only the holder's own token releases it). */
+  unlock?(key: CacheKey, token: string): Promise<void>;
+  /** Whether anyone holds the lock now. */
+  isLocked?(key: CacheKey): Promise<boolean>;
 }
 
 /**

@@ -9,8 +9,10 @@
  * in ioredis's offline queue: the caller counts it as a miss and answers from
  * upstream, and the cache is back by itself when the connection is.
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../store/redis-keys.ts';
+import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import {
   type CacheEntry,
   type CacheFilter,
@@ -30,11 +32,13 @@ export class RedisCacheStore implements CacheStore {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #clock: () => number;
+  readonly #releaseLock: ScriptCall;
 
   constructor(redis: Redis, keys: RedisKeys, options: { clock?: () => number } = {}) {
     this.#redis = redis;
     this.#keys = keys;
     this.#clock = options.clock ?? Date.now;
+    this.#releaseLock = defineScript(redis, 'cache-release-lock-1');
   }
 
   /** False while the connection is down: lookups and writes are skipped, not queued. */
@@ -70,6 +74,27 @@ export class RedisCacheStore implements CacheStore {
       if (names.length > 0) removed += await this.#redis.unlink(...names);
     } while (cursor !== '0');
     return removed;
+  }
+
+  async tryLock(key: CacheKey, ttlMs: number): Promise<string | undefined> {
+    this.#ensureAvailable();
+    const token = randomUUID();
+    const set = await this.#redis.set(this.#lockName(key), token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    return set === 'OK' ? token : undefined;
+  }
+
+  async unlock(key: CacheKey, token: string): Promise<void> {
+    this.#ensureAvailable();
+    await this.#releaseLock([this.#lockName(key)], [token]);
+  }
+
+  async isLocked(key: CacheKey): Promise<boolean> {
+    this.#ensureAvailable();
+    return (await this.#redis.exists(this.#lockName(key))) === 1;
+  }
+
+  #lockName(key: CacheKey): string {
+    return this.#keys.cacheLock(cacheKeyString(key));
   }
 
   #ensureAvailable(): void {

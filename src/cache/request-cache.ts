@@ -12,7 +12,17 @@ import type { CacheStatus } from '../store/schema.ts';
 import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './cache-key.ts';
 import { cacheDirectives, cacheTtlMs } from './cache-policy.ts';
 import type { CacheEntry, CacheKey, CacheTier } from './cache-store.ts';
-import type { Flight, ResponseCache } from './response-cache.ts';
+import type { Flight, ResponseCache, SharedLease } from './response-cache.ts';
+
+/**
+ * How long one instance holds a key's shared lock while it computes the
+ * answer; identical requests on other instances wait at most this long, then
+ * compute themselves. Most answers come well within it; a longer one lets the
+ * lock lapse, and the worst case is a second computation, never a wrong answer.
+ */
+const SHARED_LOCK_MS = 30_000;
+/** How often a waiting instance reads the shared tier for the holder's answer. */
+const SHARED_POLL_MS = 50;
 
 export interface ModelCacheSettings {
   enabled: boolean;
@@ -52,6 +62,7 @@ export class RequestCache {
   readonly #ttlS: number | undefined;
   readonly #modelTtlS: number;
   #flight: Flight | undefined;
+  #lease: SharedLease | undefined;
   /** What the ledger row and the `x-switchyard-cache` header say. */
   status: CacheStatus = 'bypass';
 
@@ -107,6 +118,23 @@ export class RequestCache {
       this.status = 'hit';
       return { entry: hit.entry, source: hit.tier };
     }
+    if (flight !== undefined && this.#store) {
+      // The first here: is another instance computing the same answer?
+      const lease = await cache.lockShared(key, SHARED_LOCK_MS);
+      if (lease === 'held') {
+        const entry = await cache.waitShared(key, signal, {
+          maxWaitMs: SHARED_LOCK_MS,
+          pollMs: SHARED_POLL_MS,
+        });
+        if (entry !== undefined) {
+          flight.settle(entry);
+          this.status = 'hit';
+          return { entry, source: 'flight' };
+        }
+      } else {
+        this.#lease = lease;
+      }
+    }
     this.#flight = flight;
     this.status = this.#store ? 'miss' : 'bypass';
     return undefined;
@@ -136,13 +164,18 @@ export class RequestCache {
       promptTokens: usage?.prompt_tokens ?? 0,
       completionTokens: usage?.completion_tokens ?? 0,
     };
-    void cache.store(key, entry);
+    // The lease is given back once the entry is in every tier, so a waiter that sees the lock gone finds the answer.
+    const lease = this.#lease;
+    this.#lease = undefined;
+    void cache.store(key, entry).finally(() => lease?.release());
     this.#flight?.settle(entry);
     this.#flight = undefined;
   }
 
   /** No answer to store (failed, refused, truncated, client gone): waiters go upstream themselves. */
   abandon(): void {
+    this.#lease?.release();
+    this.#lease = undefined;
     this.#flight?.settle(undefined);
     this.#flight = undefined;
   }

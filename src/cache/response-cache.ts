@@ -13,6 +13,7 @@
  * const answer = await cache.getOrCompute({ key: JSON.stringify(question), ttlMs: 60_000, compute: () => ask(question) });
  */
 import { hash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type CacheEntry,
   type CacheFilter,
@@ -44,6 +45,11 @@ export interface CacheStats {
 /** The leader of a computation: `settle` exactly once, with the stored entry or undefined (nothing to share). */
 export interface Flight {
   settle(entry: CacheEntry | undefined): void;
+}
+
+/** This instance holds the shared lock of a key: `release` once its answer is stored or given up. */
+export interface SharedLease {
+  release(): void;
 }
 
 export interface ResponseCacheOptions {
@@ -132,6 +138,75 @@ export class ResponseCache {
         settle(entry);
       },
     };
+  }
+
+  /**
+   * Takes `key`'s lock in the first tier shared by instances (Redis), so an
+   * identical miss on another instance waits for this one: a lease when taken,
+   * `held` when another instance holds it, undefined when no tier lends locks
+   * (or the one that does is unreachable: then each instance computes).
+   */
+  async lockShared(key: CacheKey, ttlMs: number): Promise<SharedLease | 'held' | undefined> {
+    for (const tier of this.#tiers) {
+      if (tier.tryLock === undefined) continue;
+      let token: string | undefined;
+      try {
+        token = await tier.tryLock(key, ttlMs);
+      } catch (error) {
+        this.#tierFailed(tier.tier, error);
+        return undefined;
+      }
+      if (token === undefined) return 'held';
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          tier.unlock?.(key, token).catch((error: unknown) => this.#tierFailed(tier.tier, error));
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * Waits for the instance holding `key`'s lock to store its answer, reading
+   * the shared tiers every `pollMs`: the entry, or undefined once the lock is
+   * gone without one, after `maxWaitMs`, or when `signal` aborts.
+   */
+  async waitShared(
+    key: CacheKey,
+    signal: AbortSignal,
+    options: { maxWaitMs: number; pollMs: number },
+  ): Promise<CacheEntry | undefined> {
+    const shared = this.#tiers.filter((tier) => tier !== this.#memory);
+    const deadline = this.#clock() + options.maxWaitMs;
+    while (!signal.aborted && this.#clock() < deadline) {
+      try {
+        await delay(options.pollMs, undefined, { signal });
+      } catch {
+        return undefined;
+      }
+      let locked = false;
+      for (const tier of shared) {
+        try {
+          const entry = await tier.get(key);
+          if (entry !== undefined) {
+            this.stats.coalesced++;
+            this.stats.promptTokensSaved += entry.promptTokens;
+            this.stats.completionTokensSaved += entry.completionTokens;
+            if (this.#memory) this.#memory.setNow(key, entry);
+            return entry;
+          }
+          if (await tier.isLocked?.(key)) locked = true;
+        } catch (error) {
+          this.#tierFailed(tier.tier, error);
+          return undefined;
+        }
+      }
+      if (!locked) return undefined;
+    }
+    return undefined;
   }
 
   /** Stores `entry` in every tier: at once in memory, in the others off the caller's path. Resolves when all are written. */

@@ -59,6 +59,11 @@ export class RedisKeys {
     return `${this.prefix}cache:${name}`;
   }
 
+  /** String (a holder's token, with expiry): one instance is computing the answer `name` names. */
+  cacheLock(name: string): string {
+    return `${this.prefix}cache-lock:${name}`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

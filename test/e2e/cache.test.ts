@@ -369,6 +369,33 @@ describe('response cache across two gateways sharing Redis', () => {
     assert.equal(upstream.requests.length, 1);
   });
 
+  test('identical misses on two instances make one upstream call; a failed holder lets the other compute', async () => {
+    upstream.reset();
+    upstream.setDefault({ slowFirstByteMs: 300 });
+    try {
+      const fromA = post(a, chat('one computation for the fleet'));
+      // B asks once A's request is upstream (A holds the shared lock by then).
+      await upstream.waitForRequests(1);
+      const fromB = await post(b, chat('one computation for the fleet'));
+      assert.equal((await fromA).cache, 'miss');
+      assert.equal(fromB.cache, 'hit');
+      assert.deepEqual(fromB.body, (await fromA).body);
+      assert.equal(upstream.requests.length, 1);
+
+      upstream.reset();
+      upstream.enqueue({ kind: 'status', status: 500, slowFirstByteMs: 300 });
+      const failing = post(a, chat('the holder fails'));
+      await upstream.waitForRequests(1);
+      const fromB2 = await post(b, chat('the holder fails'));
+      assert.equal((await failing).status, 502);
+      assert.equal(fromB2.status, 200);
+      assert.equal(fromB2.cache, 'miss');
+      assert.equal(upstream.requests.length, 2);
+    } finally {
+      upstream.setDefault(undefined);
+    }
+  });
+
   test('Redis lost: answers go on from upstream and memory, health is degraded, and it recovers', async () => {
     upstream.reset();
     await redis.halt();
