@@ -285,9 +285,23 @@ describe('response cache on one gateway with Redis', () => {
     assert.equal(text, block?.type === 'text' ? block.text : undefined);
     assert.equal(stopReason, 'end_turn');
     assert.equal(outputTokens, first.data.usage.output_tokens);
+    // A streamed answer on this route is stored once whole: JSON and streams then hit.
+    const fresh = { ...params, messages: [{ role: 'user' as const, content: 'streamed first' }] };
+    const streamed = await client.messages.create({ ...fresh, stream: true }).withResponse();
+    assert.equal(streamed.response.headers.get('x-switchyard-cache'), 'miss');
+    let streamedText = '';
+    for await (const event of streamed.data) {
+      if (event.type === 'content_block_delta' && event.delta.type === 'text_delta')
+        streamedText += event.delta.text;
+    }
+    const afterStream = await client.messages.create(fresh).withResponse();
+    assert.equal(afterStream.response.headers.get('x-switchyard-cache'), 'hit');
+    const firstBlock = afterStream.data.content[0];
+    assert.equal(firstBlock?.type === 'text' ? firstBlock.text : undefined, streamedText);
+    assert.equal(afterStream.data.stop_reason, 'end_turn');
     // The OpenAI route keeps its own entries: the same prompt there is a miss.
     assert.equal((await post(gw, chat('anthropic please', { max_tokens: 100 }))).cache, 'miss');
-    assert.equal(upstream.requests.length, 2);
+    assert.equal(upstream.requests.length, 3);
   });
 
   test('a stream the client abandons stores nothing', async () => {

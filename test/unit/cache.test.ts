@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MessageAssembler, messageToEvents } from '../../src/api/anthropic/anthropic-replay.ts';
 import { cacheKey, cacheScope, canonicalJson } from '../../src/cache/cache-key.ts';
 import {
   cacheDirectives,
@@ -184,6 +185,60 @@ describe('completion chunks', () => {
       choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
     });
     assert.equal(assembler.completion().choices[0]?.message.content, 'Hello');
+  });
+});
+
+describe('anthropic message replay', () => {
+  const message = {
+    id: 'msg_1',
+    type: 'message' as const,
+    role: 'assistant' as const,
+    model: 'fast',
+    content: [
+      { type: 'thinking' as const, thinking: 'Let me see.', signature: 'sig' },
+      { type: 'text' as const, text: 'Calling the tool.' },
+      { type: 'tool_use' as const, id: 'toolu_1', name: 'weather', input: { city: 'Oslo', days: [1, 2] } },
+    ],
+    stop_reason: 'tool_use' as const,
+    stop_sequence: null,
+    usage: { input_tokens: 12, output_tokens: 34 },
+  };
+
+  test('events then assembly give the message back', () => {
+    const events = messageToEvents(message);
+    const block = ['content_block_start', 'content_block_delta', 'content_block_stop'];
+    assert.deepEqual(
+      events.map((e) => e.type),
+      [
+        'message_start',
+        // Thinking: its text, then its signature.
+        'content_block_start',
+        'content_block_delta',
+        'content_block_delta',
+        'content_block_stop',
+        ...block,
+        ...block,
+        'message_delta',
+        'message_stop',
+      ],
+    );
+    const assembler = new MessageAssembler('fast');
+    for (const event of events) assembler.observe(event);
+    assert.deepEqual(assembler.message(), message);
+  });
+
+  test('no message until the stream ended, nor with broken tool input', () => {
+    const events = messageToEvents(message);
+    const cut = new MessageAssembler('fast');
+    for (const event of events.slice(0, -1)) cut.observe(event);
+    assert.equal(cut.message(), undefined);
+    const broken = new MessageAssembler('fast');
+    for (const event of events) {
+      if (event.type === 'content_block_delta' && event.delta.type === 'input_json_delta') {
+        broken.observe({ ...event, delta: { type: 'input_json_delta', partial_json: '{"city":' } });
+      } else broken.observe(event);
+    }
+    assert.equal(broken.message(), undefined);
   });
 });
 

@@ -71,3 +71,90 @@ function deltasOf(block: ContentBlock): ContentBlockDelta[] {
       return [];
   }
 }
+
+/**
+ * The whole message a stream's events describe (a streamed answer stored
+ * once complete): the inverse of `messageToEvents`. `message()` is undefined
+ * until `message_stop` arrived, or when a tool's input never became valid
+ * JSON: an answer the gateway could not rebuild exactly is not stored.
+ */
+export class MessageAssembler {
+  readonly #model: string;
+  #message: AnthropicMessage | undefined;
+  readonly #blocks: ContentBlock[] = [];
+  readonly #toolJson = new Map<number, string>();
+  #complete = false;
+  #broken = false;
+
+  /** `model`: the name the client asked for, as its answers carry. */
+  constructor(model: string) {
+    this.#model = model;
+  }
+
+  observe(event: MessageStreamEvent): void {
+    switch (event.type) {
+      case 'message_start':
+        this.#message = {
+          ...event.message,
+          model: this.#model,
+          content: [],
+          usage: { ...event.message.usage },
+        };
+        break;
+      case 'content_block_start':
+        this.#blocks[event.index] = { ...event.content_block };
+        break;
+      case 'content_block_delta':
+        this.#applyDelta(event.index, event.delta);
+        break;
+      case 'content_block_stop': {
+        const block = this.#blocks[event.index];
+        const json = this.#toolJson.get(event.index);
+        if (block?.type === 'tool_use' && json !== undefined) {
+          try {
+            block.input = JSON.parse(json) as Record<string, unknown>;
+          } catch {
+            this.#broken = true;
+          }
+        }
+        break;
+      }
+      case 'message_delta':
+        if (this.#message === undefined) break;
+        this.#message.stop_reason = event.delta.stop_reason;
+        this.#message.stop_sequence = event.delta.stop_sequence;
+        // Cumulative counts: the last one seen is the total.
+        for (const [name, value] of Object.entries(event.usage)) {
+          if (value !== undefined && value !== null) this.#message.usage[name] = value;
+        }
+        break;
+      case 'message_stop':
+        this.#complete = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  message(): AnthropicMessage | undefined {
+    if (!this.#complete || this.#broken || this.#message === undefined) return undefined;
+    if (this.#blocks.some((block) => block === undefined)) return undefined;
+    return { ...this.#message, content: [...this.#blocks] };
+  }
+
+  #applyDelta(index: number, delta: ContentBlockDelta): void {
+    const block = this.#blocks[index];
+    if (block === undefined) {
+      this.#broken = true;
+      return;
+    }
+    if (delta.type === 'text_delta' && block.type === 'text') block.text += delta.text;
+    else if (delta.type === 'input_json_delta' && block.type === 'tool_use') {
+      this.#toolJson.set(index, (this.#toolJson.get(index) ?? '') + delta.partial_json);
+    } else if (delta.type === 'thinking_delta' && block.type === 'thinking') block.thinking += delta.thinking;
+    else if (delta.type === 'signature_delta' && block.type === 'thinking')
+      block.signature += delta.signature;
+    // Citations and deltas of kinds this gateway does not know: the copy would not be exact.
+    else this.#broken = true;
+  }
+}

@@ -32,7 +32,7 @@ import {
   PING_FRAME,
 } from '../../api/anthropic/anthropic-inbound-stream.ts';
 import { AnthropicEventRelay } from '../../api/anthropic/anthropic-relay.ts';
-import { messageToEvents } from '../../api/anthropic/anthropic-replay.ts';
+import { MessageAssembler, messageToEvents } from '../../api/anthropic/anthropic-replay.ts';
 import {
   validateCountTokensRequest,
   validateMessagesRequest,
@@ -43,6 +43,7 @@ import { StreamTally } from '../../billing/stream-tally.ts';
 import type { Attempt } from '../../billing/usage-recorder.ts';
 import { isCacheableMessage } from '../../cache/cache-policy.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
+import type { RequestCache } from '../../cache/request-cache.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
 import { estimatePromptTokens } from '../../core/token-estimate.ts';
 import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
@@ -108,25 +109,13 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
       cached.abandon();
       finishFailed(reply, dispatch, error, anthropicStatus);
     }
-    if (body.stream === true) {
-      // Streamed answers on this route are not stored yet (only replayed when stored from JSON).
-      cached.abandon();
-      return streamMessages(request, reply, gw, plan, route, dispatch);
-    }
+    if (body.stream === true) return streamMessages(request, reply, gw, plan, route, dispatch, cached);
     try {
       const answer = await dispatchMessages(route, plan, dispatch);
       const message = answer.raw
         ? relayedMessage(answer.raw, body, answer.attempt)
         : translatedMessage(answer.completion, body, answer.attempt);
-      if (isCacheableMessage(message)) {
-        const usage = message['usage'] as { input_tokens?: number; output_tokens?: number } | undefined;
-        cached.store(JSON.stringify(message), {
-          prompt_tokens: usage?.input_tokens ?? 0,
-          completion_tokens: usage?.output_tokens ?? 0,
-        });
-      } else {
-        cached.abandon();
-      }
+      storeMessage(cached, message);
       finishOk(reply, dispatch, answer.attempt);
       return message;
     } catch (error) {
@@ -182,11 +171,13 @@ async function streamMessages(
   plan: MessagesPlan,
   route: ModelRoute,
   dispatch: ChatDispatch,
+  cached: RequestCache,
 ): Promise<void> {
   let start: StreamStart<MessagesStreamItem>;
   try {
     start = await dispatchMessagesStream(route, plan, dispatch);
   } catch (error) {
+    cached.abandon();
     // Nothing was sent yet: the client gets a normal error response with its status.
     finishFailed(reply, dispatch, error, anthropicStatus);
   }
@@ -194,10 +185,15 @@ async function streamMessages(
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
   writer.start({ ...streamHeaders(request, dispatch, start.attempt), 'request-id': request.id });
   // Each attempt's stream is of one kind, which its first item shows.
+  const assembler = new MessageAssembler(plan.body.model);
   const outcome =
     'raw' in start.first
-      ? await relayRaw(writer, plan.body, start, dispatch)
-      : await relayTranslated(writer, plan.body, start, dispatch);
+      ? await relayRaw(writer, plan.body, start, dispatch, assembler)
+      : await relayTranslated(writer, plan.body, start, dispatch, assembler);
+  // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
+  const whole = outcome.failure || outcome.clientGone ? undefined : assembler.message();
+  if (whole === undefined) cached.abandon();
+  else storeMessage(cached, whole);
   // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
   await dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
   if (outcome.closing) await writer.frame(outcome.closing);
@@ -207,6 +203,19 @@ async function streamMessages(
     request.log.warn({ code: outcome.failure.code }, 'stream failed after start');
   }
   writer.end();
+}
+
+/** Stores a whole, usable message (as the client saw it); anything else is abandoned. */
+function storeMessage(cached: RequestCache, message: JsonObject | AnthropicMessage): void {
+  if (!isCacheableMessage(message)) {
+    cached.abandon();
+    return;
+  }
+  const usage = message['usage'] as { input_tokens?: number; output_tokens?: number } | undefined;
+  cached.store(JSON.stringify(message), {
+    prompt_tokens: usage?.input_tokens ?? 0,
+    completion_tokens: usage?.output_tokens ?? 0,
+  });
 }
 
 /** A cached message to a streaming request: replayed as the events a stream of it would have sent. */
@@ -249,9 +258,15 @@ async function relayRaw(
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
+  assembler: MessageAssembler,
 ): Promise<StreamOutcome> {
   const tally = new AnthropicEventTally();
-  const relay = new AnthropicEventRelay(body.model, tally);
+  const relay = new AnthropicEventRelay(body.model, {
+    observe: (event) => {
+      tally.observe(event);
+      assembler.observe(event);
+    },
+  });
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('raw' in item)) throw new GatewayError('internal_error', 'A passthrough stream yielded a chunk');
     const frame = relay.relay(item.raw);
@@ -267,14 +282,19 @@ async function relayTranslated(
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
+  assembler: MessageAssembler,
 ): Promise<StreamOutcome> {
   const translator = new AnthropicInboundStreamEncoder({
     model: body.model,
     stopSequences: body.stop_sequences,
   });
   const tally = new StreamTally(start.attempt);
-  const send = (events: MessageStreamEvent[]): Promise<boolean> =>
-    events.length === 0 ? Promise.resolve(!writer.closed) : writer.frame(events.map(encodeEvent).join(''));
+  const send = (events: MessageStreamEvent[]): Promise<boolean> => {
+    for (const event of events) assembler.observe(event);
+    return events.length === 0
+      ? Promise.resolve(!writer.closed)
+      : writer.frame(events.map(encodeEvent).join(''));
+  };
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('chunk' in item))
       throw new GatewayError('internal_error', 'A translated stream yielded a raw event');
@@ -283,5 +303,7 @@ async function relayTranslated(
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   if (ended.failure || ended.clientGone) return { ...ended, billed };
-  return { ...ended, billed, closing: translator.finish(billed.usage).map(encodeEvent).join('') };
+  const closing = translator.finish(billed.usage);
+  for (const event of closing) assembler.observe(event);
+  return { ...ended, billed, closing: closing.map(encodeEvent).join('') };
 }
