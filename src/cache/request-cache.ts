@@ -1,12 +1,13 @@
 /**
  * One model request's dealings with the response cache: whether it may use
  * the cache at all (the model's `cache` settings, the request's headers), its
- * key and scope, the lookup (and the wait for an identical request already
- * in flight in this process), and storing its answer or giving up on it.
+ * key and scope, the lookup (and the wait for an identical request already in
+ * flight, in this process or, through a short Redis lock, on another
+ * instance), and storing its answer or giving up on it.
  *
  * A request that looked up and missed leads the computation of its key until
- * it calls `store` or `abandon`; routes call one of them on every path (a
- * `finally`), or identical requests would wait for it until their own end.
+ * it calls `store` or `abandon`; routes call one of them on every path, or
+ * identical requests would wait for it until their own end (or the lock's).
  */
 import type { CacheStatus } from '../store/schema.ts';
 import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './cache-key.ts';

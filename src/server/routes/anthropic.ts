@@ -59,7 +59,7 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { CACHE_HEADER, lookupCached, openRequestCache } from './model-cache.ts';
+import { CACHE_HEADER, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -99,10 +99,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     if (hit !== undefined && body.stream === true) return replayMessages(request, reply, gw, dispatch, hit);
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) {
-      await dispatch.recorder.cacheHit();
-      return reply.type('application/json; charset=utf-8').send(hit.body);
-    }
+    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
     try {
       dispatch.targets = servableTargets(plan, dispatch.targets ?? route.targets);
     } catch (error) {

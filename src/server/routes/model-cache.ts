@@ -5,7 +5,7 @@
  * stores or abandons after; a hit is billed as one `cache` row with no
  * upstream tokens and says `x-switchyard-cache: hit`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CacheApi } from '../../cache/cache-key.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
@@ -50,4 +50,14 @@ export async function lookupCached(
   if (cached.status !== 'bypass') gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   dispatch.recorder.cacheStatus = cached.status;
   return hit?.entry;
+}
+
+/** Answers a non-streaming request from the cache: its row is durable first, as for any answer. */
+export async function sendCachedJson(
+  reply: FastifyReply,
+  dispatch: ModelDispatch,
+  hit: CacheEntry,
+): Promise<FastifyReply> {
+  await dispatch.recorder.cacheHit();
+  return reply.type('application/json; charset=utf-8').send(hit.body);
 }

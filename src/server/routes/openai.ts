@@ -18,7 +18,7 @@ import { type ModelRoute, resolveModel, visibleModels } from '../../routing/mode
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { CACHE_HEADER, lookupCached, openRequestCache } from './model-cache.ts';
+import { CACHE_HEADER, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
   type ChatDispatch,
@@ -43,10 +43,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     if (hit !== undefined && body.stream === true) return replayChat(request, reply, gw, body, dispatch, hit);
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) {
-      await dispatch.recorder.cacheHit();
-      return reply.type('application/json; charset=utf-8').send(hit.body);
-    }
+    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
     if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
@@ -72,10 +69,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     });
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) {
-      await dispatch.recorder.cacheHit();
-      return reply.type('application/json; charset=utf-8').send(hit.body);
-    }
+    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const billed = embeddingBill(response);
