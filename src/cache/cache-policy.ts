@@ -12,7 +12,7 @@
  * nor an Anthropic message cut at `max_tokens` or refused.
  */
 import { GatewayError } from '../core/errors.ts';
-import type { ChatCompletion, Usage } from '../core/types.ts';
+import type { ChatCompletion } from '../core/types.ts';
 
 export const CACHE_TTL_HEADER = 'x-switchyard-cache-ttl';
 /** The longest lifetime a request may ask for: 30 days. */
@@ -74,8 +74,8 @@ export function isCacheableMessage(message: { stop_reason?: unknown }): boolean 
  * `ttl_s` stretched by what the answer cost to produce (1× plus 1× per 1,000
  * completion tokens, at most MAX_TTL_FACTOR×): long answers are the ones worth keeping.
  */
-export function cacheTtlMs(modelTtlS: number, asked: number | undefined, usage: Usage | undefined): number {
+export function cacheTtlMs(modelTtlS: number, asked: number | undefined, completionTokens: number): number {
   if (asked !== undefined) return asked * 1000;
-  const factor = Math.min(MAX_TTL_FACTOR, 1 + (usage?.completion_tokens ?? 0) / 1000);
+  const factor = Math.min(MAX_TTL_FACTOR, 1 + completionTokens / 1000);
   return Math.round(modelTtlS * factor * 1000);
 }

@@ -12,7 +12,7 @@
 import type { CacheStatus } from '../store/schema.ts';
 import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './cache-key.ts';
 import { cacheDirectives, cacheTtlMs } from './cache-policy.ts';
-import type { CacheEntry, CacheKey, CacheTier } from './cache-store.ts';
+import type { CacheEntry, CacheKey } from './cache-store.ts';
 import type { Flight, ResponseCache, SharedLease } from './response-cache.ts';
 
 /**
@@ -41,9 +41,6 @@ export interface RequestCacheInput {
   key: { id: string; isMaster: boolean; teamId?: string | null };
   headers: Record<string, string | string[] | undefined>;
 }
-
-/** Where a hit came from: a tier, or an identical request that was in flight. */
-export type HitSource = CacheTier | 'flight';
 
 export class RequestCache {
   /** A request that does not use the cache: stateless, so one instance serves them all. */
@@ -93,7 +90,7 @@ export class RequestCache {
    * wait that ends with this request's `signal`); undefined on a miss, which
    * makes this request the one the others wait for.
    */
-  async lookup(signal: AbortSignal): Promise<{ entry: CacheEntry; source: HitSource } | undefined> {
+  async lookup(signal: AbortSignal): Promise<CacheEntry | undefined> {
     const cache = this.#cache;
     const key = this.#key;
     if (cache === undefined || key === undefined) return undefined;
@@ -108,7 +105,7 @@ export class RequestCache {
       const entry = await untilAborted(running, signal);
       if (entry !== undefined) {
         this.status = 'hit';
-        return { entry, source: 'flight' };
+        return entry;
       }
     }
     // Lead before the (possibly remote) lookup, so identical requests arriving meanwhile wait for this one.
@@ -117,7 +114,7 @@ export class RequestCache {
     if (hit !== undefined) {
       flight?.settle(hit.entry);
       this.status = 'hit';
-      return { entry: hit.entry, source: hit.tier };
+      return hit.entry;
     }
     if (flight !== undefined && this.#store) {
       // The first here: is another instance computing the same answer?
@@ -130,7 +127,7 @@ export class RequestCache {
         if (entry !== undefined) {
           flight.settle(entry);
           this.status = 'hit';
-          return { entry, source: 'flight' };
+          return entry;
         }
       } else {
         this.#lease = lease;
@@ -150,20 +147,15 @@ export class RequestCache {
       return;
     }
     const now = cache.clock();
+    const completionTokens = usage?.completion_tokens ?? 0;
     const entry: CacheEntry = {
       body,
       model: key.model,
       scope: key.scope,
       storedAt: now,
-      expiresAt:
-        now +
-        cacheTtlMs(this.#modelTtlS, this.#ttlS, {
-          prompt_tokens: usage?.prompt_tokens ?? 0,
-          completion_tokens: usage?.completion_tokens ?? 0,
-          total_tokens: 0,
-        }),
+      expiresAt: now + cacheTtlMs(this.#modelTtlS, this.#ttlS, completionTokens),
       promptTokens: usage?.prompt_tokens ?? 0,
-      completionTokens: usage?.completion_tokens ?? 0,
+      completionTokens,
     };
     // The lease is given back once the entry is in every tier, so a waiter that sees the lock gone finds the answer.
     const lease = this.#lease;

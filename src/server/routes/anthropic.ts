@@ -59,9 +59,10 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { CACHE_HEADER, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
+import { lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
+  CACHE_HEADER,
   type ChatDispatch,
   finishFailed,
   finishOk,

@@ -13,8 +13,6 @@ import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ModelDispatch } from './model-request.ts';
 
-export const CACHE_HEADER = 'x-switchyard-cache';
-
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
   gw: GatewayContext,
@@ -38,7 +36,8 @@ export function openRequestCache(
 /**
  * Looks the request up; its ledger rows and the `x-switchyard-cache` header
  * then say what the cache did. A hit is returned for the route to serve
- * (with `billCacheHit`); a miss leaves the request leading its key.
+ * (`sendCachedJson`, or replayed as a stream); a miss leaves the request
+ * leading its key.
  */
 export async function lookupCached(
   gw: GatewayContext,
@@ -49,7 +48,7 @@ export async function lookupCached(
   const hit = await cached.lookup(dispatch.signal);
   if (cached.status !== 'bypass') gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   dispatch.recorder.cacheStatus = cached.status;
-  return hit?.entry;
+  return hit;
 }
 
 /** Answers a non-streaming request from the cache: its row is durable first, as for any answer. */

@@ -20,6 +20,9 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
 
+/** Says what the response cache did for a model request: `hit`, `miss` or `bypass`. */
+export const CACHE_HEADER = 'x-switchyard-cache';
+
 export type ModelDispatch = DispatchOptions & {
   report: DispatchReport;
   /** The router's decision headers (complexity score, tier...), also for streams. */
@@ -98,7 +101,7 @@ export function streamHeaders(
     ...dispatchHeaders(dispatch.report),
     'x-request-id': request.id,
     'x-switchyard-provider': attempt.provider,
-    'x-switchyard-cache': dispatch.recorder.cacheStatus,
+    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
   };
 }
 

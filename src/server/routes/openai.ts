@@ -18,9 +18,10 @@ import { type ModelRoute, resolveModel, visibleModels } from '../../routing/mode
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { CACHE_HEADER, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
+import { lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
+  CACHE_HEADER,
   type ChatDispatch,
   finishFailed,
   finishOk,
