@@ -91,7 +91,7 @@ async function benchLookups(): Promise<CacheBench['lookupUs']> {
   for (let i = 0; i < bodies.length; i++) {
     const cached = open(i, true);
     await cached.lookup(signal);
-    cached.store('{"answer":"x"}', { prompt_tokens: 100, completion_tokens: 20 });
+    cached.store({ answer: 'x' }, { prompt_tokens: 100, completion_tokens: 20 });
   }
   const hit = await perOp(50_000, async (i) => {
     const cached = open(i, true);

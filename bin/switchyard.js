@@ -8,10 +8,12 @@
 // generation grew to ~3x its ~30 MB of live objects before a full GC, for a
 // peak RSS of ~245 MB. --max-semi-space-size=4 (MB) and
 // --heap-growing-percent=100 (the old generation grows to 2x live) bring the
-// peak to ~150 MB for ~3% more CPU per request. Lower growth trades CPU for
-// memory: 50% saves ~10 MB for ~3% more CPU; at 20% V8 marks nearly all the
-// time and every write pays the marking barrier (+30% CPU). --no-maglev: V8's
-// middle compiler tier, whose code and compile zones cost ~6 MB of peak RSS
+// peak to ~150 MB. 8 MB semi-spaces would save 3-8% of the CPU per request
+// (two measurements) for ~8 MB more peak RSS: 1.54x the pass-through in
+// compare.sh, past its 1.5x aim. Lower growth trades CPU for memory: 50%
+// saves ~10 MB for ~3% more CPU; at 20% V8 marks nearly all the time and
+// every write pays the marking barrier (+30% CPU). --no-maglev: V8's middle
+// compiler tier, whose code and compile zones cost ~6 MB of peak RSS
 // here for no measurable throughput (TurboFan still optimizes the hot path).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 

@@ -138,14 +138,19 @@ export class RequestCache {
     return undefined;
   }
 
-  /** Stores the answer (its JSON text) when the request may, and hands it to the requests waiting for it. */
-  store(body: string, usage: { prompt_tokens?: number; completion_tokens?: number } | undefined): void {
+  /**
+   * Stores the answer when the request may, and hands it to the requests
+   * waiting for it. It is serialized here, only then: a request that bypasses
+   * the cache pays nothing for it.
+   */
+  store(answer: object, usage: { prompt_tokens?: number; completion_tokens?: number } | undefined): void {
     const cache = this.#cache;
     const key = this.#key;
     if (cache === undefined || key === undefined || !this.#store) {
       this.abandon();
       return;
     }
+    const body = JSON.stringify(answer);
     const now = cache.clock();
     const completionTokens = usage?.completion_tokens ?? 0;
     const entry: CacheEntry = {

@@ -183,13 +183,14 @@ async function streamMessages(
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
   writer.start({ ...streamHeaders(request, dispatch, start.attempt), 'request-id': request.id });
   // Each attempt's stream is of one kind, which its first item shows.
-  const assembler = new MessageAssembler(plan.body.model);
+  // Assembled only for the cache: a request that bypasses it does no work for it.
+  const assembler = cached.active ? new MessageAssembler(plan.body.model) : undefined;
   const outcome =
     'raw' in start.first
       ? await relayRaw(writer, plan.body, start, dispatch, assembler)
       : await relayTranslated(writer, plan.body, start, dispatch, assembler);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
-  const whole = outcome.failure || outcome.clientGone ? undefined : assembler.message();
+  const whole = outcome.failure || outcome.clientGone ? undefined : assembler?.message();
   if (whole === undefined) cached.abandon();
   else storeMessage(cached, whole);
   // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
@@ -210,7 +211,7 @@ function storeMessage(cached: RequestCache, message: JsonObject | AnthropicMessa
     return;
   }
   const usage = message['usage'] as { input_tokens?: number; output_tokens?: number } | undefined;
-  cached.store(JSON.stringify(message), {
+  cached.store(message, {
     prompt_tokens: usage?.input_tokens ?? 0,
     completion_tokens: usage?.output_tokens ?? 0,
   });
@@ -256,13 +257,13 @@ async function relayRaw(
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
-  assembler: MessageAssembler,
+  assembler: MessageAssembler | undefined,
 ): Promise<StreamOutcome> {
   const tally = new AnthropicEventTally();
   const relay = new AnthropicEventRelay(body.model, {
     observe: (event) => {
       tally.observe(event);
-      assembler.observe(event);
+      assembler?.observe(event);
     },
   });
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
@@ -280,7 +281,7 @@ async function relayTranslated(
   body: MessagesRequest,
   start: StreamStart<MessagesStreamItem>,
   dispatch: ChatDispatch,
-  assembler: MessageAssembler,
+  assembler: MessageAssembler | undefined,
 ): Promise<StreamOutcome> {
   const translator = new AnthropicInboundStreamEncoder({
     model: body.model,
@@ -288,7 +289,7 @@ async function relayTranslated(
   });
   const tally = new StreamTally(start.attempt);
   const send = (events: MessageStreamEvent[]): Promise<boolean> => {
-    for (const event of events) assembler.observe(event);
+    if (assembler !== undefined) for (const event of events) assembler.observe(event);
     return events.length === 0
       ? Promise.resolve(!writer.closed)
       : writer.frame(events.map(encodeEvent).join(''));
@@ -302,6 +303,6 @@ async function relayTranslated(
   const billed = tally.billed(dispatch.estimatePromptTokens);
   if (ended.failure || ended.clientGone) return { ...ended, billed };
   const closing = translator.finish(billed.usage);
-  for (const event of closing) assembler.observe(event);
+  if (assembler !== undefined) for (const event of closing) assembler.observe(event);
   return { ...ended, billed, closing: closing.map(encodeEvent).join('') };
 }

@@ -76,7 +76,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       const billed = embeddingBill(response);
       attempt.ok(billed.usage, billed.source);
       response.model = body.model;
-      cached.store(JSON.stringify(response), billed.usage);
+      cached.store(response, billed.usage);
       finishOk(reply, dispatch, attempt);
       return response;
     } catch (error) {
@@ -129,11 +129,12 @@ async function streamChat(
   writer.start(streamHeaders(request, dispatch, attempt));
 
   const tally = new StreamTally(attempt);
-  const assembler = new CompletionAssembler();
+  // Assembled only for the cache: a request that bypasses it does no work for it.
+  const assembler = cached.active ? new CompletionAssembler() : undefined;
   const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
     tally.observe(chunk);
     chunk.model = body.model;
-    assembler.observe(chunk);
+    assembler?.observe(chunk);
     // Usage is always requested upstream (for billing); relay it only if the client asked.
     const usageOnly = chunk.choices.length === 0 && chunk.usage;
     if (usageOnly && !clientWantsUsage) return Promise.resolve(true);
@@ -142,7 +143,7 @@ async function streamChat(
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
-  if (failure || clientGone) cached.abandon();
+  if (failure || clientGone || assembler === undefined) cached.abandon();
   else storeCompletion(cached, assembler.completion());
   // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
   await recorder.settleStream(attempt, { failure, clientGone }, billed);
@@ -159,7 +160,7 @@ async function streamChat(
 
 /** Stores a whole, usable answer (as the client saw it); anything else is abandoned. */
 function storeCompletion(cached: RequestCache, completion: ChatCompletion): void {
-  if (isCacheableCompletion(completion)) cached.store(JSON.stringify(completion), completion.usage);
+  if (isCacheableCompletion(completion)) cached.store(completion, completion.usage);
   else cached.abandon();
 }
 
