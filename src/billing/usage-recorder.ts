@@ -84,7 +84,8 @@ export class UsageRecorder {
    * metrics; resolves once the row is durable, as any answer does.
    */
   cacheHit(): Promise<void> {
-    this.cacheStatus = 'hit';
+    // A semantic hit stays one; anything else the route set before the lookup becomes a hit.
+    if (this.cacheStatus !== 'semantic-hit') this.cacheStatus = 'hit';
     this.lastProvider = 'cache';
     this.#attempts++;
     this.write(

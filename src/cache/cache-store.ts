@@ -1,6 +1,6 @@
 /**
  * What every cache tier stores and how it is addressed. A tier (memory,
- * Redis) implements CacheStore; ResponseCache composes tiers into one
+ * Redis, SQL) implements CacheStore; ResponseCache composes tiers into one
  * read-through cache. The gateway's answers and a library user's values are
  * both stored as JSON text, so every tier holds the same bytes.
  */
@@ -28,7 +28,7 @@ export interface CacheFilter {
   scope?: string | undefined;
 }
 
-export type CacheTier = 'memory' | 'redis';
+export type CacheTier = 'memory' | 'redis' | 'sql';
 
 export interface CacheStore {
   readonly tier: CacheTier;
@@ -47,6 +47,8 @@ export interface CacheStore {
   unlock?(key: CacheKey, token: string): Promise<void>;
   /** Whether anyone holds the lock now. */
   isLocked?(key: CacheKey): Promise<boolean>;
+  /** Stops background work and waits for writes in flight (before the connection beneath is closed). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -14,6 +14,9 @@ import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './c
 import { cacheDirectives, cacheTtlMs } from './cache-policy.ts';
 import type { CacheEntry, CacheKey } from './cache-store.ts';
 import type { Flight, ResponseCache, SharedLease } from './response-cache.ts';
+import type { Embedder } from './semantic/embedder.ts';
+import type { EmbeddedPrompt, SemanticCache } from './semantic/semantic-cache.ts';
+import { type SemanticPrompt, type SemanticSettings, semanticPrompt } from './semantic/semantic-prompt.ts';
 
 /**
  * How long one instance holds a key's shared lock while it computes the
@@ -29,6 +32,7 @@ export interface ModelCacheSettings {
   enabled: boolean;
   ttl_s: number;
   scope: CacheScopeSetting;
+  semantic?: SemanticSettings | undefined;
 }
 
 export interface RequestCacheInput {
@@ -40,6 +44,8 @@ export interface RequestCacheInput {
   settings: ModelCacheSettings;
   key: { id: string; isMaster: boolean; teamId?: string | null };
   headers: Record<string, string | string[] | undefined>;
+  /** The semantic tier and the model's embedder, when the model has `semantic.enabled`. */
+  semantic?: { cache: SemanticCache; embedder: Embedder } | undefined;
 }
 
 export class RequestCache {
@@ -61,6 +67,10 @@ export class RequestCache {
   readonly #modelTtlS: number;
   #flight: Flight | undefined;
   #lease: SharedLease | undefined;
+  readonly #semantic: { cache: SemanticCache; embedder: Embedder; threshold: number } | undefined;
+  readonly #prompt: SemanticPrompt | undefined;
+  /** The prompt's vector once embedded (by the lookup), for `store` to remember it by. */
+  #embedded: Promise<EmbeddedPrompt | undefined> | undefined;
   /** What the ledger row and the `x-switchyard-cache` header say. */
   status: CacheStatus = 'bypass';
 
@@ -74,9 +84,16 @@ export class RequestCache {
     this.#store = directives?.store ?? false;
     this.#ttlS = directives?.ttlS;
     this.#modelTtlS = input.settings.ttl_s;
-    this.#key =
-      this.#lookup || this.#store
-        ? cacheKey(input.api, input.body, input.model, cacheScope(input.settings.scope, input.key))
+    const scope = cacheScope(input.settings.scope, input.key);
+    this.#key = this.#lookup || this.#store ? cacheKey(input.api, input.body, input.model, scope) : undefined;
+    const semantic = input.settings.semantic;
+    this.#prompt =
+      this.#key !== undefined && input.semantic !== undefined && semantic?.enabled
+        ? semanticPrompt(input.api, input.body, input.model, scope, semantic)
+        : undefined;
+    this.#semantic =
+      this.#prompt !== undefined && input.semantic !== undefined && semantic !== undefined
+        ? { ...input.semantic, threshold: semantic.threshold }
         : undefined;
   }
 
@@ -115,6 +132,12 @@ export class RequestCache {
       flight?.settle(hit.entry);
       this.status = 'hit';
       return hit.entry;
+    }
+    const near = await this.#lookupSemantic(cache, signal);
+    if (near !== undefined) {
+      flight?.settle(near);
+      this.status = 'semantic-hit';
+      return near;
     }
     if (flight !== undefined && this.#store) {
       // The first here: is another instance computing the same answer?
@@ -168,6 +191,36 @@ export class RequestCache {
     void cache.store(key, entry).finally(() => lease?.release());
     this.#flight?.settle(entry);
     this.#flight = undefined;
+    this.#rememberPrompt(key, entry.expiresAt);
+  }
+
+  /** On an exact miss: the answer of the nearest earlier prompt in this request's partition, if near enough. */
+  async #lookupSemantic(cache: ResponseCache, signal: AbortSignal): Promise<CacheEntry | undefined> {
+    const semantic = this.#semantic;
+    if (semantic === undefined || this.#prompt === undefined) return undefined;
+    this.#embedded = semantic.cache.embed(semantic.embedder, this.#prompt, signal);
+    const query = await this.#embedded;
+    if (query === undefined) return undefined;
+    const near = semantic.cache.nearest(query, semantic.threshold);
+    if (near === undefined) return undefined;
+    const answer = await cache.lookup(near.prompt.key);
+    if (answer === undefined) {
+      // Its answer expired or was evicted or invalidated: the pointer goes too.
+      semantic.cache.forget(near.prompt.key);
+      return undefined;
+    }
+    return answer.entry;
+  }
+
+  /** A stored answer is found by its prompt's meaning too (embedded now if the lookup did not). */
+  #rememberPrompt(key: CacheKey, expiresAt: number): void {
+    const semantic = this.#semantic;
+    const prompt = this.#prompt;
+    if (semantic === undefined || prompt === undefined) return;
+    const embedded = this.#embedded ?? semantic.cache.embed(semantic.embedder, prompt);
+    void embedded.then((query) => {
+      if (query !== undefined) semantic.cache.remember(query, key, expiresAt);
+    });
   }
 
   /** No answer to store (failed, refused, truncated, client gone): waiters go upstream themselves. */

@@ -65,9 +65,9 @@ export class ResponseCache {
   readonly #onTierError: (tier: CacheTier, error: unknown) => void;
   readonly #clock: () => number;
   readonly stats: CacheStats = {
-    hits: { memory: 0, redis: 0 },
+    hits: { memory: 0, redis: 0, sql: 0 },
     misses: 0,
-    errors: { memory: 0, redis: 0 },
+    errors: { memory: 0, redis: 0, sql: 0 },
     stores: 0,
     coalesced: 0,
     promptTokensSaved: 0,
@@ -269,6 +269,11 @@ export class ResponseCache {
     } finally {
       flight.settle(entry);
     }
+  }
+
+  /** Stops every tier's background work and waits for its writes in flight; call before closing their connections. */
+  async close(): Promise<void> {
+    await Promise.all(this.#tiers.map((tier) => tier.close?.()));
   }
 
   #write(tier: CacheStore, key: CacheKey, entry: CacheEntry): Promise<void> {

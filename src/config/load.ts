@@ -77,11 +77,31 @@ export function validateConfig(raw: unknown): Config {
   const config = parsed.data;
   const problems: string[] = [];
   problems.push(...validateRouting(config));
+  problems.push(...validateSemanticCache(config));
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
     problems.push('master_key: a documented sample key cannot be used; set a random secret');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** A semantic cache stores through the exact one, and embeds with the built-in embedder or a served model. */
+function validateSemanticCache(config: Config): string[] {
+  const problems: string[] = [];
+  for (const [name, model] of Object.entries(config.models)) {
+    const semantic = model.cache.semantic;
+    if (!semantic.enabled) continue;
+    const path = `models.${name}.cache.semantic`;
+    if (!model.cache.enabled) problems.push(`${path}.enabled: needs models.${name}.cache.enabled: true`);
+    if (semantic.embedder !== 'lexical' && !Object.hasOwn(config.models, semantic.embedder)) {
+      problems.push(
+        `${path}.embedder: '${semantic.embedder}' is neither 'lexical' nor a model of this gateway`,
+      );
+    } else if (semantic.embedder === name) {
+      problems.push(`${path}.embedder: a model cannot embed its own prompts`);
+    }
+  }
+  return problems;
 }
 
 /** Keys that appear in documentation and tutorials; a gateway guarded by one is open. */

@@ -126,20 +126,24 @@ export const providerSchema = z.discriminatedUnion(
 
 export { targetSchema } from './routing-schema.ts';
 
-/** Not built yet: accepted only switched off, so a config asking for it fails loudly instead of silently. */
-const notYet = (what: string) =>
-  z.literal(false, { error: `${what} is not available yet; leave it false` }).default(false);
-
 const modelCacheSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Lifetime of a stored answer, stretched for costly answers (src/cache/cache-policy.ts). */
   ttl_s: z.number().int().positive().default(3600),
   /** Who may be served a stored answer: the key that asked (default), its team, or everyone. */
   scope: z.enum(['key', 'team', 'global']).default('key'),
+  /** A prompt near an earlier one (same model, scope and everything else) is served its answer (README "Semantic cache"). */
   semantic: z
     .strictObject({
-      enabled: notYet('semantic caching'),
+      enabled: z.boolean().default(false),
+      /** Cosine similarity at or above which a prompt counts as the same question. */
       threshold: z.number().gt(0).max(1).default(0.95),
+      /** `lexical` (built in, offline) or the name of an embeddings model this gateway serves. */
+      embedder: z.string().min(1).max(200).default('lexical'),
+      /** Conversations with more user turns than this are only cached exactly. */
+      max_turns: z.number().int().min(1).max(100).default(3),
+      /** Whether requests that offer tools are compared too (a near prompt may call for another call). */
+      tools: z.boolean().default(false),
     })
     .prefault({}),
 });
@@ -217,9 +221,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** L1: the in-process LRU's bound. L2 is Redis whenever `storage.redis_url` is set. */
       memory_mb: z.number().min(0).default(256),
+      /** L3, opt-in: answers in the SQL database, kept across restarts (src/cache/sql-cache-store.ts). */
       sql: z
         .strictObject({
-          enabled: notYet('the SQL cache tier'),
+          enabled: z.boolean().default(false),
+          /** The longest the SQL tier keeps an answer; never longer than the answer's own lifetime. */
           ttl_s: z.number().int().positive().default(604_800),
         })
         .prefault({}),

@@ -18,6 +18,12 @@ export interface CacheCounters {
   readonly memoryUsage: { entries: number; bytes: number };
 }
 
+/** What the semantic tier counts (structurally SemanticCache's `stats` and `size`). */
+export interface SemanticCounters {
+  readonly stats: { readonly lookups: number; readonly hits: number; readonly errors: number };
+  readonly size: number;
+}
+
 /** Counters mirrored from the cache's own totals: set to them at each scrape. */
 function mirrored<L extends string>(
   counter: Counter<L>,
@@ -29,11 +35,16 @@ function mirrored<L extends string>(
 }
 
 /** Registers the cache's metrics; returns the lookup-time histogram routes observe. */
-export function registerCacheMetrics(registry: Registry, cache: CacheCounters): Histogram {
+export function registerCacheMetrics(
+  registry: Registry,
+  cache: CacheCounters,
+  semantic?: SemanticCounters,
+): Histogram {
   const registers = [registry];
+  if (semantic !== undefined) registerSemanticMetrics(registers, semantic);
   new Counter({
     name: 'switchyard_cache_hits_total',
-    help: 'Requests answered from the response cache, by tier (memory, redis) or from an identical request in flight',
+    help: 'Requests answered from the response cache, by tier (memory, redis, sql) or from an identical request in flight',
     labelNames: ['tier'],
     registers,
     collect() {
@@ -100,5 +111,33 @@ export function registerCacheMetrics(registry: Registry, cache: CacheCounters): 
     help: 'Time to look a request up in the cache (every tier, and any wait for an identical request in flight)',
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers,
+  });
+}
+
+/**
+ * The semantic tier's own counts. A semantic hit also counts as a miss of the
+ * exact lookup before it and a hit of the tier that held the answer.
+ */
+function registerSemanticMetrics(registers: Registry[], semantic: SemanticCounters): void {
+  new Counter({
+    name: 'switchyard_cache_semantic_lookups_total',
+    help: 'Semantic cache lookups (after an exact miss), by result: hit, miss, or error (the embedder failed)',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      const { lookups, hits, errors } = semantic.stats;
+      this.inc({ result: 'hit' }, hits);
+      this.inc({ result: 'miss' }, lookups - hits);
+      this.inc({ result: 'error' }, errors);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_cache_semantic_entries',
+    help: "Prompts in this instance's semantic index",
+    registers,
+    collect() {
+      this.set(semantic.size);
+    },
   });
 }

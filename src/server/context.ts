@@ -6,6 +6,8 @@ import type { Redis } from 'ioredis';
 import type { KeyStore } from '../auth/key-store.ts';
 import type { KeySync } from '../auth/key-sync.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
+import type { Embedder } from '../cache/semantic/embedder.ts';
+import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import type { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -38,6 +40,10 @@ export interface GatewayContext {
   readonly redis: Redis | undefined;
   /** The response cache, when any model has caching on. */
   readonly cache: ResponseCache | undefined;
+  /** The semantic tier, when any model has `cache.semantic.enabled`. */
+  readonly semantic: SemanticCache | undefined;
+  /** A model's semantic embedder by its configured name (`lexical` or a served embeddings model). */
+  readonly embedderFor: (name: string) => Embedder;
   /** Observes each cache lookup's duration (seconds). */
   readonly observeCacheLookup: (seconds: number) => void;
   readonly state: GatewayState;

@@ -15,6 +15,11 @@ import { KeyStore } from '../auth/key-store.ts';
 import { KeySync } from '../auth/key-sync.ts';
 import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
 import { createGatewayCache } from '../cache/gateway-cache.ts';
+import type { ResponseCache } from '../cache/response-cache.ts';
+import type { Embedder } from '../cache/semantic/embedder.ts';
+import { createGatewaySemanticCache } from '../cache/semantic/gateway-semantic-cache.ts';
+import { LexicalEmbedder } from '../cache/semantic/lexical-embedder.ts';
+import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import { registerCacheMetrics } from '../observability/cache-metrics.ts';
@@ -31,6 +36,7 @@ import { RedisKeys } from '../store/redis-keys.ts';
 import { openDatabase } from '../store/sql.ts';
 import { buildApp } from './app.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
+import { ServedEmbedder } from './served-embedder.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -62,6 +68,8 @@ export class Gateway {
     });
     let redis: Redis | undefined;
     let resilience: Resilience | undefined;
+    let semantic: SemanticCache | undefined;
+    let cache: ResponseCache | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -90,9 +98,11 @@ export class Gateway {
       await resilience.sync();
       // No `isAvailable` here: dispatch skips open breakers itself (and says so in
       // x-switchyard-fallback-reason), and secondaries already follow primaries.
-      const cache = createGatewayCache(config, { redis, redisKeys, logger });
-      const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache) : undefined;
+      cache = createGatewayCache(config, { redis, redisKeys, database, logger });
+      semantic = cache ? createGatewaySemanticCache(config, { redis, redisKeys, logger }) : undefined;
+      const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache, semantic) : undefined;
       const router = new Router(models);
+      const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
         config,
@@ -108,6 +118,16 @@ export class Gateway {
         database,
         redis,
         cache,
+        semantic,
+        embedderFor: (name) => {
+          let embedder = embedders.get(name);
+          if (embedder === undefined) {
+            // Config validation has checked the name is a model of this gateway.
+            embedder = new ServedEmbedder(context, models.get(name)!);
+            embedders.set(name, embedder);
+          }
+          return embedder;
+        },
         observeCacheLookup: cacheLookup ? (seconds) => cacheLookup.observe(seconds) : () => {},
         state,
       };
@@ -116,6 +136,8 @@ export class Gateway {
       return new Gateway(context, app, masterKey);
     } catch (error) {
       await resilience?.close().catch(() => undefined);
+      await cache?.close().catch(() => undefined);
+      await semantic?.close().catch(() => undefined);
       redis?.disconnect();
       await database.close().catch(() => undefined);
       throw error;
@@ -138,7 +160,8 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { state, logger, config, ledger, keySync, redis, providers, database } = this.context;
+    const { state, logger, config, ledger, keySync, redis, providers, database, cache, semantic } =
+      this.context;
     state.draining = true;
     logger.info('shutting down: draining in-flight requests');
     const server = this.app.server;
@@ -155,6 +178,9 @@ export class Gateway {
       clearTimeout(deadline);
     }
     await ledger.close();
+    // Cache writes still in flight (the SQL tier's) finish before their connections close.
+    await cache?.close();
+    await semantic?.close();
     await keySync.close();
     await this.context.resilience.close();
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));

@@ -82,6 +82,34 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // The response cache's L3 tier (`cache.sql`). Indexes serve the expiry
+  // sweep (expires_at) and invalidation by model, model and key, or key alone.
+  '0003_response_cache': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('response_cache')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('stored_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('prompt_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('completion_tokens', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('response_cache_expires_idx')
+        .on('response_cache')
+        .column('expires_at')
+        .execute();
+      await db.schema
+        .createIndex('response_cache_model_scope_idx')
+        .on('response_cache')
+        .columns(['model', 'scope'])
+        .execute();
+      await db.schema.createIndex('response_cache_scope_idx').on('response_cache').column('scope').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

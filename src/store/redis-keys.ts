@@ -64,6 +64,11 @@ export class RedisKeys {
     return `${this.prefix}cache-lock:${name}`;
   }
 
+  /** Stream: the prompts the semantic cache remembered, on any instance (vector and answer key per entry). */
+  get semanticStream(): string {
+    return `${this.prefix}semantic-cache`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

@@ -25,7 +25,8 @@ export interface VirtualKeysTable {
 /** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */
 export type LedgerStatus = 'ok' | 'error' | 'client_closed' | 'timeout' | 'hedge_lost';
 export type { UsageSource };
-export type CacheStatus = 'miss' | 'hit' | 'bypass';
+/** What the response cache did: `semantic-hit` served a near prompt's answer. */
+export type CacheStatus = 'miss' | 'hit' | 'semantic-hit' | 'bypass';
 
 export interface UsageLedgerTable {
   /** The gateway's own id of the request: unique, whatever the client sent. */
@@ -56,9 +57,25 @@ export interface UsageLedgerTable {
   created_at: number;
 }
 
+/** The response cache's L3 tier (src/cache/sql-cache-store.ts). */
+export interface ResponseCacheTable {
+  /** `cacheKeyString(key)`: model and scope URI-encoded, then the request hash. */
+  key: string;
+  model: string;
+  scope: string;
+  /** The cached answer as JSON text. */
+  body: string;
+  stored_at: number;
+  /** When this tier stops serving the row (the entry's own expiry, capped by `cache.sql.ttl_s`). */
+  expires_at: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
 export interface Schema {
   virtual_keys: VirtualKeysTable;
   usage_ledger: UsageLedgerTable;
+  response_cache: ResponseCacheTable;
 }
 
 /**

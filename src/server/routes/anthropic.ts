@@ -232,7 +232,7 @@ async function replayMessages(
     ...dispatch.routingHeaders,
     'x-request-id': request.id,
     'request-id': request.id,
-    [CACHE_HEADER]: 'hit',
+    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
   });
   const events = messageToEvents(message);
   const last = events.pop()!;

@@ -22,14 +22,19 @@ export function openRequestCache(
   body: { model: string },
 ): RequestCache {
   // Most models cache nothing: one shared, stateless bypass for all their requests.
-  if (gw.cache === undefined || !route.config.cache.enabled) return RequestCache.BYPASS;
+  const settings = route.config.cache;
+  if (gw.cache === undefined || !settings.enabled) return RequestCache.BYPASS;
   return new RequestCache(gw.cache, {
     api,
     body,
     model: body.model,
-    settings: route.config.cache,
+    settings,
     key: request.key!,
     headers: request.headers,
+    semantic:
+      gw.semantic !== undefined && settings.semantic.enabled
+        ? { cache: gw.semantic, embedder: gw.embedderFor(settings.semantic.embedder) }
+        : undefined,
   });
 }
 

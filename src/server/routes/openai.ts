@@ -176,7 +176,11 @@ async function replayChat(
   const completion = JSON.parse(hit.body) as ChatCompletion;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({ ...dispatch.routingHeaders, 'x-request-id': request.id, [CACHE_HEADER]: 'hit' });
+  writer.start({
+    ...dispatch.routingHeaders,
+    'x-request-id': request.id,
+    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
+  });
   for (const chunk of completionToChunks(completion, body.stream_options?.include_usage === true)) {
     if (!(await writer.data(JSON.stringify(chunk)))) break;
   }
