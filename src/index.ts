@@ -28,6 +28,18 @@ export {
   ResponseCache,
   type ResponseCacheOptions,
 } from './cache/response-cache.ts';
+export { cosine, type Embedder, normalize } from './cache/semantic/embedder.ts';
+export { LexicalEmbedder } from './cache/semantic/lexical-embedder.ts';
+export { RedisSemanticShare } from './cache/semantic/redis-semantic-share.ts';
+export {
+  type EmbeddedPrompt,
+  SemanticCache,
+  type SemanticShare,
+  type SharedPrompt,
+} from './cache/semantic/semantic-cache.ts';
+export { type SemanticPrompt, semanticPrompt } from './cache/semantic/semantic-prompt.ts';
+export { type IndexedPrompt, type NearestPrompt, VectorIndex } from './cache/semantic/vector-index.ts';
+export { SqlCacheStore } from './cache/sql-cache-store.ts';
 export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
 export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';
