@@ -4,8 +4,10 @@
  *   for a ~1 KB chat body, beside a request that bypasses the cache;
  * - a replay of 10,000 chat requests through a gateway (built-in mock
  *   provider, memory tier), prompts drawn from a Zipf distribution over 1,000
- *   questions, a quarter of them reworded (a paraphrase the exact cache must
- *   miss): hit rate per tier and upstream calls saved.
+ *   questions, one in eight reworded lightly (punctuation, filler: what the
+ *   lexical embedder is built to match) and one in eight rephrased (other
+ *   words: what it is not), run twice: exact cache only, then with the
+ *   semantic tier: hit rate per tier and upstream calls saved.
  *
  * Run alone: node bench/cache.ts
  */
@@ -21,16 +23,29 @@ import { Gateway } from '../src/server/gateway.ts';
 
 export interface CacheBench {
   lookupUs: { bypass: number; miss: number; hit: number };
-  replay: {
-    requests: number;
-    distinctQuestions: number;
-    paraphraseShare: number;
-    hitRate: number;
-    hitsByTier: Record<string, number>;
-    upstreamCalls: number;
-    upstreamCallsSaved: number;
-  };
+  replay: { exact: ReplayResult; semantic: ReplayResult };
 }
+
+export interface ReplayResult {
+  requests: number;
+  distinctQuestions: number;
+  /** Share of requests worded otherwise than the question's first wording. */
+  rewordedShare: number;
+  hitRate: number;
+  /** Exact hits by the tier that held the answer, and semantic hits. */
+  hitsByTier: Record<string, number>;
+  upstreamCalls: number;
+  upstreamCallsSaved: number;
+}
+
+/** A question's wordings: as first asked, lightly reworded, rephrased. */
+const WORDINGS = [
+  (n: number) => `What is the capital of country number ${n}?`,
+  (n: number) => `Please, what's the capital of country number ${n}`,
+  (n: number) => `Which city is the capital of country number ${n}?`,
+];
+/** Of every eight requests: six as first asked, one lightly reworded, one rephrased. */
+const WORDING_CYCLE = [0, 0, 0, 1, 0, 0, 0, 2];
 
 const SETTINGS = { enabled: true, ttl_s: 3600, scope: 'key' as const };
 const KEY = { id: 'key_bench', isMaster: false };
@@ -131,28 +146,26 @@ function zipfSampler(n: number, seed: number): () => number {
   };
 }
 
-async function benchReplay(): Promise<CacheBench['replay']> {
+async function benchReplay(semantic: boolean): Promise<ReplayResult> {
   const REQUESTS = 10_000;
   const QUESTIONS = 1000;
-  const PARAPHRASE_SHARE = 0.25;
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-cache-'));
   const config = validateConfig({
     master_key: 'sk-bench-cache-master-0123456789',
     data_dir: dataDir,
     providers: { mock: { type: 'mock' } },
-    models: { fast: { targets: [{ provider: 'mock', model: 'mock-1' }], cache: { enabled: true } } },
+    models: {
+      fast: {
+        targets: [{ provider: 'mock', model: 'mock-1' }],
+        cache: { enabled: true, semantic: { enabled: semantic } },
+      },
+    },
   });
   const gateway = await Gateway.create({ config, logger: createLogger({ level: 'silent' }) });
   const draw = zipfSampler(QUESTIONS, 42);
-  let paraphraseTick = 0;
   try {
     for (let i = 0; i < REQUESTS; i++) {
-      const rank = draw();
-      // Every fourth request words its question differently (as users do).
-      const reworded = paraphraseTick++ % Math.round(1 / PARAPHRASE_SHARE) === 0;
-      const question = reworded
-        ? `Could you tell me the capital of country number ${rank}?`
-        : `What is the capital of country number ${rank}?`;
+      const question = WORDINGS[WORDING_CYCLE[i % WORDING_CYCLE.length]!]!(draw());
       const res = await gateway.app.inject({
         method: 'POST',
         url: '/v1/chat/completions',
@@ -162,14 +175,21 @@ async function benchReplay(): Promise<CacheBench['replay']> {
       if (res.statusCode !== 200) throw new Error(`replay request failed: ${res.statusCode}`);
     }
     const stats = gateway.context.cache!.stats;
+    // A semantic hit also counts as a hit of the tier that held its answer.
+    const semanticHits = gateway.context.semantic?.stats.hits ?? 0;
     const hits = stats.hits.memory + stats.hits.redis;
+    const rounded = (x: number) => Math.round(x * 1000) / 1000;
     return {
       requests: REQUESTS,
       distinctQuestions: QUESTIONS,
-      paraphraseShare: PARAPHRASE_SHARE,
-      hitRate: Math.round((hits / REQUESTS) * 1000) / 1000,
-      hitsByTier: { ...stats.hits },
-      upstreamCalls: stats.misses,
+      rewordedShare: rounded(WORDING_CYCLE.filter((w) => w !== 0).length / WORDING_CYCLE.length),
+      hitRate: rounded(hits / REQUESTS),
+      hitsByTier: {
+        memory: stats.hits.memory - semanticHits,
+        redis: stats.hits.redis,
+        semantic: semanticHits,
+      },
+      upstreamCalls: REQUESTS - hits,
       upstreamCallsSaved: hits,
     };
   } finally {
@@ -179,14 +199,21 @@ async function benchReplay(): Promise<CacheBench['replay']> {
 }
 
 export async function benchCache(): Promise<CacheBench> {
-  return { lookupUs: await benchLookups(), replay: await benchReplay() };
+  return {
+    lookupUs: await benchLookups(),
+    replay: { exact: await benchReplay(false), semantic: await benchReplay(true) },
+  };
 }
 
 export function cacheLines(r: CacheBench): string[] {
-  const p = r.replay;
+  const line = (name: string, p: ReplayResult) =>
+    `cache replay, ${name.padEnd(15)} hit rate ${(p.hitRate * 100).toFixed(1)}% (memory ${p.hitsByTier['memory']}, redis ${p.hitsByTier['redis']}, semantic ${p.hitsByTier['semantic']}), upstream calls ${p.upstreamCalls}, saved ${p.upstreamCallsSaved}`;
+  const e = r.replay.exact;
   return [
     `cache lookup CPU µs/request          bypass ${r.lookupUs.bypass}, miss ${r.lookupUs.miss}, hit ${r.lookupUs.hit} (1 KB chat body, memory tier)`,
-    `cache replay (Zipf, ${p.requests} requests)   hit rate ${(p.hitRate * 100).toFixed(1)}% (memory ${p.hitsByTier['memory']}, redis ${p.hitsByTier['redis']}), upstream calls ${p.upstreamCalls}, saved ${p.upstreamCallsSaved}; ${p.distinctQuestions} questions, ${p.paraphraseShare * 100}% reworded`,
+    `cache replay: ${e.requests} requests, Zipf over ${e.distinctQuestions} questions, ${(e.rewordedShare * 100).toFixed(0)}% reworded (half lightly, half rephrased)`,
+    line('exact only', e),
+    line('with semantic', r.replay.semantic),
   ];
 }
 
