@@ -53,10 +53,23 @@ export function cacheKey(api: CacheApi, body: object, model: string, scope: stri
 /** JSON with object keys sorted at every depth (and `undefined` members left out, as JSON.stringify does). */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  // Concatenated in place, without intermediate arrays: this runs on every cached request.
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) text += ',';
+      text += canonicalJson(value[i] ?? null);
+    }
+    return `${text}]`;
+  }
   const record = value as Record<string, unknown>;
-  const names = Object.keys(record)
-    .filter((name) => record[name] !== undefined)
-    .sort();
-  return `{${names.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name])}`).join(',')}}`;
+  const names = Object.keys(record).sort();
+  let text = '{';
+  for (const name of names) {
+    const member = record[name];
+    if (member === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(name)}:${canonicalJson(member)}`;
+  }
+  return `${text}}`;
 }

@@ -186,9 +186,10 @@ export class LedgerSpool {
 
   /**
    * Claims the segments of processes that are gone and reads their rows.
-   * Lines that do not parse (a write cut short by the kill) are skipped.
+   * Lines that do not parse (a write cut short by the kill) or that `decode`
+   * refuses are skipped.
    */
-  claimLeftovers<Row>(isRow: (value: unknown) => value is Row): SpoolLeftover<Row>[] {
+  claimLeftovers<Row>(decode: (value: unknown) => Row | undefined): SpoolLeftover<Row>[] {
     const leftovers: SpoolLeftover<Row>[] = [];
     for (const name of readdirSync(this.#dir)) {
       const match = FILE_NAME.exec(name);
@@ -206,8 +207,8 @@ export class LedgerSpool {
       for (const line of readFileSync(claimed, 'utf8').split('\n')) {
         if (line.length === 0) continue;
         try {
-          const value: unknown = JSON.parse(line);
-          if (isRow(value)) rows.push(value);
+          const row = decode(JSON.parse(line));
+          if (row !== undefined) rows.push(row);
           else skipped++;
         } catch {
           skipped++;

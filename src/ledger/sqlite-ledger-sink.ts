@@ -18,7 +18,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { openSqliteConnection } from '../store/sqlite-driver.ts';
-import { LEDGER_COLUMNS, type LedgerLine, type LedgerSink } from './ledger-sink.ts';
+import { LEDGER_COLUMNS, type LedgerLine, type LedgerSink, ledgerLineValues } from './ledger-sink.ts';
 
 const ROWS_PER_TURN = 64;
 /** Rows per INSERT: fewer statements per slice, a remainder goes one row at a time. */
@@ -80,8 +80,8 @@ export class SqliteLedgerSink implements LedgerSink {
 function parameters(lines: LedgerLine[], start: number, end: number): SQLInputValue[] {
   const values: SQLInputValue[] = [];
   for (let i = start; i < end; i++) {
-    const row = JSON.parse(lines[i]!) as Record<string, SQLInputValue>;
-    for (const column of LEDGER_COLUMNS) values.push(row[column] ?? null);
+    const row = ledgerLineValues(lines[i]!);
+    for (let c = 0; c < LEDGER_COLUMNS.length; c++) values.push(row[c] ?? null);
   }
   return values;
 }

@@ -20,7 +20,13 @@
 import type { CacheStatus, LedgerStatus, UsageSource } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
 import { toDbRow } from './ledger-row.ts';
-import { isLedgerDbRow, KyselyLedgerSink, type LedgerLine, type LedgerSink } from './ledger-sink.ts';
+import {
+  decodeSpooledRow,
+  encodeLedgerLine,
+  KyselyLedgerSink,
+  type LedgerLine,
+  type LedgerSink,
+} from './ledger-sink.ts';
 import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
 import { SqliteLedgerSink } from './sqlite-ledger-sink.ts';
 
@@ -198,7 +204,7 @@ export class UsageLedger {
         this.#overflow(row);
         return;
       }
-      const line = JSON.stringify(toDbRow(row));
+      const line = encodeLedgerLine(toDbRow(row));
       this.#pending.push({ line, segment: this.#spool?.append(line) });
       this.#enqueued++;
       if (this.#pending.length >= this.#writeAtRows) this.#kick();
@@ -214,7 +220,7 @@ export class UsageLedger {
    * without one it is dropped. Logged for the first and every 1000th row.
    */
   #overflow(row: LedgerRow): void {
-    const kept = this.#spool?.append(JSON.stringify(toDbRow(row)), { diskOnly: true }) !== undefined;
+    const kept = this.#spool?.append(encodeLedgerLine(toDbRow(row)), { diskOnly: true }) !== undefined;
     if (kept) this.#deferred++;
     else this.#dropped++;
     const count = kept ? this.#deferred : this.#dropped;
@@ -280,10 +286,10 @@ export class UsageLedger {
 
   /** Queues, ahead of anything new, the rows processes before this one spooled and never saw written. */
   #replayLeftovers(spool: LedgerSpool): void {
-    const leftovers = spool.claimLeftovers(isLedgerDbRow);
+    const leftovers = spool.claimLeftovers(decodeSpooledRow);
     const queued: Queued[] = [];
     for (const { segment, rows } of leftovers) {
-      for (const row of rows) queued.push({ line: JSON.stringify(row), segment });
+      for (const row of rows) queued.push({ line: encodeLedgerLine(row), segment });
     }
     if (queued.length === 0) return;
     this.#pending = queued.concat(this.#pending);

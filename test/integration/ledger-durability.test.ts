@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { toDbRow as dbRowOf } from '../../src/ledger/ledger-row.ts';
 import { UsageLedger } from '../../src/ledger/usage-ledger.ts';
 import { migrate } from '../../src/store/migrations.ts';
 import { type Database, openDatabase } from '../../src/store/sql.ts';
@@ -62,12 +63,20 @@ describe('ledger spool', () => {
     assert.ok(file);
     const lines = readFileSync(join(spoolDir, file), 'utf8').trim().split('\n');
     assert.equal(lines.length, 20);
-    // A line replayed twice, and a write the kill cut short.
-    appendFileSync(join(spoolDir, file), `${lines[0]}\n{"request_id":"spool_torn","att`);
+    // Lines are column values in order, not row objects.
+    assert.ok(Array.isArray(JSON.parse(lines[0]!)));
+    // A line replayed twice; a row object as earlier versions spooled it (a column added
+    // since is absent); a line that is neither; and a write the kill cut short.
+    const legacy = { ...JSON.parse(JSON.stringify(dbRowOf(row('spool')))), client_request_id: undefined };
+    recorded.push(legacy.request_id);
+    appendFileSync(
+      join(spoolDir, file),
+      `${lines[0]}\n${JSON.stringify(legacy)}\n"not a row"\n{"request_id":"spool_torn","att`,
+    );
 
     // `dead` never flushes again (its timer is an hour away): it has died, as far as the spool knows.
     const next = new UsageLedger(database, { ...NO_TIMER, spoolDir });
-    assert.equal(next.stats.replayed, 21);
+    assert.equal(next.stats.replayed, 22);
     await next.flush();
     assert.deepEqual(await requestIds(database, 'spool'), recorded.sort());
     assert.deepEqual(spoolFiles(spoolDir), [], 'written segments are removed');

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import {
   getKey,
   getKeyByHash,
@@ -70,6 +71,25 @@ for (const backend of backends) {
       assert.equal(await schemaVersion(database), MIGRATION_NAMES.at(-1));
       assert.equal(database.dialect, backend.name);
       await database.ping();
+    });
+
+    it('the ledger client-id index holds only rows with one, and a lookup by client id uses it', async () => {
+      if (database.dialect !== 'sqlite') {
+        const { rows } = await sql<{ indexdef: string }>`
+          select indexdef from pg_indexes where indexname = 'usage_ledger_client_request_idx'`.execute(
+          database.db,
+        );
+        assert.match(rows[0]?.indexdef ?? '', /WHERE \(client_request_id IS NOT NULL\)/);
+        return;
+      }
+      const { rows } = await sql<{ detail: string }>`
+        explain query plan select request_id from usage_ledger where client_request_id = ${'abc'}`.execute(
+        database.db,
+      );
+      assert.ok(
+        rows.some((r) => r.detail.includes('usage_ledger_client_request_idx')),
+        JSON.stringify(rows),
+      );
     });
 
     it('round-trips a key: JSON fields parsed, times as numbers', async () => {
