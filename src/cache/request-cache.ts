@@ -103,6 +103,21 @@ export class RequestCache {
   }
 
   /**
+   * The answer if process memory holds it, synchronously (the common hit:
+   * nothing to wait for, so the route answers before any dispatch set-up);
+   * undefined otherwise, and `lookup` then does the rest.
+   */
+  lookupNow(): CacheEntry | undefined {
+    const cache = this.#cache;
+    const key = this.#key;
+    if (cache === undefined || key === undefined || !this.#lookup) return undefined;
+    const hit = cache.lookupMemory(key);
+    if (hit === undefined) return undefined;
+    this.status = 'hit';
+    return hit.entry;
+  }
+
+  /**
    * A cached answer, or one an identical request in flight is producing (a
    * wait that ends with this request's `signal`); undefined on a miss, which
    * makes this request the one the others wait for.
@@ -116,6 +131,12 @@ export class RequestCache {
       this.status = 'miss';
       this.#flight = cache.lead(key);
       return undefined;
+    }
+    // The common hit first: in process memory, no flight to lead or join.
+    const inMemory = cache.lookupMemory(key);
+    if (inMemory !== undefined) {
+      this.status = 'hit';
+      return inMemory.entry;
     }
     const running = cache.join(key);
     if (running !== undefined) {

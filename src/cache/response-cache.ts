@@ -92,6 +92,18 @@ export class ResponseCache {
     return { entries: this.#memory?.entries ?? 0, bytes: this.#memory?.bytes ?? 0 };
   }
 
+  /**
+   * The entry under `key` if process memory (L1) holds it, synchronously:
+   * the common hit, answered without a flight or a promise. A miss here is not
+   * counted (`lookup` goes on to the other tiers and counts it).
+   */
+  lookupMemory(key: CacheKey): CacheHit | undefined {
+    const entry = this.#memory?.getNow(key);
+    if (entry === undefined || entry.expiresAt <= this.#clock()) return undefined;
+    this.#countHit('memory', entry);
+    return { entry, tier: 'memory' };
+  }
+
   /** The first tier holding `key`, promoting the entry to the tiers above it. */
   async lookup(key: CacheKey): Promise<CacheHit | undefined> {
     for (let i = 0; i < this.#tiers.length; i++) {
@@ -105,13 +117,17 @@ export class ResponseCache {
       }
       if (entry === undefined || entry.expiresAt <= this.#clock()) continue;
       for (let j = 0; j < i; j++) this.#write(this.#tiers[j]!, key, entry);
-      this.stats.hits[tier.tier]++;
-      this.stats.promptTokensSaved += entry.promptTokens;
-      this.stats.completionTokensSaved += entry.completionTokens;
+      this.#countHit(tier.tier, entry);
       return { entry, tier: tier.tier };
     }
     this.stats.misses++;
     return undefined;
+  }
+
+  #countHit(tier: CacheTier, entry: CacheEntry): void {
+    this.stats.hits[tier]++;
+    this.stats.promptTokensSaved += entry.promptTokens;
+    this.stats.completionTokensSaved += entry.completionTokens;
   }
 
   /** The computation of `key` running in this process, if one is: resolves with what it stored. */

@@ -59,7 +59,7 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
+import { answerFromMemory, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
   CACHE_HEADER,
@@ -90,6 +90,10 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'messages', body);
+    if (cached.active && body.stream !== true) {
+      const answered = answerFromMemory(gw, request, reply, cached, { route: ROUTE, model: body.model });
+      if (answered !== undefined) return answered;
+    }
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
     const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
     const dispatch: ChatDispatch = beginModelRequest(gw, request, reply, route, plan.view, {

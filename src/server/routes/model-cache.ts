@@ -11,7 +11,7 @@ import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
-import type { ModelDispatch } from './model-request.ts';
+import { CACHE_HEADER, type ModelDispatch, recordRequest } from './model-request.ts';
 
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
@@ -64,4 +64,26 @@ export async function sendCachedJson(
 ): Promise<FastifyReply> {
   await dispatch.recorder.cacheHit();
   return reply.type('application/json; charset=utf-8').send(hit.body);
+}
+
+/**
+ * Answers a non-streaming request from process memory when it holds the
+ * answer, before any dispatch set-up (routing, abort signal): a hit is not
+ * routed and calls nothing upstream. Undefined when memory does not hold it.
+ */
+export function answerFromMemory(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  cached: RequestCache,
+  info: { route: string; model: string },
+): Promise<FastifyReply> | undefined {
+  const startedAt = performance.now();
+  const hit = cached.lookupNow();
+  if (hit === undefined) return undefined;
+  gw.observeCacheLookup((performance.now() - startedAt) / 1000);
+  const recorder = recordRequest(gw, request, info.model, { route: info.route, stream: false });
+  recorder.cacheStatus = 'hit';
+  reply.header(CACHE_HEADER, 'hit');
+  return recorder.cacheHit().then(() => reply.type('application/json; charset=utf-8').send(hit.body));
 }

@@ -51,18 +51,7 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
   const decision = gw.router.decide(route, body, { key, headers: request.headers });
   reply.headers(decision.headers);
   if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
-  // A client's x-request-id is echoed and logged, but never keys the ledger:
-  // two requests sending the same one must both be billed.
-  const clientRequestId = request.headers['x-request-id'] === request.id ? request.id : null;
-  const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-    requestId: clientRequestId === null ? request.id : requestId(),
-    clientRequestId,
-    keyId: key.isMaster ? null : key.id,
-    route: info.route,
-    modelRequested: body.model,
-    stream: info.stream,
-  });
-  request.usage = recorder;
+  const recorder = recordRequest(gw, request, body.model, info);
   return {
     signal: abortOnClientClose(reply),
     requestId: request.id,
@@ -75,6 +64,29 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
     // Dispatch, the stream tally and the relay may each ask: walk the prompt once.
     estimatePromptTokens: (info.estimatePromptTokens && once(info.estimatePromptTokens)) as Estimate,
   };
+}
+
+/** The request's UsageRecorder (its ledger rows and metrics), owned by the request from here on. */
+export function recordRequest(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  model: string,
+  info: { route: string; stream: boolean },
+): UsageRecorder {
+  const key = request.key!;
+  // A client's x-request-id is echoed and logged, but never keys the ledger:
+  // two requests sending the same one must both be billed.
+  const clientRequestId = request.headers['x-request-id'] === request.id ? request.id : null;
+  const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
+    requestId: clientRequestId === null ? request.id : requestId(),
+    clientRequestId,
+    keyId: key.isMaster ? null : key.id,
+    route: info.route,
+    modelRequested: model,
+    stream: info.stream,
+  });
+  request.usage = recorder;
+  return recorder;
 }
 
 function once(compute: () => number): () => number {

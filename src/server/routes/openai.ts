@@ -18,7 +18,7 @@ import { type ModelRoute, resolveModel, visibleModels } from '../../routing/mode
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
+import { answerFromMemory, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
   CACHE_HEADER,
@@ -36,6 +36,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'chat', body);
+    if (cached.active && body.stream !== true) {
+      const answered = answerFromMemory(gw, request, reply, cached, {
+        route: '/v1/chat/completions',
+        model: body.model,
+      });
+      if (answered !== undefined) return answered;
+    }
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/chat/completions',
       stream: body.stream === true,
@@ -64,6 +71,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'embeddings', body);
+    if (cached.active) {
+      const answered = answerFromMemory(gw, request, reply, cached, {
+        route: '/v1/embeddings',
+        model: body.model,
+      });
+      if (answered !== undefined) return answered;
+    }
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/embeddings',
       stream: false,
