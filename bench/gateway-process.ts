@@ -46,6 +46,8 @@ export interface GatewaySetup {
 
 /** The model the growth phase streams slowly through (bench/growth.ts). */
 export const SLOW_MODEL = 'slow-stream';
+/** The same upstream model with the response cache on: its repeated requests are exact hits. */
+export const CACHED_MODEL = 'cached';
 
 export function prepareGateway(mockUrl: string, slowMockUrl?: string): GatewaySetup {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
@@ -71,6 +73,7 @@ export function prepareGateway(mockUrl: string, slowMockUrl?: string): GatewaySe
     },
     models: {
       [MODEL]: { targets: [{ provider: 'upstream', model: MODEL }] },
+      [CACHED_MODEL]: { targets: [{ provider: 'upstream', model: MODEL }], cache: { enabled: true } },
       ...(slowMockUrl ? { [SLOW_MODEL]: { targets: [{ provider: 'slow', model: MODEL }] } } : {}),
     },
   };

@@ -8,14 +8,16 @@
  * - connections: wrk at c = 10, 50, 200 and 1,000: throughput, latency, CPU;
  * - slow streams: 5,000 streams held open at once through the gateway (an
  *   upstream sending a frame every 500 ms): errors, and RSS per open stream;
- * - cores: one gateway process pinned to one core, then given both.
+ * - cores: one gateway process pinned to one core, then given both;
+ * - cache hits: an exact hit from process memory against the pass-through
+ *   relaying the same answer, CPU per request, interleaved rounds.
  *
  * Every cell is short (BENCH_GROWTH_SECONDS, 3 s): these are shapes, not the
  * headline numbers of the side-by-side table.
  */
 import type { Pool } from 'undici';
 import { chatTarget, checkStream, MODEL } from './chat-workload.ts';
-import { SLOW_MODEL } from './gateway-process.ts';
+import { CACHED_MODEL, SLOW_MODEL } from './gateway-process.ts';
 import { Errors, makePool, openLoop, type Target } from './load.ts';
 import { cpuTimeUs, statusKb } from './procs.ts';
 import { log } from './settings.ts';
@@ -52,6 +54,8 @@ export interface GrowthResults {
   connections: { connections: number; passthrough: LoadCell; switchyard: LoadCell }[];
   slowStreams?: SlowStreams;
   cores?: { cores: string; rps: number; cpuUsPerReq: number; p50Us: number }[];
+  /** Interleaved rounds: the pass-through relaying an answer vs the gateway answering it from its cache. */
+  cacheHits?: { passthrough: LoadCell; switchyardHit: LoadCell }[];
 }
 
 export interface SlowStreams {
@@ -67,13 +71,13 @@ export interface SlowStreams {
 const filler = (bytes: number): string =>
   'lorem ipsum dolor sit amet '.repeat(Math.ceil(bytes / 27)).slice(0, bytes);
 
-function promptTarget(proxy: ProxyUnderTest, promptBytes: number): Target {
+function promptTarget(proxy: ProxyUnderTest, promptBytes: number, model = MODEL): Target {
   return chatTarget(
     proxy.name,
     proxy.origin,
     proxy.auth,
     JSON.stringify({
-      model: MODEL,
+      model,
       messages: [
         { role: 'system', content: 'You are a helpful assistant.' },
         { role: 'user', content: filler(promptBytes) },
@@ -139,6 +143,28 @@ export async function measurePromptsAndConnections(
     await pools.switchyard.close();
   }
   return { prompts, connections };
+}
+
+/**
+ * An exact cache hit against the bare pass-through relaying the same answer
+ * (c=50, 100-byte prompt, every gateway request after the first a hit from
+ * process memory): interleaved rounds, the CPU per request of each.
+ */
+export function measureCacheHits(
+  pass: ProxyUnderTest,
+  sy: ProxyUnderTest,
+  rounds = 3,
+): NonNullable<GrowthResults['cacheHits']> {
+  if (!WRK) return [];
+  const cells: NonNullable<GrowthResults['cacheHits']> = [];
+  for (let round = 1; round <= rounds; round++) {
+    log(`growth: cache hits vs pass-through, round ${round}/${rounds}`);
+    cells.push({
+      passthrough: loadCell(pass, promptTarget(pass, 100), 50),
+      switchyardHit: loadCell(sy, promptTarget(sy, 100, CACHED_MODEL), 50),
+    });
+  }
+  return cells;
 }
 
 /**
@@ -232,6 +258,18 @@ export function growthMarkdown(g: GrowthResults): string {
         `| ${c.connections} | ${c.passthrough.rps} | ${c.switchyard.rps} | ${ms(c.passthrough.p50Us)}/${ms(c.passthrough.p99Us)} | ${ms(c.switchyard.p50Us)}/${ms(c.switchyard.p99Us)} | ${c.passthrough.cpuUsPerReq} / ${c.switchyard.cpuUsPerReq} | ${c.passthrough.errors}/${c.switchyard.errors} |`,
       );
     }
+    out.push('');
+  }
+  if (g.cacheHits && g.cacheHits.length > 0) {
+    out.push(
+      '| round | pass-through relay CPU µs/req | switchyard exact hit CPU µs/req | hit ÷ relay | rps pt / hit |',
+    );
+    out.push('|--:|--:|--:|--:|--:|');
+    g.cacheHits.forEach((c, i) => {
+      out.push(
+        `| ${i + 1} | ${c.passthrough.cpuUsPerReq} | ${c.switchyardHit.cpuUsPerReq} | ${(c.switchyardHit.cpuUsPerReq / c.passthrough.cpuUsPerReq).toFixed(2)}× | ${c.passthrough.rps} / ${c.switchyardHit.rps} |`,
+      );
+    });
     out.push('');
   }
   if (g.slowStreams) {

@@ -49,6 +49,7 @@ import {
   GROWTH_SECONDS,
   type GrowthResults,
   growthMarkdown,
+  measureCacheHits,
   measureCores,
   measurePromptsAndConnections,
   measureSlowStreams,
@@ -203,6 +204,7 @@ async function measureGrowth(p: Processes): Promise<GrowthResults> {
     tool: WRK ? 'wrk' : 'undici',
     seconds: GROWTH_SECONDS,
     ...(await measurePromptsAndConnections(pass, sy)),
+    cacheHits: measureCacheHits(pass, sy),
   };
   await p.passthrough.stop();
   if (SLOW_STREAMS > 0) growth.slowStreams = await measureSlowStreams(sy);
