@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { type SpawnedGateway, spawnGateway, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { type RedisService, startRedis } from '../helpers/services.ts';
 
@@ -335,5 +335,58 @@ describe('semantic cache across two gateways sharing Redis', () => {
     } finally {
       await late.close();
     }
+  });
+});
+
+describe('two gateway processes sharing Redis', () => {
+  let redis: RedisService;
+  let upstream: MockUpstream;
+  let a: SpawnedGateway;
+  let b: SpawnedGateway;
+  before(async () => {
+    [redis, upstream] = await Promise.all([startRedis(), startMockUpstream()]);
+    const config = { ...semanticModels(upstream), storage: { redis_url: redis.url } };
+    a = await spawnGateway({ config });
+    b = await spawnGateway({ config, masterKey: a.masterKey });
+  });
+  after(async () => {
+    for (const gw of [a, b]) {
+      gw.kill('SIGTERM');
+      await gw.exited;
+    }
+    await upstream.close();
+    await redis.stop();
+  });
+
+  const askProcess = async (gw: SpawnedGateway, content: string) => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'near', messages: [{ role: 'user', content }] }),
+    });
+    return { cache: res.headers.get('x-switchyard-cache'), body: await res.json() };
+  };
+
+  test("B serves A's answer, asked the same way and reworded; the upstream is called once", async () => {
+    upstream.reset();
+    const first = await askProcess(a, 'How tall is Mount Everest?');
+    assert.equal(first.cache, 'miss');
+    const same = await askProcess(b, 'How tall is Mount Everest?');
+    assert.equal(same.cache, 'hit');
+    assert.deepEqual(same.body, first.body);
+    // B's index follows the shared stream: wait (bounded) until A's prompt is in it.
+    let entries = 0;
+    for (let i = 0; i < 200 && entries < 1; i++) {
+      const text = await (
+        await fetch(`${b.url}/metrics`, { headers: { authorization: `Bearer ${b.masterKey}` } })
+      ).text();
+      entries = Number(/^switchyard_cache_semantic_entries (\d+)/m.exec(text)?.[1] ?? 0);
+      if (entries < 1) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(entries, 1);
+    const reworded = await askProcess(b, 'how tall is mount everest');
+    assert.equal(reworded.cache, 'semantic-hit');
+    assert.deepEqual(reworded.body, first.body);
+    assert.equal(upstream.requests.length, 1);
   });
 });
