@@ -168,6 +168,30 @@ describe('response cache on one gateway with Redis', () => {
     assert.equal((bad.body['error'] as { param: string }).param, 'x-switchyard-cache-ttl');
   });
 
+  test('an answer expires with its lifetime, in memory and in Redis', async () => {
+    upstream.reset();
+    const body = chat('short-lived');
+    const first = await post(gw, body, { headers: { 'x-switchyard-cache-ttl': '1' } });
+    assert.equal(first.cache, 'miss');
+    assert.equal((await post(gw, body)).cache, 'hit');
+    // Redis holds it with that lifetime (the entry's write is sent before the answer).
+    const redisClient = gw.gateway.context.redis!;
+    const names = await redisClient.keys(`${gw.gateway.context.config.storage.redis_prefix}cache:cached:*`);
+    const ttls = await Promise.all(names.map((name) => redisClient.pttl(name)));
+    assert.ok(
+      ttls.some((ms) => ms > 0 && ms <= 1000),
+      `one entry with a lifetime of at most 1 s: ${JSON.stringify(ttls)}`,
+    );
+    // Expiry is the behaviour under test: ask until it lapses (bounded at 3 s), then it is a miss.
+    let cache: string | null = 'hit';
+    for (let i = 0; i < 60 && cache === 'hit'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      cache = (await post(gw, body)).cache;
+    }
+    assert.equal(cache, 'miss');
+    assert.equal(upstream.requests.length, 2);
+  });
+
   test('errors and truncated answers are never stored', async () => {
     upstream.reset();
     upstream.enqueue({ kind: 'status', status: 500 });
