@@ -77,6 +77,56 @@ describe('vector index', () => {
   });
 });
 
+describe('vector index past APPROXIMATE_ABOVE (hashing tables)', () => {
+  // Deterministic vectors: lexical embeddings of distinct prompts, and planted neighbours near them.
+  const embedder = new LexicalEmbedder();
+  const base = Array.from({ length: 1_500 }, (_, i) =>
+    embedder.embedNow(`order ${i} shipped to city ${i % 37} with item ${i % 11}`),
+  );
+  let state = 11;
+  const random = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x7fffffff;
+  };
+  const near = (v: Float32Array) => {
+    const noise = normalize(Float32Array.from(v, () => random() - 0.5));
+    return normalize(Float32Array.from(v, (x, i) => x + 0.2 * noise[i]!));
+  };
+
+  test('finds what the flat scan finds, before and after the tables are built', () => {
+    const flat = new VectorIndex({ maxEntries: 10_000, approximateAbove: Number.POSITIVE_INFINITY });
+    const hashed = new VectorIndex({ maxEntries: 10_000 });
+    const queries = [0, 10, 499, 700, 1_200, 1_499].map((i) => ({ i, q: near(base[i]!) }));
+    for (const [i, v] of base.entries()) {
+      flat.add(prompt(String(i), v));
+      hashed.add(prompt(String(i), v));
+      // Checked below the threshold (flat in both) and above it (tables built at 513 prompts).
+      if (i === 400 || i === base.length - 1) {
+        for (const { i: target, q } of queries) {
+          if (target > i) continue;
+          const expected = flat.nearest('p', q, 0.9, 0);
+          assert.ok(expected !== undefined && cosine(q, base[target]!) > 0.95);
+          assert.equal(hashed.nearest('p', q, 0.9, 0)?.prompt.key.hash, expected.prompt.key.hash);
+        }
+      }
+    }
+    assert.equal(hashed.nearest('p', embedder.embedNow('something else entirely'), 0.9, 0), undefined);
+  });
+
+  test('removed and evicted prompts leave the tables too', () => {
+    const index = new VectorIndex({ maxEntries: 1_000 });
+    for (const [i, v] of base.entries()) index.add(prompt(String(i), v));
+    assert.equal(index.size, 1_000);
+    // The first 500 were evicted: never found, even by their own vectors.
+    for (const i of [0, 250, 499]) assert.equal(index.nearest('p', base[i]!, 0.999, 0), undefined);
+    assert.equal(index.nearest('p', base[900]!, 0.999, 0)?.prompt.key.hash, '900');
+    assert.ok(index.remove('m:key%3Aa:900'));
+    assert.equal(index.nearest('p', base[900]!, 0.999, 0), undefined);
+    assert.equal(index.invalidate({ model: 'm' }), 999);
+    assert.equal(index.nearest('p', base[1_200]!, 0.5, 0), undefined);
+  });
+});
+
 describe('which requests are compared', () => {
   const on: SemanticSettings = {
     enabled: true,
