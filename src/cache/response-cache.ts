@@ -245,6 +245,11 @@ export class ResponseCache {
     return removed;
   }
 
+  /** Removes the entries matching `filter` from process memory (L1) only: another instance invalidated the shared tiers. */
+  async invalidateMemory(filter: CacheFilter): Promise<number> {
+    return (await this.#memory?.invalidate(filter)) ?? 0;
+  }
+
   /**
    * The library's one call: the cached value of `key`, or `compute()`'s,
    * stored for `ttlMs`. Concurrent calls for one key compute once; a failed

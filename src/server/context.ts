@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { KeyStore } from '../auth/key-store.ts';
 import type { KeySync } from '../auth/key-sync.ts';
+import type { CacheInvalidations } from '../cache/cache-invalidations.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
 import type { Embedder } from '../cache/semantic/embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
@@ -40,6 +41,8 @@ export interface GatewayContext {
   readonly redis: Redis | undefined;
   /** The response cache, when any model has caching on. */
   readonly cache: ResponseCache | undefined;
+  /** Tells other instances (through Redis) that the cache was invalidated; absent without Redis or a cache. */
+  readonly cacheInvalidations: CacheInvalidations | undefined;
   /** The semantic tier, when any model has `cache.semantic.enabled`. */
   readonly semantic: SemanticCache | undefined;
   /** A model's semantic embedder by its configured name (`lexical` or a served embeddings model). */

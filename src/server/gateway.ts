@@ -7,6 +7,7 @@
  * (up to `server.shutdown.grace_ms`, then their sockets are closed); the ledger
  * is flushed; connections closed; logs flushed.
  */
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import type { Redis } from 'ioredis';
 import { KeyStore } from '../auth/key-store.ts';
 import { KeySync } from '../auth/key-sync.ts';
 import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
+import { CacheInvalidations } from '../cache/cache-invalidations.ts';
 import { createGatewayCache } from '../cache/gateway-cache.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
 import type { Embedder } from '../cache/semantic/embedder.ts';
@@ -70,6 +72,7 @@ export class Gateway {
     let resilience: Resilience | undefined;
     let semantic: SemanticCache | undefined;
     let cache: ResponseCache | undefined;
+    let invalidations: CacheInvalidations | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -100,6 +103,18 @@ export class Gateway {
       // x-switchyard-fallback-reason), and secondaries already follow primaries.
       cache = createGatewayCache(config, { redis, redisKeys, database, logger });
       semantic = cache ? createGatewaySemanticCache(config, { redis, redisKeys, logger }) : undefined;
+      // Another instance's DELETE /admin/cache reaches this one's memory tier and semantic index.
+      const local = { cache, semantic };
+      invalidations =
+        redis && cache
+          ? await CacheInvalidations.start(redis, redisKeys, {
+              instance: randomBytes(8).toString('hex'),
+              onRemote: (filter) => {
+                void local.cache?.invalidateMemory(filter);
+                local.semantic?.invalidate(filter);
+              },
+            })
+          : undefined;
       const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache, semantic) : undefined;
       const router = new Router(models);
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
@@ -119,6 +134,7 @@ export class Gateway {
         redis,
         cache,
         semantic,
+        cacheInvalidations: invalidations,
         embedderFor: (name) => {
           let embedder = embedders.get(name);
           if (embedder === undefined) {
@@ -136,6 +152,7 @@ export class Gateway {
       return new Gateway(context, app, masterKey);
     } catch (error) {
       await resilience?.close().catch(() => undefined);
+      await invalidations?.close().catch(() => undefined);
       await cache?.close().catch(() => undefined);
       await semantic?.close().catch(() => undefined);
       redis?.disconnect();
@@ -179,6 +196,7 @@ export class Gateway {
     }
     await ledger.close();
     // Cache writes still in flight (the SQL tier's) finish before their connections close.
+    await this.context.cacheInvalidations?.close();
     await cache?.close();
     await semantic?.close();
     await keySync.close();

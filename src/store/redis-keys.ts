@@ -64,6 +64,11 @@ export class RedisKeys {
     return `${this.prefix}cache-lock:${name}`;
   }
 
+  /** Channel: the response cache was invalidated; the message is the filter as JSON, with the sender's id. */
+  get cacheInvalidationChannel(): string {
+    return `${this.prefix}cache-invalidations`;
+  }
+
   /** Stream: the prompts the semantic cache remembered, on any instance (vector and answer key per entry). */
   get semanticStream(): string {
     return `${this.prefix}semantic-cache`;

@@ -434,6 +434,28 @@ describe('response cache across two gateways sharing Redis', () => {
     }
   });
 
+  test("DELETE /admin/cache on A empties B's memory too", async () => {
+    upstream.reset();
+    const body = chat('invalidated everywhere');
+    assert.equal((await post(a, body)).cache, 'miss');
+    // B reads it from Redis, which puts it in B's memory.
+    assert.equal((await post(b, body)).cache, 'hit');
+    const res = await fetch(`${a.url}/admin/cache?model=cached`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${a.masterKey}` },
+    });
+    const answer = (await res.json()) as { deleted: Record<string, number>; instances: number };
+    assert.equal(answer.instances, 2, 'both instances subscribed heard it');
+    // B drops it when the message arrives: ask (bounded) until it no longer hits.
+    let cache: string | null = 'hit';
+    for (let i = 0; i < 100 && cache === 'hit'; i++) {
+      cache = (await post(b, body)).cache;
+      if (cache === 'hit') await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(cache, 'miss');
+    assert.equal(upstream.requests.length, 2);
+  });
+
   test('Redis lost: answers go on from upstream and memory, health is degraded, and it recovers', async () => {
     upstream.reset();
     await redis.halt();

@@ -89,8 +89,20 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     } catch {
       throw new GatewayError('store_unavailable', 'The cache could not be cleared in every tier; try again');
     }
-    request.log.info({ model, keyId, deleted }, 'response cache invalidated');
-    return { deleted };
+    // Other instances drop the same entries from their own memory; how many heard it is reported.
+    let instances: number | undefined;
+    if (gw.cacheInvalidations !== undefined) {
+      try {
+        instances = await gw.cacheInvalidations.publish(filter);
+      } catch {
+        throw new GatewayError(
+          'store_unavailable',
+          'The shared tiers were cleared but other instances could not be told; try again',
+        );
+      }
+    }
+    request.log.info({ model, keyId, deleted, instances }, 'response cache invalidated');
+    return instances === undefined ? { deleted } : { deleted, instances };
   });
 
   app.get('/admin/breakers', { onRequest }, async () => ({
