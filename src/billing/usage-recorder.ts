@@ -13,6 +13,7 @@ import type { Billed, Usage, UsageSource } from '../core/types.ts';
 import type { LedgerRow } from '../ledger/usage-ledger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { CacheStatus } from '../store/schema.ts';
+import type { AttemptPricer } from './attempt-pricer.ts';
 
 export type AttemptStatus = LedgerRow['status'];
 
@@ -53,23 +54,41 @@ export class UsageRecorder {
   readonly #metrics: GatewayMetrics | undefined;
   readonly #info: RequestInfo;
   readonly #modelLabel: string;
+  readonly #pricer: AttemptPricer | undefined;
   readonly startedAt = performance.now();
+  /** What the request's attempts cost so far, in micro-dollars; null once one could not be priced. */
+  #costMicros: number | null = 0;
   #attempts = 0;
   /** Provider of the last attempt, for request-level metric labels. */
   lastProvider = 'none';
   /** What the response cache did for this request (set by the route before dispatch). */
   cacheStatus: CacheStatus = 'bypass';
 
-  /** `metrics` may be left out in-process (a library user with metrics of their own). */
-  constructor(ledger: LedgerWriter, metrics: GatewayMetrics | undefined, info: RequestInfo) {
+  /**
+   * `metrics` may be left out in-process (a library user with metrics of their
+   * own); without a `pricer` every upstream row's cost is unknown (null).
+   */
+  constructor(
+    ledger: LedgerWriter,
+    metrics: GatewayMetrics | undefined,
+    info: RequestInfo,
+    pricer?: AttemptPricer,
+  ) {
     this.#ledger = ledger;
     this.#metrics = metrics;
     this.#info = info;
+    this.#pricer = pricer;
     this.#modelLabel = metrics?.modelLabel(info.modelRequested) ?? info.modelRequested;
   }
 
   get info(): RequestInfo {
     return this.#info;
+  }
+
+  /** The request's cost so far in USD (`x-switchyard-cost-usd`); undefined when an attempt's price is unknown. */
+  get costUsd(): string | undefined {
+    const micros = this.#costMicros;
+    return micros === null ? undefined : (micros / 1_000_000).toFixed(6);
   }
 
   attempt(provider: string, model: string): Attempt {
@@ -129,10 +148,12 @@ export class UsageRecorder {
       latencyMs,
       ttftMs,
       cacheStatus: this.cacheStatus,
-      // A cache hit cost nothing; upstream calls are priced once pricing lands.
-      costMicros: upstream ? null : 0,
+      // A cache hit cost nothing; an upstream call costs what its usage does at the model's price.
+      costMicros: upstream ? (this.#pricer?.costMicros(attempt.model, usage) ?? null) : 0,
       createdAt: Date.now(),
     };
+    this.#costMicros =
+      this.#costMicros === null || row.costMicros === null ? null : this.#costMicros + row.costMicros;
     this.#ledger.record(row);
     const metrics = this.#metrics;
     // Upstream metrics are for upstream calls: a cache hit made none.

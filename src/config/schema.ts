@@ -126,6 +126,8 @@ export const providerSchema = z.discriminatedUnion(
 
 export { targetSchema } from './routing-schema.ts';
 
+const usdPerMTok = z.number({ error: 'expected a price in USD per million tokens' }).min(0).max(10_000);
+
 const modelCacheSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Lifetime of a stored answer, stretched for costly answers (src/cache/cache-policy.ts). */
@@ -232,6 +234,18 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   resilience: resilienceSchema.prefault({}),
+  /** USD per million tokens, by upstream model id: overrides and extends the built-in table (src/core/price-table.ts). */
+  pricing: z
+    .record(
+      z.string().min(1).max(200),
+      z.strictObject({
+        input: usdPerMTok,
+        output: usdPerMTok,
+        cached_input: usdPerMTok.optional(),
+        cache_write: usdPerMTok.optional(),
+      }),
+    )
+    .default({}),
   providers: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), providerSchema),
   models: z.record(z.string().min(1).max(200), modelSchema),
 });

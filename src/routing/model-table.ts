@@ -8,6 +8,7 @@ import { targetEntryId } from '../config/route-selector.ts';
 import { MAX_GROUP_DEPTH, type TargetLimits } from '../config/routing-schema.ts';
 import type { Config, ModelConfig, TargetConfig } from '../config/schema.ts';
 import { GatewayError } from '../core/errors.ts';
+import { PriceTable } from '../core/price-table.ts';
 import type { ProviderAdapter, Timeouts } from '../providers/types.ts';
 import { printable } from '../util/printable.ts';
 import { priceOf, type TargetPrice } from './pricing.ts';
@@ -74,6 +75,7 @@ export function buildModelTable(
 ): Map<string, ModelRoute> {
   const created = Math.floor(Date.now() / 1000);
   const table = new Map<string, ModelRoute>();
+  const prices = new PriceTable(config.pricing);
   for (const [name, model] of Object.entries(config.models)) {
     const entries: RouteEntry[] = [];
     for (const t of model.targets) {
@@ -90,7 +92,7 @@ export function buildModelTable(
         });
         continue;
       }
-      const target = buildTarget(t, providers);
+      const target = buildTarget(t, providers, prices);
       entries.push({
         id: target.id,
         weight: t.weight,
@@ -127,7 +129,11 @@ export function buildModelTable(
   return table;
 }
 
-function buildTarget(t: TargetConfig, providers: Map<string, ProviderAdapter>): RouteTarget {
+function buildTarget(
+  t: TargetConfig,
+  providers: Map<string, ProviderAdapter>,
+  prices: PriceTable,
+): RouteTarget {
   const model = t.model!;
   return {
     id: targetEntryId(t),
@@ -144,7 +150,7 @@ function buildTarget(t: TargetConfig, providers: Map<string, ProviderAdapter>): 
       vision: t.vision,
       jsonMode: t.json_mode,
     },
-    price: priceOf(model, t.input_per_mtok, t.output_per_mtok),
+    price: priceOf(model, t.input_per_mtok, t.output_per_mtok, prices),
   };
 }
 

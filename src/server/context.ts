@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { KeyStore } from '../auth/key-store.ts';
 import type { KeySync } from '../auth/key-sync.ts';
+import type { AttemptPricer } from '../billing/attempt-pricer.ts';
 import type { CacheInvalidations } from '../cache/cache-invalidations.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
 import type { Embedder } from '../cache/semantic/embedder.ts';
@@ -32,6 +33,8 @@ export interface GatewayContext {
   readonly keys: KeyStore;
   readonly keySync: KeySync;
   readonly ledger: UsageLedger;
+  /** Prices each attempt's ledger row (the price table with config's `pricing`). */
+  readonly pricer: AttemptPricer;
   readonly providers: Map<string, ProviderAdapter>;
   readonly models: Map<string, ModelRoute>;
   readonly router: Router;

@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import { KeyStore } from '../auth/key-store.ts';
 import { KeySync } from '../auth/key-sync.ts';
 import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
+import { attemptPricer } from '../billing/attempt-pricer.ts';
 import { CacheInvalidations } from '../cache/cache-invalidations.ts';
 import { createGatewayCache } from '../cache/gateway-cache.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
@@ -23,6 +24,7 @@ import { createGatewaySemanticCache } from '../cache/semantic/gateway-semantic-c
 import { LexicalEmbedder } from '../cache/semantic/lexical-embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
+import { PriceTable } from '../core/price-table.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import { registerCacheMetrics } from '../observability/cache-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
@@ -91,6 +93,7 @@ export class Gateway {
         ...(config.ledger.spool ? { spoolDir: join(config.data_dir, 'ledger-spool') } : {}),
         logger,
       });
+      const pricer = attemptPricer(new PriceTable(config.pricing), logger);
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
@@ -126,6 +129,7 @@ export class Gateway {
         keys,
         keySync,
         ledger,
+        pricer,
         providers,
         models,
         router,

@@ -19,7 +19,7 @@ export const SEMANTIC_EMBED_ROUTE = 'cache/semantic';
 /** An embedding asked for after the answer (to remember its prompt) gives up after this long. */
 const UNATTENDED_TIMEOUT_MS = 10_000;
 
-type EmbedderContext = Pick<GatewayContext, 'ledger' | 'metrics' | 'resilience' | 'router'>;
+type EmbedderContext = Pick<GatewayContext, 'ledger' | 'metrics' | 'pricer' | 'resilience' | 'router'>;
 
 export class ServedEmbedder implements Embedder {
   readonly name: string;
@@ -35,14 +35,19 @@ export class ServedEmbedder implements Embedder {
   async embed(text: string, signal?: AbortSignal): Promise<Float32Array> {
     const gw = this.#gw;
     const id = requestId();
-    const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-      requestId: id,
-      clientRequestId: null,
-      keyId: null,
-      route: SEMANTIC_EMBED_ROUTE,
-      modelRequested: this.#route.name,
-      stream: false,
-    });
+    const recorder = new UsageRecorder(
+      gw.ledger,
+      gw.metrics,
+      {
+        requestId: id,
+        clientRequestId: null,
+        keyId: null,
+        route: SEMANTIC_EMBED_ROUTE,
+        modelRequested: this.#route.name,
+        stream: false,
+      },
+      gw.pricer,
+    );
     try {
       const { response, attempt } = await dispatchEmbeddings(
         this.#route,

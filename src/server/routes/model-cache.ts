@@ -11,7 +11,10 @@ import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
-import { CACHE_HEADER, type ModelDispatch, recordRequest } from './model-request.ts';
+import { CACHE_HEADER, COST_HEADER, type ModelDispatch, recordRequest } from './model-request.ts';
+
+/** What an answer from the cache cost. */
+const FREE = '0.000000';
 
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
@@ -63,7 +66,7 @@ export async function sendCachedJson(
   hit: CacheEntry,
 ): Promise<FastifyReply> {
   await dispatch.recorder.cacheHit();
-  return reply.type('application/json; charset=utf-8').send(hit.body);
+  return reply.header(COST_HEADER, FREE).type('application/json; charset=utf-8').send(hit.body);
 }
 
 /**
@@ -84,6 +87,6 @@ export function answerFromMemory(
   gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   const recorder = recordRequest(gw, request, info.model, { route: info.route, stream: false });
   recorder.cacheStatus = 'hit';
-  reply.header(CACHE_HEADER, 'hit');
+  reply.header(CACHE_HEADER, 'hit').header(COST_HEADER, FREE);
   return recorder.cacheHit().then(() => reply.type('application/json; charset=utf-8').send(hit.body));
 }

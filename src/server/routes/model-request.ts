@@ -20,6 +20,9 @@ import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
 
+/** What a request answered in one piece cost, in USD (all its attempts; absent when a price is unknown). */
+export const COST_HEADER = 'x-switchyard-cost-usd';
+
 /** Says what the response cache did for a model request: `hit`, `miss` or `bypass`. */
 export const CACHE_HEADER = 'x-switchyard-cache';
 
@@ -77,14 +80,19 @@ export function recordRequest(
   // A client's x-request-id is echoed and logged, but never keys the ledger:
   // two requests sending the same one must both be billed.
   const clientRequestId = request.headers['x-request-id'] === request.id ? request.id : null;
-  const recorder = new UsageRecorder(gw.ledger, gw.metrics, {
-    requestId: clientRequestId === null ? request.id : requestId(),
-    clientRequestId,
-    keyId: key.isMaster ? null : key.id,
-    route: info.route,
-    modelRequested: model,
-    stream: info.stream,
-  });
+  const recorder = new UsageRecorder(
+    gw.ledger,
+    gw.metrics,
+    {
+      requestId: clientRequestId === null ? request.id : requestId(),
+      clientRequestId,
+      keyId: key.isMaster ? null : key.id,
+      route: info.route,
+      modelRequested: model,
+      stream: info.stream,
+    },
+    gw.pricer,
+  );
   request.usage = recorder;
   return recorder;
 }
@@ -121,6 +129,8 @@ export function streamHeaders(
 export function finishOk(reply: FastifyReply, dispatch: ModelDispatch, attempt: Attempt): void {
   reply.header('x-switchyard-provider', attempt.provider);
   reply.headers(dispatchHeaders(dispatch.report));
+  const cost = dispatch.recorder.costUsd;
+  if (cost !== undefined) reply.header(COST_HEADER, cost);
   dispatch.recorder.finish(200);
 }
 
