@@ -85,6 +85,11 @@ export class UsageRecorder {
     return this.#info;
   }
 
+  /** The request's cost so far in micro-dollars; null when an attempt's price is unknown. */
+  get costMicros(): number | null {
+    return this.#costMicros;
+  }
+
   /** The request's cost so far in USD (`x-switchyard-cost-usd`); undefined when an attempt's price is unknown. */
   get costUsd(): string | undefined {
     const micros = this.#costMicros;

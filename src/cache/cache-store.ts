@@ -20,6 +20,8 @@ export interface CacheEntry {
   /** Tokens the answer cost upstream: what each hit saves. */
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** What computing it cost upstream, in micro-dollars (absent: unknown): what each hit saves. */
+  readonly costMicros?: number | undefined;
 }
 
 /** Which entries an invalidation removes; an empty filter removes all. */

@@ -127,6 +127,7 @@ function parseEntry(text: string): CacheEntry | undefined {
       expiresAt: value.expiresAt,
       promptTokens: typeof value.promptTokens === 'number' ? value.promptTokens : 0,
       completionTokens: typeof value.completionTokens === 'number' ? value.completionTokens : 0,
+      ...(typeof value.costMicros === 'number' ? { costMicros: value.costMicros } : {}),
     };
   } catch {
     return undefined;

@@ -187,7 +187,11 @@ export class RequestCache {
    * waiting for it. It is serialized here, only then: a request that bypasses
    * the cache pays nothing for it.
    */
-  store(answer: object, usage: { prompt_tokens?: number; completion_tokens?: number } | undefined): void {
+  store(
+    answer: object,
+    usage: { prompt_tokens?: number; completion_tokens?: number } | undefined,
+    costMicros?: number | null,
+  ): void {
     const cache = this.#cache;
     const key = this.#key;
     if (cache === undefined || key === undefined || !this.#store) {
@@ -205,6 +209,7 @@ export class RequestCache {
       expiresAt: now + cacheTtlMs(this.#modelTtlS, this.#ttlS, completionTokens),
       promptTokens: usage?.prompt_tokens ?? 0,
       completionTokens,
+      ...(costMicros === null || costMicros === undefined ? {} : { costMicros }),
     };
     // The lease is given back once the entry is in every tier, so a waiter that sees the lock gone finds the answer.
     const lease = this.#lease;

@@ -40,6 +40,8 @@ export interface CacheStats {
   coalesced: number;
   promptTokensSaved: number;
   completionTokensSaved: number;
+  /** Micro-dollars the hits' answers cost when computed (answers of unknown cost count 0). */
+  costMicrosSaved: number;
 }
 
 /** The leader of a computation: `settle` exactly once, with the stored entry or undefined (nothing to share). */
@@ -72,6 +74,7 @@ export class ResponseCache {
     coalesced: 0,
     promptTokensSaved: 0,
     completionTokensSaved: 0,
+    costMicrosSaved: 0,
   };
 
   /** `tiers` fastest first. */
@@ -128,6 +131,7 @@ export class ResponseCache {
     this.stats.hits[tier]++;
     this.stats.promptTokensSaved += entry.promptTokens;
     this.stats.completionTokensSaved += entry.completionTokens;
+    this.stats.costMicrosSaved += entry.costMicros ?? 0;
   }
 
   /** The computation of `key` running in this process, if one is: resolves with what it stored. */

@@ -105,7 +105,16 @@ export class SqlCacheStore implements CacheStore {
     const row = await this.#guard(
       this.#database.db
         .selectFrom('response_cache')
-        .select(['model', 'scope', 'body', 'stored_at', 'expires_at', 'prompt_tokens', 'completion_tokens'])
+        .select([
+          'model',
+          'scope',
+          'body',
+          'stored_at',
+          'expires_at',
+          'prompt_tokens',
+          'completion_tokens',
+          'cost_micros',
+        ])
         .where('key', '=', cacheKeyString(key))
         .where('expires_at', '>', now)
         .where('stored_at', '>', now - this.#ttlMs)
@@ -120,6 +129,7 @@ export class SqlCacheStore implements CacheStore {
       expiresAt: Math.min(Number(row.expires_at), Number(row.stored_at) + this.#ttlMs),
       promptTokens: Number(row.prompt_tokens),
       completionTokens: Number(row.completion_tokens),
+      ...(row.cost_micros === null ? {} : { costMicros: Number(row.cost_micros) }),
     };
   }
 
@@ -187,6 +197,7 @@ export class SqlCacheStore implements CacheStore {
       expires_at: expiresAt,
       prompt_tokens: entry.promptTokens,
       completion_tokens: entry.completionTokens,
+      cost_micros: entry.costMicros ?? null,
     };
     await this.#database.db
       .insertInto('response_cache')
@@ -200,6 +211,7 @@ export class SqlCacheStore implements CacheStore {
           expires_at: row.expires_at,
           prompt_tokens: row.prompt_tokens,
           completion_tokens: row.completion_tokens,
+          cost_micros: row.cost_micros,
         }),
       )
       .execute();

@@ -14,6 +14,7 @@ export interface CacheCounters {
     readonly coalesced: number;
     readonly promptTokensSaved: number;
     readonly completionTokensSaved: number;
+    readonly costMicrosSaved: number;
   };
   readonly memoryUsage: { entries: number; bytes: number };
 }
@@ -88,6 +89,14 @@ export function registerCacheMetrics(
       this.reset();
       this.inc({ kind: 'prompt' }, cache.stats.promptTokensSaved);
       this.inc({ kind: 'completion' }, cache.stats.completionTokensSaved);
+    },
+  });
+  new Counter({
+    name: 'switchyard_cache_usd_saved_total',
+    help: 'What the answers served from the cache cost when they were computed, in USD (unknown costs count 0)',
+    registers,
+    collect() {
+      mirrored(this, {}, cache.stats.costMicrosSaved / 1_000_000);
     },
   });
   new Gauge({

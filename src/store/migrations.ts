@@ -125,6 +125,12 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // What a cached answer cost to compute: each hit reports it as saved.
+  '0005_response_cache_cost': {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('response_cache').addColumn('cost_micros', 'bigint').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -70,6 +70,8 @@ export interface ResponseCacheTable {
   expires_at: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /** What computing the answer cost upstream, in micro-dollars; null when unknown. */
+  cost_micros: number | null;
 }
 
 export interface Schema {

@@ -40,6 +40,7 @@ before(async () => {
       pricing: { 'house-model': { input: 1, output: 2 }, 'gpt-4.1': { input: 3, output: 5 } },
       models: {
         mini: one('oai', 'gpt-4o-mini'),
+        cachedmini: { ...one('oai', 'gpt-4o-mini'), cache: { enabled: true } },
         overridden: one('oai', 'gpt-4.1'),
         house: one('oai', 'house-model'),
         unknown: one('oai', 'no-price-model'),
@@ -147,5 +148,16 @@ describe('cost per attempt', () => {
     const unknown = await exchange('unknown', 'hello', false);
     assert.equal(unknown.row.cost_micros, null);
     assert.equal(unknown.header, null);
+  });
+
+  test('a cache hit costs 0 and counts what its answer cost as saved', async () => {
+    const miss = await exchange('cachedmini', 'What is the speed of light?', false);
+    assert.ok((miss.row.cost_micros ?? 0) > 0);
+    const hit = await exchange('cachedmini', 'What is the speed of light?', false);
+    assert.equal(hit.row.cost_micros, 0);
+    assert.equal(hit.header, '0.000000');
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    const saved = Number(/^switchyard_cache_usd_saved_total (\S+)/m.exec(metrics)?.[1]);
+    assert.equal(Math.round(saved * 1e6), miss.row.cost_micros);
   });
 });

@@ -42,6 +42,7 @@ const entry = (body: string, fields: Partial<CacheEntry> = {}): CacheEntry => ({
   expiresAt: T0 + HOUR,
   promptTokens: 12,
   completionTokens: 34,
+  costMicros: 5_000_000_123,
   ...fields,
 });
 

@@ -117,7 +117,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
       const message = answer.raw
         ? relayedMessage(answer.raw, body, answer.attempt)
         : translatedMessage(answer.completion, body, answer.attempt);
-      storeMessage(cached, message);
+      storeMessage(cached, message, dispatch.recorder.costMicros);
       finishOk(reply, dispatch, answer.attempt);
       return message;
     } catch (error) {
@@ -195,10 +195,12 @@ async function streamMessages(
       : await relayTranslated(writer, plan.body, start, dispatch, assembler);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
   const whole = outcome.failure || outcome.clientGone ? undefined : assembler?.message();
+  // Billed (its row written now, spooled before the last frames: a client that saw its answer
+  // complete has its usage on disk), then stored with what it cost.
+  const durable = dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
   if (whole === undefined) cached.abandon();
-  else storeMessage(cached, whole);
-  // Billed (spooled) before the last frames: a client that saw its answer complete has its usage on disk.
-  await dispatch.recorder.settleStream(start.attempt, outcome, outcome.billed);
+  else storeMessage(cached, whole, dispatch.recorder.costMicros);
+  await durable;
   if (outcome.closing) await writer.frame(outcome.closing);
   if (outcome.failure) {
     // The status is already 200: the failure is an `error` event, as Anthropic sends it.
@@ -209,16 +211,24 @@ async function streamMessages(
 }
 
 /** Stores a whole, usable message (as the client saw it); anything else is abandoned. */
-function storeMessage(cached: RequestCache, message: JsonObject | AnthropicMessage): void {
+function storeMessage(
+  cached: RequestCache,
+  message: JsonObject | AnthropicMessage,
+  costMicros: number | null,
+): void {
   if (!isCacheableMessage(message)) {
     cached.abandon();
     return;
   }
   const usage = message['usage'] as { input_tokens?: number; output_tokens?: number } | undefined;
-  cached.store(message, {
-    prompt_tokens: usage?.input_tokens ?? 0,
-    completion_tokens: usage?.output_tokens ?? 0,
-  });
+  cached.store(
+    message,
+    {
+      prompt_tokens: usage?.input_tokens ?? 0,
+      completion_tokens: usage?.output_tokens ?? 0,
+    },
+    costMicros,
+  );
 }
 
 /** A cached message to a streaming request: replayed as the events a stream of it would have sent. */

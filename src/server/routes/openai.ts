@@ -58,7 +58,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       attempt.ok(completion.usage);
       // Clients see the model name they asked for, as with any OpenAI endpoint.
       completion.model = body.model;
-      storeCompletion(cached, completion);
+      storeCompletion(cached, completion, dispatch.recorder.costMicros);
       finishOk(reply, dispatch, attempt);
       return completion;
     } catch (error) {
@@ -90,7 +90,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       const billed = embeddingBill(response);
       attempt.ok(billed.usage, billed.source);
       response.model = body.model;
-      cached.store(response, billed.usage);
+      cached.store(response, billed.usage, dispatch.recorder.costMicros);
       finishOk(reply, dispatch, attempt);
       return response;
     } catch (error) {
@@ -157,10 +157,12 @@ async function streamChat(
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
+  // Billed (its row written now, spooled before the last frame: a client that saw its answer
+  // complete has its usage on disk), then stored with what it cost.
+  const durable = recorder.settleStream(attempt, { failure, clientGone }, billed);
   if (failure || clientGone || assembler === undefined) cached.abandon();
-  else storeCompletion(cached, assembler.completion());
-  // Billed (spooled) before the last frame: a client that saw its answer complete has its usage on disk.
-  await recorder.settleStream(attempt, { failure, clientGone }, billed);
+  else storeCompletion(cached, assembler.completion(), recorder.costMicros);
+  await durable;
 
   if (failure) {
     // The status is already 200: report the failure in-stream, as OpenAI does.
@@ -173,8 +175,8 @@ async function streamChat(
 }
 
 /** Stores a whole, usable answer (as the client saw it); anything else is abandoned. */
-function storeCompletion(cached: RequestCache, completion: ChatCompletion): void {
-  if (isCacheableCompletion(completion)) cached.store(completion, completion.usage);
+function storeCompletion(cached: RequestCache, completion: ChatCompletion, costMicros: number | null): void {
+  if (isCacheableCompletion(completion)) cached.store(completion, completion.usage, costMicros);
   else cached.abandon();
 }
 
