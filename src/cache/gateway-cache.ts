@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import type { Database } from '../store/sql.ts';
+import { throttledWarning } from '../util/throttled-warning.ts';
 import type { CacheStore } from './cache-store.ts';
 import { MemoryCacheStore } from './memory-cache-store.ts';
 import { RedisCacheStore } from './redis-cache-store.ts';
@@ -44,16 +45,10 @@ export function createGatewayCache(
       }),
     );
   }
-  const lastLogged = new Map<string, number>();
-  return new ResponseCache(tiers, {
-    onTierError: (tier, error) => {
-      const now = Date.now();
-      if (now - (lastLogged.get(tier) ?? 0) < TIER_ERROR_LOG_INTERVAL_MS) return;
-      lastLogged.set(tier, now);
-      deps.logger.warn(
-        { tier, err: error instanceof Error ? error.message.slice(0, 200) : 'failed' },
-        'response cache tier unavailable; serving without it',
-      );
-    },
-  });
+  const warn = throttledWarning(
+    deps.logger,
+    'response cache tier unavailable; serving without it',
+    TIER_ERROR_LOG_INTERVAL_MS,
+  );
+  return new ResponseCache(tiers, { onTierError: (tier, error) => warn({ tier }, error) });
 }

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import type { RedisKeys } from '../../store/redis-keys.ts';
+import { throttledWarning } from '../../util/throttled-warning.ts';
 import { LEXICAL_DIMENSIONS } from './lexical-embedder.ts';
 import { RedisSemanticShare } from './redis-semantic-share.ts';
 import { SemanticCache } from './semantic-cache.ts';
@@ -24,18 +25,14 @@ export function createGatewaySemanticCache(
     1_000,
     Math.floor((config.cache.memory_mb * 1024 * 1024) / 4 / (LEXICAL_DIMENSIONS * 4)),
   );
-  const lastLogged = new Map<string, number>();
+  const warn = throttledWarning(
+    deps.logger,
+    'semantic cache unavailable; exact cache only',
+    ERROR_LOG_INTERVAL_MS,
+  );
   return new SemanticCache({
     maxEntries,
     share: deps.redis ? new RedisSemanticShare(deps.redis, deps.redisKeys, { maxEntries }) : undefined,
-    onError: (what, error) => {
-      const now = Date.now();
-      if (now - (lastLogged.get(what) ?? 0) < ERROR_LOG_INTERVAL_MS) return;
-      lastLogged.set(what, now);
-      deps.logger.warn(
-        { part: what, err: error instanceof Error ? error.message.slice(0, 200) : 'failed' },
-        'semantic cache unavailable; exact cache only',
-      );
-    },
+    onError: (part, error) => warn({ part }, error),
   });
 }
