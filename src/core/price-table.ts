@@ -54,6 +54,8 @@ const BUILT_IN: Record<string, ModelPrice> = {
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cached_input: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cached_input: 0.025 },
   'gemini-2.0-flash': { input: 0.1, output: 0.4, cached_input: 0.025 },
+  // The built-in mock provider's model (the no-config default): it costs nothing.
+  'mock-1': { input: 0, output: 0 },
 };
 
 /** A dated snapshot id (`gpt-4o-2024-08-06`, `claude-3-5-haiku-20241022`) is priced as its family. */

@@ -45,5 +45,7 @@ describe('price table', () => {
     assert.equal(table.costMicros('no-such-model', usage(10, 10)), null);
     assert.equal(table.priceOf('no-such-model-2024-01-01'), undefined);
     assert.equal(table.costMicros('gpt-4o-mini', undefined), 0);
+    // The built-in mock provider's model is free, not unknown.
+    assert.equal(table.costMicros('mock-1', usage(10, 10)), 0);
   });
 });
