@@ -69,6 +69,8 @@ export class RequestCache {
   #lease: SharedLease | undefined;
   readonly #semantic: { cache: SemanticCache; embedder: Embedder; threshold: number } | undefined;
   readonly #prompt: SemanticPrompt | undefined;
+  /** `lookupNow` found process memory empty in this turn: `lookup` does not ask it again. */
+  #memoryMissed = false;
   /** The prompt's vector once embedded (by the lookup), for `store` to remember it by. */
   #embedded: Promise<EmbeddedPrompt | undefined> | undefined;
   /** What the ledger row and the `x-switchyard-cache` header say. */
@@ -105,14 +107,18 @@ export class RequestCache {
   /**
    * The answer if process memory holds it, synchronously (the common hit:
    * nothing to wait for, so the route answers before any dispatch set-up);
-   * undefined otherwise, and `lookup` then does the rest.
+   * undefined otherwise, and `lookup` (called in the same turn, with no wait
+   * between) does the rest without asking memory again.
    */
   lookupNow(): CacheEntry | undefined {
     const cache = this.#cache;
     const key = this.#key;
     if (cache === undefined || key === undefined || !this.#lookup) return undefined;
     const hit = cache.lookupMemory(key);
-    if (hit === undefined) return undefined;
+    if (hit === undefined) {
+      this.#memoryMissed = true;
+      return undefined;
+    }
     this.status = 'hit';
     return hit.entry;
   }
@@ -132,11 +138,13 @@ export class RequestCache {
       this.#flight = cache.lead(key);
       return undefined;
     }
-    // The common hit first: in process memory, no flight to lead or join.
-    const inMemory = cache.lookupMemory(key);
-    if (inMemory !== undefined) {
-      this.status = 'hit';
-      return inMemory.entry;
+    // The common hit first: in process memory, no flight to lead or join (unless `lookupNow` just looked).
+    if (!this.#memoryMissed) {
+      const inMemory = cache.lookupMemory(key);
+      if (inMemory !== undefined) {
+        this.status = 'hit';
+        return inMemory.entry;
+      }
     }
     const running = cache.join(key);
     if (running !== undefined) {
@@ -148,7 +156,8 @@ export class RequestCache {
     }
     // Lead before the (possibly remote) lookup, so identical requests arriving meanwhile wait for this one.
     const flight = running === undefined ? cache.lead(key) : undefined;
-    const hit = await cache.lookup(key);
+    // Memory was asked just above, with no wait since, unless an identical request was awaited.
+    const hit = await cache.lookup(key, { memoryMissed: running === undefined });
     if (hit !== undefined) {
       flight?.settle(hit.entry);
       this.status = 'hit';

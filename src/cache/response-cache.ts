@@ -107,9 +107,14 @@ export class ResponseCache {
     return { entry, tier: 'memory' };
   }
 
-  /** The first tier holding `key`, promoting the entry to the tiers above it. */
-  async lookup(key: CacheKey): Promise<CacheHit | undefined> {
-    for (let i = 0; i < this.#tiers.length; i++) {
+  /**
+   * The first tier holding `key`, promoting the entry to the tiers above it.
+   * `memoryMissed`: the caller's `lookupMemory` found nothing just before, with
+   * no wait since, so process memory is not asked again.
+   */
+  async lookup(key: CacheKey, options?: { memoryMissed?: boolean }): Promise<CacheHit | undefined> {
+    const first = options?.memoryMissed === true && this.#tiers[0] === this.#memory ? 1 : 0;
+    for (let i = first; i < this.#tiers.length; i++) {
       const tier = this.#tiers[i]!;
       let entry: CacheEntry | undefined;
       try {
