@@ -23,6 +23,7 @@ import { VectorIndex } from '../src/cache/semantic/vector-index.ts';
 import { validateConfig } from '../src/config/load.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { Gateway } from '../src/server/gateway.ts';
+import { seededRandom } from '../src/util/random.ts';
 
 export interface IndexCell {
   prompts: number;
@@ -139,14 +140,8 @@ function zipfSampler(n: number, seed: number): () => number {
     sum += w / total;
     cumulative.push(sum);
   }
-  let state = seed;
-  const random = () => {
-    // mulberry32: reproducible runs.
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Seeded: reproducible runs.
+  const random = seededRandom(seed);
   return () => {
     const x = random();
     let lo = 0;
@@ -219,11 +214,7 @@ async function benchReplay(semantic: boolean): Promise<ReplayResult> {
  */
 function benchSemanticIndex(): IndexCell[] {
   const embedder = new LexicalEmbedder();
-  let state = 7;
-  const random = (): number => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x7fffffff;
-  };
+  const random = seededRandom(7);
   const cells: IndexCell[] = [];
   for (const n of [1_000, 2_048, 10_000, 30_000]) {
     const vectors = Array.from({ length: n }, (_, i) =>

@@ -9,6 +9,7 @@ import { cosine, normalize } from '../../src/cache/semantic/embedder.ts';
 import { LexicalEmbedder } from '../../src/cache/semantic/lexical-embedder.ts';
 import { type SemanticSettings, semanticPrompt } from '../../src/cache/semantic/semantic-prompt.ts';
 import { type IndexedPrompt, VectorIndex } from '../../src/cache/semantic/vector-index.ts';
+import { seededRandom } from '../../src/util/random.ts';
 
 const unit = (...values: number[]) => normalize(Float32Array.from(values));
 const prompt = (
@@ -83,11 +84,7 @@ describe('vector index past APPROXIMATE_ABOVE (hashing tables)', () => {
   const base = Array.from({ length: 1_500 }, (_, i) =>
     embedder.embedNow(`order ${i} shipped to city ${i % 37} with item ${i % 11}`),
   );
-  let state = 11;
-  const random = () => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x7fffffff;
-  };
+  const random = seededRandom(11);
   const near = (v: Float32Array) => {
     const noise = normalize(Float32Array.from(v, () => random() - 0.5));
     return normalize(Float32Array.from(v, (x, i) => x + 0.2 * noise[i]!));

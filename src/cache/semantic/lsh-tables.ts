@@ -16,6 +16,7 @@
  * The hyperplanes come from a fixed seed: the same for every partition of a
  * dimension, built once.
  */
+import { seededRandom } from '../../util/random.ts';
 
 export const TABLES = 16;
 export const BITS = 12;
@@ -27,14 +28,8 @@ function planesFor(dimensions: number): Float32Array {
   let planes = planesByDimensions.get(dimensions);
   if (planes === undefined) {
     planes = new Float32Array(TABLES * BITS * dimensions);
-    let state = 0x5eed_1234;
-    const random = (): number => {
-      // mulberry32: deterministic, so runs and instances agree.
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // Seeded: deterministic, so runs and instances agree.
+    const random = seededRandom(0x5eed_1234);
     // Gaussian components (Box-Muller): uniformly random directions.
     for (let i = 0; i < planes.length; i++) {
       planes[i] = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
