@@ -69,13 +69,14 @@ export interface ModelRoute {
   created: number;
 }
 
+/** `prices`: the gateway's one price table (billing reads the same); built from `config.pricing` when absent. */
 export function buildModelTable(
   config: Config,
   providers: Map<string, ProviderAdapter>,
+  prices: PriceTable = new PriceTable(config.pricing),
 ): Map<string, ModelRoute> {
   const created = Math.floor(Date.now() / 1000);
   const table = new Map<string, ModelRoute>();
-  const prices = new PriceTable(config.pricing);
   for (const [name, model] of Object.entries(config.models)) {
     const entries: RouteEntry[] = [];
     for (const t of model.targets) {

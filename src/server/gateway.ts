@@ -93,9 +93,11 @@ export class Gateway {
         ...(config.ledger.spool ? { spoolDir: join(config.data_dir, 'ledger-spool') } : {}),
         logger,
       });
-      const pricer = attemptPricer(new PriceTable(config.pricing), logger);
+      // One price table: billing and the `cost` routing strategy read the same prices.
+      const prices = new PriceTable(config.pricing);
+      const pricer = attemptPricer(prices, logger);
       const providers = createProviders(config.providers);
-      const models = buildModelTable(config, providers);
+      const models = buildModelTable(config, providers, prices);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
       resilience = new Resilience(config, models, {
         registry: metrics.registry,

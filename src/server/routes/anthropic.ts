@@ -104,7 +104,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     if (hit !== undefined && body.stream === true) return replayMessages(request, reply, gw, dispatch, hit);
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
+    if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
     try {
       dispatch.targets = servableTargets(plan, dispatch.targets ?? route.targets);
     } catch (error) {

@@ -6,15 +6,13 @@
  * upstream tokens and says `x-switchyard-cache: hit`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { UsageRecorder } from '../../billing/usage-recorder.ts';
 import type { CacheApi } from '../../cache/cache-key.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 import { CACHE_HEADER, COST_HEADER, type ModelDispatch, recordRequest } from './model-request.ts';
-
-/** What an answer from the cache cost. */
-const FREE = '0.000000';
 
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
@@ -59,14 +57,16 @@ export async function lookupCached(
   return hit;
 }
 
-/** Answers a non-streaming request from the cache: its row is durable first, as for any answer. */
+/** Answers a non-streaming request from the cache: its row (cost 0) is durable first, as for any answer. */
 export async function sendCachedJson(
   reply: FastifyReply,
-  dispatch: ModelDispatch,
+  recorder: UsageRecorder,
   hit: CacheEntry,
 ): Promise<FastifyReply> {
-  await dispatch.recorder.cacheHit();
-  return reply.header(COST_HEADER, FREE).type('application/json; charset=utf-8').send(hit.body);
+  await recorder.cacheHit();
+  const cost = recorder.costUsd;
+  if (cost !== undefined) reply.header(COST_HEADER, cost);
+  return reply.type('application/json; charset=utf-8').send(hit.body);
 }
 
 /**
@@ -86,7 +86,6 @@ export function answerFromMemory(
   if (hit === undefined) return undefined;
   gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   const recorder = recordRequest(gw, request, info.model, { route: info.route, stream: false });
-  recorder.cacheStatus = 'hit';
-  reply.header(CACHE_HEADER, 'hit').header(COST_HEADER, FREE);
-  return recorder.cacheHit().then(() => reply.type('application/json; charset=utf-8').send(hit.body));
+  reply.header(CACHE_HEADER, 'hit');
+  return sendCachedJson(reply, recorder, hit);
 }

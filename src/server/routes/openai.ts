@@ -51,7 +51,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     if (hit !== undefined && body.stream === true) return replayChat(request, reply, gw, body, dispatch, hit);
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
+    if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
     if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
@@ -84,7 +84,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     });
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
     reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) return sendCachedJson(reply, dispatch, hit);
+    if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
     try {
       const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
       const billed = embeddingBill(response);
