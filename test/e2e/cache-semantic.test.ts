@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
+import { pollUntil } from '../fixtures/ops/proc.ts';
 import { type SpawnedGateway, spawnGateway, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { type RedisService, startRedis } from '../helpers/services.ts';
@@ -311,7 +312,10 @@ describe('semantic cache across two gateways sharing Redis', () => {
     assert.equal(first.cache, 'miss');
     // B's index follows the shared stream: wait (bounded) until A's prompt reached it.
     const semanticB = b.gateway.context.semantic!;
-    for (let i = 0; i < 200 && semanticB.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await pollUntil("B indexed A's prompt", async () => semanticB.size > 0, {
+      attempts: 200,
+      intervalMs: 10,
+    });
     assert.equal(semanticB.size, 1);
     const second = await ask(b, 'what are the opening hours of the museum');
     assert.equal(second.cache, 'semantic-hit');
@@ -324,7 +328,10 @@ describe('semantic cache across two gateways sharing Redis', () => {
     const late = await startTestGateway({ config });
     try {
       const semantic = late.gateway.context.semantic!;
-      for (let i = 0; i < 200 && semantic.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await pollUntil('the late gateway loaded the stream', async () => semantic.size > 0, {
+        attempts: 200,
+        intervalMs: 10,
+      });
       assert.ok(semantic.size >= 1);
       upstream.reset();
       assert.equal(
@@ -376,13 +383,14 @@ describe('two gateway processes sharing Redis', () => {
     assert.deepEqual(same.body, first.body);
     // B's index follows the shared stream: wait (bounded) until A's prompt is in it.
     let entries = 0;
-    for (let i = 0; i < 200 && entries < 1; i++) {
+    const indexed = async () => {
       const text = await (
         await fetch(`${b.url}/metrics`, { headers: { authorization: `Bearer ${b.masterKey}` } })
       ).text();
       entries = Number(/^switchyard_cache_semantic_entries (\d+)/m.exec(text)?.[1] ?? 0);
-      if (entries < 1) await new Promise((r) => setTimeout(r, 10));
-    }
+      return entries >= 1;
+    };
+    await pollUntil("process B indexed A's prompt", indexed, { attempts: 200, intervalMs: 10 });
     assert.equal(entries, 1);
     const reworded = await askProcess(b, 'how tall is mount everest');
     assert.equal(reworded.cache, 'semantic-hit');

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { pollUntil } from '../fixtures/ops/proc.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { type RedisService, startRedis } from '../helpers/services.ts';
@@ -184,10 +185,14 @@ describe('response cache on one gateway with Redis', () => {
     );
     // Expiry is the behaviour under test: ask until it lapses (bounded at 3 s), then it is a miss.
     let cache: string | null = 'hit';
-    for (let i = 0; i < 60 && cache === 'hit'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      cache = (await post(gw, body)).cache;
-    }
+    await pollUntil(
+      'the 1 s answer lapsed',
+      async () => {
+        cache = (await post(gw, body)).cache;
+        return cache !== 'hit';
+      },
+      { attempts: 60, intervalMs: 50 },
+    );
     assert.equal(cache, 'miss');
     assert.equal(upstream.requests.length, 2);
   });
@@ -448,10 +453,14 @@ describe('response cache across two gateways sharing Redis', () => {
     assert.equal(answer.instances, 2, 'both instances subscribed heard it');
     // B drops it when the message arrives: ask (bounded) until it no longer hits.
     let cache: string | null = 'hit';
-    for (let i = 0; i < 100 && cache === 'hit'; i++) {
-      cache = (await post(b, body)).cache;
-      if (cache === 'hit') await new Promise((r) => setTimeout(r, 10));
-    }
+    await pollUntil(
+      'B dropped the invalidated answer',
+      async () => {
+        cache = (await post(b, body)).cache;
+        return cache !== 'hit';
+      },
+      { attempts: 100, intervalMs: 10 },
+    );
     assert.equal(cache, 'miss');
     assert.equal(upstream.requests.length, 2);
   });
@@ -468,19 +477,10 @@ describe('response cache across two gateways sharing Redis', () => {
     await redis.resume();
     const healthy = async (gw: TestGateway) =>
       ((await (await fetch(`${gw.url}/health`)).json()) as { status: string }).status === 'ok';
-    await waitFor(() => healthy(a));
-    await waitFor(() => healthy(b));
+    await pollUntil('A healthy again', () => healthy(a));
+    await pollUntil('B healthy again', () => healthy(b));
     assert.equal((await post(a, chat('after the outage'))).cache, 'miss');
     assert.equal((await post(b, chat('after the outage'))).cache, 'hit', 'shared again through Redis');
     assert.equal(upstream.requests.length, 2);
   });
 });
-
-/** Polls `check` until it holds (bounded: 100 tries, 50 ms apart). */
-async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail('condition not reached');
-}
