@@ -83,8 +83,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     let deleted: Record<string, number>;
     try {
       deleted = await gw.cache.invalidate(filter);
-      // This instance's semantic index forgets the prompts too; other instances' pointers to
-      // answers now gone are misses, forgotten at first use.
+      // This instance's semantic index forgets the prompts too (other instances hear of it below).
       if (gw.semantic !== undefined) deleted['semantic'] = gw.semantic.invalidate(filter);
     } catch {
       throw new GatewayError('store_unavailable', 'The cache could not be cleared in every tier; try again');

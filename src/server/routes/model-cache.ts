@@ -12,7 +12,7 @@ import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
-import { CACHE_HEADER, COST_HEADER, type ModelDispatch, recordRequest } from './model-request.ts';
+import { CACHE_HEADER, type ModelDispatch, recordRequest, sayCost } from './model-request.ts';
 
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
@@ -64,8 +64,7 @@ export async function sendCachedJson(
   hit: CacheEntry,
 ): Promise<FastifyReply> {
   await recorder.cacheHit();
-  const cost = recorder.costUsd;
-  if (cost !== undefined) reply.header(COST_HEADER, cost);
+  sayCost(reply, recorder);
   return reply.type('application/json; charset=utf-8').send(hit.body);
 }
 

@@ -21,9 +21,9 @@ import type { GatewayContext } from '../context.ts';
 import type { SseWriter } from '../sse-writer.ts';
 
 /** What a request answered in one piece cost, in USD (all its attempts; absent when a price is unknown). */
-export const COST_HEADER = 'x-switchyard-cost-usd';
+const COST_HEADER = 'x-switchyard-cost-usd';
 
-/** Says what the response cache did for a model request: `hit`, `miss` or `bypass`. */
+/** Says what the response cache did for a model request: `hit`, `semantic-hit`, `miss` or `bypass`. */
 export const CACHE_HEADER = 'x-switchyard-cache';
 
 export type ModelDispatch = DispatchOptions & {
@@ -129,9 +129,14 @@ export function streamHeaders(
 export function finishOk(reply: FastifyReply, dispatch: ModelDispatch, attempt: Attempt): void {
   reply.header('x-switchyard-provider', attempt.provider);
   reply.headers(dispatchHeaders(dispatch.report));
-  const cost = dispatch.recorder.costUsd;
-  if (cost !== undefined) reply.header(COST_HEADER, cost);
+  sayCost(reply, dispatch.recorder);
   dispatch.recorder.finish(200);
+}
+
+/** `x-switchyard-cost-usd`: what the request's attempts cost (nothing said when a price is unknown). */
+export function sayCost(reply: FastifyReply, recorder: UsageRecorder): void {
+  const cost = recorder.costUsd;
+  if (cost !== undefined) reply.header(COST_HEADER, cost);
 }
 
 /**
