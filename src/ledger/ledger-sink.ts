@@ -75,15 +75,17 @@ export function ledgerLineValues(line: LedgerLine): LedgerValue[] {
  * row object earlier versions spooled. Undefined for anything else.
  */
 export function decodeSpooledRow(value: unknown): LedgerDbRow | undefined {
-  if (Array.isArray(value)) {
-    const values: unknown[] = value;
-    const row: Record<string, unknown> = {};
-    LEDGER_COLUMNS.forEach((column, i) => {
-      row[column] = values[i];
-    });
-    value = row;
-  }
-  return isLedgerDbRow(value) ? value : undefined;
+  const row = Array.isArray(value) ? rowOfValues(value) : value;
+  return isLedgerDbRow(row) ? row : undefined;
+}
+
+/** Column values in LEDGER_COLUMNS order as a row object (a missing trailing column is null). */
+function rowOfValues(values: readonly unknown[]): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  LEDGER_COLUMNS.forEach((column, i) => {
+    row[column] = values[i] ?? null;
+  });
+  return row;
 }
 
 /** A row read back from the spool: every column present, each a string, a number or null. */
@@ -115,14 +117,7 @@ export class KyselyLedgerSink implements LedgerSink {
   }
 
   async insert(lines: LedgerLine[]): Promise<void> {
-    const rows = lines.map((line) => {
-      const values = ledgerLineValues(line);
-      const row: Record<string, LedgerValue> = {};
-      LEDGER_COLUMNS.forEach((column, i) => {
-        row[column] = values[i] ?? null;
-      });
-      return row as LedgerDbRow;
-    });
+    const rows = lines.map((line) => rowOfValues(ledgerLineValues(line)) as LedgerDbRow);
     await this.#database.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += this.#rowsPerStatement) {
         await trx
