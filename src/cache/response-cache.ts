@@ -134,6 +134,11 @@ export class ResponseCache {
 
   #countHit(tier: CacheTier, entry: CacheEntry): void {
     this.stats.hits[tier]++;
+    this.#countSaved(entry);
+  }
+
+  /** What serving `entry` instead of computing it saved. */
+  #countSaved(entry: CacheEntry): void {
     this.stats.promptTokensSaved += entry.promptTokens;
     this.stats.completionTokensSaved += entry.completionTokens;
     this.stats.costMicrosSaved += entry.costMicros ?? 0;
@@ -196,7 +201,7 @@ export class ResponseCache {
 
   /**
    * Waits for the instance holding `key`'s lock to store its answer, reading
-   * the shared tiers every `pollMs`: the entry, or undefined once the lock is
+   * the tiers that lend locks (Redis) every `pollMs`: the entry, or undefined once the lock is
    * gone without one, after `maxWaitMs`, or when `signal` aborts.
    */
   async waitShared(
@@ -204,7 +209,8 @@ export class ResponseCache {
     signal: AbortSignal,
     options: { maxWaitMs: number; pollMs: number },
   ): Promise<CacheEntry | undefined> {
-    const shared = this.#tiers.filter((tier) => tier !== this.#memory);
+    // The tiers that lend locks: the holder's answer is there before its lock is given back.
+    const shared = this.#tiers.filter((tier) => tier.isLocked !== undefined);
     const deadline = this.#clock() + options.maxWaitMs;
     while (!signal.aborted && this.#clock() < deadline) {
       try {
@@ -218,12 +224,11 @@ export class ResponseCache {
           const entry = await tier.get(key);
           if (entry !== undefined) {
             this.stats.coalesced++;
-            this.stats.promptTokensSaved += entry.promptTokens;
-            this.stats.completionTokensSaved += entry.completionTokens;
+            this.#countSaved(entry);
             if (this.#memory) this.#memory.setNow(key, entry);
             return entry;
           }
-          if (await tier.isLocked?.(key)) locked = true;
+          if (await tier.isLocked!(key)) locked = true;
         } catch (error) {
           this.#tierFailed(tier.tier, error);
           return undefined;
