@@ -90,7 +90,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'messages', body);
-    if (cached.active && body.stream !== true) {
+    if (body.stream !== true) {
       const answered = answerFromMemory(gw, request, reply, cached, { route: ROUTE, model: body.model });
       if (answered !== undefined) return answered;
     }

@@ -80,6 +80,7 @@ export function answerFromMemory(
   cached: RequestCache,
   info: { route: string; model: string },
 ): Promise<FastifyReply> | undefined {
+  if (!cached.active) return undefined;
   const startedAt = performance.now();
   const hit = cached.lookupNow();
   if (hit === undefined) return undefined;

@@ -36,7 +36,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'chat', body);
-    if (cached.active && body.stream !== true) {
+    if (body.stream !== true) {
       const answered = answerFromMemory(gw, request, reply, cached, {
         route: '/v1/chat/completions',
         model: body.model,
@@ -71,13 +71,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
     const cached = openRequestCache(gw, request, route, 'embeddings', body);
-    if (cached.active) {
-      const answered = answerFromMemory(gw, request, reply, cached, {
-        route: '/v1/embeddings',
-        model: body.model,
-      });
-      if (answered !== undefined) return answered;
-    }
+    const answered = answerFromMemory(gw, request, reply, cached, {
+      route: '/v1/embeddings',
+      model: body.model,
+    });
+    if (answered !== undefined) return answered;
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/embeddings',
       stream: false,
