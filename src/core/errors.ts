@@ -38,7 +38,7 @@ export const ERRORS = {
   shutting_down: { status: 503, type: 'service_unavailable', retryable: true, target: false },
   // Every target of the model is deactivated by an operator: nothing to retry on.
   no_target_available: { status: 503, type: 'service_unavailable', retryable: false, target: false },
-  // A shared store an admin operation needs (the cache's Redis tier) cannot be reached.
+  // A shared store an admin operation needs (the cache's shared tiers or its invalidation channel) cannot be reached.
   store_unavailable: { status: 503, type: 'service_unavailable', retryable: true, target: false },
   // A bug or exhausted resource in the gateway itself: never the upstream's fault, never retried.
   internal_error: { status: 500, type: 'server_error', retryable: false, target: false },

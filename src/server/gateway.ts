@@ -109,14 +109,13 @@ export class Gateway {
       cache = createGatewayCache(config, { redis, redisKeys, database, logger });
       semantic = cache ? createGatewaySemanticCache(config, { redis, redisKeys, logger }) : undefined;
       // Another instance's DELETE /admin/cache reaches this one's memory tier and semantic index.
-      const local = { cache, semantic };
       invalidations =
         redis && cache
           ? await CacheInvalidations.start(redis, redisKeys, {
               instance: randomBytes(8).toString('hex'),
               onRemote: (filter) => {
-                void local.cache?.invalidateMemory(filter);
-                local.semantic?.invalidate(filter);
+                void cache?.invalidateMemory(filter);
+                semantic?.invalidate(filter);
               },
             })
           : undefined;
