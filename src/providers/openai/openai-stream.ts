@@ -5,6 +5,7 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
+import { attachWireText } from '../../core/wire-text.ts';
 import { type SseEvent, SseParser } from '../sse.ts';
 
 export async function* fromOpenAIStream(
@@ -71,5 +72,6 @@ function parseEvent(
   if (!Array.isArray(record['choices'])) {
     throw new GatewayError('upstream_bad_response', 'Upstream sent a stream frame without choices');
   }
-  return value as ChatCompletionChunk;
+  // Kept so a relay to an OpenAI client can send it on as it came (api/openai/chunk-frame.ts).
+  return attachWireText(value as ChatCompletionChunk, data);
 }

@@ -3,6 +3,7 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ChunkFrameEncoder } from '../../api/openai/chunk-frame.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
 import { embeddingBill } from '../../billing/embedding-usage.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
@@ -143,15 +144,18 @@ async function streamChat(
   const tally = new StreamTally(attempt);
   // Assembled only for the cache: a request that bypasses it does no work for it.
   const assembler = cached.active ? new CompletionAssembler() : undefined;
+  const frames = new ChunkFrameEncoder(body.model, clientWantsUsage);
   const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
     tally.observe(chunk);
-    chunk.model = body.model;
-    assembler?.observe(chunk);
     // Usage is always requested upstream (for billing); relay it only if the client asked.
     const usageOnly = chunk.choices.length === 0 && chunk.usage;
-    if (usageOnly && !clientWantsUsage) return Promise.resolve(true);
-    if (!clientWantsUsage && chunk.usage !== undefined) delete chunk.usage;
-    return writer.data(JSON.stringify(chunk));
+    const frame = usageOnly && !clientWantsUsage ? undefined : frames.encode(chunk);
+    if (assembler !== undefined) {
+      // Clients see the model name they asked for, cached answers too.
+      chunk.model = body.model;
+      assembler.observe(chunk);
+    }
+    return frame === undefined ? Promise.resolve(true) : writer.data(frame);
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.

@@ -1,0 +1,92 @@
+/**
+ * How a canonical stream chunk goes out to an OpenAI client: its JSON text,
+ * with the model the client asked for and without the usage it did not ask
+ * for (usage is always requested upstream, for billing).
+ *
+ * When the upstream spoke OpenAI's format the chunk carries its wire text
+ * (core/wire-text.ts), and the two edits are made on that text: the model's
+ * value swapped, a `"usage":null` member cut. That is sound because a JSON
+ * string cannot hold an unescaped `"model":` (a quote inside a string is
+ * `\"`), so the byte sequence is always a member name; and the edit is made
+ * only when the name occurs once in the frame, followed by exactly the value
+ * the parsed chunk holds. Anything else (whitespace after the colon, a second
+ * `model` member in a nested object, a usage object to drop) is serialized
+ * from the object as before.
+ */
+import type { ChatCompletionChunk } from '../../core/types.ts';
+import { wireTextOf } from '../../core/wire-text.ts';
+
+const MODEL_MEMBER = '"model":';
+const USAGE_NULL = '"usage":null';
+
+/** Encodes the chunks of one stream for its client. */
+export class ChunkFrameEncoder {
+  readonly #model: string;
+  readonly #modelJson: string;
+  readonly #keepUsage: boolean;
+  /** The last upstream model seen and its JSON, so a stream encodes it once. */
+  #upstreamModel: string | undefined;
+  #upstreamModelJson = '';
+
+  /** `model`: the name the client asked for; `keepUsage`: the client asked for usage. */
+  constructor(model: string, keepUsage: boolean) {
+    this.#model = model;
+    this.#modelJson = JSON.stringify(model);
+    this.#keepUsage = keepUsage;
+  }
+
+  /** The chunk's JSON for the client; the chunk itself is not changed. */
+  encode(chunk: ChatCompletionChunk): string {
+    const text = this.#edited(chunk);
+    if (text !== undefined) return text;
+    const usage = this.#keepUsage ? chunk.usage : undefined;
+    // JSON.stringify leaves out a member whose value is undefined.
+    return JSON.stringify({ ...chunk, model: this.#model, usage });
+  }
+
+  /** The wire text with the edits made, or undefined when they cannot be made safely on text. */
+  #edited(chunk: ChatCompletionChunk): string | undefined {
+    let text = wireTextOf(chunk);
+    if (text === undefined) return undefined;
+    if (chunk.model !== this.#model) {
+      if (typeof chunk.model !== 'string') return undefined;
+      text = this.#swapModel(text, chunk.model);
+      if (text === undefined) return undefined;
+    }
+    if (!this.#keepUsage && chunk.usage !== undefined) {
+      if (chunk.usage !== null) return undefined;
+      text = cutUsageNull(text);
+    }
+    return text;
+  }
+
+  #swapModel(text: string, upstreamModel: string): string | undefined {
+    if (upstreamModel !== this.#upstreamModel) {
+      this.#upstreamModel = upstreamModel;
+      this.#upstreamModelJson = JSON.stringify(upstreamModel);
+    }
+    const at = onlyOccurrence(text, MODEL_MEMBER);
+    if (at === -1) return undefined;
+    const valueAt = at + MODEL_MEMBER.length;
+    if (!text.startsWith(this.#upstreamModelJson, valueAt)) return undefined;
+    return text.slice(0, valueAt) + this.#modelJson + text.slice(valueAt + this.#upstreamModelJson.length);
+  }
+}
+
+/** Removes the one `"usage":null` member with its comma, or returns undefined. */
+function cutUsageNull(text: string): string | undefined {
+  const at = onlyOccurrence(text, USAGE_NULL);
+  if (at === -1) return undefined;
+  const end = at + USAGE_NULL.length;
+  // A member after it takes its comma; the last member gives up the one before it.
+  if (text.charCodeAt(end) === 44) return text.slice(0, at) + text.slice(end + 1);
+  if (text.charCodeAt(at - 1) === 44) return text.slice(0, at - 1) + text.slice(end);
+  return undefined;
+}
+
+/** Where `part` occurs in `text` if it occurs exactly once, else -1. */
+function onlyOccurrence(text: string, part: string): number {
+  const at = text.indexOf(part);
+  if (at === -1 || text.indexOf(part, at + 1) !== -1) return -1;
+  return at;
+}

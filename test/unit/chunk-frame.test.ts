@@ -1,0 +1,98 @@
+/**
+ * A relayed chunk's text, edited on the upstream's own JSON, says exactly what
+ * serializing the edited object would say; anything the text edit cannot do
+ * safely falls back to serializing.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ChunkFrameEncoder } from '../../src/api/openai/chunk-frame.ts';
+import type { ChatCompletionChunk } from '../../src/core/types.ts';
+import { attachWireText, wireTextOf } from '../../src/core/wire-text.ts';
+
+/** A chunk as the OpenAI adapter yields it: parsed, with its wire text. */
+function received(text: string): ChatCompletionChunk {
+  return attachWireText(JSON.parse(text) as ChatCompletionChunk, text);
+}
+
+/** What the relay said before it kept wire text: the object edited, then serialized. */
+function serialized(text: string, model: string, keepUsage: boolean): unknown {
+  const chunk = JSON.parse(text) as ChatCompletionChunk;
+  chunk.model = model;
+  if (!keepUsage) delete chunk.usage;
+  return chunk;
+}
+
+const CONTENT =
+  '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini-2024-07-18",' +
+  '"system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}';
+
+describe('ChunkFrameEncoder', () => {
+  const cases: Array<[string, string, string, boolean]> = [
+    ['model swapped, usage null cut (the last member)', CONTENT, 'fast', false],
+    ['model swapped, usage null kept when asked for', CONTENT, 'fast', true],
+    ['same model: the text as it came', CONTENT.replace('gpt-4o-mini-2024-07-18', 'fast'), 'fast', false],
+    [
+      'usage null as the first member',
+      '{"usage":null,"id":"c","object":"chat.completion.chunk","created":1,"model":"up","choices":[]}',
+      'asked',
+      false,
+    ],
+    [
+      'names that need escaping',
+      CONTENT.replace('gpt-4o-mini-2024-07-18', 'org/m\\u00e9'),
+      'my "quoted" \u00e9 model',
+      false,
+    ],
+    [
+      'a content string that quotes the member names',
+      CONTENT.replace('"content":"Hi"', '"content":"{\\"model\\":\\"x\\",\\"usage\\":null}"'),
+      'fast',
+      false,
+    ],
+    [
+      'a second model member (nested): serialized',
+      CONTENT.replace('"delta":{', '"delta":{"model":"gpt-4o-mini-2024-07-18",'),
+      'fast',
+      false,
+    ],
+    ['whitespace after the colon: serialized', CONTENT.replace('"model":"', '"model": "'), 'fast', false],
+    [
+      'usage object on a content chunk, not asked for: serialized',
+      CONTENT.replace('"usage":null', '"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}'),
+      'fast',
+      false,
+    ],
+  ];
+  for (const [name, text, model, keepUsage] of cases) {
+    test(name, () => {
+      const chunk = received(text);
+      const frame = new ChunkFrameEncoder(model, keepUsage).encode(chunk);
+      assert.deepEqual(JSON.parse(frame), serialized(text, model, keepUsage));
+      // The chunk is not changed by encoding it (the cache and the tally read it after).
+      assert.deepEqual(JSON.parse(JSON.stringify(chunk)), JSON.parse(text));
+    });
+  }
+
+  test('text is reused, not re-serialized, where the edit is safe', () => {
+    const chunk = received(CONTENT);
+    const frame = new ChunkFrameEncoder('fast', false).encode(chunk);
+    assert.equal(frame, CONTENT.replace('"gpt-4o-mini-2024-07-18"', '"fast"').replace(',"usage":null', ''));
+  });
+
+  test('a chunk without wire text (another adapter) is serialized', () => {
+    const chunk = JSON.parse(CONTENT) as ChatCompletionChunk;
+    assert.equal(wireTextOf(chunk), undefined);
+    assert.deepEqual(
+      JSON.parse(new ChunkFrameEncoder('fast', false).encode(chunk)),
+      serialized(CONTENT, 'fast', false),
+    );
+  });
+
+  test('one encoder follows a stream whose upstream model changes', () => {
+    const encoder = new ChunkFrameEncoder('fast', true);
+    for (const upstream of ['a', 'b', 'a']) {
+      const text = CONTENT.replace('gpt-4o-mini-2024-07-18', upstream);
+      assert.equal(JSON.parse(encoder.encode(received(text))).model, 'fast');
+    }
+  });
+});
