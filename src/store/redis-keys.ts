@@ -74,6 +74,11 @@ export class RedisKeys {
     return `${this.prefix}semantic-cache`;
   }
 
+  /** Hash: one rate-limit subject's sliding windows (`key:<id>`...), `<rule>:<bucket>` -> count admitted. */
+  rateWindows(subject: string): string {
+    return `${this.prefix}ratelimit:${subject}`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

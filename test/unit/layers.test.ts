@@ -18,7 +18,7 @@ const LAYERS: string[][] = [
   ['core'],
   ['config'],
   ['store', 'observability'],
-  ['auth', 'ledger'],
+  ['auth', 'ledger', 'limits'],
   ['providers'],
   ['routing'],
   ['resilience'],

@@ -1,0 +1,54 @@
+/**
+ * A limits object (tiers, keys, teams alike: DESIGN.md) as the window rules a
+ * rate-limit store counts. `requests_per_minute: 1000` is the rule
+ * `requests-minute`: at most 1,000 requests admitted in any 60 s.
+ * `max_concurrent` is not a window; the concurrency limiter holds it.
+ */
+
+export interface Limits {
+  requests_per_second?: number | undefined;
+  requests_per_minute?: number | undefined;
+  requests_per_hour?: number | undefined;
+  requests_per_day?: number | undefined;
+  tokens_per_minute?: number | undefined;
+  tokens_per_day?: number | undefined;
+  max_concurrent?: number | undefined;
+}
+
+export type LimitUnit = 'requests' | 'tokens';
+
+export interface WindowRule {
+  /** `<unit>-<period>`, as the rule is named in `RateLimit-Policy`. */
+  readonly id: string;
+  readonly unit: LimitUnit;
+  readonly windowMs: number;
+  readonly limit: number;
+}
+
+const PERIODS = [
+  ['second', 1_000],
+  ['minute', 60_000],
+  ['hour', 3_600_000],
+  ['day', 86_400_000],
+] as const;
+
+/** The window rules of a limits object, requests first, shortest window first. */
+export function windowRules(limits: Limits): WindowRule[] {
+  const rules: WindowRule[] = [];
+  for (const unit of ['requests', 'tokens'] as const) {
+    for (const [period, windowMs] of PERIODS) {
+      const limit = (limits as Record<string, number | undefined>)[`${unit}_per_${period}`];
+      if (limit !== undefined) rules.push({ id: `${unit}-${period}`, unit, windowMs, limit });
+    }
+  }
+  return rules;
+}
+
+/** `base` with every limit `override` sets replacing it (a key's own limits over its tier's). */
+export function mergeLimits(base: Limits | undefined, override: Limits | undefined): Limits {
+  const merged: Limits = { ...base };
+  for (const [name, value] of Object.entries(override ?? {})) {
+    if (value !== undefined) (merged as Record<string, number>)[name] = value;
+  }
+  return merged;
+}
