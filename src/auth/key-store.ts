@@ -12,13 +12,16 @@
  * Redis, through a periodic reload.
  */
 import { randomBytes } from 'node:crypto';
+import type { LimitsConfig } from '../config/limits-schema.ts';
 import {
   getKey,
   insertKey,
+  type KeyChanges,
   listKeys,
   listRevokedKeyIdsSince,
   loadActiveKeys,
   revokeKey,
+  updateKey,
   type VirtualKeyRow,
 } from '../store/keys-repo.ts';
 import type { Database } from '../store/sql.ts';
@@ -40,6 +43,8 @@ export interface AuthenticatedKey {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly expiresAt: number | null;
   readonly isMaster: boolean;
+  /** The key's own limits, over its tier's; null: the tier's alone (the master key has none). */
+  readonly limits: Readonly<LimitsConfig> | null;
 }
 
 export interface CreateKeyInput {
@@ -48,6 +53,7 @@ export interface CreateKeyInput {
   allowedModels?: string[] | null | undefined;
   metadata?: Record<string, unknown> | undefined;
   expiresAt?: number | null | undefined;
+  limits?: LimitsConfig | null | undefined;
 }
 
 /** What listing endpoints may show: no secret, no hash. */
@@ -61,6 +67,7 @@ export interface KeyView {
   expires_at: string | null;
   created_at: string;
   revoked_at: string | null;
+  limits: LimitsConfig | null;
 }
 
 interface CachedKey {
@@ -81,6 +88,7 @@ export class KeyStore {
     metadata: Object.freeze({}),
     expiresAt: null,
     isMaster: true,
+    limits: null,
   });
 
   constructor(database: Database, masterKey: string) {
@@ -164,6 +172,7 @@ export class KeyStore {
       expiresAt: input.expiresAt ?? null,
       createdAt: now,
       revokedAt: null,
+      limits: input.limits ?? null,
     };
     await insertKey(this.#database, row);
     const cached = toCached(row);
@@ -174,6 +183,20 @@ export class KeyStore {
 
   async list(): Promise<KeyView[]> {
     return (await listKeys(this.#database)).map(toView);
+  }
+
+  /**
+   * Changes an active key in the database and, at once, in this process (other
+   * instances hear of it through KeySync); undefined when there is no such active key.
+   */
+  async update(id: string, changes: KeyChanges): Promise<KeyView | undefined> {
+    const row = await updateKey(this.#database, id, changes);
+    this.#forget(id);
+    if (row === undefined) return undefined;
+    const cached = toCached(row);
+    this.#byHash.set(cached.hash, cached);
+    this.#hashById.set(id, cached.hash);
+    return toView(row);
   }
 
   /** Revokes in the database and, at once, in this process. */
@@ -201,6 +224,7 @@ function toCached(row: VirtualKeyRow): CachedKey {
       metadata: Object.freeze({ ...row.metadata }),
       expiresAt: row.expiresAt,
       isMaster: false,
+      limits: row.limits === null ? null : Object.freeze({ ...row.limits }),
     }),
   };
 }
@@ -220,5 +244,6 @@ export function toView(row: VirtualKeyRow): KeyView {
     expires_at: iso(row.expiresAt),
     created_at: iso(row.createdAt)!,
     revoked_at: iso(row.revokedAt),
+    limits: row.limits,
   };
 }

@@ -58,6 +58,8 @@ export class UsageRecorder {
   readonly startedAt = performance.now();
   /** What the request's attempts cost so far, in micro-dollars; null once one could not be priced. */
   #costMicros: number | null = 0;
+  /** Upstream tokens (prompt and completion) the request's attempts used so far. */
+  #tokens = 0;
   #attempts = 0;
   /** Provider of the last attempt, for request-level metric labels. */
   lastProvider = 'none';
@@ -88,6 +90,11 @@ export class UsageRecorder {
   /** The request's cost so far in micro-dollars; null when an attempt's price is unknown. */
   get costMicros(): number | null {
     return this.#costMicros;
+  }
+
+  /** Upstream tokens (prompt and completion) the request's attempts used so far; a cache hit used none. */
+  get tokens(): number {
+    return this.#tokens;
   }
 
   /** The request's cost so far in USD (`x-switchyard-cost-usd`); undefined when an attempt's price is unknown. */
@@ -159,6 +166,7 @@ export class UsageRecorder {
     };
     this.#costMicros =
       this.#costMicros === null || row.costMicros === null ? null : this.#costMicros + row.costMicros;
+    if (upstream) this.#tokens += row.promptTokens + row.completionTokens;
     this.#ledger.record(row);
     const metrics = this.#metrics;
     // Upstream metrics are for upstream calls: a cache hit made none.

@@ -6,6 +6,7 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
+import { tiersSchema } from './limits-schema.ts';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
 import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from './redis-prefix.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
@@ -234,6 +235,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   resilience: resilienceSchema.prefault({}),
+  /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
+  tiers: tiersSchema,
   /** USD per million tokens, by upstream model id: overrides and extends the built-in table (src/core/price-table.ts). */
   pricing: z
     .record(

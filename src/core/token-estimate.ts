@@ -41,6 +41,11 @@ export function estimatePromptTokens(request: ChatRequest): number {
   return tokensForChars(chars);
 }
 
+/** The most output a request allows (what a token limit charges for it before the answer); 0 when it sets none. */
+export function maxOutputTokens(request: ChatRequest): number {
+  return request.max_completion_tokens ?? request.max_tokens ?? 0;
+}
+
 /** Output estimate from what was relayed: at least one token per content chunk. */
 export function estimateCompletionTokens(contentChunks: number, contentChars: number): number {
   return Math.max(contentChunks, tokensForChars(contentChars));

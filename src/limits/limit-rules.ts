@@ -4,16 +4,10 @@
  * `requests-minute`: at most 1,000 requests admitted in any 60 s.
  * `max_concurrent` is not a window; the concurrency limiter holds it.
  */
+import type { LimitsConfig } from '../config/limits-schema.ts';
 
-export interface Limits {
-  requests_per_second?: number | undefined;
-  requests_per_minute?: number | undefined;
-  requests_per_hour?: number | undefined;
-  requests_per_day?: number | undefined;
-  tokens_per_minute?: number | undefined;
-  tokens_per_day?: number | undefined;
-  max_concurrent?: number | undefined;
-}
+/** A limits object as config and the admin API take it. */
+export type Limits = LimitsConfig;
 
 export type LimitUnit = 'requests' | 'tokens';
 

@@ -26,6 +26,9 @@ import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { PriceTable } from '../core/price-table.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
+import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.ts';
+import { RateLimiter } from '../limits/rate-limiter.ts';
+import { RedisRateLimitStore } from '../limits/redis-rate-limit-store.ts';
 import { registerCacheMetrics } from '../observability/cache-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
@@ -38,8 +41,10 @@ import { migrate } from '../store/migrations.ts';
 import { connectRedis } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import { openDatabase } from '../store/sql.ts';
+import { throttledWarning } from '../util/throttled-warning.ts';
 import { buildApp } from './app.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
+import { RequestLimits } from './request-limits.ts';
 import { ServedEmbedder } from './served-embedder.ts';
 
 export interface GatewayOptions {
@@ -121,6 +126,16 @@ export class Gateway {
           : undefined;
       const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache, semantic) : undefined;
       const router = new Router(models);
+      const limits = new RequestLimits(
+        config.tiers,
+        new RateLimiter(redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(), {
+          // Admitted unlimited while the store is out of reach (see RateLimiter); said once a minute.
+          onStoreError: throttledWarning(logger, 'rate limits not enforced: their store failed', 60_000).bind(
+            undefined,
+            { store: redis ? 'redis' : 'memory' },
+          ),
+        }),
+      );
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
@@ -137,6 +152,7 @@ export class Gateway {
         resilience,
         database,
         redis,
+        limits,
         cache,
         semantic,
         cacheInvalidations: invalidations,

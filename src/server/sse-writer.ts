@@ -40,7 +40,7 @@ export class SseWriter {
     return this.#closed || this.#res.destroyed;
   }
 
-  start(headers: Record<string, string>): void {
+  start(headers: Record<string, string | string[]>): void {
     this.#res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-store',

@@ -3,6 +3,7 @@
  * them and hands over the hash and a 4-character hint.
  */
 import type { Selectable } from 'kysely';
+import type { LimitsConfig } from '../config/limits-schema.ts';
 import { stripNul, stripNulOrNull, type VirtualKeysTable } from './schema.ts';
 import type { Database } from './sql.ts';
 
@@ -21,9 +22,24 @@ export interface VirtualKeyRow {
   expiresAt: number | null;
   createdAt: number;
   revokedAt: number | null;
+  /** The key's own limits, over its tier's; null: the tier's alone. */
+  limits: LimitsConfig | null;
 }
 
-export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt'> & { revokedAt?: number | null };
+export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt' | 'limits'> & {
+  revokedAt?: number | null;
+  limits?: LimitsConfig | null;
+};
+
+/** What `PATCH /admin/keys/:id` may change; a field left out stays as it is. */
+export interface KeyChanges {
+  name?: string;
+  tier?: string | null;
+  allowedModels?: string[] | null;
+  metadata?: Record<string, unknown>;
+  expiresAt?: number | null;
+  limits?: LimitsConfig | null;
+}
 
 export async function insertKey(database: Database, row: NewVirtualKey): Promise<void> {
   await database.db
@@ -34,18 +50,53 @@ export async function insertKey(database: Database, row: NewVirtualKey): Promise
       key_hash: row.keyHash,
       key_hint: stripNul(row.keyHint),
       tier: stripNulOrNull(row.tier),
-      // An empty list means "all models", stored the same way as null.
-      // JSON.stringify escapes NUL as the text `\u0000`, so JSON needs no stripping.
-      allowed_models:
-        row.allowedModels === null || row.allowedModels.length === 0
-          ? null
-          : JSON.stringify(row.allowedModels),
+      allowed_models: allowedModelsText(row.allowedModels),
       metadata: JSON.stringify(row.metadata),
       expires_at: row.expiresAt,
       created_at: row.createdAt,
       revoked_at: row.revokedAt ?? null,
+      limits: limitsText(row.limits ?? null),
     })
     .execute();
+}
+
+/** Applies `changes` to an active key; returns the updated row, or undefined when there is no such active key. */
+export async function updateKey(
+  database: Database,
+  id: string,
+  changes: KeyChanges,
+): Promise<VirtualKeyRow | undefined> {
+  const set: Partial<VirtualKeysTable> = {};
+  if (changes.name !== undefined) set.name = stripNul(changes.name);
+  if (changes.tier !== undefined) set.tier = stripNulOrNull(changes.tier);
+  if (changes.allowedModels !== undefined) set.allowed_models = allowedModelsText(changes.allowedModels);
+  if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
+  if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
+  if (changes.limits !== undefined) set.limits = limitsText(changes.limits);
+  if (Object.keys(set).length > 0) {
+    const result = await database.db
+      .updateTable('virtual_keys')
+      .set(set)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return undefined;
+  }
+  const row = await getKey(database, id);
+  return row === undefined || row.revokedAt !== null ? undefined : row;
+}
+
+function allowedModelsText(models: string[] | null): string | null {
+  // An empty list means "all models", stored the same way as null.
+  // JSON.stringify escapes NUL as the text `\u0000`, so JSON needs no stripping.
+  return models === null || models.length === 0 ? null : JSON.stringify(models);
+}
+
+/** Only the limits that are set; no limits at all is stored as null. */
+function limitsText(limits: LimitsConfig | null): string | null {
+  if (limits === null) return null;
+  const set = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+  return Object.keys(set).length === 0 ? null : JSON.stringify(set);
 }
 
 export async function listKeys(database: Database): Promise<VirtualKeyRow[]> {
@@ -130,7 +181,18 @@ function fromRow(row: Selectable<VirtualKeysTable>): VirtualKeyRow {
     expiresAt: toNumberOrNull(row.expires_at),
     createdAt: Number(row.created_at),
     revokedAt: toNumberOrNull(row.revoked_at),
+    limits: parseLimits(row.id, row.limits),
   };
+}
+
+function parseLimits(id: string, text: string | null): LimitsConfig | null {
+  if (text === null || text === '') return null;
+  const value: unknown = JSON.parse(text);
+  // Fail closed: a damaged limits object read as "no limits" would widen the key.
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`virtual key ${id}: limits is not a JSON object`);
+  }
+  return value as LimitsConfig;
 }
 
 function parseAllowedModels(id: string, text: string | null): string[] | null {

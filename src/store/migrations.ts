@@ -131,6 +131,12 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('response_cache').addColumn('cost_micros', 'bigint').execute();
     },
   },
+  '0006_key_limits': {
+    async up(db: AnyDb) {
+      // A key's own limits (JSON), over its tier's; null: the tier's alone.
+      await db.schema.alterTable('virtual_keys').addColumn('limits', 'text').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

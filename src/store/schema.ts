@@ -20,6 +20,8 @@ export interface VirtualKeysTable {
   expires_at: number | null;
   created_at: number;
   revoked_at: number | null;
+  /** JSON limits object (config/limits-schema.ts) over the tier's; null: the tier's alone. */
+  limits: string | null;
 }
 
 /** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */

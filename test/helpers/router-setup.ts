@@ -34,6 +34,7 @@ export function key(tier: string | null = null, metadata: Record<string, unknown
     metadata,
     expiresAt: null,
     isMaster: false,
+    limits: null,
   };
 }
 

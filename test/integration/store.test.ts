@@ -102,6 +102,7 @@ for (const backend of backends) {
           allowedModels: ['fast', 'embed'],
           metadata: { team: 'search', nested: { n: 1, list: [true, null] }, unicode: 'é✓' },
           expiresAt,
+          limits: { requests_per_minute: 60, tokens_per_day: 1_000_000 },
         }),
       );
       const row = await getKey(database, 'key_roundtrip');
@@ -116,6 +117,7 @@ for (const backend of backends) {
         expiresAt,
         createdAt: 1_700_000_000_000,
         revokedAt: null,
+        limits: { requests_per_minute: 60, tokens_per_day: 1_000_000 },
       });
       assert.equal(typeof row?.createdAt, 'number');
       assert.equal(typeof row?.expiresAt, 'number');

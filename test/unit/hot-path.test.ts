@@ -24,6 +24,7 @@ const CALLER = {
     metadata: {},
     expiresAt: null,
     isMaster: false,
+    limits: null,
   } satisfies AuthenticatedKey,
   headers: {},
 };

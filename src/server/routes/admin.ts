@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { limitsSchema, tierName } from '../../config/limits-schema.ts';
 import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
@@ -10,44 +11,35 @@ import { targetAction } from '../target-path.ts';
 
 const BREAKER_ACTIONS = ['reset', 'isolate'] as const;
 
-const createKeyBody = z.strictObject({
+const keyFields = {
   name: z.string().min(1).max(200),
-  tier: z.string().min(1).max(100).nullish(),
+  tier: tierName.nullish(),
   models: z.array(z.string().min(1).max(200)).max(1000).nullish(),
   metadata: z.record(z.string().max(200), z.unknown()).optional(),
   /** ISO-8601 time or epoch milliseconds. */
   expires_at: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]).nullish(),
-});
+  /** The key's own limits, over its tier's (null: the tier's alone). */
+  limits: limitsSchema.nullish(),
+};
+
+const createKeyBody = z.strictObject(keyFields);
+/** Every field optional: what is sent changes, the rest stays. */
+const updateKeyBody = z.strictObject(keyFields).partial();
+
+const KEY_ID = /^key_[a-f0-9]{24}$/;
 
 export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireMaster(gw.keys);
 
   app.post('/admin/keys', { onRequest }, async (request, reply) => {
-    const parsed = createKeyBody.safeParse(request.body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const param = issue.path.join('.') || 'body';
-      throw new GatewayError('invalid_request', `${param}: ${issue.message}`, { param });
-    }
-    const input = parsed.data;
-    const expiresAt =
-      input.expires_at === undefined || input.expires_at === null
-        ? null
-        : typeof input.expires_at === 'number'
-          ? input.expires_at
-          : Date.parse(input.expires_at);
-    // A key born expired is a mistake in the request (a unit or a clock), not a key to hand out.
-    if (expiresAt !== null && expiresAt <= Date.now()) {
-      throw new GatewayError('invalid_request', 'expires_at: is in the past; expected a future time', {
-        param: 'expires_at',
-      });
-    }
+    const input = parsedBody(createKeyBody, request.body ?? {});
     const { secret, key } = await gw.keys.create({
       name: input.name,
       tier: input.tier ?? null,
       allowedModels: input.models ?? null,
       metadata: input.metadata ?? {},
-      expiresAt,
+      expiresAt: futureTime(input.expires_at),
+      limits: input.limits ?? null,
     });
     await gw.keySync.publish(key.id);
     request.log.info({ keyId: key.id, name: key.name }, 'virtual key created');
@@ -58,9 +50,28 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
 
   app.get('/admin/keys', { onRequest }, async () => ({ object: 'list', data: await gw.keys.list() }));
 
+  // Changes tier, limits, models, name, metadata or expiry; every instance applies it within a second.
+  app.patch('/admin/keys/:id', { onRequest }, async (request) => {
+    const { id } = request.params as { id: string };
+    if (!KEY_ID.test(id)) throw new GatewayError('not_found', 'No such key');
+    const input = parsedBody(updateKeyBody, request.body ?? {});
+    const key = await gw.keys.update(id, {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.tier !== undefined ? { tier: input.tier } : {}),
+      ...(input.models !== undefined ? { allowedModels: input.models } : {}),
+      ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
+      ...(input.expires_at !== undefined ? { expiresAt: futureTime(input.expires_at) } : {}),
+      ...(input.limits !== undefined ? { limits: input.limits } : {}),
+    });
+    if (key === undefined) throw new GatewayError('not_found', 'No such active key');
+    await gw.keySync.publish(id);
+    request.log.info({ keyId: id, changed: Object.keys(input) }, 'virtual key changed');
+    return key;
+  });
+
   app.delete('/admin/keys/:id', { onRequest }, async (request) => {
     const { id } = request.params as { id: string };
-    if (!/^key_[a-f0-9]{24}$/.test(id)) throw new GatewayError('not_found', 'No such key');
+    if (!KEY_ID.test(id)) throw new GatewayError('not_found', 'No such key');
     const revoked = await gw.keys.revoke(id);
     if (!revoked) throw new GatewayError('not_found', 'No such active key');
     await gw.keySync.publish(id);
@@ -124,6 +135,28 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     }
     return { id, state: breaker.state };
   });
+}
+
+/** The body as `schema` reads it, or 400 naming the first field at fault. */
+function parsedBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const param = issue.path.join('.') || 'body';
+  throw new GatewayError('invalid_request', `${param}: ${issue.message}`, { param });
+}
+
+/** An expiry (ISO-8601 or epoch ms) as epoch ms, null for none; 400 when it has already passed. */
+function futureTime(value: string | number | null | undefined): number | null {
+  if (value === undefined || value === null) return null;
+  const at = typeof value === 'number' ? value : Date.parse(value);
+  // A key born expired is a mistake in the request (a unit or a clock), not a key to hand out.
+  if (at <= Date.now()) {
+    throw new GatewayError('invalid_request', 'expires_at: is in the past; expected a future time', {
+      param: 'expires_at',
+    });
+  }
+  return at;
 }
 
 function optionalText(value: unknown, param: string): string | undefined {

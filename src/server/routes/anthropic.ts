@@ -45,7 +45,7 @@ import { isCacheableMessage } from '../../cache/cache-policy.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
 import type { RequestCache } from '../../cache/request-cache.ts';
 import { GatewayError, toGatewayError } from '../../core/errors.ts';
-import { estimatePromptTokens } from '../../core/token-estimate.ts';
+import { estimatePromptTokens, maxOutputTokens } from '../../core/token-estimate.ts';
 import type { Billed, ChatCompletion, JsonObject } from '../../core/types.ts';
 import type { StreamStart } from '../../dispatch/dispatch.ts';
 import type {
@@ -89,13 +89,22 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
   app.post(ROUTE, { onRequest, config }, async (request, reply) => {
     const body = validateMessagesRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    // Planned once, when first needed: a token limit's estimate or the dispatch below (not for a cache hit).
+    let planned: ReturnType<typeof planMessages> | undefined;
+    const planOf = () => (planned ??= planMessages(body, forwardedAnthropicHeaders(request.headers)));
+    const limited = gw.limits.admit(
+      request,
+      reply,
+      () => estimatePromptTokens(planOf().view) + maxOutputTokens(planOf().view),
+    );
+    if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'messages', body);
     if (body.stream !== true) {
       const answered = answerFromMemory(gw, request, reply, cached, { route: ROUTE, model: body.model });
       if (answered !== undefined) return answered;
     }
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
-    const plan = planMessages(body, forwardedAnthropicHeaders(request.headers));
+    const plan = planOf();
     const dispatch: ChatDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
       route: ROUTE,
       stream: body.stream === true,
@@ -185,7 +194,7 @@ async function streamMessages(
   }
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
-  writer.start({ ...streamHeaders(request, dispatch, start.attempt), 'request-id': request.id });
+  writer.start({ ...streamHeaders(reply, dispatch, start.attempt), 'request-id': request.id });
   // Each attempt's stream is of one kind, which its first item shows.
   // Assembled only for the cache: a request that bypasses it does no work for it.
   const assembler = cached.active ? new MessageAssembler(plan.body.model) : undefined;
@@ -242,12 +251,7 @@ async function replayMessages(
   const message = JSON.parse(hit.body) as AnthropicMessage;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms, PING_FRAME);
-  writer.start({
-    ...dispatch.routingHeaders,
-    'x-request-id': request.id,
-    'request-id': request.id,
-    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
-  });
+  writer.start({ ...streamHeaders(reply, dispatch), 'request-id': request.id });
   const events = messageToEvents(message);
   const last = events.pop()!;
   await writer.frame(events.map(encodeEvent).join(''));

@@ -28,8 +28,6 @@ export const CACHE_HEADER = 'x-switchyard-cache';
 
 export type ModelDispatch = DispatchOptions & {
   report: DispatchReport;
-  /** The router's decision headers (complexity score, tier...), also for streams. */
-  routingHeaders: Record<string, string>;
 };
 
 /** A chat request's dispatch: its prompt can always be estimated (to bill a cut stream). */
@@ -63,7 +61,6 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
     observer: gw.router,
     resilience: gw.resilience,
     report: newDispatchReport(),
-    routingHeaders: decision.headers,
     // Dispatch, the stream tally and the relay may each ask: walk the prompt once.
     estimatePromptTokens: (info.estimatePromptTokens && once(info.estimatePromptTokens)) as Estimate,
   };
@@ -110,19 +107,27 @@ export function dispatchHeaders(report: DispatchReport): Record<string, string> 
   return headers;
 }
 
-/** The headers a stream starts with: a hijacked reply does not send the ones set on it. */
+/**
+ * The headers a stream starts with: a hijacked reply does not send the ones
+ * set on it, so they are taken over (the request id, the router's decision,
+ * rate limits), then how it was served: the dispatch's headers and provider
+ * when an upstream answers, and what the cache did.
+ */
 export function streamHeaders(
-  request: FastifyRequest,
+  reply: FastifyReply,
   dispatch: ModelDispatch,
-  attempt: Attempt,
-): Record<string, string> {
-  return {
-    ...dispatch.routingHeaders,
-    ...dispatchHeaders(dispatch.report),
-    'x-request-id': request.id,
-    'x-switchyard-provider': attempt.provider,
-    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
-  };
+  attempt?: Attempt,
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) headers[name] = typeof value === 'number' ? String(value) : value;
+  }
+  if (attempt !== undefined) {
+    Object.assign(headers, dispatchHeaders(dispatch.report));
+    headers['x-switchyard-provider'] = attempt.provider;
+  }
+  headers[CACHE_HEADER] = dispatch.recorder.cacheStatus;
+  return headers;
 }
 
 /** Headers and request-level metrics of a model request answered in one piece. */

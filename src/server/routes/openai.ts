@@ -12,7 +12,7 @@ import type { CacheEntry } from '../../cache/cache-store.ts';
 import { CompletionAssembler, completionToChunks } from '../../cache/completion-chunks.ts';
 import type { RequestCache } from '../../cache/request-cache.ts';
 import { openAIErrorBody } from '../../core/errors.ts';
-import { estimatePromptTokens } from '../../core/token-estimate.ts';
+import { estimateEmbeddingTokens, estimatePromptTokens, maxOutputTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletion, ChatRequest } from '../../core/types.ts';
 import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../dispatch/dispatch.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
@@ -36,6 +36,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const limited = gw.limits.admit(request, reply, () => estimatePromptTokens(body) + maxOutputTokens(body));
+    if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'chat', body);
     if (body.stream !== true) {
       const answered = answerFromMemory(gw, request, reply, cached, {
@@ -50,7 +52,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       estimatePromptTokens: () => estimatePromptTokens(body),
     });
     const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
-    if (hit !== undefined && body.stream === true) return replayChat(request, reply, gw, body, dispatch, hit);
+    if (hit !== undefined && body.stream === true) return replayChat(reply, gw, body, dispatch, hit);
     reply.header(CACHE_HEADER, cached.status);
     if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
     if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
@@ -71,6 +73,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
+    const limited = gw.limits.admit(request, reply, () => estimateEmbeddingTokens(body.input));
+    if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'embeddings', body);
     const answered = answerFromMemory(gw, request, reply, cached, {
       route: '/v1/embeddings',
@@ -139,7 +143,7 @@ async function streamChat(
   const clientWantsUsage = body.stream_options?.include_usage === true;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start(streamHeaders(request, dispatch, attempt));
+  writer.start(streamHeaders(reply, dispatch, attempt));
 
   const tally = new StreamTally(attempt);
   // Assembled only for the cache: a request that bypasses it does no work for it.
@@ -184,7 +188,6 @@ function storeCompletion(cached: RequestCache, completion: ChatCompletion, costM
 
 /** A cached answer to a streaming request: replayed as the chunks a stream of it would have sent. */
 async function replayChat(
-  request: FastifyRequest,
   reply: FastifyReply,
   gw: GatewayContext,
   body: ChatRequest,
@@ -194,11 +197,7 @@ async function replayChat(
   const completion = JSON.parse(hit.body) as ChatCompletion;
   reply.hijack();
   const writer = new SseWriter(reply.raw, gw.config.server.heartbeat_ms);
-  writer.start({
-    ...dispatch.routingHeaders,
-    'x-request-id': request.id,
-    [CACHE_HEADER]: dispatch.recorder.cacheStatus,
-  });
+  writer.start(streamHeaders(reply, dispatch));
   for (const chunk of completionToChunks(completion, body.stream_options?.include_usage === true)) {
     if (!(await writer.data(JSON.stringify(chunk)))) break;
   }
