@@ -18,17 +18,20 @@ import {
 } from './rate-limit-store.ts';
 
 export class RedisRateLimitStore implements RateLimitStore {
+  readonly #redis: Redis;
   readonly #keys: RedisKeys;
   readonly #consume: ScriptCall;
   readonly #adjust: ScriptCall;
 
   constructor(redis: Redis, keys: RedisKeys) {
+    this.#redis = redis;
     this.#keys = keys;
     this.#consume = defineScript(redis, 'rate-window-consume-1');
     this.#adjust = defineScript(redis, 'rate-window-adjust-1');
   }
 
   async consume(subject: string, charges: readonly WindowCharge[]): Promise<WindowDecision> {
+    assertReady(this.#redis);
     const lines = charges.map((c) => `${c.rule.id} ${c.rule.windowMs} ${c.rule.limit} ${c.cost}`).join('\n');
     const reply = (await this.#consume(
       [this.#keys.rateWindows(subject)],
@@ -47,4 +50,13 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (delta === 0) return;
     await this.#adjust([this.#keys.rateWindows(subject)], [bucketField(rule, at), Math.trunc(delta)]);
   }
+}
+
+/**
+ * A decision is not queued while Redis is unreachable: the caller goes on
+ * without it at once (rather than after the command timeout), and a queued
+ * decision replayed after the reconnect cannot count a request twice.
+ */
+export function assertReady(redis: Redis): void {
+  if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
 }

@@ -26,6 +26,7 @@ import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { PriceTable } from '../core/price-table.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
+import { MemoryConcurrencyStore, RedisConcurrencyStore } from '../limits/concurrency-store.ts';
 import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.ts';
 import { RateLimiter } from '../limits/rate-limiter.ts';
 import { RedisRateLimitStore } from '../limits/redis-rate-limit-store.ts';
@@ -126,15 +127,20 @@ export class Gateway {
           : undefined;
       const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache, semantic) : undefined;
       const router = new Router(models);
+      // Rate limits count in Redis when there is one (every instance in the same windows), else here.
+      // Their store out of reach: admitted unlimited (see RateLimiter), said once a minute.
+      const limitStoreFailed = throttledWarning(
+        logger,
+        'rate limits not enforced: their store failed',
+        60_000,
+      ).bind(undefined, { store: redis ? 'redis' : 'memory' });
       const limits = new RequestLimits(
         config.tiers,
         new RateLimiter(redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(), {
-          // Admitted unlimited while the store is out of reach (see RateLimiter); said once a minute.
-          onStoreError: throttledWarning(logger, 'rate limits not enforced: their store failed', 60_000).bind(
-            undefined,
-            { store: redis ? 'redis' : 'memory' },
-          ),
+          onStoreError: limitStoreFailed,
         }),
+        redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
+        limitStoreFailed,
       );
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };

@@ -79,6 +79,11 @@ export class RedisKeys {
     return `${this.prefix}ratelimit:${subject}`;
   }
 
+  /** Sorted set: one subject's in-flight slots (`max_concurrent`), lease id -> when it lapses (ms). */
+  concurrencyLeases(subject: string): string {
+    return `${this.prefix}concurrency:${subject}`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

@@ -22,6 +22,8 @@ rateLimitStoreConformance('redis', async () => {
     open: async () => {
       const redis = connectRedis(testRedisUrl());
       connections.push(redis);
+      // Connected before use: a store refuses to queue a decision while Redis is not ready.
+      await redis.ping();
       return new RedisRateLimitStore(redis, keys);
     },
     // Redis keeps time itself: the short window really elapses, and the case polls for it.

@@ -3,13 +3,30 @@
  * (the windows) and one PostgreSQL database (the keys). A limit that
  * multiplies by the number of instances is a published bug in other gateways;
  * here 5,000 requests from 200 concurrent clients spread over the three admit
- * exactly the limit, for a request limit and for a token limit alike.
+ * exactly the limit, for a request limit and for a token limit alike. With
+ * Redis out of reach, requests are admitted unlimited (said in the log) and
+ * the limits come back with it.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { newMasterKey, registerSecret, type SpawnedGateway, spawnGateway } from '../helpers/gateway.ts';
-import { createPostgresDatabase, testPostgresUrl, testRedisUrl } from '../helpers/services.ts';
+import { eventually } from '../conformance/harness.ts';
+import {
+  newMasterKey,
+  registerSecret,
+  type SpawnedGateway,
+  spawnGateway,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.ts';
+import {
+  createPostgresDatabase,
+  type RedisService,
+  startRedis,
+  testPostgresUrl,
+  testRedisUrl,
+} from '../helpers/services.ts';
 
 const REQUESTS = 5_000;
 const CLIENTS = 200;
@@ -80,5 +97,49 @@ describe('three gateway processes sharing Redis', () => {
     // "ping" is 4 prompt tokens to both the estimate and the mock, and max_tokens 1 gives one
     // completion token: the estimate is exact, so no correction moves the count during the flood.
     assert.deepEqual(await flood(keys['tokens']!, { max_tokens: 1 }), { 200: 1_000, 429: 4_000 });
+  });
+});
+
+describe('Redis out of reach', () => {
+  let redis: RedisService;
+  let gw: TestGateway;
+  before(async () => {
+    redis = await startRedis();
+    gw = await startTestGateway({ config: { storage: { redis_url: redis.url } } });
+  });
+  after(async () => {
+    await gw.close();
+    await redis.stop();
+  });
+
+  const chat = async (key: string) => {
+    const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'ping' }] }),
+    });
+    await res.arrayBuffer();
+    return { status: res.status, limited: res.headers.has('x-ratelimit-limit-requests') };
+  };
+
+  test('requests are admitted unlimited and a warning says so; the limits are back with Redis', async () => {
+    const created = await fetch(`${gw.url}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'outage', limits: { requests_per_minute: 2 } }),
+    });
+    const { key } = (await created.json()) as { key: string };
+    registerSecret(key);
+    assert.deepEqual(await chat(key), { status: 200, limited: true });
+
+    await redis.halt();
+    for (let i = 0; i < 3; i++) assert.deepEqual(await chat(key), { status: 200, limited: false });
+    assert.match(readFileSync(gw.logFile, 'utf8'), /rate limits not enforced: their store failed/);
+
+    // A restarted Redis holds no windows: counting starts again from the first request it sees.
+    await redis.resume();
+    await eventually('the limit counted again', async () => (await chat(key)).limited, { timeoutMs: 10_000 });
+    assert.deepEqual(await chat(key), { status: 200, limited: true });
+    assert.deepEqual(await chat(key), { status: 429, limited: true });
   });
 });

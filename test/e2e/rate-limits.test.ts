@@ -10,18 +10,32 @@ import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 
 let gw: TestGateway;
+let upstream: MockUpstream;
 
 before(async () => {
+  upstream = await startMockUpstream();
   gw = await startTestGateway({
     config: {
+      providers: {
+        mock: { type: 'mock' },
+        up: { type: 'openai', base_url: upstream.baseUrl, api_key: 'sk-up' },
+      },
+      models: {
+        mock: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+        slow: { targets: [{ provider: 'up', model: 'gpt-4o-mini' }], retries: { max: 0 } },
+      },
       // `free` redefined, `pro` and `enterprise` kept as the defaults.
       tiers: { free: { requests_per_minute: 2 }, team: { requests_per_minute: 5, requests_per_day: 4 } },
     },
   });
 });
-after(() => gw.close());
+after(async () => {
+  await gw.close();
+  await upstream.close();
+});
 
 /** What the admin key endpoints answer (a key view, or an error). */
 interface AdminJson {
@@ -227,5 +241,41 @@ describe('a token limit', () => {
     const seenByThird = 1_000 - Number(third.headers.get('x-ratelimit-remaining-tokens'));
     // The stream's real usage replaced its estimate too.
     assert.ok(seenByThird > seenBySecond, `${seenByThird} > ${seenBySecond}`);
+  });
+});
+
+describe('max_concurrent', () => {
+  test('holds a slot per request in flight: one over the cap is refused, a finished one frees its slot', async () => {
+    const { key } = await newKey({ limits: { max_concurrent: 2, requests_per_minute: 100 } });
+    upstream.reset();
+    // Two streams the upstream never answers past its headers: both stay in flight.
+    upstream.enqueue({ kind: 'hangAfterHeaders' }, { kind: 'hangAfterHeaders' });
+    const clients = [new AbortController(), new AbortController()];
+    const held = clients.map((client) =>
+      fetch(`${gw.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'wait' }] }),
+        signal: client.signal,
+      }).catch(() => undefined),
+    );
+    const inFlight = await upstream.waitForRequests(2);
+    const refused = await chat(key, { model: 'slow' });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'rate_limit_exceeded');
+    assert.match(body.error.message, /2 requests in flight/);
+    assert.equal(upstream.requests.length, 2, 'the refused request reached no upstream');
+
+    // The clients leave: the gateway lets go of the upstream calls and of their slots.
+    for (const client of clients) client.abort();
+    await Promise.all(held);
+    for (const request of inFlight) await upstream.waitForAbort({ requestId: request.id });
+    const next = await chat(key);
+    assert.equal(next.status, 200);
+    await next.arrayBuffer();
+    // Refused for a slot, the third request was not counted by the window: 3 of 100 used, this one included.
+    assert.equal(next.headers.get('x-ratelimit-remaining-requests'), '97');
   });
 });
