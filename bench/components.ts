@@ -16,7 +16,8 @@
  *   (bench/anthropic-translation.ts), and per streamed event relayed as it
  *   came vs translated through the canonical shape (bench/anthropic-relay.ts);
  * - response cache: lookup µs on a miss and a hit, and a Zipf replay's hit
- *   rate and upstream calls saved (bench/cache.ts).
+ *   rate and upstream calls saved (bench/cache.ts);
+ * - rate limits: µs per decision in-process and with Redis (bench/limits.ts).
  *
  * Run alone: node bench/components.ts [--json]
  */
@@ -30,6 +31,7 @@ import { benchCache, type CacheBench, cacheLines } from './cache.ts';
 import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
 import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';
+import { benchLimits, type LimitsBench, limitsLine } from './limits.ts';
 import { benchRouter } from './router.ts';
 import { benchAnthropicStream } from './translate-anthropic.ts';
 import { benchGeminiStream } from './translate-gemini.ts';
@@ -43,6 +45,7 @@ export interface ComponentResults {
   anthropicTranslation: AnthropicTranslationBench;
   anthropicRelay: AnthropicRelayBench;
   cache: CacheBench;
+  limits: LimitsBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -115,8 +118,10 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const anthropicTranslation = benchAnthropicTranslation();
   const anthropicRelay = benchAnthropicRelay();
   const cache = await benchCache();
+  const limits = await benchLimits();
   return {
     cache,
+    limits,
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
       anthropic: benchAnthropicStream().chunksPerSecond,
@@ -175,6 +180,7 @@ export function componentTable(r: ComponentResults): string {
     `anthropic inbound µs                 request ${r.anthropicTranslation.requestUs} (validate + translate, ${r.anthropicTranslation.requestCloneUs} of it cloning the body), response ${r.anthropicTranslation.responseUs}`,
     `anthropic relay µs/event             passthrough ${r.anthropicRelay.passthroughUs}, translated round trip ${r.anthropicRelay.translatedUs}`,
     ...cacheLines(r.cache),
+    limitsLine(r.limits),
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');

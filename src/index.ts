@@ -59,6 +59,23 @@ export {
   type StreamStart,
 } from './dispatch/dispatch.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
+export {
+  type ConcurrencySlot,
+  type ConcurrencyStore,
+  MemoryConcurrencyStore,
+  RedisConcurrencyStore,
+} from './limits/concurrency-store.ts';
+export {
+  type Limits,
+  type LimitUnit,
+  mergeLimits,
+  type WindowRule,
+  windowRules,
+} from './limits/limit-rules.ts';
+export { MemoryRateLimitStore } from './limits/memory-rate-limit-store.ts';
+export type { RateLimitStore, RuleState, WindowCharge, WindowDecision } from './limits/rate-limit-store.ts';
+export { type RateLimitDecision, RateLimiter, type RateLimiterOptions } from './limits/rate-limiter.ts';
+export { RedisRateLimitStore } from './limits/redis-rate-limit-store.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
 export { MockProvider } from './providers/mock/index.ts';
