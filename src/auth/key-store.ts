@@ -12,7 +12,7 @@
  * Redis, through a periodic reload.
  */
 import { randomBytes } from 'node:crypto';
-import type { LimitsConfig } from '../config/limits-schema.ts';
+import type { BudgetConfig, LimitsConfig } from '../config/limits-schema.ts';
 import {
   getKey,
   insertKey,
@@ -45,6 +45,8 @@ export interface AuthenticatedKey {
   readonly isMaster: boolean;
   /** The key's own limits, over its tier's; null: the tier's alone (the master key has none). */
   readonly limits: Readonly<LimitsConfig> | null;
+  /** The key's spend caps; null: none (the master key has none). */
+  readonly budget: Readonly<BudgetConfig> | null;
 }
 
 export interface CreateKeyInput {
@@ -54,6 +56,7 @@ export interface CreateKeyInput {
   metadata?: Record<string, unknown> | undefined;
   expiresAt?: number | null | undefined;
   limits?: LimitsConfig | null | undefined;
+  budget?: BudgetConfig | null | undefined;
 }
 
 /** What listing endpoints may show: no secret, no hash. */
@@ -68,6 +71,7 @@ export interface KeyView {
   created_at: string;
   revoked_at: string | null;
   limits: LimitsConfig | null;
+  budget: BudgetConfig | null;
 }
 
 interface CachedKey {
@@ -89,6 +93,7 @@ export class KeyStore {
     expiresAt: null,
     isMaster: true,
     limits: null,
+    budget: null,
   });
 
   constructor(database: Database, masterKey: string) {
@@ -173,6 +178,7 @@ export class KeyStore {
       createdAt: now,
       revokedAt: null,
       limits: input.limits ?? null,
+      budget: input.budget ?? null,
     };
     await insertKey(this.#database, row);
     const cached = toCached(row);
@@ -225,6 +231,7 @@ function toCached(row: VirtualKeyRow): CachedKey {
       expiresAt: row.expiresAt,
       isMaster: false,
       limits: row.limits === null ? null : Object.freeze({ ...row.limits }),
+      budget: row.budget === null ? null : Object.freeze({ ...row.budget }),
     }),
   };
 }
@@ -245,5 +252,6 @@ export function toView(row: VirtualKeyRow): KeyView {
     created_at: iso(row.createdAt)!,
     revoked_at: iso(row.revokedAt),
     limits: row.limits,
+    budget: row.budget,
   };
 }

@@ -25,6 +25,20 @@ export const limitsSchema = z.strictObject({
 
 export type LimitsConfig = z.output<typeof limitsSchema>;
 
+const usd = z
+  .number({ error: 'expected an amount in USD' })
+  .positive({ error: 'expected an amount above 0 USD' })
+  .max(1_000_000_000);
+
+/** Spend caps in USD: per UTC day, per UTC calendar month, and in all. */
+export const budgetSchema = z.strictObject({
+  daily_usd: usd.optional(),
+  monthly_usd: usd.optional(),
+  total_usd: usd.optional(),
+});
+
+export type BudgetConfig = z.output<typeof budgetSchema>;
+
 /** The seeds' tiers: a key or team of tier `free` gets 100 requests an hour, and so on. */
 export const DEFAULT_TIERS: Readonly<Record<string, LimitsConfig>> = {
   free: { requests_per_hour: 100 },

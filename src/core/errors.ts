@@ -22,6 +22,8 @@ export const ERRORS = {
   request_too_large: { status: 413, type: 'invalid_request_error', retryable: false, target: false },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, target: false },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', retryable: false, target: false },
+  // 402, not 429: SDKs retry a 429, and a spent budget does not come back in seconds.
+  budget_exceeded: { status: 402, type: 'insufficient_quota', retryable: false, target: false },
   // Upstream problems. `upstream_client_error` carries the upstream's own 4xx status.
   upstream_client_error: { status: 400, type: 'invalid_request_error', retryable: false, target: false },
   // Our credentials, not the target's health: an open breaker would not fix them.

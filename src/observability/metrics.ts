@@ -18,6 +18,8 @@ export class GatewayMetrics {
   readonly tokens: Counter<'provider' | 'model' | 'kind'>;
   readonly inFlight: Gauge<'route'>;
   readonly ledgerQueued: Gauge;
+  /** Budget windows that crossed their alert threshold (80%), once per window, by window kind. */
+  readonly budgetAlerts: Counter<'period'>;
   readonly #knownModels: Set<string>;
   /** Requests being handled, by route: plain counts, read into the gauge at scrape time. */
   readonly #inFlight = new Map<string, number>();
@@ -56,6 +58,12 @@ export class GatewayMetrics {
       name: 'switchyard_tokens_total',
       help: 'Tokens by provider, model and kind (prompt, completion, cached)',
       labelNames: ['provider', 'model', 'kind'],
+      registers,
+    });
+    this.budgetAlerts = new Counter({
+      name: 'switchyard_budget_alerts_total',
+      help: 'Budget windows (day, month, total) that crossed their alert threshold',
+      labelNames: ['period'],
       registers,
     });
     const inFlight = this.#inFlight;

@@ -25,10 +25,14 @@ import { LexicalEmbedder } from '../cache/semantic/lexical-embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { PriceTable } from '../core/price-table.ts';
+import { keySpentMicros } from '../ledger/key-spend.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
+import { BudgetGuard } from '../limits/budget-guard.ts';
+import { MemoryBudgetStore } from '../limits/budget-store.ts';
 import { MemoryConcurrencyStore, RedisConcurrencyStore } from '../limits/concurrency-store.ts';
 import { MemoryRateLimitStore } from '../limits/memory-rate-limit-store.ts';
 import { RateLimiter } from '../limits/rate-limiter.ts';
+import { RedisBudgetStore } from '../limits/redis-budget-store.ts';
 import { RedisRateLimitStore } from '../limits/redis-rate-limit-store.ts';
 import { registerCacheMetrics } from '../observability/cache-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
@@ -131,17 +135,39 @@ export class Gateway {
       // Their store out of reach: admitted unlimited (see RateLimiter), said once a minute.
       const limitStoreFailed = throttledWarning(
         logger,
-        'rate limits not enforced: their store failed',
+        'limits and budgets not enforced: their store failed',
         60_000,
       ).bind(undefined, { store: redis ? 'redis' : 'memory' });
-      const limits = new RequestLimits(
-        config.tiers,
-        new RateLimiter(redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(), {
+      const limits = new RequestLimits({
+        tiers: config.tiers,
+        limiter: new RateLimiter(
+          redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(),
+          {
+            onStoreError: limitStoreFailed,
+          },
+        ),
+        slots: redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
+        budgets: new BudgetGuard(redis ? new RedisBudgetStore(redis, redisKeys) : new MemoryBudgetStore(), {
+          // Subjects are `key:<id>`: a window's counter starts from what the ledger has for the key.
+          seed: (subject, period) =>
+            keySpentMicros(database, subject.slice('key:'.length), period.startMs, period.endMs),
+          onAlert: (alert) => {
+            metrics.budgetAlerts.inc({ period: alert.period.kind });
+            logger.warn(
+              {
+                subject: alert.subject,
+                window: alert.period.id,
+                spentUsd: alert.spentMicros / 1_000_000,
+                budgetUsd: alert.period.limitMicros / 1_000_000,
+              },
+              'budget alert: 80% of a budget window is spent',
+            );
+          },
           onStoreError: limitStoreFailed,
         }),
-        redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
-        limitStoreFailed,
-      );
+        pricer,
+        onStoreError: limitStoreFailed,
+      });
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {

@@ -3,7 +3,7 @@
  * them and hands over the hash and a 4-character hint.
  */
 import type { Selectable } from 'kysely';
-import type { LimitsConfig } from '../config/limits-schema.ts';
+import type { BudgetConfig, LimitsConfig } from '../config/limits-schema.ts';
 import { stripNul, stripNulOrNull, type VirtualKeysTable } from './schema.ts';
 import type { Database } from './sql.ts';
 
@@ -24,11 +24,14 @@ export interface VirtualKeyRow {
   revokedAt: number | null;
   /** The key's own limits, over its tier's; null: the tier's alone. */
   limits: LimitsConfig | null;
+  /** The key's spend caps; null: none. */
+  budget: BudgetConfig | null;
 }
 
-export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt' | 'limits'> & {
+export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt' | 'limits' | 'budget'> & {
   revokedAt?: number | null;
   limits?: LimitsConfig | null;
+  budget?: BudgetConfig | null;
 };
 
 /** What `PATCH /admin/keys/:id` may change; a field left out stays as it is. */
@@ -39,6 +42,7 @@ export interface KeyChanges {
   metadata?: Record<string, unknown>;
   expiresAt?: number | null;
   limits?: LimitsConfig | null;
+  budget?: BudgetConfig | null;
 }
 
 export async function insertKey(database: Database, row: NewVirtualKey): Promise<void> {
@@ -55,7 +59,8 @@ export async function insertKey(database: Database, row: NewVirtualKey): Promise
       expires_at: row.expiresAt,
       created_at: row.createdAt,
       revoked_at: row.revokedAt ?? null,
-      limits: limitsText(row.limits ?? null),
+      limits: objectText(row.limits ?? null),
+      budget: objectText(row.budget ?? null),
     })
     .execute();
 }
@@ -72,7 +77,8 @@ export async function updateKey(
   if (changes.allowedModels !== undefined) set.allowed_models = allowedModelsText(changes.allowedModels);
   if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
   if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
-  if (changes.limits !== undefined) set.limits = limitsText(changes.limits);
+  if (changes.limits !== undefined) set.limits = objectText(changes.limits);
+  if (changes.budget !== undefined) set.budget = objectText(changes.budget);
   if (Object.keys(set).length > 0) {
     const result = await database.db
       .updateTable('virtual_keys')
@@ -92,10 +98,10 @@ function allowedModelsText(models: string[] | null): string | null {
   return models === null || models.length === 0 ? null : JSON.stringify(models);
 }
 
-/** Only the limits that are set; no limits at all is stored as null. */
-function limitsText(limits: LimitsConfig | null): string | null {
-  if (limits === null) return null;
-  const set = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+/** Only the fields that are set (of limits or a budget); none at all is stored as null. */
+function objectText(value: LimitsConfig | BudgetConfig | null): string | null {
+  if (value === null) return null;
+  const set = Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined));
   return Object.keys(set).length === 0 ? null : JSON.stringify(set);
 }
 
@@ -181,18 +187,19 @@ function fromRow(row: Selectable<VirtualKeysTable>): VirtualKeyRow {
     expiresAt: toNumberOrNull(row.expires_at),
     createdAt: Number(row.created_at),
     revokedAt: toNumberOrNull(row.revoked_at),
-    limits: parseLimits(row.id, row.limits),
+    limits: parseObject(row.id, 'limits', row.limits) as LimitsConfig | null,
+    budget: parseObject(row.id, 'budget', row.budget) as BudgetConfig | null,
   };
 }
 
-function parseLimits(id: string, text: string | null): LimitsConfig | null {
+function parseObject(id: string, column: string, text: string | null): object | null {
   if (text === null || text === '') return null;
   const value: unknown = JSON.parse(text);
-  // Fail closed: a damaged limits object read as "no limits" would widen the key.
+  // Fail closed: damaged limits or budget read as "none" would widen the key.
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`virtual key ${id}: limits is not a JSON object`);
+    throw new Error(`virtual key ${id}: ${column} is not a JSON object`);
   }
-  return value as LimitsConfig;
+  return value;
 }
 
 function parseAllowedModels(id: string, text: string | null): string[] | null {

@@ -137,6 +137,12 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('virtual_keys').addColumn('limits', 'text').execute();
     },
   },
+  '0007_key_budget': {
+    async up(db: AnyDb) {
+      // A key's spend caps (JSON: daily_usd, monthly_usd, total_usd); null: none.
+      await db.schema.alterTable('virtual_keys').addColumn('budget', 'text').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -84,6 +84,16 @@ export class RedisKeys {
     return `${this.prefix}concurrency:${subject}`;
   }
 
+  /** Hash: one budget window's counter (`spent`, `reserved` micro-dollars) of one subject; `window` is e.g. `day:2026-12-01`. */
+  budgetWindow(subject: string, window: string): string {
+    return `${this.prefix}budget:${subject}:${window}`;
+  }
+
+  /** String (set once, with expiry): alert `name` was sent for this budget window. */
+  budgetAlert(subject: string, window: string, name: string): string {
+    return `${this.prefix}budget-alert:${subject}:${window}:${name}`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

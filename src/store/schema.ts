@@ -22,6 +22,8 @@ export interface VirtualKeysTable {
   revoked_at: number | null;
   /** JSON limits object (config/limits-schema.ts) over the tier's; null: the tier's alone. */
   limits: string | null;
+  /** JSON budget object (config/limits-schema.ts); null: no caps. */
+  budget: string | null;
 }
 
 /** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */

@@ -134,7 +134,7 @@ describe('Redis out of reach', () => {
 
     await redis.halt();
     for (let i = 0; i < 3; i++) assert.deepEqual(await chat(key), { status: 200, limited: false });
-    assert.match(readFileSync(gw.logFile, 'utf8'), /rate limits not enforced: their store failed/);
+    assert.match(readFileSync(gw.logFile, 'utf8'), /limits and budgets not enforced: their store failed/);
 
     // A restarted Redis holds no windows: counting starts again from the first request it sees.
     await redis.resume();

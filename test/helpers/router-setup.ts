@@ -35,6 +35,7 @@ export function key(tier: string | null = null, metadata: Record<string, unknown
     expiresAt: null,
     isMaster: false,
     limits: null,
+    budget: null,
   };
 }
 

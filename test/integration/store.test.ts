@@ -118,6 +118,7 @@ for (const backend of backends) {
         createdAt: 1_700_000_000_000,
         revokedAt: null,
         limits: { requests_per_minute: 60, tokens_per_day: 1_000_000 },
+        budget: null,
       });
       assert.equal(typeof row?.createdAt, 'number');
       assert.equal(typeof row?.expiresAt, 'number');

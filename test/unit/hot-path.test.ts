@@ -25,6 +25,7 @@ const CALLER = {
     expiresAt: null,
     isMaster: false,
     limits: null,
+    budget: null,
   } satisfies AuthenticatedKey,
   headers: {},
 };

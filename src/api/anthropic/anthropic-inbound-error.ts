@@ -34,6 +34,7 @@ const BY_CODE: Record<ErrorCode, AnthropicErrorShape> = {
   request_too_large: { type: 'request_too_large' },
   unsupported_media_type: { type: 'invalid_request_error' },
   rate_limit_exceeded: { type: 'rate_limit_error' },
+  budget_exceeded: { type: 'billing_error' },
   // Keeps the upstream's own 4xx status; the type follows that status below.
   upstream_client_error: { type: 'invalid_request_error' },
   // Our provider credentials failed: the client's request was fine, so not its auth error.

@@ -3,7 +3,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { limitsSchema, tierName } from '../../config/limits-schema.ts';
+import { budgetSchema, limitsSchema, tierName } from '../../config/limits-schema.ts';
 import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
@@ -20,6 +20,8 @@ const keyFields = {
   expires_at: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]).nullish(),
   /** The key's own limits, over its tier's (null: the tier's alone). */
   limits: limitsSchema.nullish(),
+  /** The key's spend caps in USD (null: none). */
+  budget: budgetSchema.nullish(),
 };
 
 const createKeyBody = z.strictObject(keyFields);
@@ -40,6 +42,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       metadata: input.metadata ?? {},
       expiresAt: futureTime(input.expires_at),
       limits: input.limits ?? null,
+      budget: input.budget ?? null,
     });
     await gw.keySync.publish(key.id);
     request.log.info({ keyId: key.id, name: key.name }, 'virtual key created');
@@ -50,7 +53,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
 
   app.get('/admin/keys', { onRequest }, async () => ({ object: 'list', data: await gw.keys.list() }));
 
-  // Changes tier, limits, models, name, metadata or expiry; every instance applies it within a second.
+  // Changes tier, limits, budget, models, name, metadata or expiry; every instance applies it within a second.
   app.patch('/admin/keys/:id', { onRequest }, async (request) => {
     const { id } = request.params as { id: string };
     if (!KEY_ID.test(id)) throw new GatewayError('not_found', 'No such key');
@@ -62,6 +65,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
       ...(input.expires_at !== undefined ? { expiresAt: futureTime(input.expires_at) } : {}),
       ...(input.limits !== undefined ? { limits: input.limits } : {}),
+      ...(input.budget !== undefined ? { budget: input.budget } : {}),
     });
     if (key === undefined) throw new GatewayError('not_found', 'No such active key');
     await gw.keySync.publish(id);

@@ -36,7 +36,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const limited = gw.limits.admit(request, reply, () => estimatePromptTokens(body) + maxOutputTokens(body));
+    const limited = gw.limits.admit(request, reply, route, () => ({
+      prompt: estimatePromptTokens(body),
+      output: maxOutputTokens(body),
+    }));
     if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'chat', body);
     if (body.stream !== true) {
@@ -73,7 +76,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const limited = gw.limits.admit(request, reply, () => estimateEmbeddingTokens(body.input));
+    const limited = gw.limits.admit(request, reply, route, () => ({
+      prompt: estimateEmbeddingTokens(body.input),
+      output: 0,
+    }));
     if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'embeddings', body);
     const answered = answerFromMemory(gw, request, reply, cached, {

@@ -1,0 +1,133 @@
+/**
+ * Where budget windows are counted: spent (settled, real cost) and reserved
+ * (in flight, estimated) micro-dollars per subject and window, in this
+ * process or in Redis (every instance in the same counters).
+ *
+ * A request is admitted only if, in every window, nothing is over and its
+ * reservation fits beside what is spent and reserved: so a burst of requests
+ * racing for the last of a budget gets exactly what fits, whichever instance
+ * each lands on. A window's counter starts from what the ledger says was spent
+ * in it (`seed`), the first time an instance (or, with Redis, any instance)
+ * needs it.
+ */
+import type { BudgetPeriod } from './budget-periods.ts';
+
+export interface PeriodState {
+  readonly period: BudgetPeriod;
+  readonly spentMicros: number;
+  readonly reservedMicros: number;
+}
+
+export interface BudgetDecision {
+  readonly admitted: boolean;
+  /** Every window's counters after the decision (the reservation included when admitted). */
+  readonly states: readonly PeriodState[];
+  /** When refused: the window that had no room. */
+  readonly refusedBy: BudgetPeriod | undefined;
+}
+
+/** What the ledger says `subject` spent in `period` so far, in micro-dollars. */
+export type SpendSeed = (subject: string, period: BudgetPeriod) => Promise<number>;
+
+export interface BudgetStore {
+  reserve(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    amountMicros: number,
+    seed: SpendSeed,
+  ): Promise<BudgetDecision>;
+  /** Turns a reservation into real spend: `reservedMicros` released, `actualMicros` spent. Returns the windows' counters after. */
+  settle(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    reservedMicros: number,
+    actualMicros: number,
+  ): Promise<readonly PeriodState[]>;
+  /** True for the first caller in `period` (an alert is sent once per window, fleet-wide with Redis). */
+  claimAlert(subject: string, period: BudgetPeriod, name: string): Promise<boolean>;
+}
+
+/** Whether a window admits a reservation of `amount` (a window already at its cap admits nothing, not even a free request). */
+export function fits(spent: number, reserved: number, amount: number, limit: number): boolean {
+  return spent + reserved < limit && spent + reserved + amount <= limit;
+}
+
+/** How long a window's counter is kept: to its end and a day more (all time: kept). */
+export function keepMs(period: BudgetPeriod, now: number): number {
+  return Number.isFinite(period.endMs) ? Math.max(1_000, period.endMs - now + 86_400_000) : 0;
+}
+
+export class MemoryBudgetStore implements BudgetStore {
+  readonly #counters = new Map<string, { spent: number; reserved: number; expiresAt: number }>();
+  readonly #alerts = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  async reserve(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    amountMicros: number,
+    seed: SpendSeed,
+  ): Promise<BudgetDecision> {
+    const now = this.#now();
+    const counters = [];
+    for (const period of periods) {
+      const name = `${subject}|${period.id}`;
+      let counter = this.#counters.get(name);
+      if (counter === undefined || counter.expiresAt <= now) {
+        const spent = await seed(subject, period);
+        // Another request may have seeded it while this one awaited the ledger.
+        counter = this.#counters.get(name);
+        if (counter === undefined || counter.expiresAt <= now) {
+          const keep = keepMs(period, now);
+          counter = { spent, reserved: 0, expiresAt: keep === 0 ? Number.POSITIVE_INFINITY : now + keep };
+          this.#counters.set(name, counter);
+        }
+      }
+      counters.push(counter);
+    }
+    const refusedAt = counters.findIndex(
+      (c, i) => !fits(c.spent, c.reserved, amountMicros, periods[i]!.limitMicros),
+    );
+    if (refusedAt === -1) for (const counter of counters) counter.reserved += amountMicros;
+    return {
+      admitted: refusedAt === -1,
+      states: counters.map((c, i) => ({
+        period: periods[i]!,
+        spentMicros: c.spent,
+        reservedMicros: c.reserved,
+      })),
+      refusedBy: refusedAt === -1 ? undefined : periods[refusedAt],
+    };
+  }
+
+  async settle(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    reservedMicros: number,
+    actualMicros: number,
+  ): Promise<readonly PeriodState[]> {
+    const states: PeriodState[] = [];
+    for (const period of periods) {
+      const counter = this.#counters.get(`${subject}|${period.id}`);
+      // A window forgotten since (it ended): its spend is in the ledger, which seeds the next.
+      if (counter === undefined) continue;
+      counter.reserved = Math.max(0, counter.reserved - reservedMicros);
+      counter.spent += actualMicros;
+      states.push({ period, spentMicros: counter.spent, reservedMicros: counter.reserved });
+    }
+    return states;
+  }
+
+  async claimAlert(subject: string, period: BudgetPeriod, name: string): Promise<boolean> {
+    const id = `${subject}|${period.id}|${name}`;
+    const now = this.#now();
+    if ((this.#alerts.get(id) ?? 0) > now) return false;
+    const keep = keepMs(period, now);
+    this.#alerts.set(id, keep === 0 ? Number.POSITIVE_INFINITY : now + keep);
+    return true;
+  }
+}
