@@ -3,7 +3,8 @@
  * (the windows) and one PostgreSQL database (the keys). A limit that
  * multiplies by the number of instances is a published bug in other gateways;
  * here 5,000 requests from 200 concurrent clients spread over the three admit
- * exactly the limit, for a request limit and for a token limit alike. With
+ * exactly the limit, for a request limit and for a token limit alike, and a
+ * budget worth ten requests is spent by exactly ten of 200 racing ones. With
  * Redis out of reach, requests are admitted unlimited (said in the log) and
  * the limits come back with it.
  */
@@ -11,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { eventually } from '../conformance/harness.ts';
 import {
   newMasterKey,
@@ -36,30 +38,39 @@ describe('three gateway processes sharing Redis', () => {
   const masterKey = newMasterKey();
   let spawnOptions: Parameters<typeof spawnGateway>[0];
   const keys: Record<string, string> = {};
+  const keyIds: Record<string, string> = {};
+  let databaseUrl = '';
 
   before(async () => {
+    databaseUrl = await createPostgresDatabase(testPostgresUrl());
     spawnOptions = {
       masterKey,
-      env: { DATABASE_URL: await createPostgresDatabase(testPostgresUrl()) },
+      env: { DATABASE_URL: databaseUrl },
       // A prefix of its own: other test files share the runner's Redis.
       config: {
         storage: { redis_url: testRedisUrl(), redis_prefix: `fleet${randomBytes(4).toString('hex')}:` },
+        // 1,000 micro-dollars a token: "ping" with max_tokens 1 costs $0.005, estimated and real alike.
+        pricing: { 'mock-1': { input: 1_000, output: 1_000 } },
       },
     };
     gateways.push(await spawnGateway(spawnOptions));
     // The keys exist before the other two start, so every instance knows them from its first request.
-    for (const [name, limits] of [
-      ['requests', { requests_per_minute: 1_000 }],
-      ['tokens', { tokens_per_minute: 5_000 }],
+    for (const [name, fields] of [
+      ['requests', { limits: { requests_per_minute: 1_000 } }],
+      ['tokens', { limits: { tokens_per_minute: 5_000 } }],
+      // Ten requests' worth.
+      ['budget', { budget: { total_usd: 0.05 } }],
     ] as const) {
       const res = await fetch(`${gateways[0]!.url}/admin/keys`, {
         method: 'POST',
         headers: { authorization: `Bearer ${masterKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, limits }),
+        body: JSON.stringify({ name, ...fields }),
       });
       assert.equal(res.status, 201);
-      keys[name] = ((await res.json()) as { key: string }).key;
-      registerSecret(keys[name]);
+      const created = (await res.json()) as { id: string; key: string };
+      keys[name] = created.key;
+      keyIds[name] = created.id;
+      registerSecret(created.key);
     }
     gateways.push(...(await Promise.all([spawnGateway(spawnOptions), spawnGateway(spawnOptions)])));
   });
@@ -68,13 +79,17 @@ describe('three gateway processes sharing Redis', () => {
     await Promise.all(gateways.map((gw) => gw.exited));
   });
 
-  /** Sends REQUESTS requests with `key`, CLIENTS at a time, round robin over the gateways; counts the statuses. */
-  async function flood(key: string, body: Record<string, unknown>): Promise<Record<number, number>> {
+  /** Sends `requests` requests with `key`, CLIENTS at a time, round robin over the gateways; counts the statuses. */
+  async function flood(
+    key: string,
+    body: Record<string, unknown>,
+    requests = REQUESTS,
+  ): Promise<Record<number, number>> {
     const statuses: Record<number, number> = {};
     let next = 0;
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
-        while (next < REQUESTS) {
+        while (next < requests) {
           const gw = gateways[next++ % gateways.length]!;
           const res = await fetch(`${gw.baseUrl}/chat/completions`, {
             method: 'POST',
@@ -97,6 +112,28 @@ describe('three gateway processes sharing Redis', () => {
     // "ping" is 4 prompt tokens to both the estimate and the mock, and max_tokens 1 gives one
     // completion token: the estimate is exact, so no correction moves the count during the flood.
     assert.deepEqual(await flood(keys['tokens']!, { max_tokens: 1 }), { 200: 1_000, 429: 4_000 });
+  });
+
+  test('budget race: 200 concurrent requests against a budget worth 10 of them; spend never exceeds it', async () => {
+    assert.deepEqual(await flood(keys['budget']!, { max_tokens: 1 }, 200), { 200: 10, 402: 190 });
+    // What the ledger says was spent, once the instances' rows are written.
+    let spent = { rows: 0, micros: 0 };
+    await eventually('the ten rows in the ledger', async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ rows: string; micros: string | null }>(
+          'select count(*) as rows, sum(cost_micros) as micros from usage_ledger where key_id = $1',
+          [keyIds['budget']],
+        );
+        spent = { rows: Number(rows[0]!.rows), micros: Number(rows[0]!.micros ?? 0) };
+      } finally {
+        await client.end();
+      }
+      return spent.rows === 10;
+    });
+    assert.ok(spent.micros <= 50_000, `spent ${spent.micros} micro-dollars of a 50,000 budget`);
+    assert.equal(spent.micros, 50_000);
   });
 });
 

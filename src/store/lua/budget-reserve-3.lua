@@ -24,9 +24,10 @@
   of a budget.
 ]]
 local amount = tonumber(ARGV[1])
+local limits = { tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]) }
 local counts = {}
 for i = 1, 3 do
-  local limit = tonumber(ARGV[1 + i])
+  local limit = limits[i]
   if limit >= 0 then
     local spent = redis.call('HGET', KEYS[i], 'spent')
     if not spent then return { -1, i } end
