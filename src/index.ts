@@ -60,6 +60,20 @@ export {
 } from './dispatch/dispatch.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export {
+  type BudgetAlert,
+  BudgetGuard,
+  type BudgetGuardOptions,
+  type BudgetReservation,
+} from './limits/budget-guard.ts';
+export { type BudgetPeriod, budgetPeriods } from './limits/budget-periods.ts';
+export {
+  type BudgetDecision,
+  type BudgetStore,
+  MemoryBudgetStore,
+  type PeriodState,
+  type SpendSeed,
+} from './limits/budget-store.ts';
+export {
   type ConcurrencySlot,
   type ConcurrencyStore,
   MemoryConcurrencyStore,
@@ -75,6 +89,7 @@ export {
 export { MemoryRateLimitStore } from './limits/memory-rate-limit-store.ts';
 export type { RateLimitStore, RuleState, WindowCharge, WindowDecision } from './limits/rate-limit-store.ts';
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions } from './limits/rate-limiter.ts';
+export { RedisBudgetStore } from './limits/redis-budget-store.ts';
 export { RedisRateLimitStore } from './limits/redis-rate-limit-store.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
