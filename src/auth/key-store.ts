@@ -26,6 +26,15 @@ import {
 } from '../store/keys-repo.ts';
 import type { Database } from '../store/sql.ts';
 import {
+  deleteTeam,
+  getTeam,
+  insertTeam,
+  listTeams,
+  type TeamChanges,
+  type TeamRow,
+  updateTeam,
+} from '../store/teams-repo.ts';
+import {
   digestsEqual,
   generateSecret,
   hashSecret,
@@ -47,6 +56,21 @@ export interface AuthenticatedKey {
   readonly limits: Readonly<LimitsConfig> | null;
   /** The key's spend caps; null: none (the master key has none). */
   readonly budget: Readonly<BudgetConfig> | null;
+  /** The team whose limits and budget the key shares; null: none. */
+  readonly teamId: string | null;
+}
+
+/** A team as requests see it (cached like keys). */
+export type Team = Readonly<TeamRow>;
+
+/** What the admin API shows of a team. */
+export interface TeamView {
+  id: string;
+  name: string;
+  tier: string | null;
+  limits: LimitsConfig | null;
+  budget: BudgetConfig | null;
+  created_at: string;
 }
 
 export interface CreateKeyInput {
@@ -57,6 +81,7 @@ export interface CreateKeyInput {
   expiresAt?: number | null | undefined;
   limits?: LimitsConfig | null | undefined;
   budget?: BudgetConfig | null | undefined;
+  teamId?: string | null | undefined;
 }
 
 /** What listing endpoints may show: no secret, no hash. */
@@ -72,6 +97,7 @@ export interface KeyView {
   revoked_at: string | null;
   limits: LimitsConfig | null;
   budget: BudgetConfig | null;
+  team_id: string | null;
 }
 
 interface CachedKey {
@@ -94,7 +120,9 @@ export class KeyStore {
     isMaster: true,
     limits: null,
     budget: null,
+    teamId: null,
   });
+  readonly #teams = new Map<string, Team>();
 
   constructor(database: Database, masterKey: string) {
     this.#database = database;
@@ -105,8 +133,11 @@ export class KeyStore {
     return this.#byHash.size;
   }
 
-  /** Replaces the cache with the database's active keys. */
+  /** Replaces the cache with the database's active keys and every team. */
   async reload(): Promise<void> {
+    const teams = await listTeams(this.#database);
+    this.#teams.clear();
+    for (const team of teams) this.#teams.set(team.id, Object.freeze(team));
     const rows = await loadActiveKeys(this.#database, Date.now());
     const byHash = new Map<string, CachedKey>();
     for (const row of rows) byHash.set(row.keyHash, toCached(row));
@@ -118,8 +149,14 @@ export class KeyStore {
     }
   }
 
-  /** Refreshes one key from the database (after another instance changed it). */
+  /** Refreshes one key or team (`team_…`) from the database (after another instance changed it). */
   async refresh(id: string): Promise<void> {
+    if (id.startsWith('team_')) {
+      const team = await getTeam(this.#database, id);
+      if (team === undefined) this.#teams.delete(id);
+      else this.#teams.set(id, Object.freeze(team));
+      return;
+    }
     const row = await getKey(this.#database, id);
     this.#forget(id);
     if (row && row.revokedAt === null) {
@@ -179,6 +216,7 @@ export class KeyStore {
       revokedAt: null,
       limits: input.limits ?? null,
       budget: input.budget ?? null,
+      teamId: input.teamId ?? null,
     };
     await insertKey(this.#database, row);
     const cached = toCached(row);
@@ -203,6 +241,44 @@ export class KeyStore {
     this.#byHash.set(cached.hash, cached);
     this.#hashById.set(id, cached.hash);
     return toView(row);
+  }
+
+  /** A team by id, from memory (requests read it), or undefined. */
+  team(id: string): Team | undefined {
+    return this.#teams.get(id);
+  }
+
+  async createTeam(input: Omit<TeamRow, 'id' | 'createdAt'>): Promise<TeamView> {
+    const row: TeamRow = { ...input, id: `team_${randomBytes(12).toString('hex')}`, createdAt: Date.now() };
+    await insertTeam(this.#database, row);
+    this.#teams.set(row.id, Object.freeze(row));
+    return teamView(row);
+  }
+
+  async listTeams(): Promise<TeamView[]> {
+    return (await listTeams(this.#database)).map(teamView);
+  }
+
+  async getTeam(id: string): Promise<TeamView | undefined> {
+    const row = await getTeam(this.#database, id);
+    return row === undefined ? undefined : teamView(row);
+  }
+
+  async updateTeam(id: string, changes: TeamChanges): Promise<TeamView | undefined> {
+    const row = await updateTeam(this.#database, id, changes);
+    if (row === undefined) {
+      this.#teams.delete(id);
+      return undefined;
+    }
+    this.#teams.set(id, Object.freeze(row));
+    return teamView(row);
+  }
+
+  /** Deletes a team that no active key belongs to; `blocked` counts the keys that keep it. */
+  async deleteTeam(id: string): Promise<{ deleted: boolean; blocked: number }> {
+    const outcome = await deleteTeam(this.#database, id);
+    if (outcome.deleted) this.#teams.delete(id);
+    return outcome;
   }
 
   /** Revokes in the database and, at once, in this process. */
@@ -232,6 +308,7 @@ function toCached(row: VirtualKeyRow): CachedKey {
       isMaster: false,
       limits: row.limits === null ? null : Object.freeze({ ...row.limits }),
       budget: row.budget === null ? null : Object.freeze({ ...row.budget }),
+      teamId: row.teamId,
     }),
   };
 }
@@ -253,5 +330,17 @@ export function toView(row: VirtualKeyRow): KeyView {
     revoked_at: iso(row.revokedAt),
     limits: row.limits,
     budget: row.budget,
+    team_id: row.teamId,
+  };
+}
+
+export function teamView(row: TeamRow): TeamView {
+  return {
+    id: row.id,
+    name: row.name,
+    tier: row.tier,
+    limits: row.limits,
+    budget: row.budget,
+    created_at: iso(row.createdAt)!,
   };
 }

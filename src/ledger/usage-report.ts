@@ -1,6 +1,6 @@
 /**
- * The usage API's reading of the ledger: attempts grouped by key, model,
- * provider or UTC day over a time range, in group order, one page at a time
+ * The usage API's reading of the ledger: attempts grouped by key, team (the
+ * team its key is in now), model, provider or UTC day over a time range, in group order, one page at a time
  * (the cursor is the last group of the page before). Costs are summed in
  * integer micro-dollars; attempts whose price is unknown are counted apart,
  * never as free.
@@ -8,7 +8,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../store/sql.ts';
 
-export const USAGE_GROUPS = ['key', 'model', 'provider', 'day'] as const;
+export const USAGE_GROUPS = ['key', 'team', 'model', 'provider', 'day'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
 export interface UsageQuery {
@@ -39,36 +39,45 @@ export interface UsageGroupRow {
 function groupExpression(database: Database, groupBy: UsageGroup): RawBuilder<string> {
   switch (groupBy) {
     case 'key':
-      return sql<string>`coalesce(key_id, 'master')`;
+      return sql<string>`coalesce(usage_ledger.key_id, 'master')`;
+    case 'team':
+      return sql<string>`coalesce(virtual_keys.team_id, 'none')`;
     case 'model':
-      return sql<string>`model_requested`;
+      return sql<string>`usage_ledger.model_requested`;
     case 'provider':
-      return sql<string>`coalesce(provider, 'none')`;
+      return sql<string>`coalesce(usage_ledger.provider, 'none')`;
     case 'day':
       return database.dialect === 'postgres'
-        ? sql<string>`to_char(to_timestamp(created_at / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`
-        : sql<string>`strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')`;
+        ? sql<string>`to_char(to_timestamp(usage_ledger.created_at / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`
+        : sql<string>`strftime('%Y-%m-%d', usage_ledger.created_at / 1000, 'unixepoch')`;
   }
 }
 
 export async function usageReport(database: Database, query: UsageQuery): Promise<UsageGroupRow[]> {
   const group = groupExpression(database, query.groupBy);
-  const sum = (column: string): RawBuilder<string | number | null> => sql`sum(${sql.ref(column)})`;
+  const sum = (column: string): RawBuilder<string | number | null> =>
+    sql`sum(${sql.ref(`usage_ledger.${column}`)})`;
   let select = database.db
     .selectFrom('usage_ledger')
+    // Only a team grouping needs the keys' teams.
+    .$if(query.groupBy === 'team', (q) =>
+      q.leftJoin('virtual_keys', 'virtual_keys.id', 'usage_ledger.key_id'),
+    )
     .select([
       group.as('group'),
-      sql<string | number>`count(distinct request_id)`.as('requests'),
+      sql<string | number>`count(distinct usage_ledger.request_id)`.as('requests'),
       sql<string | number>`count(*)`.as('attempts'),
       sum('prompt_tokens').as('prompt_tokens'),
       sum('completion_tokens').as('completion_tokens'),
       sum('cached_tokens').as('cached_tokens'),
       sum('reasoning_tokens').as('reasoning_tokens'),
       sum('cost_micros').as('cost_micros'),
-      sql<string | number>`sum(case when cost_micros is null then 1 else 0 end)`.as('unpriced_attempts'),
+      sql<string | number>`sum(case when usage_ledger.cost_micros is null then 1 else 0 end)`.as(
+        'unpriced_attempts',
+      ),
     ])
-    .where('created_at', '>=', query.fromMs)
-    .where('created_at', '<', query.toMs)
+    .where('usage_ledger.created_at', '>=', query.fromMs)
+    .where('usage_ledger.created_at', '<', query.toMs)
     .groupBy(group)
     .orderBy(group)
     .limit(query.limit);

@@ -111,6 +111,21 @@ export class RateLimiter {
     };
   }
 
+  /** Gives back everything an admitted decision counted (the request went no further: another limit refused it). */
+  async refund(decision: RateLimitDecision): Promise<void> {
+    if (!decision.admitted) return;
+    await Promise.all(
+      decision.rules.map((state) =>
+        this.#store.adjust(
+          decision.subject,
+          state.rule,
+          decision.now,
+          state.rule.unit === 'tokens' ? -decision.tokens : -1,
+        ),
+      ),
+    ).catch((error: unknown) => this.#onStoreError(error));
+  }
+
   /** Corrects an admitted decision's tokens rules to the tokens really used. */
   async settle(decision: RateLimitDecision, usedTokens: number): Promise<void> {
     if (!decision.admitted) return;

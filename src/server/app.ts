@@ -21,6 +21,7 @@ import type { GatewayContext } from './context.ts';
 import { registerJsonBodyParser } from './json-body.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
+import { registerAdminTeamRoutes } from './routes/admin-teams.ts';
 import { registerAdminUsageRoutes } from './routes/admin-usage.ts';
 import { registerAnthropicRoutes } from './routes/anthropic.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -184,6 +185,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   registerAdminRoutes(app, gw);
   registerAdminTargetRoutes(app, gw);
   registerAdminUsageRoutes(app, gw);
+  registerAdminTeamRoutes(app, gw);
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);
   return app;

@@ -25,7 +25,7 @@ import { LexicalEmbedder } from '../cache/semantic/lexical-embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { PriceTable } from '../core/price-table.ts';
-import { keySpentMicros } from '../ledger/key-spend.ts';
+import { subjectSpentMicros } from '../ledger/key-spend.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import { BudgetGuard } from '../limits/budget-guard.ts';
 import { MemoryBudgetStore } from '../limits/budget-store.ts';
@@ -138,36 +138,38 @@ export class Gateway {
         'limits and budgets not enforced: their store failed',
         60_000,
       ).bind(undefined, { store: redis ? 'redis' : 'memory' });
-      const limits = new RequestLimits({
-        tiers: config.tiers,
-        limiter: new RateLimiter(
-          redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(),
-          {
+      const limits = new RequestLimits(
+        {
+          tiers: config.tiers,
+          limiter: new RateLimiter(
+            redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(),
+            {
+              onStoreError: limitStoreFailed,
+            },
+          ),
+          slots: redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
+          budgets: new BudgetGuard(redis ? new RedisBudgetStore(redis, redisKeys) : new MemoryBudgetStore(), {
+            // A window's counter starts from what the ledger has for the key, or the team's keys.
+            seed: (subject, period) => subjectSpentMicros(database, subject, period.startMs, period.endMs),
+            onAlert: (alert) => {
+              metrics.budgetAlerts.inc({ period: alert.period.kind });
+              logger.warn(
+                {
+                  subject: alert.subject,
+                  window: alert.period.id,
+                  spentUsd: alert.spentMicros / 1_000_000,
+                  budgetUsd: alert.period.limitMicros / 1_000_000,
+                },
+                'budget alert: 80% of a budget window is spent',
+              );
+            },
             onStoreError: limitStoreFailed,
-          },
-        ),
-        slots: redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
-        budgets: new BudgetGuard(redis ? new RedisBudgetStore(redis, redisKeys) : new MemoryBudgetStore(), {
-          // Subjects are `key:<id>`: a window's counter starts from what the ledger has for the key.
-          seed: (subject, period) =>
-            keySpentMicros(database, subject.slice('key:'.length), period.startMs, period.endMs),
-          onAlert: (alert) => {
-            metrics.budgetAlerts.inc({ period: alert.period.kind });
-            logger.warn(
-              {
-                subject: alert.subject,
-                window: alert.period.id,
-                spentUsd: alert.spentMicros / 1_000_000,
-                budgetUsd: alert.period.limitMicros / 1_000_000,
-              },
-              'budget alert: 80% of a budget window is spent',
-            );
-          },
+          }),
+          pricer,
           onStoreError: limitStoreFailed,
-        }),
-        pricer,
-        onStoreError: limitStoreFailed,
-      });
+        },
+        (id) => keys.team(id),
+      );
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {

@@ -7,31 +7,43 @@
  *   `1s`, `6m0s`);
  * - the IETF's (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy`
  *   lists every rule (`"requests-minute";q=1000;w=60`), `RateLimit` what is
- *   left of each (`"requests-minute";r=998;t=42`, t in seconds).
+ *   left of each (`"requests-minute";r=998;t=42`, t in seconds); a team's rules
+ *   are named `team-requests-minute` and so on.
  */
 
 import type { RuleState } from '../limits/rate-limit-store.ts';
 import type { RateLimitDecision } from '../limits/rate-limiter.ts';
 
-export function rateLimitHeaders(decision: RateLimitDecision): Record<string, string> {
+export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  if (decision.rules.length === 0) return headers;
+  // Each rule with its decision's clock, and named for whose it is: a team's rules are `team-…`.
+  const states = decisions.flatMap((decision) =>
+    decision.rules.map((state) => ({
+      state,
+      now: decision.now,
+      name: decision.subject.startsWith('team:') ? `team-${state.rule.id}` : state.rule.id,
+    })),
+  );
+  if (states.length === 0) return headers;
   for (const unit of ['requests', 'tokens'] as const) {
-    let tightest: RuleState | undefined;
-    for (const state of decision.rules) {
-      if (state.rule.unit !== unit) continue;
-      if (tightest === undefined || left(state) < left(tightest)) tightest = state;
+    let tightest: (typeof states)[number] | undefined;
+    for (const entry of states) {
+      if (entry.state.rule.unit !== unit) continue;
+      if (tightest === undefined || left(entry.state) < left(tightest.state)) tightest = entry;
     }
     if (tightest === undefined) continue;
-    headers[`x-ratelimit-limit-${unit}`] = String(tightest.rule.limit);
-    headers[`x-ratelimit-remaining-${unit}`] = String(left(tightest));
-    headers[`x-ratelimit-reset-${unit}`] = openAIDuration(tightest.resetAt - decision.now);
+    headers[`x-ratelimit-limit-${unit}`] = String(tightest.state.rule.limit);
+    headers[`x-ratelimit-remaining-${unit}`] = String(left(tightest.state));
+    headers[`x-ratelimit-reset-${unit}`] = openAIDuration(tightest.state.resetAt - tightest.now);
   }
-  headers['ratelimit-policy'] = decision.rules
-    .map((s) => `"${s.rule.id}";q=${s.rule.limit};w=${Math.round(s.rule.windowMs / 1000)}`)
+  headers['ratelimit-policy'] = states
+    .map(({ state, name }) => `"${name}";q=${state.rule.limit};w=${Math.round(state.rule.windowMs / 1000)}`)
     .join(', ');
-  headers['ratelimit'] = decision.rules
-    .map((s) => `"${s.rule.id}";r=${left(s)};t=${Math.ceil(Math.max(0, s.resetAt - decision.now) / 1000)}`)
+  headers['ratelimit'] = states
+    .map(
+      ({ state, now, name }) =>
+        `"${name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - now) / 1000)}`,
+    )
     .join(', ');
   return headers;
 }

@@ -18,8 +18,9 @@
  * upstream call.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthenticatedKey } from '../auth/key-store.ts';
+import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
 import type { AttemptPricer } from '../billing/attempt-pricer.ts';
+import type { BudgetConfig } from '../config/limits-schema.ts';
 import type { Config } from '../config/schema.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { BudgetGuard, BudgetReservation } from '../limits/budget-guard.ts';
@@ -47,41 +48,62 @@ export interface RequestLimitsParts {
   onStoreError: (error: unknown) => void;
 }
 
-/** A key's effective limits and budget; null when nothing limits it. */
-interface KeyLimits {
+/** What one subject (a key, its team) is held to. */
+interface SubjectLimits {
+  subject: string;
   limits: Limits;
-  budget: AuthenticatedKey['budget'];
+  budget: BudgetConfig | null;
 }
 
 export class RequestLimits {
   readonly #parts: RequestLimitsParts;
-  /** Per key object (a changed key is a new object). */
-  readonly #byKey = new WeakMap<AuthenticatedKey, KeyLimits | null>();
+  readonly #teams: (id: string) => Team | undefined;
+  /** Per key or team object (a changed one is a new object); null when nothing limits it. */
+  readonly #bySubject = new WeakMap<AuthenticatedKey | Team, SubjectLimits | null>();
 
-  constructor(parts: RequestLimitsParts) {
+  constructor(parts: RequestLimitsParts, teams: (id: string) => Team | undefined) {
     this.#parts = parts;
+    this.#teams = teams;
   }
 
-  /** The key's effective limits (its own over its tier's) and budget, or null when nothing limits it. */
-  limitsFor(key: AuthenticatedKey): KeyLimits | null {
-    let found = this.#byKey.get(key);
+  /** What the request's key, and the key's team, are each held to (empty: nothing limits it). */
+  subjectsOf(key: AuthenticatedKey): SubjectLimits[] {
+    const subjects: SubjectLimits[] = [];
+    const own = this.#limitsOf(key, `key:${key.id}`, key.isMaster ? null : key.tier, key.limits, key.budget);
+    if (own !== null) subjects.push(own);
+    const team = key.teamId === null ? undefined : this.#teams(key.teamId);
+    if (team !== undefined) {
+      const shared = this.#limitsOf(team, `team:${team.id}`, team.tier, team.limits, team.budget);
+      if (shared !== null) subjects.push(shared);
+    }
+    return subjects;
+  }
+
+  #limitsOf(
+    owner: AuthenticatedKey | Team,
+    subject: string,
+    tierName: string | null,
+    own: Limits | null,
+    budget: BudgetConfig | null,
+  ): SubjectLimits | null {
+    let found = this.#bySubject.get(owner);
     if (found === undefined) {
-      const tier = key.tier === null ? undefined : this.#parts.tiers[key.tier];
-      const limits = key.isMaster ? {} : mergeLimits(tier, key.limits ?? undefined);
+      const tier = tierName === null ? undefined : this.#parts.tiers[tierName];
+      const limits = mergeLimits(tier, own ?? undefined);
       const limited =
         this.#parts.limiter.rulesFor(limits).length > 0 ||
         limits.max_concurrent !== undefined ||
-        (key.budget !== null && Object.keys(key.budget).length > 0);
-      found = limited ? { limits, budget: key.budget } : null;
-      this.#byKey.set(key, found);
+        (budget !== null && Object.keys(budget).length > 0);
+      found = limited ? { subject, limits, budget } : null;
+      this.#bySubject.set(owner, found);
     }
     return found;
   }
 
   /**
-   * Charges the request to its key; resolves when admitted (headers set on the
-   * reply), throws 429 or 402 when not. Undefined at once for a key nothing
-   * limits, so an unlimited request awaits nothing.
+   * Charges the request to its key and the key's team; resolves when admitted
+   * (headers set on the reply), throws 429 or 402 when not. Undefined at once
+   * when nothing limits it, so an unlimited request awaits nothing.
    */
   admit(
     request: FastifyRequest,
@@ -90,52 +112,63 @@ export class RequestLimits {
     estimate: () => TokenEstimate,
   ): Promise<void> | undefined {
     const key = request.key!;
-    const found = this.limitsFor(key);
-    if (found === null) return undefined;
-    return this.#admit(`key:${key.id}`, found, request, reply, route, once(estimate));
+    if (key.isMaster) return undefined;
+    const subjects = this.subjectsOf(key);
+    if (subjects.length === 0) return undefined;
+    return this.#admit(subjects, request, reply, route, once(estimate));
   }
 
   async #admit(
-    subject: string,
-    { limits, budget }: KeyLimits,
+    subjects: SubjectLimits[],
     request: FastifyRequest,
     reply: FastifyReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
   ): Promise<void> {
     const { limiter, budgets, onStoreError } = this.#parts;
-    const slot =
-      limits.max_concurrent === undefined ? undefined : await this.#slot(subject, limits.max_concurrent);
-    let decision: RateLimitDecision | undefined;
-    let reservation: BudgetReservation | undefined;
+    const slots: ConcurrencySlot[] = [];
+    const decisions: RateLimitDecision[] = [];
+    const reservations: BudgetReservation[] = [];
     try {
-      const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
-      decision = await limiter.admit(subject, limits, tokens);
-      if (decision !== undefined) {
-        reply.headers(rateLimitHeaders(decision));
-        if (!decision.admitted) throw rateRefusal(decision);
+      for (const { subject, limits } of subjects) {
+        if (limits.max_concurrent === undefined) continue;
+        const slot = await this.#slot(subject, limits.max_concurrent);
+        if (slot !== undefined) slots.push(slot);
       }
-      if (budget !== null) {
-        reservation = await budgets.reserve(subject, budget, this.#costEstimate(route, estimate()));
-        if (reservation !== undefined && !reservation.admitted) {
-          // Nothing reaches an upstream: the tokens charged for it are given back.
-          if (decision !== undefined) void limiter.settle(decision, 0);
-          throw budgetRefusal(reservation);
+      for (const { subject, limits } of subjects) {
+        const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
+        const decision = await limiter.admit(subject, limits, tokens);
+        if (decision === undefined) continue;
+        if (!decision.admitted) {
+          reply.headers(rateLimitHeaders(decision));
+          throw rateRefusal(decision, subject);
         }
+        decisions.push(decision);
+      }
+      if (decisions.length > 0) reply.headers(rateLimitHeaders(...decisions));
+      for (const { subject, budget } of subjects) {
+        if (budget === null) continue;
+        const reservation = await budgets.reserve(subject, budget, this.#costEstimate(route, estimate()));
+        if (reservation === undefined) continue;
+        if (!reservation.admitted) throw budgetRefusal(reservation, subject);
+        reservations.push(reservation);
       }
     } catch (error) {
-      void slot?.release().catch(onStoreError);
+      // Refused somewhere: nothing reaches an upstream, so whatever was taken is given back.
+      for (const slot of slots) void slot.release().catch(onStoreError);
+      for (const decision of decisions) void limiter.refund(decision);
+      for (const reservation of reservations) void budgets.settle(reservation, 0);
       throw error;
     }
-    const settlesTokens = decision !== undefined && decision.tokens > 0;
-    if (slot === undefined && !settlesTokens && reservation === undefined) return;
-    // Once the response is done (answered, streamed, failed or abandoned): the slot is
+    const settled = decisions.filter((decision) => decision.tokens > 0);
+    if (slots.length === 0 && settled.length === 0 && reservations.length === 0) return;
+    // Once the response is done (answered, streamed, failed or abandoned): the slots are
     // freed, the real usage replaces the token estimate, the real cost the reservation.
     reply.raw.once('close', () => {
-      void slot?.release().catch(onStoreError);
+      for (const slot of slots) void slot.release().catch(onStoreError);
       const usage = request.usage;
-      if (settlesTokens) void limiter.settle(decision!, usage?.tokens ?? decision!.tokens);
-      if (reservation !== undefined) void budgets.settle(reservation, usage?.costMicros ?? 0);
+      for (const decision of settled) void limiter.settle(decision, usage?.tokens ?? decision.tokens);
+      for (const reservation of reservations) void budgets.settle(reservation, usage?.costMicros ?? 0);
     });
   }
 
@@ -165,7 +198,7 @@ export class RequestLimits {
     if (taken.slot !== undefined) return taken.slot;
     throw new GatewayError(
       'rate_limit_exceeded',
-      `Rate limit reached: the key's limit of ${max} requests in flight at once; retry when one has finished`,
+      `Rate limit reached: the ${ownerOf(subject)}'s limit of ${max} requests in flight at once; retry when one has finished`,
       { retryAfterMs: 1_000 },
     );
   }
@@ -183,7 +216,12 @@ function once<T>(compute: () => T): () => T {
   };
 }
 
-function rateRefusal(decision: RateLimitDecision): GatewayError {
+/** `key` or `team`, as a refusal names whose limit it was. */
+function ownerOf(subject: string): string {
+  return subject.slice(0, subject.indexOf(':'));
+}
+
+function rateRefusal(decision: RateLimitDecision, subject: string): GatewayError {
   const state = decision.refusedBy;
   const what =
     state === undefined
@@ -193,20 +231,20 @@ function rateRefusal(decision: RateLimitDecision): GatewayError {
   return new GatewayError(
     'rate_limit_exceeded',
     never
-      ? `This request alone needs more than the key's ${what}; it can never be admitted as it is`
-      : `Rate limit reached: the key's ${what}; retry after the time in Retry-After`,
+      ? `This request alone needs more than the ${ownerOf(subject)}'s ${what}; it can never be admitted as it is`
+      : `Rate limit reached: the ${ownerOf(subject)}'s ${what}; retry after the time in Retry-After`,
     never ? {} : { retryAfterMs: decision.retryAfterMs! },
   );
 }
 
 const PERIOD_NAMES = { day: 'daily', month: 'monthly', total: 'total' } as const;
 
-function budgetRefusal(reservation: BudgetReservation): GatewayError {
+function budgetRefusal(reservation: BudgetReservation, subject: string): GatewayError {
   const period = reservation.refusedBy!;
   const usd = (period.limitMicros / 1_000_000).toFixed(2);
   return new GatewayError(
     'budget_exceeded',
-    `Budget exceeded: the key's ${PERIOD_NAMES[period.kind]} budget of $${usd} has no room for this request` +
+    `Budget exceeded: the ${ownerOf(subject)}'s ${PERIOD_NAMES[period.kind]} budget of $${usd} has no room for this request` +
       (period.kind === 'total' ? '' : ` until ${new Date(period.endMs).toISOString()}`),
   );
 }

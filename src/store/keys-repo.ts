@@ -4,6 +4,7 @@
  */
 import type { Selectable } from 'kysely';
 import type { BudgetConfig, LimitsConfig } from '../config/limits-schema.ts';
+import { objectText, parseObject } from './json-columns.ts';
 import { stripNul, stripNulOrNull, type VirtualKeysTable } from './schema.ts';
 import type { Database } from './sql.ts';
 
@@ -26,10 +27,13 @@ export interface VirtualKeyRow {
   limits: LimitsConfig | null;
   /** The key's spend caps; null: none. */
   budget: BudgetConfig | null;
+  /** The team the key belongs to; null: none. */
+  teamId: string | null;
 }
 
-export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt' | 'limits' | 'budget'> & {
+export type NewVirtualKey = Omit<VirtualKeyRow, 'revokedAt' | 'limits' | 'budget' | 'teamId'> & {
   revokedAt?: number | null;
+  teamId?: string | null;
   limits?: LimitsConfig | null;
   budget?: BudgetConfig | null;
 };
@@ -43,6 +47,7 @@ export interface KeyChanges {
   expiresAt?: number | null;
   limits?: LimitsConfig | null;
   budget?: BudgetConfig | null;
+  teamId?: string | null;
 }
 
 export async function insertKey(database: Database, row: NewVirtualKey): Promise<void> {
@@ -61,6 +66,7 @@ export async function insertKey(database: Database, row: NewVirtualKey): Promise
       revoked_at: row.revokedAt ?? null,
       limits: objectText(row.limits ?? null),
       budget: objectText(row.budget ?? null),
+      team_id: row.teamId ?? null,
     })
     .execute();
 }
@@ -79,6 +85,7 @@ export async function updateKey(
   if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
   if (changes.limits !== undefined) set.limits = objectText(changes.limits);
   if (changes.budget !== undefined) set.budget = objectText(changes.budget);
+  if (changes.teamId !== undefined) set.team_id = changes.teamId;
   if (Object.keys(set).length > 0) {
     const result = await database.db
       .updateTable('virtual_keys')
@@ -96,13 +103,6 @@ function allowedModelsText(models: string[] | null): string | null {
   // An empty list means "all models", stored the same way as null.
   // JSON.stringify escapes NUL as the text `\u0000`, so JSON needs no stripping.
   return models === null || models.length === 0 ? null : JSON.stringify(models);
-}
-
-/** Only the fields that are set (of limits or a budget); none at all is stored as null. */
-function objectText(value: LimitsConfig | BudgetConfig | null): string | null {
-  if (value === null) return null;
-  const set = Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined));
-  return Object.keys(set).length === 0 ? null : JSON.stringify(set);
 }
 
 export async function listKeys(database: Database): Promise<VirtualKeyRow[]> {
@@ -187,19 +187,10 @@ function fromRow(row: Selectable<VirtualKeysTable>): VirtualKeyRow {
     expiresAt: toNumberOrNull(row.expires_at),
     createdAt: Number(row.created_at),
     revokedAt: toNumberOrNull(row.revoked_at),
-    limits: parseObject(row.id, 'limits', row.limits) as LimitsConfig | null,
-    budget: parseObject(row.id, 'budget', row.budget) as BudgetConfig | null,
+    limits: parseObject(`virtual key ${row.id}`, 'limits', row.limits) as LimitsConfig | null,
+    budget: parseObject(`virtual key ${row.id}`, 'budget', row.budget) as BudgetConfig | null,
+    teamId: row.team_id,
   };
-}
-
-function parseObject(id: string, column: string, text: string | null): object | null {
-  if (text === null || text === '') return null;
-  const value: unknown = JSON.parse(text);
-  // Fail closed: damaged limits or budget read as "none" would widen the key.
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`virtual key ${id}: ${column} is not a JSON object`);
-  }
-  return value;
 }
 
 function parseAllowedModels(id: string, text: string | null): string[] | null {

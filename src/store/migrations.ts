@@ -143,6 +143,22 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('virtual_keys').addColumn('budget', 'text').execute();
     },
   },
+  '0008_teams': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('teams')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('tier', 'text')
+        .addColumn('limits', 'text')
+        .addColumn('budget', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // A key belongs to at most one team.
+      await db.schema.alterTable('virtual_keys').addColumn('team_id', 'text').execute();
+      await db.schema.createIndex('virtual_keys_team_idx').on('virtual_keys').column('team_id').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -24,6 +24,20 @@ export interface VirtualKeysTable {
   limits: string | null;
   /** JSON budget object (config/limits-schema.ts); null: no caps. */
   budget: string | null;
+  /** The team the key belongs to, if any. */
+  team_id: string | null;
+}
+
+/** A team: keys that share a tier, limits and a budget, counted together. */
+export interface TeamsTable {
+  id: string;
+  name: string;
+  tier: string | null;
+  /** JSON limits object over the tier's; null: the tier's alone. */
+  limits: string | null;
+  /** JSON budget object; null: none. */
+  budget: string | null;
+  created_at: number;
 }
 
 /** `hedge_lost`: a hedged attempt that another attempt beat; aborted, still billed. */
@@ -80,6 +94,7 @@ export interface ResponseCacheTable {
 
 export interface Schema {
   virtual_keys: VirtualKeysTable;
+  teams: TeamsTable;
   usage_ledger: UsageLedgerTable;
   response_cache: ResponseCacheTable;
 }

@@ -29,9 +29,34 @@ export function openSqliteConnection(path: string, options: OpenSqliteOptions = 
   });
   // WAL lets readers proceed while one writer commits; NORMAL only risks the last
   // commits on an OS crash or power loss, never on an application crash.
-  db.exec('PRAGMA journal_mode = WAL');
+  setWalMode(db, options.busyTimeoutMs ?? 5000);
   db.exec('PRAGMA synchronous = NORMAL');
   return db;
+}
+
+/**
+ * Switching a database to WAL needs a moment with no other connection writing,
+ * and SQLite answers SQLITE_BUSY at once rather than waiting out its busy
+ * timeout (several processes opening one fresh file together, one of them
+ * migrating, meet this). So it is retried, backing off, within the same bound.
+ */
+function setWalMode(db: DatabaseSync, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
+      // Synchronous like the rest of the open: the connection is not usable until this is done.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(5 * attempt, 50));
+    }
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return code === 5 || (error instanceof Error && /database is locked/.test(error.message));
 }
 
 class NodeSqliteDatabase implements SqliteDatabase {

@@ -36,6 +36,7 @@ export function key(tier: string | null = null, metadata: Record<string, unknown
     isMaster: false,
     limits: null,
     budget: null,
+    teamId: null,
   };
 }
 

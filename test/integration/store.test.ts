@@ -119,6 +119,7 @@ for (const backend of backends) {
         revokedAt: null,
         limits: { requests_per_minute: 60, tokens_per_day: 1_000_000 },
         budget: null,
+        teamId: null,
       });
       assert.equal(typeof row?.createdAt, 'number');
       assert.equal(typeof row?.expiresAt, 'number');

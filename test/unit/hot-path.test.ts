@@ -26,6 +26,7 @@ const CALLER = {
     isMaster: false,
     limits: null,
     budget: null,
+    teamId: null,
   } satisfies AuthenticatedKey,
   headers: {},
 };

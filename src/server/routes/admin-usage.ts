@@ -1,8 +1,9 @@
 /**
  * `GET /admin/usage`: what was used and spent, from the ledger, grouped by
- * key, model, provider or UTC day over a time range. Master key only.
+ * key, team (the key's team now), model, provider or UTC day over a time
+ * range. Master key only.
  *
- * `?group_by=key|model|provider|day&from=&to=` (ISO-8601 or epoch ms; the
+ * `?group_by=key|team|model|provider|day&from=&to=` (ISO-8601 or epoch ms; the
  * last 30 days by default), `limit` groups a page (1-1000, 100), the next page
  * with `cursor=<next_cursor>`; `format=csv` answers every group of the range
  * as CSV (at most 100,000 rows).
@@ -17,6 +18,7 @@ const DAY_MS = 86_400_000;
 const CSV_MAX_ROWS = 100_000;
 const GROUP_FIELD: Record<UsageGroup, string> = {
   key: 'key_id',
+  team: 'team_id',
   model: 'model',
   provider: 'provider',
   day: 'day',

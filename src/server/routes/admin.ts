@@ -8,6 +8,8 @@ import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { targetAction } from '../target-path.ts';
+import { parsedBody } from './admin-body.ts';
+import { TEAM_ID } from './admin-teams.ts';
 
 const BREAKER_ACTIONS = ['reset', 'isolate'] as const;
 
@@ -22,6 +24,8 @@ const keyFields = {
   limits: limitsSchema.nullish(),
   /** The key's spend caps in USD (null: none). */
   budget: budgetSchema.nullish(),
+  /** The team whose limits and budget the key shares (null: none). */
+  team_id: z.string().regex(TEAM_ID, { error: 'expected a team id (team_…)' }).nullish(),
 };
 
 const createKeyBody = z.strictObject(keyFields);
@@ -33,8 +37,16 @@ const KEY_ID = /^key_[a-f0-9]{24}$/;
 export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireMaster(gw.keys);
 
+  /** 400 unless `id` (when given) names an existing team. */
+  const knownTeam = (id: string | null | undefined): void => {
+    if (id !== undefined && id !== null && gw.keys.team(id) === undefined) {
+      throw new GatewayError('invalid_request', 'team_id: no such team', { param: 'team_id' });
+    }
+  };
+
   app.post('/admin/keys', { onRequest }, async (request, reply) => {
     const input = parsedBody(createKeyBody, request.body ?? {});
+    knownTeam(input.team_id);
     const { secret, key } = await gw.keys.create({
       name: input.name,
       tier: input.tier ?? null,
@@ -43,6 +55,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       expiresAt: futureTime(input.expires_at),
       limits: input.limits ?? null,
       budget: input.budget ?? null,
+      teamId: input.team_id ?? null,
     });
     await gw.keySync.publish(key.id);
     request.log.info({ keyId: key.id, name: key.name }, 'virtual key created');
@@ -58,6 +71,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     const { id } = request.params as { id: string };
     if (!KEY_ID.test(id)) throw new GatewayError('not_found', 'No such key');
     const input = parsedBody(updateKeyBody, request.body ?? {});
+    knownTeam(input.team_id);
     const key = await gw.keys.update(id, {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.tier !== undefined ? { tier: input.tier } : {}),
@@ -66,6 +80,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       ...(input.expires_at !== undefined ? { expiresAt: futureTime(input.expires_at) } : {}),
       ...(input.limits !== undefined ? { limits: input.limits } : {}),
       ...(input.budget !== undefined ? { budget: input.budget } : {}),
+      ...(input.team_id !== undefined ? { teamId: input.team_id } : {}),
     });
     if (key === undefined) throw new GatewayError('not_found', 'No such active key');
     await gw.keySync.publish(id);
@@ -139,15 +154,6 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     }
     return { id, state: breaker.state };
   });
-}
-
-/** The body as `schema` reads it, or 400 naming the first field at fault. */
-function parsedBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const param = issue.path.join('.') || 'body';
-  throw new GatewayError('invalid_request', `${param}: ${issue.message}`, { param });
 }
 
 /** An expiry (ISO-8601 or epoch ms) as epoch ms, null for none; 400 when it has already passed. */
