@@ -37,6 +37,8 @@ export interface RequestInfo {
   /** The id the client sent in x-request-id, if any. */
   clientRequestId?: string | null;
   keyId: string | null;
+  /** The key's team, for spend by team in metrics (the ledger finds it through the key). */
+  teamId?: string | null;
   route: string;
   modelRequested: string;
   stream: boolean;
@@ -167,6 +169,8 @@ export class UsageRecorder {
     this.#costMicros =
       this.#costMicros === null || row.costMicros === null ? null : this.#costMicros + row.costMicros;
     if (upstream) this.#tokens += row.promptTokens + row.completionTokens;
+    if (row.costMicros !== null)
+      this.#metrics?.addSpend(row.keyId, this.#info.teamId ?? null, row.costMicros);
     this.#ledger.record(row);
     const metrics = this.#metrics;
     // Upstream metrics are for upstream calls: a cache hit made none.

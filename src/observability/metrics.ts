@@ -9,6 +9,17 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
+/** The most distinct keys (and teams) spend is labelled by: each label value is a time series kept forever. */
+export const SPEND_LABELS = 1_000;
+
+/** `value` while fewer than SPEND_LABELS values were seen (or it was one of them), else `other`. */
+function bounded(seen: Set<string>, value: string): string {
+  if (seen.has(value)) return value;
+  if (seen.size >= SPEND_LABELS) return 'other';
+  seen.add(value);
+  return value;
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'model' | 'provider' | 'status'>;
@@ -20,6 +31,10 @@ export class GatewayMetrics {
   readonly ledgerQueued: Gauge;
   /** Budget windows that crossed their alert threshold (80%), once per window, by window kind. */
   readonly budgetAlerts: Counter<'period'>;
+  /** Spend (USD) by key and team; past SPEND_LABELS distinct values of either, the rest count as `other`. */
+  readonly spend: Counter<'key' | 'team'>;
+  readonly #spendKeys = new Set<string>();
+  readonly #spendTeams = new Set<string>();
   readonly #knownModels: Set<string>;
   /** Requests being handled, by route: plain counts, read into the gauge at scrape time. */
   readonly #inFlight = new Map<string, number>();
@@ -66,6 +81,12 @@ export class GatewayMetrics {
       labelNames: ['period'],
       registers,
     });
+    this.spend = new Counter({
+      name: 'switchyard_spend_usd_total',
+      help: `Spend in USD (priced attempts) by key and team; beyond ${SPEND_LABELS} distinct keys or teams, "other"`,
+      labelNames: ['key', 'team'],
+      registers,
+    });
     const inFlight = this.#inFlight;
     this.inFlight = new Gauge({
       name: 'switchyard_requests_in_flight',
@@ -97,6 +118,15 @@ export class GatewayMetrics {
   }
 
   /** The label for a client-supplied model name: configured names only. */
+  /** Counts `micros` of spend for a key (`master` for the master key) and its team (`none`). */
+  addSpend(keyId: string | null, teamId: string | null, micros: number): void {
+    if (micros <= 0) return;
+    this.spend.inc(
+      { key: bounded(this.#spendKeys, keyId ?? 'master'), team: bounded(this.#spendTeams, teamId ?? 'none') },
+      micros / 1_000_000,
+    );
+  }
+
   modelLabel(model: string | undefined): string {
     return model !== undefined && this.#knownModels.has(model) ? model : 'other';
   }

@@ -119,6 +119,14 @@ describe('teams', () => {
       /team's total budget of \$0\.01/,
     );
 
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    for (const key of [a, b]) {
+      assert.match(
+        metrics,
+        new RegExp(`switchyard_spend_usd_total\\{key="${key.id}",team="${team.id}"\\} 0\\.005\\b`),
+      );
+    }
+
     await gw.gateway.context.ledger.flush();
     const usage = await admin<{ data: Array<Record<string, unknown>> }>('GET', '/admin/usage?group_by=team');
     const row = usage.json.data.find((r) => r['team_id'] === team.id);

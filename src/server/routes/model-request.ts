@@ -84,6 +84,7 @@ export function recordRequest(
       requestId: clientRequestId === null ? request.id : requestId(),
       clientRequestId,
       keyId: key.isMaster ? null : key.id,
+      teamId: key.teamId,
       route: info.route,
       modelRequested: model,
       stream: info.stream,
