@@ -225,8 +225,9 @@ export class KeyStore {
     return { secret, key: toView(row) };
   }
 
+  /** Every key for the admin listing (from a read replica when there is one: it may lag a moment). */
   async list(): Promise<KeyView[]> {
-    return (await listKeys(this.#database)).map(toView);
+    return (await listKeys(this.#database, true)).map(toView);
   }
 
   /**
@@ -256,11 +257,11 @@ export class KeyStore {
   }
 
   async listTeams(): Promise<TeamView[]> {
-    return (await listTeams(this.#database)).map(teamView);
+    return (await listTeams(this.#database, true)).map(teamView);
   }
 
   async getTeam(id: string): Promise<TeamView | undefined> {
-    const row = await getTeam(this.#database, id);
+    const row = await getTeam(this.#database, id, true);
     return row === undefined ? undefined : teamView(row);
   }
 

@@ -192,6 +192,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       database_url: z.string().min(1).optional(),
       replica_urls: z.array(z.string()).default([]),
+      /** Connections in the primary's PostgreSQL pool, and in each replica's. */
+      pool_size: z.number().int().min(1).max(1_000).default(10),
+      replica_pool_size: z.number().int().min(1).max(1_000).default(10),
       redis_url: z
         .string()
         .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })

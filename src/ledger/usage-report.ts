@@ -3,7 +3,7 @@
  * team its key is in now), model, provider or UTC day over a time range, in group order, one page at a time
  * (the cursor is the last group of the page before). Costs are summed in
  * integer micro-dollars; attempts whose price is unknown are counted apart,
- * never as free.
+ * never as free. Read from a replica when there is one (storage.replica_urls).
  */
 import { type RawBuilder, sql } from 'kysely';
 import type { Database } from '../store/sql.ts';
@@ -57,32 +57,34 @@ export async function usageReport(database: Database, query: UsageQuery): Promis
   const group = groupExpression(database, query.groupBy);
   const sum = (column: string): RawBuilder<string | number | null> =>
     sql`sum(${sql.ref(`usage_ledger.${column}`)})`;
-  let select = database.db
-    .selectFrom('usage_ledger')
-    // Only a team grouping needs the keys' teams.
-    .$if(query.groupBy === 'team', (q) =>
-      q.leftJoin('virtual_keys', 'virtual_keys.id', 'usage_ledger.key_id'),
-    )
-    .select([
-      group.as('group'),
-      sql<string | number>`count(distinct usage_ledger.request_id)`.as('requests'),
-      sql<string | number>`count(*)`.as('attempts'),
-      sum('prompt_tokens').as('prompt_tokens'),
-      sum('completion_tokens').as('completion_tokens'),
-      sum('cached_tokens').as('cached_tokens'),
-      sum('reasoning_tokens').as('reasoning_tokens'),
-      sum('cost_micros').as('cost_micros'),
-      sql<string | number>`sum(case when usage_ledger.cost_micros is null then 1 else 0 end)`.as(
-        'unpriced_attempts',
-      ),
-    ])
-    .where('usage_ledger.created_at', '>=', query.fromMs)
-    .where('usage_ledger.created_at', '<', query.toMs)
-    .groupBy(group)
-    .orderBy(group)
-    .limit(query.limit);
-  if (query.after !== undefined) select = select.having(group, '>', query.after);
-  const rows = await select.execute();
+  const rows = await database.read((db) => {
+    let select = db
+      .selectFrom('usage_ledger')
+      // Only a team grouping needs the keys' teams.
+      .$if(query.groupBy === 'team', (q) =>
+        q.leftJoin('virtual_keys', 'virtual_keys.id', 'usage_ledger.key_id'),
+      )
+      .select([
+        group.as('group'),
+        sql<string | number>`count(distinct usage_ledger.request_id)`.as('requests'),
+        sql<string | number>`count(*)`.as('attempts'),
+        sum('prompt_tokens').as('prompt_tokens'),
+        sum('completion_tokens').as('completion_tokens'),
+        sum('cached_tokens').as('cached_tokens'),
+        sum('reasoning_tokens').as('reasoning_tokens'),
+        sum('cost_micros').as('cost_micros'),
+        sql<string | number>`sum(case when usage_ledger.cost_micros is null then 1 else 0 end)`.as(
+          'unpriced_attempts',
+        ),
+      ])
+      .where('usage_ledger.created_at', '>=', query.fromMs)
+      .where('usage_ledger.created_at', '<', query.toMs)
+      .groupBy(group)
+      .orderBy(group)
+      .limit(query.limit);
+    if (query.after !== undefined) select = select.having(group, '>', query.after);
+    return select.execute();
+  });
   return rows.map((row) => ({
     group: String(row.group),
     requests: Number(row.requests),

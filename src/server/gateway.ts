@@ -79,6 +79,9 @@ export class Gateway {
       url: options.databaseUrl ?? config.storage.database_url,
       dataDir: config.data_dir,
       replicaUrls: config.storage.replica_urls,
+      poolSize: config.storage.pool_size,
+      replicaPoolSize: config.storage.replica_pool_size,
+      logger,
     });
     let redis: Redis | undefined;
     let resilience: Resilience | undefined;

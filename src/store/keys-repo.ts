@@ -105,13 +105,11 @@ function allowedModelsText(models: string[] | null): string | null {
   return models === null || models.length === 0 ? null : JSON.stringify(models);
 }
 
-export async function listKeys(database: Database): Promise<VirtualKeyRow[]> {
-  const rows = await database.db
-    .selectFrom('virtual_keys')
-    .selectAll()
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
+/** Every key, revoked ones included; `replica`: read where reads may lag (the admin listing). */
+export async function listKeys(database: Database, replica = false): Promise<VirtualKeyRow[]> {
+  const query = (db: Database['db']) =>
+    db.selectFrom('virtual_keys').selectAll().orderBy('created_at').orderBy('id').execute();
+  const rows = await (replica ? database.read(query) : query(database.db));
   return rows.map(fromRow);
 }
 

@@ -18,6 +18,13 @@ export interface Database {
   readonly db: Kysely<Schema>;
   /** A read replica when configured (round-robin), else the primary. Reads may lag writes. */
   readonly readDb: Kysely<Schema>;
+  /**
+   * Runs a read that may lag writes (admin listings, usage reports) on the
+   * next read replica that is up, round robin; a replica that cannot be
+   * reached is skipped for 30 s and the read goes to the next, or to the
+   * primary. Without replicas, on the primary.
+   */
+  read<T>(query: (db: Kysely<Schema>) => Promise<T>): Promise<T>;
   readonly dialect: SqlDialectName;
   /** e.g. `sqlite ./data/switchyard.db` or `postgres 127.0.0.1:5432/db`; never includes a password. */
   readonly description: string;
@@ -34,10 +41,15 @@ export interface OpenDatabaseOptions {
   /** PostgreSQL read replicas (`DATABASE_REPLICA_URLS`); ignored for SQLite. */
   replicaUrls?: string[];
   /**
-   * Connections per PostgreSQL pool.
+   * Connections per PostgreSQL pool (the primary's).
    * @default 10
    */
   poolSize?: number;
+  /**
+   * Connections per read replica's pool.
+   * @default 10
+   */
+  replicaPoolSize?: number;
   logger?: { warn(obj: object, msg: string): void };
 }
 
@@ -126,6 +138,32 @@ function pgTypes(driver: typeof pg): pg.CustomTypesConfig {
   };
 }
 
+interface Replica {
+  db: Kysely<Schema>;
+  description: string;
+  /** Skipped until then (epoch ms) after it could not be reached. */
+  downUntil: number;
+}
+
+/** How long a replica that could not be reached is left alone before it is tried again. */
+const REPLICA_RETRY_MS = 30_000;
+
+/**
+ * Whether a query failed because its server could not be used (refused, timed
+ * out, shut down, too many connections, in recovery and not ready), not
+ * because of the query: only then is another server worth asking.
+ */
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention).
+    if (/^(08|53|57)/.test(code)) return true;
+    if (/^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ECONNRESET…
+    return false;
+  }
+  return error instanceof Error && /connect|terminat|timeout/i.test(error.message);
+}
+
 /** `pg` is loaded on first use: a gateway on SQLite (the default) never pays its memory. */
 const requireLazily = createRequire(import.meta.url);
 let pgDriver: typeof pg | undefined;
@@ -192,6 +230,7 @@ async function openSqliteDatabase(path: string): Promise<Database> {
   return {
     db,
     readDb: db,
+    read: (query) => query(db),
     dialect: 'sqlite',
     description,
     sqlitePath: path,
@@ -219,18 +258,23 @@ async function openPostgresDatabase(
     throw connectErrorFrom(err, description, password);
   }
 
-  const replicas: Kysely<Schema>[] = [];
+  const replicas: Replica[] = [];
   for (const replicaUrl of options.replicaUrls ?? []) {
     const parsed = parseDatabaseUrl(replicaUrl, options.dataDir);
     if (parsed.dialect !== 'postgres') {
       throw new DatabaseConnectError(`replica URL ${maskDatabaseUrl(replicaUrl)} is not a PostgreSQL URL`);
     }
+    const replicaDescription = describePostgres(parsed.connectionString);
     const replicaPool = createPgPool(
       parsed.connectionString,
-      options,
-      describePostgres(parsed.connectionString),
+      { ...options, poolSize: options.replicaPoolSize ?? options.poolSize },
+      replicaDescription,
     );
-    replicas.push(new Kysely<Schema>({ dialect: new PostgresDialect({ pool: replicaPool }) }));
+    replicas.push({
+      db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool: replicaPool }) }),
+      description: replicaDescription,
+      downUntil: 0,
+    });
   }
   let next = 0;
 
@@ -239,7 +283,25 @@ async function openPostgresDatabase(
     get readDb() {
       if (replicas.length === 0) return db;
       next = (next + 1) % replicas.length;
-      return replicas[next] ?? db;
+      return replicas[next]?.db ?? db;
+    },
+    async read(query) {
+      for (let tried = 0; tried < replicas.length; tried++) {
+        next = (next + 1) % replicas.length;
+        const replica = replicas[next]!;
+        if (replica.downUntil > Date.now()) continue;
+        try {
+          return await query(replica.db);
+        } catch (error) {
+          if (!isConnectionFailure(error)) throw error;
+          replica.downUntil = Date.now() + REPLICA_RETRY_MS;
+          options.logger?.warn(
+            { db: replica.description, code: (error as { code?: string }).code },
+            'read replica unreachable; reading elsewhere for 30 s',
+          );
+        }
+      }
+      return query(db);
     },
     dialect: 'postgres',
     description: replicas.length > 0 ? `${description} (+${replicas.length} replicas)` : description,
@@ -247,7 +309,7 @@ async function openPostgresDatabase(
       await sql`select 1`.execute(db, { signal });
     },
     async close() {
-      await Promise.all([db.destroy(), ...replicas.map((r) => r.destroy())]);
+      await Promise.all([db.destroy(), ...replicas.map((r) => r.db.destroy())]);
     },
   };
 }

@@ -34,18 +34,19 @@ export async function insertTeam(database: Database, row: TeamRow): Promise<void
     .execute();
 }
 
-export async function listTeams(database: Database): Promise<TeamRow[]> {
-  const rows = await database.db
-    .selectFrom('teams')
-    .selectAll()
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
+/** Every team; `replica`: read where reads may lag (the admin listing). */
+export async function listTeams(database: Database, replica = false): Promise<TeamRow[]> {
+  const query = (db: Database['db']) =>
+    db.selectFrom('teams').selectAll().orderBy('created_at').orderBy('id').execute();
+  const rows = await (replica ? database.read(query) : query(database.db));
   return rows.map(fromRow);
 }
 
-export async function getTeam(database: Database, id: string): Promise<TeamRow | undefined> {
-  const row = await database.db.selectFrom('teams').selectAll().where('id', '=', id).executeTakeFirst();
+/** One team; `replica`: read where reads may lag (the admin API). */
+export async function getTeam(database: Database, id: string, replica = false): Promise<TeamRow | undefined> {
+  const query = (db: Database['db']) =>
+    db.selectFrom('teams').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await (replica ? database.read(query) : query(database.db));
   return row === undefined ? undefined : fromRow(row);
 }
 

@@ -149,7 +149,55 @@ export async function startPostgres(): Promise<PostgresService> {
     { ...(owner ?? {}), cwd: dir, env: { ...process.env, LC_ALL: 'C' } },
   );
   rmSync(pwfile);
+  return runCluster({ bin, dir, dataDir, owner, user, password });
+}
 
+/**
+ * A streaming replica of `primaryUrl`'s cluster (one started by startPostgres):
+ * `pg_basebackup -R` over loopback, then a server of its own on a free port,
+ * in hot standby (read-only, following the primary's WAL).
+ */
+export async function startPostgresReplica(primaryUrl: string): Promise<PostgresService> {
+  const bin = await ensureBinary('initdb', findPostgresBin);
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-pg-replica-'));
+  const dataDir = join(dir, 'data');
+  const owner = await postgresOwner();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const primary = new URL(primaryUrl);
+  const password = decodeURIComponent(primary.password);
+  await execFileAsync(
+    join(bin, 'pg_basebackup'),
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      primary.port,
+      '-U',
+      primary.username,
+      '-D',
+      dataDir,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '--no-sync',
+    ],
+    { ...(owner ?? {}), cwd: dir, env: { ...process.env, PGPASSWORD: password, LC_ALL: 'C' } },
+  );
+  return runCluster({ bin, dir, dataDir, owner, user: primary.username, password });
+}
+
+/** Runs a PostgreSQL server on an initialised data dir, on a free loopback port, until stopped. */
+async function runCluster(cluster: {
+  bin: string;
+  dir: string;
+  dataDir: string;
+  owner: { uid: number; gid: number } | undefined;
+  user: string;
+  password: string;
+}): Promise<PostgresService> {
+  const { bin, dir, dataDir, owner, user, password } = cluster;
   let port = await freePort();
   let child: ChildProcess | undefined;
   let exited: Promise<string> = Promise.resolve('');
