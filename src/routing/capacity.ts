@@ -8,10 +8,19 @@
  * a target behind the others at `shed_at` (default 0.8) — before the
  * upstream starts answering 429. O(1) memory and time per target; no timers.
  *
- * Counts are per process: N gateway instances each see 1/N of the traffic,
- * which is why shedding starts below 100%.
+ * Counts are per process, unless a shared store is given (the gateway's
+ * Redis rate-limit store): then each attempt start is also counted in the
+ * fleet-wide window `target:<id>` (requests and tokens per minute), and the
+ * count the store answers (drained at the limit's rate while this instance
+ * sends nothing more there) joins this process's own. `use` is the fuller of
+ * the two, so three instances shed at the provider's real limit, not at three
+ * times it. The shared count is fire-and-forget: a routing decision never
+ * waits for Redis, and sees the fleet's count as of this instance's last
+ * attempt on the target.
  */
 import type { TargetLimits } from '../config/routing-schema.ts';
+import type { WindowRule } from '../limits/limit-rules.ts';
+import type { RateLimitStore } from '../limits/rate-limit-store.ts';
 
 interface Bucket {
   /** Bucket size (requests) and drain rate (requests per ms). */
@@ -22,16 +31,29 @@ interface Bucket {
   tokenDrain: number;
   tokenLevel: number;
   updatedAt: number;
+  /** Fleet-wide windows (counted, never refused: their limit is out of reach) and the last count seen. */
+  shared: { rules: WindowRule[]; requests: number; tokens: number; seenAt: number } | undefined;
 }
+
+/** Counted in the shared windows with a limit no count reaches: capacity sheds, it never refuses. */
+const UNREACHABLE = Number.MAX_SAFE_INTEGER;
 
 const MINUTE_MS = 60_000;
 
 export class CapacityTracker {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
+  readonly #shared: RateLimitStore | undefined;
+  readonly #onSharedError: (error: unknown) => void;
 
-  constructor(now: () => number = Date.now) {
+  constructor(
+    now: () => number = Date.now,
+    shared?: RateLimitStore,
+    onSharedError: (error: unknown) => void = () => {},
+  ) {
     this.#now = now;
+    this.#shared = shared;
+    this.#onSharedError = onSharedError;
   }
 
   /** Declares a target's limits; the first declaration of an id wins (ids are shared across models). */
@@ -46,6 +68,18 @@ export class CapacityTracker {
       tokenDrain: (limits.tpm ?? 0) / MINUTE_MS,
       tokenLevel: 0,
       updatedAt: this.#now(),
+      shared:
+        this.#shared === undefined
+          ? undefined
+          : {
+              rules: [
+                { id: 'requests-minute', unit: 'requests', windowMs: MINUTE_MS, limit: UNREACHABLE },
+                { id: 'tokens-minute', unit: 'tokens', windowMs: MINUTE_MS, limit: UNREACHABLE },
+              ],
+              requests: 0,
+              tokens: 0,
+              seenAt: 0,
+            },
     });
   }
 
@@ -59,8 +93,26 @@ export class CapacityTracker {
     const bucket = this.#buckets.get(targetId);
     if (!bucket) return;
     drain(bucket, this.#now());
+    const cost = Math.max(0, typeof tokens === 'function' ? tokens() : tokens);
     bucket.requestLevel += 1;
-    bucket.tokenLevel += Math.max(0, typeof tokens === 'function' ? tokens() : tokens);
+    bucket.tokenLevel += cost;
+    if (bucket.shared !== undefined) this.#countShared(targetId, bucket, Math.ceil(cost));
+  }
+
+  #countShared(targetId: string, bucket: Bucket, tokens: number): void {
+    const shared = bucket.shared!;
+    const [requests, tokenRule] = shared.rules as [WindowRule, WindowRule];
+    this.#shared!.consume(`target:${targetId}`, [
+      { rule: requests, cost: 1 },
+      { rule: tokenRule, cost: tokens },
+    ]).then(
+      (decision) => {
+        shared.requests = decision.rules[0]?.used ?? 0;
+        shared.tokens = decision.rules[1]?.used ?? 0;
+        shared.seenAt = this.#now();
+      },
+      (error: unknown) => this.#onSharedError(error),
+    );
   }
 
   /** Fraction of the tighter limit in use now (0 for an unlimited target; may exceed 1). */
@@ -68,8 +120,17 @@ export class CapacityTracker {
     const bucket = this.#buckets.get(targetId);
     if (!bucket) return 0;
     drain(bucket, now);
-    const requests = bucket.requestCapacity > 0 ? bucket.requestLevel / bucket.requestCapacity : 0;
-    const tokens = bucket.tokenCapacity > 0 ? bucket.tokenLevel / bucket.tokenCapacity : 0;
+    let requestLevel = bucket.requestLevel;
+    let tokenLevel = bucket.tokenLevel;
+    const shared = bucket.shared;
+    if (shared !== undefined && shared.seenAt > 0) {
+      // What the fleet had counted when last seen, drained since at the limit's rate.
+      const elapsed = Math.max(0, now - shared.seenAt);
+      requestLevel = Math.max(requestLevel, shared.requests - elapsed * bucket.requestDrain);
+      tokenLevel = Math.max(tokenLevel, shared.tokens - elapsed * bucket.tokenDrain);
+    }
+    const requests = bucket.requestCapacity > 0 ? requestLevel / bucket.requestCapacity : 0;
+    const tokens = bucket.tokenCapacity > 0 ? tokenLevel / bucket.tokenCapacity : 0;
     return requests > tokens ? requests : tokens;
   }
 

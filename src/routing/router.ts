@@ -23,6 +23,7 @@
 import { MAX_GROUP_DEPTH } from '../config/routing-schema.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../core/types.ts';
+import type { RateLimitStore } from '../limits/rate-limit-store.ts';
 import { type RandomSource, seededRandom } from '../util/random.ts';
 import type { AttemptObserver, AttemptOutcome } from './attempt-observer.ts';
 import { declaresCapabilities, unmetNeed } from './capabilities.ts';
@@ -52,6 +53,10 @@ export interface RouterOptions {
   random?: RandomSource;
   /** Clock for capacity accounting (tests). */
   now?: () => number;
+  /** Where targets' capacity is counted fleet-wide (the Redis rate-limit store); absent: per process. */
+  sharedCapacity?: RateLimitStore;
+  /** Told when the shared capacity count fails (the local count goes on alone). */
+  onSharedCapacityError?: (error: unknown) => void;
 }
 
 export interface TargetView {
@@ -113,7 +118,7 @@ export class Router implements AttemptObserver {
 
   constructor(models: Map<string, ModelRoute>, options: RouterOptions = {}) {
     this.#models = models;
-    this.#capacity = new CapacityTracker(options.now);
+    this.#capacity = new CapacityTracker(options.now, options.sharedCapacity, options.onSharedCapacityError);
     this.#isAvailable = options.isAvailable;
     this.#random = options.random;
     for (const route of models.values()) this.#plan(route);

@@ -133,7 +133,6 @@ export class Gateway {
             })
           : undefined;
       const cacheLookup = cache ? registerCacheMetrics(metrics.registry, cache, semantic) : undefined;
-      const router = new Router(models);
       // Rate limits count in Redis when there is one (every instance in the same windows), else here.
       // Their store out of reach: admitted unlimited (see RateLimiter), said once a minute.
       const limitStoreFailed = throttledWarning(
@@ -141,15 +140,22 @@ export class Gateway {
         'limits and budgets not enforced: their store failed',
         60_000,
       ).bind(undefined, { store: redis ? 'redis' : 'memory' });
+      const sharedWindows = redis ? new RedisRateLimitStore(redis, redisKeys) : undefined;
+      // Targets' capacity (`limits: { rpm, tpm }`) is counted in the same shared windows.
+      const router = new Router(models, {
+        ...(sharedWindows ? { sharedCapacity: sharedWindows } : {}),
+        onSharedCapacityError: throttledWarning(
+          logger,
+          'target capacity counted per instance: Redis failed',
+          60_000,
+        ).bind(undefined, { store: 'redis' }),
+      });
       const limits = new RequestLimits(
         {
           tiers: config.tiers,
-          limiter: new RateLimiter(
-            redis ? new RedisRateLimitStore(redis, redisKeys) : new MemoryRateLimitStore(),
-            {
-              onStoreError: limitStoreFailed,
-            },
-          ),
+          limiter: new RateLimiter(sharedWindows ?? new MemoryRateLimitStore(), {
+            onStoreError: limitStoreFailed,
+          }),
           slots: redis ? new RedisConcurrencyStore(redis, redisKeys) : new MemoryConcurrencyStore(),
           budgets: new BudgetGuard(redis ? new RedisBudgetStore(redis, redisKeys) : new MemoryBudgetStore(), {
             // A window's counter starts from what the ledger has for the key, or the team's keys.

@@ -51,6 +51,17 @@ describe('three gateway processes sharing Redis', () => {
         storage: { redis_url: testRedisUrl(), redis_prefix: `fleet${randomBytes(4).toString('hex')}:` },
         // 1,000 micro-dollars a token: "ping" with max_tokens 1 costs $0.005, estimated and real alike.
         pricing: { 'mock-1': { input: 1_000, output: 1_000 } },
+        models: {
+          mock: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+          // The primary can take 100 requests a minute; routing sheds it at 80% (shed_at) of that.
+          capped: {
+            targets: [
+              // Upstream models of their own: mock/mock-1 serves the other tests' floods.
+              { provider: 'mock', model: 'capped-a', limits: { rpm: 100 } },
+              { provider: 'mock', model: 'capped-b' },
+            ],
+          },
+        },
       },
     };
     gateways.push(await spawnGateway(spawnOptions));
@@ -112,6 +123,27 @@ describe('three gateway processes sharing Redis', () => {
     // "ping" is 4 prompt tokens to both the estimate and the mock, and max_tokens 1 gives one
     // completion token: the estimate is exact, so no correction moves the count during the flood.
     assert.deepEqual(await flood(keys['tokens']!, { max_tokens: 1 }), { 200: 1_000, 429: 4_000 });
+  });
+
+  test("a target's rpm capacity is counted fleet-wide: the secondary takes over at 80 of the shared 100", async () => {
+    const served: Record<string, number> = {};
+    for (let i = 0; i < 150; i++) {
+      const gw = gateways[i % gateways.length]!;
+      const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${masterKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'capped', messages: [{ role: 'user', content: 'ping' }] }),
+      });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      const target = res.headers.get('x-switchyard-target')!;
+      served[target] = (served[target] ?? 0) + 1;
+    }
+    // Counted per instance, each would see 50 and never shed. Each instance sees the fleet's count
+    // as of its own last attempt: at most two attempts (the other instances') behind.
+    const primary = served['mock/capped-a'] ?? 0;
+    assert.ok(primary >= 80 && primary <= 83, JSON.stringify(served));
+    assert.equal(served['mock/capped-b'], 150 - primary);
   });
 
   test('budget race: 200 concurrent requests against a budget worth 10 of them; spend never exceeds it', async () => {
