@@ -43,7 +43,13 @@ export { SqlCacheStore } from './cache/sql-cache-store.ts';
 export { ConfigError, loadConfig, validateConfig } from './config/load.ts';
 export type { Config, ModelConfig, ProviderConfig } from './config/schema.ts';
 export { ERRORS, type ErrorCode, GatewayError, openAIErrorBody, toGatewayError } from './core/errors.ts';
-export { type ModelPrice, PRICES_CHECKED, PriceTable } from './core/price-table.ts';
+export {
+  type ModelPrice,
+  PRICES_CHECKED,
+  PriceTable,
+  /** The price table is the cost calculator: `costMicros(model, usage)` in integer micro-dollars. */
+  PriceTable as CostCalculator,
+} from './core/price-table.ts';
 export type * from './core/types.ts';
 export {
   type AttemptCall,

@@ -238,6 +238,20 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   resilience: resilienceSchema.prefault({}),
+  /** Signed webhooks (Standard Webhooks; src/webhooks/): where alerts go, and how deliveries are retried. */
+  webhooks: z
+    .strictObject({
+      secret: z
+        .string()
+        .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { error: 'expected whsec_ followed by base64' }),
+      retry_schedule_s: z
+        .array(z.number().int().positive().max(86_400))
+        .max(20)
+        .default([5, 300, 1800, 7200]),
+      /** Where budget alerts are sent (the operator's endpoint). */
+      alert_url: url.optional(),
+    })
+    .optional(),
   /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
   tiers: tiersSchema,
   /** USD per million tokens, by upstream model id: overrides and extends the built-in table (src/core/price-table.ts). */

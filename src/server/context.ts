@@ -19,6 +19,7 @@ import type { Resilience } from '../resilience/resilience.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
+import type { WebhookSender } from '../webhooks/webhook-sender.ts';
 import type { RequestLimits } from './request-limits.ts';
 
 export interface GatewayState {
@@ -45,6 +46,8 @@ export interface GatewayContext {
   readonly redis: Redis | undefined;
   /** Rate limits of keys and tiers (shared through Redis when it is configured). */
   readonly limits: RequestLimits;
+  /** Signed webhook deliveries (budget alerts), when `webhooks.alert_url` is configured. */
+  readonly webhooks: WebhookSender | undefined;
   /** The response cache, when any model has caching on. */
   readonly cache: ResponseCache | undefined;
   /** Tells other instances (through Redis) that the cache was invalidated; absent without Redis or a cache. */

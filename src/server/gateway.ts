@@ -47,6 +47,7 @@ import { connectRedis } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import { openDatabase } from '../store/sql.ts';
 import { throttledWarning } from '../util/throttled-warning.ts';
+import { WebhookSender } from '../webhooks/webhook-sender.ts';
 import { buildApp } from './app.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
 import { RequestLimits } from './request-limits.ts';
@@ -88,6 +89,7 @@ export class Gateway {
     let semantic: SemanticCache | undefined;
     let cache: ResponseCache | undefined;
     let invalidations: CacheInvalidations | undefined;
+    let alertHooks: WebhookSender | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -141,6 +143,24 @@ export class Gateway {
         60_000,
       ).bind(undefined, { store: redis ? 'redis' : 'memory' });
       const sharedWindows = redis ? new RedisRateLimitStore(redis, redisKeys) : undefined;
+      // Budget alerts also go, signed, to the operator's endpoint when one is configured.
+      alertHooks =
+        config.webhooks?.alert_url === undefined
+          ? undefined
+          : new WebhookSender({
+              secret: config.webhooks.secret,
+              retryScheduleS: config.webhooks.retry_schedule_s,
+              onFailure: (failure) =>
+                logger.warn(
+                  {
+                    webhookId: failure.id,
+                    attempt: failure.attempt,
+                    err: failure.error,
+                    final: failure.final,
+                  },
+                  'budget alert webhook failed',
+                ),
+            });
       // Targets' capacity (`limits: { rpm, tpm }`) is counted in the same shared windows.
       const router = new Router(models, {
         ...(sharedWindows ? { sharedCapacity: sharedWindows } : {}),
@@ -162,6 +182,18 @@ export class Gateway {
             seed: (subject, period) => subjectSpentMicros(database, subject, period.startMs, period.endMs),
             onAlert: (alert) => {
               metrics.budgetAlerts.inc({ period: alert.period.kind });
+              if (alertHooks !== undefined && config.webhooks?.alert_url !== undefined) {
+                void alertHooks.send(config.webhooks.alert_url, {
+                  type: 'budget.alert',
+                  data: {
+                    subject: alert.subject,
+                    window: alert.period.id,
+                    spent_usd: alert.spentMicros / 1_000_000,
+                    budget_usd: alert.period.limitMicros / 1_000_000,
+                    fraction: Math.round(alert.fraction * 1000) / 1000,
+                  },
+                });
+              }
               logger.warn(
                 {
                   subject: alert.subject,
@@ -196,6 +228,7 @@ export class Gateway {
         database,
         redis,
         limits,
+        webhooks: alertHooks,
         cache,
         semantic,
         cacheInvalidations: invalidations,
@@ -215,6 +248,7 @@ export class Gateway {
       await app.ready();
       return new Gateway(context, app, masterKey);
     } catch (error) {
+      alertHooks?.close();
       await resilience?.close().catch(() => undefined);
       await invalidations?.close().catch(() => undefined);
       await cache?.close().catch(() => undefined);
@@ -265,6 +299,7 @@ export class Gateway {
     await semantic?.close();
     await keySync.close();
     await this.context.resilience.close();
+    this.context.webhooks?.close();
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     if (redis) await redis.quit().catch(() => redis.disconnect());
     await database.close();

@@ -3,18 +3,23 @@
  * `budget_exceeded` (OpenAI's `insufficient_quota`; Anthropic's
  * `billing_error`) before any upstream call once its key's window has no room
  * for its estimated cost; what a request really cost is what is spent; the
- * 80% alert is logged and counted once per window; PATCH changes a budget.
+ * 80% alert is logged and counted once per window, and sent as a signed
+ * webhook (Standard Webhooks, retried under the same id); PATCH changes a budget.
  *
  * Prices: the mock model at $1,000 per million tokens (1,000 micro-dollars a
  * token), so "ping" with max_tokens 1 (4 prompt + 1 completion tokens) costs
  * exactly $0.005, estimated and real alike.
  */
 import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually } from '../conformance/harness.ts';
+import { registerSecret, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 let gw: TestGateway;
 
@@ -133,5 +138,80 @@ describe('a key with a daily budget', () => {
     assert.equal((await patch(null)).status, 200);
     assert.equal((await chat(key)).status, 200);
     assert.equal((await patch({ daily_usd: -1 })).status, 400);
+  });
+});
+
+describe('the 80% alert as a signed webhook', () => {
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const deliveries: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+  let receiver: Server;
+  let hooked: TestGateway;
+  before(async () => {
+    registerSecret(secret);
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        deliveries.push({ headers: req.headers, body });
+        // The first delivery fails: the retry must carry the same webhook-id.
+        res.writeHead(deliveries.length === 1 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
+    hooked = await startTestGateway({
+      config: {
+        pricing: { 'mock-1': { input: 1_000, output: 1_000 } },
+        webhooks: { secret, alert_url: `http://127.0.0.1:${port}/hooks`, retry_schedule_s: [1] },
+      },
+    });
+  });
+  after(async () => {
+    await hooked.close();
+    await new Promise((resolve) => receiver.close(resolve));
+  });
+
+  /** Standard Webhooks verification, written from the spec: HMAC-SHA256 of `id.timestamp.body` with the secret's bytes. */
+  const verifies = (d: (typeof deliveries)[number]) => {
+    const id = String(d.headers['webhook-id']);
+    const timestamp = String(d.headers['webhook-timestamp']);
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${d.body}`).digest('base64');
+    return String(d.headers['webhook-signature'])
+      .split(' ')
+      .some((sig) => sig === `v1,${expected}`);
+  };
+
+  test('sent once per window, signed, retried under the same id when the endpoint fails', async () => {
+    const res = await fetch(`${hooked.url}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${hooked.masterKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'hooked', budget: { daily_usd: 0.02 } }),
+    });
+    const { id, key } = (await res.json()) as { id: string; key: string };
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const answer = await fetch(`${hooked.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock', max_tokens: 1, messages: [{ role: 'user', content: 'ping' }] }),
+      });
+      await answer.arrayBuffer();
+      statuses.push(answer.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 402, 402]);
+    await eventually('the alert and its retry delivered', () => deliveries.length >= 2, { timeoutMs: 5_000 });
+    assert.equal(deliveries.length, 2, 'one alert, delivered twice (a failure, then its retry)');
+    assert.equal(deliveries[0]!.headers['webhook-id'], deliveries[1]!.headers['webhook-id']);
+    assert.ok(deliveries.every(verifies), 'every delivery verifies with the secret');
+    const event = JSON.parse(deliveries[1]!.body) as { type: string; data: Record<string, unknown> };
+    assert.equal(event.type, 'budget.alert');
+    assert.deepEqual(
+      [event.data['subject'], event.data['window'], event.data['budget_usd'], event.data['spent_usd']],
+      [`key:${id}`, `day:${new Date().toISOString().slice(0, 10)}`, 0.02, 0.02],
+    );
+    assert.ok(!readFileSync(hooked.logFile, 'utf8').includes(secret.slice(6)), 'the secret is never logged');
   });
 });

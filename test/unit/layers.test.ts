@@ -17,7 +17,7 @@ const LAYERS: string[][] = [
   ['util'],
   ['core'],
   ['config'],
-  ['store', 'observability'],
+  ['store', 'observability', 'webhooks'],
   ['auth', 'ledger', 'limits'],
   ['providers'],
   ['routing'],
