@@ -13,7 +13,7 @@ const count = (what: string) =>
     .positive({ error: `expected at least 1 ${what}` })
     .max(1_000_000_000_000);
 
-export const limitsSchema = z.strictObject({
+const limitFields = {
   requests_per_second: count('requests').optional(),
   requests_per_minute: count('requests').optional(),
   requests_per_hour: count('requests').optional(),
@@ -21,6 +21,17 @@ export const limitsSchema = z.strictObject({
   tokens_per_minute: count('tokens').optional(),
   tokens_per_day: count('tokens').optional(),
   max_concurrent: count('requests').optional(),
+};
+
+export const limitsSchema = z.strictObject({
+  ...limitFields,
+  /**
+   * The limits each end user of the key (or team) gets on their own: the
+   * request's `user` field (Anthropic: `metadata.user_id`), or the header
+   * `server.end_user_header` names. A request naming no end user is held to
+   * the key's limits alone.
+   */
+  per_user: z.strictObject(limitFields).optional(),
 });
 
 export type LimitsConfig = z.output<typeof limitsSchema>;

@@ -176,6 +176,11 @@ export const configSchema = z.strictObject({
         .default(10 * 1024 * 1024),
       /** SSE comment sent when a stream has been silent this long, so proxies keep it open. */
       heartbeat_ms: positiveMs('heartbeat_ms').default(15_000),
+      /** A request header naming the end user (per_user limits), over the body's `user` field; e.g. x-end-user. */
+      end_user_header: z
+        .string()
+        .regex(/^[a-z0-9-]{1,100}$/, { error: 'expected a lower-case header name' })
+        .optional(),
       /** Node's headersTimeout: closes slow-header (slowloris) sockets. */
       headers_timeout_ms: positiveMs('headers_timeout_ms').default(20_000),
       shutdown: z

@@ -2,7 +2,8 @@
  * A limits object (tiers, keys, teams alike: DESIGN.md) as the window rules a
  * rate-limit store counts. `requests_per_minute: 1000` is the rule
  * `requests-minute`: at most 1,000 requests admitted in any 60 s.
- * `max_concurrent` is not a window; the concurrency limiter holds it.
+ * `max_concurrent` is not a window; the concurrency limiter holds it;
+ * `per_user` is the limits object each end user gets (a subject of its own).
  */
 import type { LimitsConfig } from '../config/limits-schema.ts';
 
@@ -38,11 +39,18 @@ export function windowRules(limits: Limits): WindowRule[] {
   return rules;
 }
 
-/** `base` with every limit `override` sets replacing it (a key's own limits over its tier's). */
+/**
+ * `base` with every limit `override` sets replacing it (a key's own limits
+ * over its tier's); `per_user` merges the same way, one limit at a time.
+ */
 export function mergeLimits(base: Limits | undefined, override: Limits | undefined): Limits {
   const merged: Limits = { ...base };
   for (const [name, value] of Object.entries(override ?? {})) {
-    if (value !== undefined) (merged as Record<string, number>)[name] = value;
+    if (value === undefined || name === 'per_user') continue;
+    (merged as Record<string, unknown>)[name] = value;
+  }
+  if (base?.per_user !== undefined || override?.per_user !== undefined) {
+    merged.per_user = mergeLimits(base?.per_user, override?.per_user) as Limits['per_user'];
   }
   return merged;
 }

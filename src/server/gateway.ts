@@ -208,6 +208,7 @@ export class Gateway {
           }),
           pricer,
           onStoreError: limitStoreFailed,
+          endUserHeader: config.server.end_user_header,
         },
         (id) => keys.team(id),
       );

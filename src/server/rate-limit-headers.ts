@@ -8,11 +8,14 @@
  * - the IETF's (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy`
  *   lists every rule (`"requests-minute";q=1000;w=60`), `RateLimit` what is
  *   left of each (`"requests-minute";r=998;t=42`, t in seconds); a team's rules
- *   are named `team-requests-minute` and so on.
+ *   are named `team-requests-minute`, an end user's `user-requests-minute`.
  */
 
 import type { RuleState } from '../limits/rate-limit-store.ts';
 import type { RateLimitDecision } from '../limits/rate-limiter.ts';
+
+/** How a rule is named by whose it is: the key's plainly, a team's `team-…`, an end user's `user-…`. */
+const SUBJECT_PREFIX: Record<string, string> = { key: '', team: 'team-', user: 'user-' };
 
 export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -21,7 +24,7 @@ export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<stri
     decision.rules.map((state) => ({
       state,
       now: decision.now,
-      name: decision.subject.startsWith('team:') ? `team-${state.rule.id}` : state.rule.id,
+      name: `${SUBJECT_PREFIX[decision.subject.slice(0, decision.subject.indexOf(':'))] ?? ''}${state.rule.id}`,
     })),
   );
   if (states.length === 0) return headers;

@@ -46,14 +46,21 @@ export interface RequestLimitsParts {
   budgets: BudgetGuard;
   pricer: AttemptPricer;
   onStoreError: (error: unknown) => void;
+  /** `server.end_user_header`: a header naming the request's end user, over the body's field. */
+  endUserHeader?: string | undefined;
 }
 
-/** What one subject (a key, its team) is held to. */
+/** What one subject (a key, its team, one of their end users) is held to. */
 interface SubjectLimits {
   subject: string;
   limits: Limits;
   budget: BudgetConfig | null;
+  /** What each end user of this key or team is held to on their own (`per_user`), if anything. */
+  perUser?: Limits | undefined;
 }
+
+/** The longest end-user id counted (longer ones are cut): ids name Redis keys. */
+const MAX_END_USER_LENGTH = 256;
 
 export class RequestLimits {
   readonly #parts: RequestLimitsParts;
@@ -66,17 +73,32 @@ export class RequestLimits {
     this.#teams = teams;
   }
 
-  /** What the request's key, and the key's team, are each held to (empty: nothing limits it). */
-  subjectsOf(key: AuthenticatedKey): SubjectLimits[] {
+  /**
+   * What the request's key, the key's team, and the end user of each (when the
+   * request names one and they have `per_user` limits) are held to; empty when
+   * nothing limits it.
+   */
+  subjectsOf(key: AuthenticatedKey, endUser: string | undefined): SubjectLimits[] {
     const subjects: SubjectLimits[] = [];
     const own = this.#limitsOf(key, `key:${key.id}`, key.isMaster ? null : key.tier, key.limits, key.budget);
-    if (own !== null) subjects.push(own);
     const team = key.teamId === null ? undefined : this.#teams(key.teamId);
-    if (team !== undefined) {
-      const shared = this.#limitsOf(team, `team:${team.id}`, team.tier, team.limits, team.budget);
-      if (shared !== null) subjects.push(shared);
+    const shared = team && this.#limitsOf(team, `team:${team.id}`, team.tier, team.limits, team.budget);
+    for (const owner of [own, shared]) {
+      if (owner === null || owner === undefined) continue;
+      subjects.push(owner);
+      if (owner.perUser !== undefined && endUser !== undefined) {
+        subjects.push({ subject: `user:${owner.subject}:${endUser}`, limits: owner.perUser, budget: null });
+      }
     }
     return subjects;
+  }
+
+  /** The end user a request names: the configured header, else the body's own field; undefined when none. */
+  endUserOf(request: FastifyRequest, bodyUser: unknown): string | undefined {
+    const header =
+      this.#parts.endUserHeader === undefined ? undefined : request.headers[this.#parts.endUserHeader];
+    const value = typeof header === 'string' && header !== '' ? header : bodyUser;
+    return typeof value === 'string' && value !== '' ? value.slice(0, MAX_END_USER_LENGTH) : undefined;
   }
 
   #limitsOf(
@@ -90,11 +112,13 @@ export class RequestLimits {
     if (found === undefined) {
       const tier = tierName === null ? undefined : this.#parts.tiers[tierName];
       const limits = mergeLimits(tier, own ?? undefined);
+      const perUser = limits.per_user;
       const limited =
         this.#parts.limiter.rulesFor(limits).length > 0 ||
         limits.max_concurrent !== undefined ||
+        perUser !== undefined ||
         (budget !== null && Object.keys(budget).length > 0);
-      found = limited ? { subject, limits, budget } : null;
+      found = limited ? { subject, limits, budget, perUser } : null;
       this.#bySubject.set(owner, found);
     }
     return found;
@@ -110,10 +134,11 @@ export class RequestLimits {
     reply: FastifyReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
+    bodyUser?: unknown,
   ): Promise<void> | undefined {
     const key = request.key!;
     if (key.isMaster) return undefined;
-    const subjects = this.subjectsOf(key);
+    const subjects = this.subjectsOf(key, this.endUserOf(request, bodyUser));
     if (subjects.length === 0) return undefined;
     return this.#admit(subjects, request, reply, route, once(estimate));
   }
@@ -216,9 +241,10 @@ function once<T>(compute: () => T): () => T {
   };
 }
 
-/** `key` or `team`, as a refusal names whose limit it was. */
+/** `key`, `team` or `end user`, as a refusal names whose limit it was. */
 function ownerOf(subject: string): string {
-  return subject.slice(0, subject.indexOf(':'));
+  const kind = subject.slice(0, subject.indexOf(':'));
+  return kind === 'user' ? 'end user' : kind;
 }
 
 function rateRefusal(decision: RateLimitDecision, subject: string): GatewayError {

@@ -279,3 +279,66 @@ describe('max_concurrent', () => {
     assert.equal(next.headers.get('x-ratelimit-remaining-requests'), '97');
   });
 });
+
+describe('per_user limits', () => {
+  test("each end user of a key gets the key's per_user limits on their own, inside the key's", async () => {
+    const { key } = await newKey({
+      limits: { requests_per_minute: 5, per_user: { requests_per_minute: 2 } },
+    });
+    const as = async (user: string | undefined) => {
+      const res = await chat(key, user === undefined ? {} : { user });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.deepEqual([await as('alice'), await as('alice'), await as('alice')], [200, 200, 429]);
+    const bob = await chat(key, { user: 'bob' });
+    await bob.arrayBuffer();
+    assert.equal(bob.status, 200);
+    assert.equal(
+      bob.headers.get('ratelimit-policy'),
+      '"requests-minute";q=5;w=60, "user-requests-minute";q=2;w=60',
+    );
+    // The key's own 5 a minute still caps them together: alice 2, bob 1 (alice's refused third not counted), then 2 more.
+    assert.deepEqual([await as(undefined), await as('carol'), await as('dave')], [200, 200, 429]);
+  });
+
+  test('the end user can come from a configured header (over the body) and from Anthropic metadata.user_id', async () => {
+    const headerGw = await startTestGateway({ config: { server: { end_user_header: 'x-end-user' } } });
+    try {
+      const created = await fetch(`${headerGw.url}/admin/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${headerGw.masterKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'u', limits: { per_user: { requests_per_minute: 1 } } }),
+      });
+      const { key } = (await created.json()) as { key: string };
+      const send = async (headers: Record<string, string>, user?: string) => {
+        const res = await fetch(`${headerGw.baseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({
+            model: 'mock',
+            messages: [{ role: 'user', content: 'hi' }],
+            ...(user ? { user } : {}),
+          }),
+        });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      assert.equal(await send({ 'x-end-user': 'erin' }, 'frank'), 200);
+      assert.equal(await send({}, 'erin'), 429, 'erin named by the header, then by the body: one end user');
+      assert.equal(await send({}, 'frank'), 200, 'frank was never counted: the header won');
+      const anthropic = new Anthropic({ apiKey: key, baseURL: headerGw.url, maxRetries: 0 });
+      const ask = () =>
+        anthropic.messages.create({
+          model: 'mock',
+          max_tokens: 8,
+          metadata: { user_id: 'gina' },
+          messages: [{ role: 'user', content: 'hi' }],
+        });
+      await ask();
+      await assert.rejects(ask(), (error: unknown) => error instanceof Anthropic.RateLimitError);
+    } finally {
+      await headerGw.close();
+    }
+  });
+});

@@ -92,10 +92,13 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     // Planned once, when first needed: a token limit's estimate or the dispatch below (not for a cache hit).
     let planned: ReturnType<typeof planMessages> | undefined;
     const planOf = () => (planned ??= planMessages(body, forwardedAnthropicHeaders(request.headers)));
-    const limited = gw.limits.admit(request, reply, route, () => ({
-      prompt: estimatePromptTokens(planOf().view),
-      output: maxOutputTokens(planOf().view),
-    }));
+    const limited = gw.limits.admit(
+      request,
+      reply,
+      route,
+      () => ({ prompt: estimatePromptTokens(planOf().view), output: maxOutputTokens(planOf().view) }),
+      body.metadata?.user_id,
+    );
     if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'messages', body);
     if (body.stream !== true) {

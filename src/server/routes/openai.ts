@@ -36,10 +36,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
     const body = validateChatRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const limited = gw.limits.admit(request, reply, route, () => ({
-      prompt: estimatePromptTokens(body),
-      output: maxOutputTokens(body),
-    }));
+    const limited = gw.limits.admit(
+      request,
+      reply,
+      route,
+      () => ({ prompt: estimatePromptTokens(body), output: maxOutputTokens(body) }),
+      body.user,
+    );
     if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'chat', body);
     if (body.stream !== true) {
@@ -76,10 +79,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
     const route = resolveModel(gw.models, body.model, request.key!);
-    const limited = gw.limits.admit(request, reply, route, () => ({
-      prompt: estimateEmbeddingTokens(body.input),
-      output: 0,
-    }));
+    const limited = gw.limits.admit(
+      request,
+      reply,
+      route,
+      () => ({ prompt: estimateEmbeddingTokens(body.input), output: 0 }),
+      body.user,
+    );
     if (limited !== undefined) await limited;
     const cached = openRequestCache(gw, request, route, 'embeddings', body);
     const answered = answerFromMemory(gw, request, reply, cached, {
