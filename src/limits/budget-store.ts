@@ -61,6 +61,7 @@ export class MemoryBudgetStore implements BudgetStore {
   readonly #counters = new Map<string, { spent: number; reserved: number; expiresAt: number }>();
   readonly #alerts = new Map<string, number>();
   readonly #now: () => number;
+  #sweptAt = 0;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -73,6 +74,7 @@ export class MemoryBudgetStore implements BudgetStore {
     seed: SpendSeed,
   ): Promise<BudgetDecision> {
     const now = this.#now();
+    this.#sweep(now);
     const counters = [];
     for (const period of periods) {
       const name = `${subject}|${period.id}`;
@@ -120,6 +122,14 @@ export class MemoryBudgetStore implements BudgetStore {
       states.push({ period, spentMicros: counter.spent, reservedMicros: counter.reserved });
     }
     return states;
+  }
+
+  /** Forgets counters and alert marks of windows long over, at most once a minute (memory stays bounded by the live ones). */
+  #sweep(now: number): void {
+    if (now - this.#sweptAt < 60_000) return;
+    this.#sweptAt = now;
+    for (const [name, counter] of this.#counters) if (counter.expiresAt <= now) this.#counters.delete(name);
+    for (const [id, until] of this.#alerts) if (until <= now) this.#alerts.delete(id);
   }
 
   async claimAlert(subject: string, period: BudgetPeriod, name: string): Promise<boolean> {

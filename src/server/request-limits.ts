@@ -1,6 +1,8 @@
 /**
  * The limits of a model request, checked before anything else is done for
- * it, in this order:
+ * it, for each subject it answers to (its key; the key's team, when it has
+ * one; the end user of each, when the request names one and they have
+ * `per_user` limits), in this order:
  *
  * 1. `max_concurrent`: a slot held from admission until the response is done
  *    (or the client gone); taken first, so a request refused for it is not
@@ -15,7 +17,8 @@
  *    402 `budget_exceeded` when a window has no room.
  *
  * A refusal is in the route's own error shape and happens before any
- * upstream call.
+ * upstream call; whatever the other subjects had taken for the request is
+ * given back.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
@@ -28,6 +31,7 @@ import type { ConcurrencySlot, ConcurrencyStore } from '../limits/concurrency-st
 import { type Limits, mergeLimits } from '../limits/limit-rules.ts';
 import type { RateLimitDecision, RateLimiter } from '../limits/rate-limiter.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
+import { once } from '../util/once.ts';
 import { rateLimitHeaders } from './rate-limit-headers.ts';
 
 /** What a request is expected to use: its prompt, and the most output it allows (0: it sets no cap). */
@@ -227,18 +231,6 @@ export class RequestLimits {
       { retryAfterMs: 1_000 },
     );
   }
-}
-
-function once<T>(compute: () => T): () => T {
-  let value: T | undefined;
-  let done = false;
-  return () => {
-    if (!done) {
-      value = compute();
-      done = true;
-    }
-    return value as T;
-  };
 }
 
 /** `key`, `team` or `end user`, as a refusal names whose limit it was. */

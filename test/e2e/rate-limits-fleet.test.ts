@@ -139,10 +139,11 @@ describe('three gateway processes sharing Redis', () => {
       const target = res.headers.get('x-switchyard-target')!;
       served[target] = (served[target] ?? 0) + 1;
     }
-    // Counted per instance, each would see 50 and never shed. Each instance sees the fleet's count
-    // as of its own last attempt: at most two attempts (the other instances') behind.
+    // Counted per instance, each would see 50 and never shed: the primary would serve all 150.
+    // Shared, shedding starts at the fleet's 80th; an instance's view trails by the counts whose
+    // replies it has not had yet (routing never waits for Redis), so a few more may slip through.
     const primary = served['mock/capped-a'] ?? 0;
-    assert.ok(primary >= 80 && primary <= 83, JSON.stringify(served));
+    assert.ok(primary >= 80 && primary <= 95, JSON.stringify(served));
     assert.equal(served['mock/capped-b'], 150 - primary);
   });
 

@@ -15,6 +15,7 @@ import {
   type StreamStart,
 } from '../../dispatch/dispatch.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
+import { once } from '../../util/once.ts';
 import { requestId } from '../../util/request-id.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
@@ -93,11 +94,6 @@ export function recordRequest(
   );
   request.usage = recorder;
   return recorder;
-}
-
-function once(compute: () => number): () => number {
-  let value: number | undefined;
-  return () => (value ??= compute());
 }
 
 /** Which target served, how many attempts it took, and why it fell back (if it did). */
