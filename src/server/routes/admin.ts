@@ -66,7 +66,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
 
   app.get('/admin/keys', { onRequest }, async () => ({ object: 'list', data: await gw.keys.list() }));
 
-  // Changes tier, limits, budget, models, name, metadata or expiry; every instance applies it within a second.
+  // Changes tier, limits, budget, team, models, name, metadata or expiry; every instance applies it within a second.
   app.patch('/admin/keys/:id', { onRequest }, async (request) => {
     const { id } = request.params as { id: string };
     if (!KEY_ID.test(id)) throw new GatewayError('not_found', 'No such key');
