@@ -78,6 +78,11 @@ export function validateConfig(raw: unknown): Config {
   const problems: string[] = [];
   problems.push(...validateRouting(config));
   problems.push(...validateSemanticCache(config));
+  for (const name of Object.keys(config.limits.models)) {
+    // A limit on a model no client can ask for would silently limit nothing.
+    if (!Object.hasOwn(config.models, name))
+      problems.push(`limits.models.${name}: not a model of this gateway`);
+  }
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
     problems.push('master_key: a documented sample key cannot be used; set a random secret');
   }

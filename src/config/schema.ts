@@ -6,7 +6,7 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
-import { tiersSchema } from './limits-schema.ts';
+import { limitsSchema, tiersSchema } from './limits-schema.ts';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
 import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from './redis-prefix.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
@@ -259,6 +259,17 @@ export const configSchema = z.strictObject({
     .optional(),
   /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
   tiers: tiersSchema,
+  /**
+   * Limits on all traffic, whatever the key (the master key's included):
+   * `gateway` on every model request, `models.<name>` on requests for that
+   * model (the name clients ask for). Fleet-wide with Redis.
+   */
+  limits: z
+    .strictObject({
+      gateway: limitsSchema.optional(),
+      models: z.record(z.string().min(1).max(200), limitsSchema).default({}),
+    })
+    .prefault({}),
   /** USD per million tokens, by upstream model id: overrides and extends the built-in table (src/core/price-table.ts). */
   pricing: z
     .record(

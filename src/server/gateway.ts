@@ -173,6 +173,7 @@ export class Gateway {
       const limits = new RequestLimits(
         {
           tiers: config.tiers,
+          traffic: config.limits,
           limiter: new RateLimiter(sharedWindows ?? new MemoryRateLimitStore(), {
             onStoreError: limitStoreFailed,
           }),

@@ -14,8 +14,14 @@
 import type { RuleState } from '../limits/rate-limit-store.ts';
 import type { RateLimitDecision } from '../limits/rate-limiter.ts';
 
-/** How a rule is named by whose it is: the key's plainly, a team's `team-…`, an end user's `user-…`. */
-const SUBJECT_PREFIX: Record<string, string> = { key: '', team: 'team-', user: 'user-' };
+/** How a rule is named by whose it is: the key's plainly, a team's `team-…`, an end user's `user-…`, the gateway's and a model's `gateway-…`, `model-…`. */
+const SUBJECT_PREFIX: Record<string, string> = {
+  key: '',
+  team: 'team-',
+  user: 'user-',
+  gateway: 'gateway-',
+  model: 'model-',
+};
 
 export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
   const headers: Record<string, string> = {};

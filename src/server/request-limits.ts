@@ -2,7 +2,8 @@
  * The limits of a model request, checked before anything else is done for
  * it, for each subject it answers to (its key; the key's team, when it has
  * one; the end user of each, when the request names one and they have
- * `per_user` limits), in this order:
+ * `per_user` limits; all traffic, and all traffic to its model, when config
+ * `limits` says so), in this order:
  *
  * 1. `max_concurrent`: a slot held from admission until the response is done
  *    (or the client gone); taken first, so a request refused for it is not
@@ -45,6 +46,8 @@ export const UNCAPPED_OUTPUT_ESTIMATE = 1_024;
 
 export interface RequestLimitsParts {
   tiers: Config['tiers'];
+  /** Config `limits`: on all traffic (`gateway`) and per model. */
+  traffic?: Config['limits'] | undefined;
   limiter: RateLimiter;
   slots: ConcurrencyStore;
   budgets: BudgetGuard;
@@ -128,8 +131,21 @@ export class RequestLimits {
     return found;
   }
 
+  /** What all traffic to `model` is held to: config `limits.gateway` and `limits.models.<model>`. */
+  #trafficSubjects(model: string): SubjectLimits[] {
+    const traffic = this.#parts.traffic;
+    if (traffic === undefined) return [];
+    const subjects: SubjectLimits[] = [];
+    if (traffic.gateway !== undefined)
+      subjects.push({ subject: 'gateway:all', limits: traffic.gateway, budget: null });
+    const perModel = traffic.models[model];
+    if (perModel !== undefined) subjects.push({ subject: `model:${model}`, limits: perModel, budget: null });
+    return subjects;
+  }
+
   /**
-   * Charges the request to its key and the key's team; resolves when admitted
+   * Charges the request to its key, the key's team, their end users and the
+   * traffic limits of the gateway and the model; resolves when admitted
    * (headers set on the reply), throws 429 or 402 when not. Undefined at once
    * when nothing limits it, so an unlimited request awaits nothing.
    */
@@ -141,8 +157,10 @@ export class RequestLimits {
     bodyUser?: unknown,
   ): Promise<void> | undefined {
     const key = request.key!;
-    if (key.isMaster) return undefined;
-    const subjects = this.subjectsOf(key, this.endUserOf(request, bodyUser));
+    const traffic = this.#trafficSubjects(route.name);
+    if (key.isMaster && traffic.length === 0) return undefined;
+    const own = key.isMaster ? [] : this.subjectsOf(key, this.endUserOf(request, bodyUser));
+    const subjects = traffic.length === 0 ? own : [...own, ...traffic];
     if (subjects.length === 0) return undefined;
     return this.#admit(subjects, request, reply, route, once(estimate));
   }
@@ -233,7 +251,7 @@ export class RequestLimits {
   }
 }
 
-/** `key`, `team` or `end user`, as a refusal names whose limit it was. */
+/** `key`, `team`, `end user`, `gateway` or `model`, as a refusal names whose limit it was. */
 function ownerOf(subject: string): string {
   const kind = subject.slice(0, subject.indexOf(':'));
   return kind === 'user' ? 'end user' : kind;

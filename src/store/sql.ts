@@ -150,14 +150,16 @@ const REPLICA_RETRY_MS = 30_000;
 
 /**
  * Whether a query failed because its server could not be used (refused, timed
- * out, shut down, too many connections, in recovery and not ready), not
- * because of the query: only then is another server worth asking.
+ * out, shut down, too many connections, in recovery and not ready, behind the
+ * primary's schema), not because of the query: only then is another server
+ * worth asking.
  */
 function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
-    // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention).
-    if (/^(08|53|57)/.test(code)) return true;
+    // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention);
+    // 42P01 (no such table): a replica that has not replayed a migration yet.
+    if (/^(08|53|57)/.test(code) || code === '42P01') return true;
     if (/^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ECONNRESET…
     return false;
   }

@@ -342,3 +342,56 @@ describe('per_user limits', () => {
     }
   });
 });
+
+describe('traffic limits (config limits.gateway and limits.models)', () => {
+  test('all keys share them, the master key too; a model has its own; refusals say whose limit it was', async () => {
+    const traffic = await startTestGateway({
+      config: {
+        models: {
+          mock: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+          other: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+        },
+        limits: { gateway: { requests_per_minute: 4 }, models: { other: { requests_per_minute: 1 } } },
+      },
+    });
+    try {
+      const send = async (token: string, model: string) => {
+        const res = await fetch(`${traffic.baseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        return { status: res.status, body: await res.text(), policy: res.headers.get('ratelimit-policy') };
+      };
+      const created = await fetch(`${traffic.url}/admin/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${traffic.masterKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 't' }),
+      });
+      const { key } = (await created.json()) as { key: string };
+      const first = await send(key, 'other');
+      assert.equal(first.status, 200);
+      assert.equal(first.policy, '"gateway-requests-minute";q=4;w=60, "model-requests-minute";q=1;w=60');
+      const second = await send(traffic.masterKey, 'other');
+      assert.equal(second.status, 429);
+      assert.match(second.body, /the model's limit of 1 requests per minute/);
+      assert.equal((await send(traffic.masterKey, 'mock')).status, 200);
+      assert.equal((await send(key, 'mock')).status, 200);
+      // The fourth admitted: the refused one gave its gateway count back.
+      assert.equal((await send(key, 'mock')).status, 200);
+      // Now the gateway's 4 a minute is spent, whatever the key or model.
+      const over = await send(key, 'mock');
+      assert.equal(over.status, 429);
+      assert.match(over.body, /the gateway's limit of 4 requests per minute/);
+    } finally {
+      await traffic.close();
+    }
+  });
+
+  test('a limit on a model the gateway does not serve is refused at start', async () => {
+    await assert.rejects(
+      startTestGateway({ config: { limits: { models: { nope: { requests_per_minute: 1 } } } } }),
+      /limits\.models\.nope: not a model of this gateway/,
+    );
+  });
+});
