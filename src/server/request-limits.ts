@@ -66,6 +66,8 @@ interface SubjectLimits {
   perUser?: Limits | undefined;
 }
 
+const NO_SUBJECTS: readonly SubjectLimits[] = [];
+
 /** The longest end-user id counted (longer ones are cut): ids name Redis keys. */
 const MAX_END_USER_LENGTH = 256;
 
@@ -75,9 +77,15 @@ export class RequestLimits {
   /** Per key or team object (a changed one is a new object); null when nothing limits it. */
   readonly #bySubject = new WeakMap<AuthenticatedKey | Team, SubjectLimits | null>();
 
+  /** Config limits any traffic at all (else the master key's requests do no limit work). */
+  readonly #limitsTraffic: boolean;
+
   constructor(parts: RequestLimitsParts, teams: (id: string) => Team | undefined) {
     this.#parts = parts;
     this.#teams = teams;
+    this.#limitsTraffic =
+      parts.traffic !== undefined &&
+      (parts.traffic.gateway !== undefined || Object.keys(parts.traffic.models).length > 0);
   }
 
   /**
@@ -132,9 +140,9 @@ export class RequestLimits {
   }
 
   /** What all traffic to `model` is held to: config `limits.gateway` and `limits.models.<model>`. */
-  #trafficSubjects(model: string): SubjectLimits[] {
+  #trafficSubjects(model: string): readonly SubjectLimits[] {
     const traffic = this.#parts.traffic;
-    if (traffic === undefined) return [];
+    if (traffic === undefined || !this.#limitsTraffic) return NO_SUBJECTS;
     const subjects: SubjectLimits[] = [];
     if (traffic.gateway !== undefined)
       subjects.push({ subject: 'gateway:all', limits: traffic.gateway, budget: null });
