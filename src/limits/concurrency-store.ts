@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { assertRedisReady } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
-import { assertReady } from './redis-rate-limit-store.ts';
 
 /** How long a slot is held unless released: longer than any request is let run. */
 export const LEASE_MS = 15 * 60_000;
@@ -58,7 +58,7 @@ export class RedisConcurrencyStore implements ConcurrencyStore {
   }
 
   async acquire(subject: string, max: number): Promise<{ slot: ConcurrencySlot | undefined; held: number }> {
-    assertReady(this.#redis);
+    assertRedisReady(this.#redis);
     const key = this.#keys.concurrencyLeases(subject);
     const lease = randomBytes(8).toString('hex');
     const [granted, held] = (await this.#acquire([key], [max, lease, this.#leaseMs])) as [number, number];

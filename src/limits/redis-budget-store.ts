@@ -6,6 +6,7 @@
  * wins, a racing one changes nothing) and kept until a day after it ends.
  */
 import type { Redis } from 'ioredis';
+import { assertRedisReady } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import { type BudgetPeriod, type BudgetPeriodKind, PERIOD_KINDS } from './budget-periods.ts';
@@ -16,7 +17,6 @@ import {
   type PeriodState,
   type SpendSeed,
 } from './budget-store.ts';
-import { assertReady } from './redis-rate-limit-store.ts';
 
 /** Seeding then reserving again can lose to another seed at most once per window. */
 const MAX_SEEDS = PERIOD_KINDS.length + 1;
@@ -40,7 +40,7 @@ export class RedisBudgetStore implements BudgetStore {
     amountMicros: number,
     seed: SpendSeed,
   ): Promise<BudgetDecision> {
-    assertReady(this.#redis);
+    assertRedisReady(this.#redis);
     const slots = this.#slots(subject, periods);
     const limits = slots.map((slot) => (slot.period === undefined ? -1 : slot.period.limitMicros));
     for (let seeds = 0; seeds <= MAX_SEEDS; seeds++) {

@@ -5,6 +5,7 @@
  * on Redis's clock.
  */
 import type { Redis } from 'ioredis';
+import { assertRedisReady } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import type { WindowRule } from './limit-rules.ts';
@@ -31,7 +32,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async consume(subject: string, charges: readonly WindowCharge[]): Promise<WindowDecision> {
-    assertReady(this.#redis);
+    assertRedisReady(this.#redis);
     const lines = charges.map((c) => `${c.rule.id} ${c.rule.windowMs} ${c.rule.limit} ${c.cost}`).join('\n');
     const reply = (await this.#consume(
       [this.#keys.rateWindows(subject)],
@@ -50,13 +51,4 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (delta === 0) return;
     await this.#adjust([this.#keys.rateWindows(subject)], [bucketField(rule, at), Math.trunc(delta)]);
   }
-}
-
-/**
- * A decision is not queued while Redis is unreachable: the caller goes on
- * without it at once (rather than after the command timeout), and a queued
- * decision replayed after the reconnect cannot count a request twice.
- */
-export function assertReady(redis: Redis): void {
-  if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
 }

@@ -65,6 +65,16 @@ export function connectRedis(url: string, options: ConnectRedisOptions = {}): Re
   return redis;
 }
 
+/**
+ * Throws unless the connection is ready. For commands that must not wait in
+ * ioredis's offline queue (limit and budget decisions): the caller goes on
+ * without Redis at once rather than after the command timeout, and a queued
+ * command replayed after the reconnect cannot count a request twice.
+ */
+export function assertRedisReady(redis: Redis): void {
+  if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+}
+
 /** Resolves when Redis answers PING; rejects on timeout, error or abort. */
 export async function pingRedis(redis: Redis, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
