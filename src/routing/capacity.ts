@@ -31,14 +31,28 @@ interface Bucket {
   tokenDrain: number;
   tokenLevel: number;
   updatedAt: number;
-  /** Fleet-wide windows (counted, never refused: their limit is out of reach) and the last count seen. */
-  shared: { rules: WindowRule[]; requests: number; tokens: number; seenAt: number } | undefined;
+  /** The fleet's count in the shared windows as last seen (when there is a shared store). */
+  shared: { requests: number; tokens: number; seenAt: number } | undefined;
 }
 
-/** Counted in the shared windows with a limit no count reaches: capacity sheds, it never refuses. */
-const UNREACHABLE = Number.MAX_SAFE_INTEGER;
-
 const MINUTE_MS = 60_000;
+
+/**
+ * Every target's shared windows, counted, never refused: their limit is out
+ * of any count's reach (capacity sheds; it does not refuse).
+ */
+const SHARED_REQUESTS: WindowRule = {
+  id: 'requests-minute',
+  unit: 'requests',
+  windowMs: MINUTE_MS,
+  limit: Number.MAX_SAFE_INTEGER,
+};
+const SHARED_TOKENS: WindowRule = {
+  id: 'tokens-minute',
+  unit: 'tokens',
+  windowMs: MINUTE_MS,
+  limit: Number.MAX_SAFE_INTEGER,
+};
 
 export class CapacityTracker {
   readonly #buckets = new Map<string, Bucket>();
@@ -68,18 +82,7 @@ export class CapacityTracker {
       tokenDrain: (limits.tpm ?? 0) / MINUTE_MS,
       tokenLevel: 0,
       updatedAt: this.#now(),
-      shared:
-        this.#shared === undefined
-          ? undefined
-          : {
-              rules: [
-                { id: 'requests-minute', unit: 'requests', windowMs: MINUTE_MS, limit: UNREACHABLE },
-                { id: 'tokens-minute', unit: 'tokens', windowMs: MINUTE_MS, limit: UNREACHABLE },
-              ],
-              requests: 0,
-              tokens: 0,
-              seenAt: 0,
-            },
+      shared: this.#shared === undefined ? undefined : { requests: 0, tokens: 0, seenAt: 0 },
     });
   }
 
@@ -101,10 +104,9 @@ export class CapacityTracker {
 
   #countShared(targetId: string, bucket: Bucket, tokens: number): void {
     const shared = bucket.shared!;
-    const [requests, tokenRule] = shared.rules as [WindowRule, WindowRule];
     this.#shared!.consume(`target:${targetId}`, [
-      { rule: requests, cost: 1 },
-      { rule: tokenRule, cost: tokens },
+      { rule: SHARED_REQUESTS, cost: 1 },
+      { rule: SHARED_TOKENS, cost: tokens },
     ]).then(
       (decision) => {
         shared.requests = decision.rules[0]?.used ?? 0;
