@@ -23,7 +23,7 @@ import { chatTarget, jsonBody, MODEL } from './chat-workload.ts';
 import { closedLoop, makePool } from './load.ts';
 import { type Started, startNode } from './procs.ts';
 import { type ProfileSummary, summarizeProfile } from './profile.ts';
-import { CONCURRENCY, log, PROFILE_S, PROXY_NODE_FLAGS, ROOT, WARMUP_S } from './settings.ts';
+import { CONCURRENCY, log, PROFILE_S, PROXY_CPU, PROXY_NODE_FLAGS, ROOT, WARMUP_S } from './settings.ts';
 
 /** Children get a clean environment: no provider keys or config from the caller's shell. */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -110,7 +110,7 @@ export function startGateway(
   g: GatewaySetup,
   logFile: string,
   nodeFlags: string[] = [],
-  cpu: number | string = 0,
+  cpu: number | string | undefined = PROXY_CPU,
 ): Started {
   return startNode(
     [...PROXY_NODE_FLAGS, ...nodeFlags, join(ROOT, 'bin/switchyard.js'), 'start', '--config', g.configPath],

@@ -18,7 +18,9 @@ import {
   GENERATOR_FLAGS,
   HOLD_RATE,
   HOLD_S,
+  LOAD_CPU,
   PROFILE_S,
+  PROXY_CPU,
   PROXY_NODE_FLAGS,
   RATE,
   SECONDS,
@@ -198,8 +200,8 @@ export function runNotes({ direct, pass, sy }: Paths, gateway: GatewayEvidence):
   const tput = Math.max(direct.throughput.rps, pass.throughput.rps);
   if ((pass.throughput.proxyCpuBusy ?? 1) < 0.9) {
     notes.push(
-      `note: the pass-through proxy used ${r0((pass.throughput.proxyCpuBusy ?? 0) * 100)}% of CPU 0 at c=${CONCURRENCY}: ` +
-        `its rps (${r0(tput)}) is bounded by the load side (CPU 1), not by the proxy.`,
+      `note: the pass-through proxy used ${r0((pass.throughput.proxyCpuBusy ?? 0) * 100)}% of CPU ${PROXY_CPU} at c=${CONCURRENCY}: ` +
+        `its rps (${r0(tput)}) is bounded by the load side (CPU ${LOAD_CPU}), not by the proxy.`,
     );
   }
   if (PROXY_NODE_FLAGS.length > 0) notes.push(`proxies ran with node flags: ${PROXY_NODE_FLAGS.join(' ')}`);

@@ -3,11 +3,11 @@
  *
  * Three paths to the same OpenAI upstream (bench/bench-upstream.ts, canned answers):
  *   direct       load generator → mock
- *   passthrough  → bench/passthrough-proxy.ts (node:http + undici Pool: the floor) → mock
+ *   passthrough  → bench/passthrough-proxy.mjs (node:http + undici Pool: the floor) → mock
  *   switchyard   → `switchyard start` (virtual key auth, metrics, info logs, SQLite ledger) → mock
  *
- * The proxy under test runs on CPU 0; this process (the load generator) and the mock on
- * CPU 1 (taskset). Phases per path: warm-up, open-loop latency at a fixed rate, closed-loop
+ * The proxy under test runs on CPU 1; this process (the load generator) and the mock on
+ * CPU 0 (taskset), as compare.sh pins them. Phases per path: warm-up, open-loop latency at a fixed rate, closed-loop
  * throughput (with the proxy's CPU time per request), an open-loop hold at a high rate,
  * sequential streaming TTFB. Prints one table; writes bench/results/latest.json.
  *
@@ -63,9 +63,11 @@ import { type GatewayEvidence, type Paths, profileText, resultJson, runNotes, ta
 import {
   FRAME_INTERVAL_MS,
   GENERATOR_FLAGS,
+  LOAD_CPU,
   log,
   OUT,
   PROFILE_S,
+  PROXY_CPU,
   PROXY_NODE_FLAGS,
   QUIET_WAIT_S,
   ROOT,
@@ -85,14 +87,14 @@ interface Machine {
   notes: string[];
 }
 
-/** Pins this process to CPU 1 when it can and waits (bounded) for an idle machine. */
+/** Pins this process to LOAD_CPU when it can and waits (bounded) for an idle machine. */
 async function prepareMachine(): Promise<Machine> {
   const notes: string[] = [];
   const cores = cpuCount();
   let pinned = false;
   if (!TASKSET) notes.push('NOTE: taskset not found: running unpinned (numbers are noisier).');
   else if (cores < 2) notes.push(`NOTE: only ${cores} CPU: running unpinned.`);
-  else pinned = pinSelf(1);
+  else pinned = pinSelf(LOAD_CPU);
   const quiet = await waitForQuiet(QUIET_WAIT_S);
   if (quiet.busyCores >= 0.15) {
     notes.push(
@@ -101,7 +103,7 @@ async function prepareMachine(): Promise<Machine> {
   }
   log(
     `node ${process.version}, ${cores} CPUs (${cpus()[0]?.model ?? '?'}), CLK_TCK ${CLK_TCK}, ` +
-      (pinned ? 'pinned: proxy on CPU 0, load + mock on CPU 1' : 'unpinned'),
+      (pinned ? `pinned: proxy on CPU ${PROXY_CPU}, load + mock on CPU ${LOAD_CPU}` : 'unpinned'),
   );
   return { cores, pinned, quiet, notes };
 }
@@ -119,7 +121,7 @@ interface Processes {
   gatewayUrl: string;
 }
 
-/** The mock upstream (CPU 1), then the pass-through proxy and the gateway under test (CPU 0). */
+/** The mock upstream (LOAD_CPU), then the pass-through proxy and the gateway under test (PROXY_CPU). */
 async function startProcesses(machine: Machine): Promise<Processes> {
   const cpuFor = (cpu: number): number | undefined => (machine.pinned ? cpu : undefined);
   // The mock is not under test: small semi-spaces keep its GC pauses out of the tails too.
@@ -132,22 +134,22 @@ async function startProcesses(machine: Machine): Promise<Processes> {
       '--frame-interval-ms',
       String(FRAME_INTERVAL_MS),
     ],
-    { cpu: cpuFor(1), env: childEnv(), stdout: 'pipe' },
+    { cpu: cpuFor(LOAD_CPU), env: childEnv(), stdout: 'pipe' },
   );
   const mockUrl = `http://127.0.0.1:${(JSON.parse(await mock.ready) as { port: number }).port}`;
   const slowMock = startNode(
     [...GENERATOR_FLAGS, join(ROOT, 'bench/bench-upstream.ts'), '--port', '0', '--frame-interval-ms', '500'],
-    { cpu: cpuFor(1), env: childEnv(), stdout: 'pipe' },
+    { cpu: cpuFor(LOAD_CPU), env: childEnv(), stdout: 'pipe' },
   );
   const slowMockUrl = `http://127.0.0.1:${(JSON.parse(await slowMock.ready) as { port: number }).port}`;
   const passthrough = startNode(
-    [...PROXY_NODE_FLAGS, join(ROOT, 'bench/passthrough-proxy.ts'), '--upstream', mockUrl],
-    { cpu: cpuFor(0), env: childEnv(), stdout: 'pipe' },
+    [...PROXY_NODE_FLAGS, join(ROOT, 'bench/passthrough-proxy.mjs'), '--upstream', mockUrl],
+    { cpu: cpuFor(PROXY_CPU), env: childEnv(), stdout: 'pipe' },
   );
   const passthroughUrl = `http://127.0.0.1:${(JSON.parse(await passthrough.ready) as { port: number }).port}`;
   const setup = prepareGateway(mockUrl, slowMockUrl);
   const gatewayLog = join(setup.dir, 'gateway.log');
-  const gateway = startGateway(setup, gatewayLog);
+  const gateway = startGateway(setup, gatewayLog, [], cpuFor(PROXY_CPU));
   const gatewayUrl = await gateway.ready;
   log(
     `mock ${mockUrl} (pid ${mock.pid}), passthrough ${passthroughUrl} (pid ${passthrough.pid}), switchyard ${gatewayUrl} (pid ${gateway.pid})`,
@@ -212,7 +214,7 @@ async function measureGrowth(p: Processes): Promise<GrowthResults> {
   // The machine's cores (nproc here would say 1: this process is pinned).
   if (WRK && TASKSET && cpus().length >= 2) {
     growth.cores = [];
-    for (const cores of ['0', '0,1']) {
+    for (const cores of [String(PROXY_CPU), '0,1']) {
       const gw = startGateway(p.setup, p.gatewayLog, [], cores);
       const url = await gw.ready;
       await closedLoop(makePool(url, 8), chatTarget('warm-up', url, p.setup.virtualKey), 8, WARMUP_S);
@@ -267,13 +269,13 @@ async function main(): Promise<void> {
 /**
  * The component benchmarks (bench/components.ts: stream translators, router,
  * ledger, hedging, dispatch, Anthropic translation), in a process of their own
- * pinned to CPU 0, after the load phases so nothing competes with them.
+ * pinned to PROXY_CPU, after the load phases so nothing competes with them.
  */
 function runComponents(): ComponentResults | null {
   log('components: stream translation, router, ledger, hedging, dispatch, anthropic translation');
   const script = join(ROOT, 'bench', 'components.ts');
   const [cmd, args] = TASKSET
-    ? ['taskset', ['-c', '0', process.execPath, script, '--json']]
+    ? ['taskset', ['-c', String(PROXY_CPU), process.execPath, script, '--json']]
     : [process.execPath, [script, '--json']];
   try {
     const out = execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 });

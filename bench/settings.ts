@@ -31,6 +31,12 @@ export const ROUNDS = Math.max(1, Math.round(envNum('BENCH_ROUNDS', 5)));
 export const PROFILE_S = process.argv.includes('--profile')
   ? envNum('BENCH_PROFILE', 0) || 5
   : envNum('BENCH_PROFILE', 0);
+/**
+ * compare.sh's pinning: the load generator and the mocks on CPU 0, the proxy under test
+ * alone on CPU 1, so both benches measure the proxies on the same core.
+ */
+export const LOAD_CPU = 0;
+export const PROXY_CPU = 1;
 export const QUIET_WAIT_S = envNum('BENCH_QUIET_WAIT_SECONDS', 60);
 export const OUT = resolve(ROOT, process.env['BENCH_OUT'] ?? 'bench/results/latest.json');
 /**
