@@ -25,8 +25,25 @@ const FIELD: Record<BudgetPeriodKind, keyof BudgetConfig> = {
   total: 'total_usd',
 };
 
+/** Each budget object's windows, kept while `at` stays inside all of them (every request asks). */
+const lastPeriods = new WeakMap<BudgetConfig, { from: number; until: number; periods: BudgetPeriod[] }>();
+
 /** The windows `budget` caps at time `at`, day first. */
-export function budgetPeriods(budget: BudgetConfig, at: number): BudgetPeriod[] {
+export function budgetPeriods(budget: BudgetConfig, at: number): readonly BudgetPeriod[] {
+  const last = lastPeriods.get(budget);
+  if (last !== undefined && at >= last.from && at < last.until) return last.periods;
+  const periods = periodsAt(budget, at);
+  let from = 0;
+  let until = Number.POSITIVE_INFINITY;
+  for (const period of periods) {
+    from = Math.max(from, period.startMs);
+    until = Math.min(until, period.endMs);
+  }
+  lastPeriods.set(budget, { from, until, periods });
+  return periods;
+}
+
+function periodsAt(budget: BudgetConfig, at: number): BudgetPeriod[] {
   const periods: BudgetPeriod[] = [];
   const date = new Date(at);
   for (const kind of PERIOD_KINDS) {

@@ -6,7 +6,6 @@
 
 import type { WindowRule } from './limit-rules.ts';
 import {
-  bucketField,
   bucketWidth,
   type RateLimitStore,
   type RuleState,
@@ -14,9 +13,19 @@ import {
   type WindowDecision,
 } from './rate-limit-store.ts';
 
-/** A subject's counts by field (`<rule>:<bucket>`), with the time its last window ends. */
+/**
+ * A rule's live buckets: bucket indexes ascending (time order), with their
+ * counts. Arrays rather than `<rule>:<bucket>` fields: a decision reads them
+ * without parsing or sorting, and expired buckets leave from the front.
+ */
+interface RuleCounts {
+  buckets: number[];
+  counts: number[];
+}
+
+/** A subject's counts by rule id, with the time its last window ends. */
 interface Subject {
-  counts: Map<string, number>;
+  rules: Map<string, RuleCounts>;
   expiresAt: number;
 }
 
@@ -38,57 +47,58 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const now = this.#now();
     this.#sweep(now);
     let state = this.#subjects.get(subject);
-    const live = charges.map(() => [] as Array<[index: number, count: number]>);
-    const used = charges.map(() => 0);
-    if (state !== undefined) {
-      for (const [field, count] of state.counts) {
-        const split = field.lastIndexOf(':');
-        const ruleAt = charges.findIndex((c) => c.rule.id === field.slice(0, split));
-        const index = Number(field.slice(split + 1));
-        const rule = charges[ruleAt]?.rule;
-        if (rule !== undefined && (index + 1) * bucketWidth(rule) + rule.windowMs > now) {
-          used[ruleAt]! += count;
-          live[ruleAt]!.push([index, count]);
-        } else {
-          state.counts.delete(field);
-        }
+    if (state !== undefined) forgetOtherRules(state, charges);
+    const live: Array<RuleCounts | undefined> = [];
+    const used: number[] = [];
+    let admitted = true;
+    for (const { rule, cost } of charges) {
+      const counts = state?.rules.get(rule.id);
+      let sum = 0;
+      if (counts !== undefined) {
+        dropExpired(counts, rule, now);
+        for (const count of counts.counts) sum += count;
       }
+      live.push(counts);
+      used.push(sum);
+      if (sum + cost > rule.limit) admitted = false;
     }
-    const admitted = charges.every((c, i) => used[i]! + c.cost <= c.rule.limit);
     let longest = 0;
-    const rules: RuleState[] = charges.map((charge, i) => {
-      const { rule, cost } = charge;
+    const rules: RuleState[] = [];
+    for (let i = 0; i < charges.length; i++) {
+      const { rule, cost } = charges[i]!;
       const width = bucketWidth(rule);
+      let counts = live[i];
       if (admitted && cost > 0) {
         state ??= this.#open(subject);
-        const field = bucketField(rule, now);
-        state.counts.set(field, (state.counts.get(field) ?? 0) + cost);
+        if (counts === undefined) {
+          counts = { buckets: [], counts: [] };
+          state.rules.set(rule.id, counts);
+        }
+        add(counts, Math.floor(now / width), cost);
         used[i]! += cost;
-        live[i]!.push([Math.floor(now / width), cost]);
       }
-      const buckets = live[i]!.sort((a, b) => a[0] - b[0]);
-      const resetAt = buckets.length > 0 ? (buckets[0]![0] + 1) * width + rule.windowMs : now;
+      const oldest = counts?.buckets[0];
       longest = Math.max(longest, rule.windowMs + width);
-      return {
+      rules.push({
         rule,
         used: used[i]!,
-        resetAt,
-        retryAt: admitted ? 0 : retryAt(rule, used[i]!, cost, buckets),
-      };
-    });
+        resetAt: oldest === undefined ? now : (oldest + 1) * width + rule.windowMs,
+        retryAt: admitted ? 0 : retryAt(rule, used[i]!, cost, counts),
+      });
+    }
     if (state !== undefined) state.expiresAt = Math.max(state.expiresAt, now + longest);
     return { admitted, now, rules };
   }
 
   async adjust(subject: string, rule: WindowRule, at: number, delta: number): Promise<void> {
-    const counts = this.#subjects.get(subject)?.counts;
-    const field = bucketField(rule, at);
-    const count = counts?.get(field);
-    if (counts !== undefined && count !== undefined) counts.set(field, Math.max(0, count + delta));
+    const counts = this.#subjects.get(subject)?.rules.get(rule.id);
+    if (counts === undefined) return;
+    const slot = counts.buckets.indexOf(Math.floor(at / bucketWidth(rule)));
+    if (slot >= 0) counts.counts[slot] = Math.max(0, counts.counts[slot]! + delta);
   }
 
   #open(subject: string): Subject {
-    const state: Subject = { counts: new Map(), expiresAt: 0 };
+    const state: Subject = { rules: new Map(), expiresAt: 0 };
     this.#subjects.set(subject, state);
     return state;
   }
@@ -101,14 +111,45 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 }
 
+/** Counts of rules the caller no longer passes are forgotten (a changed limit stops counting under its old name). */
+function forgetOtherRules(state: Subject, charges: readonly WindowCharge[]): void {
+  if (state.rules.size === 0) return;
+  let passed = 0;
+  for (const { rule } of charges) if (state.rules.has(rule.id)) passed++;
+  if (passed === state.rules.size) return;
+  for (const id of state.rules.keys()) if (!charges.some((c) => c.rule.id === id)) state.rules.delete(id);
+}
+
+/** Drops the buckets that have left the rule's window by `now` (the oldest are first). */
+function dropExpired(counts: RuleCounts, rule: WindowRule, now: number): void {
+  const width = bucketWidth(rule);
+  let gone = 0;
+  while (gone < counts.buckets.length && (counts.buckets[gone]! + 1) * width + rule.windowMs <= now) gone++;
+  if (gone > 0) {
+    counts.buckets.splice(0, gone);
+    counts.counts.splice(0, gone);
+  }
+}
+
+/** Adds `cost` to bucket `index`, keeping the indexes ascending (a clock that stepped back lands in its place). */
+function add(counts: RuleCounts, index: number, cost: number): void {
+  let at = counts.buckets.length - 1;
+  while (at >= 0 && counts.buckets[at]! > index) at--;
+  if (at >= 0 && counts.buckets[at] === index) counts.counts[at]! += cost;
+  else {
+    counts.buckets.splice(at + 1, 0, index);
+    counts.counts.splice(at + 1, 0, cost);
+  }
+}
+
 /** When enough of the window leaves for `cost` to fit, oldest bucket first (-1: never; 0: it fits). */
-function retryAt(rule: WindowRule, used: number, cost: number, buckets: Array<[number, number]>): number {
+function retryAt(rule: WindowRule, used: number, cost: number, counts: RuleCounts | undefined): number {
   if (used + cost <= rule.limit) return 0;
-  if (cost > rule.limit) return -1;
+  if (cost > rule.limit || counts === undefined) return -1;
   let left = used;
-  for (const [index, count] of buckets) {
-    left -= count;
-    if (left + cost <= rule.limit) return (index + 1) * bucketWidth(rule) + rule.windowMs;
+  for (let i = 0; i < counts.buckets.length; i++) {
+    left -= counts.counts[i]!;
+    if (left + cost <= rule.limit) return (counts.buckets[i]! + 1) * bucketWidth(rule) + rule.windowMs;
   }
   return -1;
 }

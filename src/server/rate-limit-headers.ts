@@ -11,6 +11,7 @@
  *   are named `team-requests-minute`, an end user's `user-requests-minute`.
  */
 
+import type { WindowRule } from '../limits/limit-rules.ts';
 import type { RuleState } from '../limits/rate-limit-store.ts';
 import type { RateLimitDecision } from '../limits/rate-limiter.ts';
 
@@ -23,37 +24,66 @@ const SUBJECT_PREFIX: Record<string, string> = {
   model: 'model-',
 };
 
+/** A rule's name in the IETF headers and its `RateLimit-Policy` item, per name prefix (made once). */
+interface RuleNames {
+  name: string;
+  policy: string;
+}
+const namesByPrefix = new Map<string, WeakMap<WindowRule, RuleNames>>();
+
+function namesOf(prefix: string, rule: WindowRule): RuleNames {
+  let byRule = namesByPrefix.get(prefix);
+  if (byRule === undefined) {
+    byRule = new WeakMap();
+    namesByPrefix.set(prefix, byRule);
+  }
+  let names = byRule.get(rule);
+  if (names === undefined) {
+    const name = `${prefix}${rule.id}`;
+    names = { name, policy: `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}` };
+    byRule.set(rule, names);
+  }
+  return names;
+}
+
+interface Tightest {
+  state: RuleState;
+  now: number;
+}
+
 export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  // Each rule with its decision's clock, and named for whose it is: a team's rules are `team-…`.
-  const states = decisions.flatMap((decision) =>
-    decision.rules.map((state) => ({
-      state,
-      now: decision.now,
-      name: `${SUBJECT_PREFIX[decision.subject.slice(0, decision.subject.indexOf(':'))] ?? ''}${state.rule.id}`,
-    })),
-  );
-  if (states.length === 0) return headers;
-  for (const unit of ['requests', 'tokens'] as const) {
-    let tightest: (typeof states)[number] | undefined;
-    for (const entry of states) {
-      if (entry.state.rule.unit !== unit) continue;
-      if (tightest === undefined || left(entry.state) < left(tightest.state)) tightest = entry;
+  const policy: string[] = [];
+  const remaining: string[] = [];
+  let requests: Tightest | undefined;
+  let tokens: Tightest | undefined;
+  for (const decision of decisions) {
+    // Named for whose rule it is: a team's rules are `team-…`.
+    const prefix = SUBJECT_PREFIX[decision.subject.slice(0, decision.subject.indexOf(':'))] ?? '';
+    for (const state of decision.rules) {
+      const names = namesOf(prefix, state.rule);
+      policy.push(names.policy);
+      remaining.push(
+        `"${names.name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - decision.now) / 1000)}`,
+      );
+      const tightest = state.rule.unit === 'requests' ? requests : tokens;
+      if (tightest !== undefined && left(state) >= left(tightest.state)) continue;
+      if (state.rule.unit === 'requests') requests = { state, now: decision.now };
+      else tokens = { state, now: decision.now };
     }
+  }
+  if (policy.length === 0) return headers;
+  for (const [unit, tightest] of [
+    ['requests', requests],
+    ['tokens', tokens],
+  ] as const) {
     if (tightest === undefined) continue;
     headers[`x-ratelimit-limit-${unit}`] = String(tightest.state.rule.limit);
     headers[`x-ratelimit-remaining-${unit}`] = String(left(tightest.state));
     headers[`x-ratelimit-reset-${unit}`] = openAIDuration(tightest.state.resetAt - tightest.now);
   }
-  headers['ratelimit-policy'] = states
-    .map(({ state, name }) => `"${name}";q=${state.rule.limit};w=${Math.round(state.rule.windowMs / 1000)}`)
-    .join(', ');
-  headers['ratelimit'] = states
-    .map(
-      ({ state, now, name }) =>
-        `"${name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - now) / 1000)}`,
-    )
-    .join(', ');
+  headers['ratelimit-policy'] = policy.join(', ');
+  headers['ratelimit'] = remaining.join(', ');
   return headers;
 }
 
