@@ -194,8 +194,9 @@ export function runNotes({ direct, pass, sy }: Paths, gateway: GatewayEvidence):
     if (x.errors.total > 0) notes.push(`${x.name} errors: ${JSON.stringify(x.errors)}`);
   }
   notes.push(
-    `the pass-through runs on this project's Node (${process.version}); compare.sh runs its own on the ` +
-      "system's node (v20 on this VM), whose peak RSS is ~100 MB where Node 24's is ~170: the RSS ratios of the two differ by that.",
+    `the pass-through runs on this project's Node (${process.version}) and undici with the gateway's node flags; ` +
+      "compare.sh runs its own on the system's node (v20 on this VM) with undici 6: the two floors measured alike " +
+      '(38.0 vs 38.7 µs CPU, 113 vs 110 MB peak RSS at c=50; bench/passthrough-proxy.mjs).',
   );
   const tput = Math.max(direct.throughput.rps, pass.throughput.rps);
   if ((pass.throughput.proxyCpuBusy ?? 1) < 0.9) {
