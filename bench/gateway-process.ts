@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { chatTarget, jsonBody, MODEL } from './chat-workload.ts';
 import { closedLoop, makePool } from './load.ts';
-import { type Started, startNode } from './procs.ts';
+import { cpuCount, type Started, startNode } from './procs.ts';
 import { type ProfileSummary, summarizeProfile } from './profile.ts';
 import { CONCURRENCY, log, PROFILE_S, PROXY_CPU, PROXY_NODE_FLAGS, ROOT, WARMUP_S } from './settings.ts';
 
@@ -110,7 +110,8 @@ export function startGateway(
   g: GatewaySetup,
   logFile: string,
   nodeFlags: string[] = [],
-  cpu: number | string | undefined = PROXY_CPU,
+  // Unpinned on a machine without that core (taskset would refuse it).
+  cpu: number | string | undefined = cpuCount() > PROXY_CPU ? PROXY_CPU : undefined,
 ): Started {
   return startNode(
     [...PROXY_NODE_FLAGS, ...nodeFlags, join(ROOT, 'bin/switchyard.js'), 'start', '--config', g.configPath],

@@ -7,9 +7,9 @@
  *   switchyard   → `switchyard start` (virtual key auth, metrics, info logs, SQLite ledger) → mock
  *
  * The proxy under test runs on CPU 1; this process (the load generator) and the mock on
- * CPU 0 (taskset), as compare.sh pins them. Phases per path: warm-up, open-loop latency at a fixed rate, closed-loop
- * throughput (with the proxy's CPU time per request), an open-loop hold at a high rate,
- * sequential streaming TTFB. Prints one table; writes bench/results/latest.json.
+ * CPU 0 (taskset), as compare.sh pins them. Phases per path: warm-up, open-loop latency at
+ * a fixed rate, closed-loop throughput (with the proxy's CPU time per request), an
+ * open-loop hold at a high rate, streams 20 at a time (time to first byte). Prints one table; writes bench/results/latest.json.
  *
  * Then the component benchmarks (bench/components.ts) in a process of their own.
  *
