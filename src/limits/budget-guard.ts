@@ -86,6 +86,28 @@ export class BudgetGuard {
     }
   }
 
+  /** Whether the store answers in the tick (in this process): `reserveNow` and `settleNow` may be used. */
+  get inProcess(): boolean {
+    return this.#store.reserveNow !== undefined && this.#store.settleNow !== undefined;
+  }
+
+  /**
+   * `reserve`, answered in the tick by an in-process store; null when a window
+   * has yet to be seeded from the ledger (ask `reserve`).
+   */
+  reserveNow(
+    subject: string,
+    budget: BudgetConfig,
+    estimateMicros: number,
+  ): BudgetReservation | undefined | null {
+    const periods = budgetPeriods(budget, this.#now());
+    if (periods.length === 0) return undefined;
+    const amountMicros = Math.max(0, Math.ceil(estimateMicros));
+    const decision = this.#store.reserveNow!(subject, periods, amountMicros);
+    if (decision === undefined) return null;
+    return { subject, periods, amountMicros, ...decision, unchecked: false };
+  }
+
   /** The request ended having cost `actualMicros`: its reservation becomes that spend; alerts a window crossing the threshold. */
   async settle(reservation: BudgetReservation, actualMicros: number): Promise<void> {
     if (!reservation.admitted || reservation.unchecked) return;
@@ -96,20 +118,34 @@ export class BudgetGuard {
         reservation.amountMicros,
         Math.max(0, Math.round(actualMicros)),
       );
-      for (const state of states) {
-        const fraction = state.spentMicros / state.period.limitMicros;
-        if (fraction < this.#alertAt) continue;
-        if (await this.#store.claimAlert(reservation.subject, state.period, `at-${this.#alertAt}`)) {
-          this.#onAlert({
-            subject: reservation.subject,
-            period: state.period,
-            spentMicros: state.spentMicros,
-            fraction,
-          });
-        }
-      }
+      await this.#alert(reservation.subject, states);
     } catch (error) {
       this.#onStoreError(error);
+    }
+  }
+
+  /** `settle`, done in the tick by an in-process store (an alert, when one is due, is still claimed asynchronously). */
+  settleNow(reservation: BudgetReservation, actualMicros: number): void {
+    if (!reservation.admitted || reservation.unchecked) return;
+    const states = this.#store.settleNow!(
+      reservation.subject,
+      reservation.periods,
+      reservation.amountMicros,
+      Math.max(0, Math.round(actualMicros)),
+    );
+    if (states.some((state) => state.spentMicros / state.period.limitMicros >= this.#alertAt)) {
+      this.#alert(reservation.subject, states).catch((error: unknown) => this.#onStoreError(error));
+    }
+  }
+
+  /** Tells `onAlert` of each window whose spend is past the threshold, once per window. */
+  async #alert(subject: string, states: readonly PeriodState[]): Promise<void> {
+    for (const state of states) {
+      const fraction = state.spentMicros / state.period.limitMicros;
+      if (fraction < this.#alertAt) continue;
+      if (await this.#store.claimAlert(subject, state.period, `at-${this.#alertAt}`)) {
+        this.#onAlert({ subject, period: state.period, spentMicros: state.spentMicros, fraction });
+      }
     }
   }
 }

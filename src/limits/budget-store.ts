@@ -45,6 +45,22 @@ export interface BudgetStore {
   ): Promise<readonly PeriodState[]>;
   /** True for the first caller in `period` (an alert is sent once per window, fleet-wide with Redis). */
   claimAlert(subject: string, period: BudgetPeriod, name: string): Promise<boolean>;
+  /**
+   * `reserve` and `settle` answered in the tick, by a store in this process;
+   * `reserveNow` is undefined when a window's counter has yet to be seeded
+   * from the ledger (then `reserve` must be asked).
+   */
+  reserveNow?(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    amountMicros: number,
+  ): BudgetDecision | undefined;
+  settleNow?(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    reservedMicros: number,
+    actualMicros: number,
+  ): readonly PeriodState[];
 }
 
 /** Whether a window admits a reservation of `amount` (a window already at its cap admits nothing, not even a free request). */
@@ -57,8 +73,15 @@ export function keepMs(period: BudgetPeriod, now: number): number {
   return Number.isFinite(period.endMs) ? Math.max(1_000, period.endMs - now + 86_400_000) : 0;
 }
 
+interface Counter {
+  spent: number;
+  reserved: number;
+  expiresAt: number;
+}
+
 export class MemoryBudgetStore implements BudgetStore {
-  readonly #counters = new Map<string, { spent: number; reserved: number; expiresAt: number }>();
+  /** By subject, then window id. */
+  readonly #counters = new Map<string, Map<string, Counter>>();
   readonly #alerts = new Map<string, number>();
   readonly #now: () => number;
   #sweptAt = 0;
@@ -74,21 +97,37 @@ export class MemoryBudgetStore implements BudgetStore {
     seed: SpendSeed,
   ): Promise<BudgetDecision> {
     const now = this.#now();
-    this.#sweep(now);
-    const counters = [];
     for (const period of periods) {
-      const name = `${subject}|${period.id}`;
-      let counter = this.#counters.get(name);
-      if (counter === undefined || counter.expiresAt <= now) {
-        const spent = await seed(subject, period);
-        // Another request may have seeded it while this one awaited the ledger.
-        counter = this.#counters.get(name);
-        if (counter === undefined || counter.expiresAt <= now) {
-          const keep = keepMs(period, now);
-          counter = { spent, reserved: 0, expiresAt: keep === 0 ? Number.POSITIVE_INFINITY : now + keep };
-          this.#counters.set(name, counter);
-        }
+      if (this.#live(subject, period, now) !== undefined) continue;
+      const spent = await seed(subject, period);
+      // Another request may have seeded it while this one awaited the ledger.
+      if (this.#live(subject, period, this.#now()) !== undefined) continue;
+      const keep = keepMs(period, now);
+      let windows = this.#counters.get(subject);
+      if (windows === undefined) {
+        windows = new Map();
+        this.#counters.set(subject, windows);
       }
+      windows.set(period.id, {
+        spent,
+        reserved: 0,
+        expiresAt: keep === 0 ? Number.POSITIVE_INFINITY : now + keep,
+      });
+    }
+    return this.reserveNow(subject, periods, amountMicros)!;
+  }
+
+  reserveNow(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    amountMicros: number,
+  ): BudgetDecision | undefined {
+    const now = this.#now();
+    this.#sweep(now);
+    const counters: Counter[] = [];
+    for (const period of periods) {
+      const counter = this.#live(subject, period, now);
+      if (counter === undefined) return undefined;
       counters.push(counter);
     }
     const refusedAt = counters.findIndex(
@@ -112,9 +151,19 @@ export class MemoryBudgetStore implements BudgetStore {
     reservedMicros: number,
     actualMicros: number,
   ): Promise<readonly PeriodState[]> {
+    return this.settleNow(subject, periods, reservedMicros, actualMicros);
+  }
+
+  settleNow(
+    subject: string,
+    periods: readonly BudgetPeriod[],
+    reservedMicros: number,
+    actualMicros: number,
+  ): readonly PeriodState[] {
     const states: PeriodState[] = [];
+    const windows = this.#counters.get(subject);
     for (const period of periods) {
-      const counter = this.#counters.get(`${subject}|${period.id}`);
+      const counter = windows?.get(period.id);
       // A window forgotten since (it ended): its spend is in the ledger, which seeds the next.
       if (counter === undefined) continue;
       counter.reserved = Math.max(0, counter.reserved - reservedMicros);
@@ -124,11 +173,20 @@ export class MemoryBudgetStore implements BudgetStore {
     return states;
   }
 
+  /** The window's counter, if it is seeded and not yet expired. */
+  #live(subject: string, period: BudgetPeriod, now: number): Counter | undefined {
+    const counter = this.#counters.get(subject)?.get(period.id);
+    return counter !== undefined && counter.expiresAt > now ? counter : undefined;
+  }
+
   /** Forgets counters and alert marks of windows long over, at most once a minute (memory stays bounded by the live ones). */
   #sweep(now: number): void {
     if (now - this.#sweptAt < 60_000) return;
     this.#sweptAt = now;
-    for (const [name, counter] of this.#counters) if (counter.expiresAt <= now) this.#counters.delete(name);
+    for (const [subject, windows] of this.#counters) {
+      for (const [id, counter] of windows) if (counter.expiresAt <= now) windows.delete(id);
+      if (windows.size === 0) this.#counters.delete(subject);
+    }
     for (const [id, until] of this.#alerts) if (until <= now) this.#alerts.delete(id);
   }
 

@@ -21,23 +21,33 @@ export interface ConcurrencySlot {
 export interface ConcurrencyStore {
   /** One slot of `subject` if fewer than `max` are held, else undefined; `held` counts them after the call. */
   acquire(subject: string, max: number): Promise<{ slot: ConcurrencySlot | undefined; held: number }>;
+  /** `acquire` answered in the tick, by a store in this process. */
+  acquireNow?(subject: string, max: number): { slot: ConcurrencySlot | undefined; held: number };
 }
+
+const RELEASED = Promise.resolve();
 
 export class MemoryConcurrencyStore implements ConcurrencyStore {
   readonly #held = new Map<string, number>();
 
   async acquire(subject: string, max: number): Promise<{ slot: ConcurrencySlot | undefined; held: number }> {
+    return this.acquireNow(subject, max);
+  }
+
+  acquireNow(subject: string, max: number): { slot: ConcurrencySlot | undefined; held: number } {
     const held = this.#held.get(subject) ?? 0;
     if (held >= max) return { slot: undefined, held };
     this.#held.set(subject, held + 1);
     let released = false;
     const slot: ConcurrencySlot = {
-      release: async () => {
-        if (released) return;
+      // Freed in the tick; the promise is only the interface's.
+      release: () => {
+        if (released) return RELEASED;
         released = true;
         const now = (this.#held.get(subject) ?? 1) - 1;
         if (now <= 0) this.#held.delete(subject);
         else this.#held.set(subject, now);
+        return RELEASED;
       },
     };
     return { slot, held: held + 1 };

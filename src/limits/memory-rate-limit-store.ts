@@ -91,6 +91,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   async adjust(subject: string, rule: WindowRule, at: number, delta: number): Promise<void> {
+    this.adjustNow(subject, rule, at, delta);
+  }
+
+  /** `adjust`, done in this tick. */
+  adjustNow(subject: string, rule: WindowRule, at: number, delta: number): void {
     const counts = this.#subjects.get(subject)?.rules.get(rule.id);
     if (counts === undefined) return;
     const slot = counts.buckets.indexOf(Math.floor(at / bucketWidth(rule)));

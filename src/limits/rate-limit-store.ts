@@ -42,6 +42,9 @@ export interface RateLimitStore {
   consume(subject: string, charges: readonly WindowCharge[]): Promise<WindowDecision>;
   /** Corrects the count a decision at `at` made for `rule` by `delta` units (real usage minus the estimate). */
   adjust(subject: string, rule: WindowRule, at: number, delta: number): Promise<void>;
+  /** `consume` and `adjust` answered in the tick, by a store in this process (no promise, nothing to await). */
+  consumeNow?(subject: string, charges: readonly WindowCharge[]): WindowDecision;
+  adjustNow?(subject: string, rule: WindowRule, at: number, delta: number): void;
 }
 
 /** The bucket a rule counts time `at` in, and the field naming it. */

@@ -10,7 +10,7 @@
  * gateway outage; the limit is back as soon as the store is.
  */
 import { type Limits, type WindowRule, windowRules } from './limit-rules.ts';
-import type { RateLimitStore, RuleState, WindowCharge } from './rate-limit-store.ts';
+import type { RateLimitStore, RuleState, WindowCharge, WindowDecision } from './rate-limit-store.ts';
 
 export interface RateLimitDecision {
   readonly subject: string;
@@ -64,10 +64,9 @@ export class RateLimiter {
     const rules = this.rulesFor(limits);
     if (rules.length === 0) return undefined;
     const cost = Math.max(0, Math.ceil(tokens));
-    const charges: WindowCharge[] = rules.map((rule) => ({ rule, cost: rule.unit === 'tokens' ? cost : 1 }));
     let decision: Awaited<ReturnType<RateLimitStore['consume']>>;
     try {
-      decision = await this.#store.consume(subject, charges);
+      decision = await this.#store.consume(subject, chargesOf(rules, cost));
     } catch (error) {
       this.#onStoreError(error);
       const now = Date.now();
@@ -81,34 +80,20 @@ export class RateLimiter {
         refusedBy: undefined,
       };
     }
-    let refusedBy: RuleState | undefined;
-    if (!decision.admitted) {
-      for (const state of decision.rules) {
-        if (state.retryAt === 0) continue;
-        if (
-          refusedBy === undefined ||
-          state.retryAt === -1 ||
-          (refusedBy.retryAt !== -1 && state.retryAt > refusedBy.retryAt)
-        ) {
-          refusedBy = state;
-        }
-      }
-    }
-    const retryAfterMs =
-      refusedBy === undefined
-        ? undefined
-        : refusedBy.retryAt === -1
-          ? Number.POSITIVE_INFINITY
-          : Math.max(1, refusedBy.retryAt - decision.now);
-    return {
-      subject,
-      admitted: decision.admitted,
-      now: decision.now,
-      rules: decision.rules,
-      tokens: cost,
-      retryAfterMs,
-      refusedBy,
-    };
+    return decided(subject, cost, decision);
+  }
+
+  /** Whether the store answers in the tick (in this process): `admitNow`, `refundNow` and `settleNow` may be used. */
+  get inProcess(): boolean {
+    return this.#store.consumeNow !== undefined && this.#store.adjustNow !== undefined;
+  }
+
+  /** `admit`, answered in the tick by an in-process store (see `inProcess`). */
+  admitNow(subject: string, limits: Limits, tokens = 0): RateLimitDecision | undefined {
+    const rules = this.rulesFor(limits);
+    if (rules.length === 0) return undefined;
+    const cost = Math.max(0, Math.ceil(tokens));
+    return decided(subject, cost, this.#store.consumeNow!(subject, chargesOf(rules, cost)));
   }
 
   /** Gives back everything an admitted decision counted (the request went no further: another limit refused it). */
@@ -116,14 +101,17 @@ export class RateLimiter {
     if (!decision.admitted) return;
     await Promise.all(
       decision.rules.map((state) =>
-        this.#store.adjust(
-          decision.subject,
-          state.rule,
-          decision.now,
-          state.rule.unit === 'tokens' ? -decision.tokens : -1,
-        ),
+        this.#store.adjust(decision.subject, state.rule, decision.now, refundOf(decision, state)),
       ),
     ).catch((error: unknown) => this.#onStoreError(error));
+  }
+
+  /** `refund`, done in the tick by an in-process store. */
+  refundNow(decision: RateLimitDecision): void {
+    if (!decision.admitted) return;
+    for (const state of decision.rules) {
+      this.#store.adjustNow!(decision.subject, state.rule, decision.now, refundOf(decision, state));
+    }
   }
 
   /** Corrects an admitted decision's tokens rules to the tokens really used. */
@@ -137,4 +125,56 @@ export class RateLimiter {
         .map((state) => this.#store.adjust(decision.subject, state.rule, decision.now, delta)),
     ).catch((error: unknown) => this.#onStoreError(error));
   }
+
+  /** `settle`, done in the tick by an in-process store. */
+  settleNow(decision: RateLimitDecision, usedTokens: number): void {
+    if (!decision.admitted) return;
+    const delta = Math.ceil(usedTokens) - decision.tokens;
+    if (delta === 0) return;
+    for (const state of decision.rules) {
+      if (state.rule.unit === 'tokens')
+        this.#store.adjustNow!(decision.subject, state.rule, decision.now, delta);
+    }
+  }
+}
+
+/** What a refund takes back from a rule: the request, or its tokens. */
+function refundOf(decision: RateLimitDecision, state: RuleState): number {
+  return state.rule.unit === 'tokens' ? -decision.tokens : -1;
+}
+
+function chargesOf(rules: readonly WindowRule[], cost: number): WindowCharge[] {
+  return rules.map((rule) => ({ rule, cost: rule.unit === 'tokens' ? cost : 1 }));
+}
+
+/** The limiter's decision from the store's: which rule refused, and how long until it would fit. */
+function decided(subject: string, cost: number, decision: WindowDecision): RateLimitDecision {
+  let refusedBy: RuleState | undefined;
+  if (!decision.admitted) {
+    for (const state of decision.rules) {
+      if (state.retryAt === 0) continue;
+      if (
+        refusedBy === undefined ||
+        state.retryAt === -1 ||
+        (refusedBy.retryAt !== -1 && state.retryAt > refusedBy.retryAt)
+      ) {
+        refusedBy = state;
+      }
+    }
+  }
+  const retryAfterMs =
+    refusedBy === undefined
+      ? undefined
+      : refusedBy.retryAt === -1
+        ? Number.POSITIVE_INFINITY
+        : Math.max(1, refusedBy.retryAt - decision.now);
+  return {
+    subject,
+    admitted: decision.admitted,
+    now: decision.now,
+    rules: decision.rules,
+    tokens: cost,
+    retryAfterMs,
+    refusedBy,
+  };
 }

@@ -20,6 +20,10 @@
  * A refusal is in the route's own error shape and happens before any
  * upstream call; whatever the other subjects had taken for the request is
  * given back.
+ *
+ * With every store in this process (no Redis) a request is admitted in the
+ * tick, with no promise to await: the async path's promise chain cost ~4 µs
+ * of CPU a request with all four kinds of limit on (garbage, mostly).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
@@ -79,6 +83,8 @@ export class RequestLimits {
 
   /** Config limits any traffic at all (else the master key's requests do no limit work). */
   readonly #limitsTraffic: boolean;
+  /** Every store is in this process: a request is admitted in the tick, with nothing to await. */
+  readonly #inProcess: boolean;
 
   constructor(parts: RequestLimitsParts, teams: (id: string) => Team | undefined) {
     this.#parts = parts;
@@ -86,6 +92,8 @@ export class RequestLimits {
     this.#limitsTraffic =
       parts.traffic !== undefined &&
       (parts.traffic.gateway !== undefined || Object.keys(parts.traffic.models).length > 0);
+    this.#inProcess =
+      parts.limiter.inProcess && parts.slots.acquireNow !== undefined && parts.budgets.inProcess;
   }
 
   /**
@@ -170,7 +178,72 @@ export class RequestLimits {
     const own = key.isMaster ? [] : this.subjectsOf(key, this.endUserOf(request, bodyUser));
     const subjects = traffic.length === 0 ? own : [...own, ...traffic];
     if (subjects.length === 0) return undefined;
-    return this.#admit(subjects, request, reply, route, once(estimate));
+    const estimateOnce = once(estimate);
+    if (this.#inProcess && this.#admitNow(subjects, request, reply, route, estimateOnce)) return undefined;
+    return this.#admit(subjects, request, reply, route, estimateOnce);
+  }
+
+  /**
+   * `#admit` in the tick, with in-process stores: true when admitted (throws
+   * when refused); false, with everything taken given back, when a budget
+   * window has yet to be seeded from the ledger (then `#admit` must run).
+   */
+  #admitNow(
+    subjects: SubjectLimits[],
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: ModelRoute,
+    estimate: () => TokenEstimate,
+  ): boolean {
+    const { limiter, budgets, slots: store } = this.#parts;
+    const taken: Taken = { slots: [], decisions: [], reservations: [] };
+    const giveBack = (): void => {
+      for (const slot of taken.slots) void slot.release();
+      for (const decision of taken.decisions) limiter.refundNow(decision);
+      for (const reservation of taken.reservations) budgets.settleNow(reservation, 0);
+    };
+    try {
+      for (const { subject, limits } of subjects) {
+        if (limits.max_concurrent === undefined) continue;
+        const slot = store.acquireNow!(subject, limits.max_concurrent).slot;
+        if (slot === undefined) throw concurrencyRefusal(subject, limits.max_concurrent);
+        taken.slots.push(slot);
+      }
+      for (const { subject, limits } of subjects) {
+        const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
+        const decision = limiter.admitNow(subject, limits, tokens);
+        if (decision === undefined) continue;
+        if (!decision.admitted) {
+          reply.headers(rateLimitHeaders(decision));
+          throw rateRefusal(decision, subject);
+        }
+        taken.decisions.push(decision);
+      }
+      if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
+      for (const { subject, budget } of subjects) {
+        if (budget === null) continue;
+        const reservation = budgets.reserveNow(subject, budget, this.#costEstimate(route, estimate()));
+        if (reservation === undefined) continue;
+        if (reservation === null) {
+          giveBack();
+          return false;
+        }
+        if (!reservation.admitted) throw budgetRefusal(reservation, subject);
+        taken.reservations.push(reservation);
+      }
+    } catch (error) {
+      giveBack();
+      throw error;
+    }
+    const settled = taken.decisions.filter((decision) => decision.tokens > 0);
+    if (taken.slots.length === 0 && settled.length === 0 && taken.reservations.length === 0) return true;
+    reply.raw.once('close', () => {
+      for (const slot of taken.slots) void slot.release();
+      const usage = request.usage;
+      for (const decision of settled) limiter.settleNow(decision, usage?.tokens ?? decision.tokens);
+      for (const reservation of taken.reservations) budgets.settleNow(reservation, usage?.costMicros ?? 0);
+    });
+    return true;
   }
 
   async #admit(
@@ -251,12 +324,23 @@ export class RequestLimits {
       return undefined;
     }
     if (taken.slot !== undefined) return taken.slot;
-    throw new GatewayError(
-      'rate_limit_exceeded',
-      `Rate limit reached: the ${ownerOf(subject)}'s limit of ${max} requests in flight at once; retry when one has finished`,
-      { retryAfterMs: 1_000 },
-    );
+    throw concurrencyRefusal(subject, max);
   }
+}
+
+/** What a request took on its way in, given back if a later limit refuses it. */
+interface Taken {
+  slots: ConcurrencySlot[];
+  decisions: RateLimitDecision[];
+  reservations: BudgetReservation[];
+}
+
+function concurrencyRefusal(subject: string, max: number): GatewayError {
+  return new GatewayError(
+    'rate_limit_exceeded',
+    `Rate limit reached: the ${ownerOf(subject)}'s limit of ${max} requests in flight at once; retry when one has finished`,
+    { retryAfterMs: 1_000 },
+  );
 }
 
 /** `key`, `team`, `end user`, `gateway` or `model`, as a refusal names whose limit it was. */
