@@ -114,7 +114,10 @@ export class MemoryBudgetStore implements BudgetStore {
         expiresAt: keep === 0 ? Number.POSITIVE_INFINITY : now + keep,
       });
     }
-    return this.reserveNow(subject, periods, amountMicros)!;
+    // A window seeded above lapses before this only if the clock jumped past its end meanwhile: seed again.
+    return (
+      this.reserveNow(subject, periods, amountMicros) ?? this.reserve(subject, periods, amountMicros, seed)
+    );
   }
 
   reserveNow(
