@@ -23,7 +23,7 @@
  *
  * With every store in this process (no Redis) a request is admitted in the
  * tick, with no promise to await: the async path's promise chain cost ~4 µs
- * of CPU a request with all four kinds of limit on (garbage, mostly).
+ * of CPU a request with all four kinds of limit on (interleaved A/B).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
