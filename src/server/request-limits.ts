@@ -197,11 +197,6 @@ export class RequestLimits {
   ): boolean {
     const { limiter, budgets, slots: store } = this.#parts;
     const taken: Taken = { slots: [], decisions: [], reservations: [] };
-    const giveBack = (): void => {
-      for (const slot of taken.slots) void slot.release();
-      for (const decision of taken.decisions) limiter.refundNow(decision);
-      for (const reservation of taken.reservations) budgets.settleNow(reservation, 0);
-    };
     try {
       for (const { subject, limits } of subjects) {
         if (limits.max_concurrent === undefined) continue;
@@ -225,24 +220,17 @@ export class RequestLimits {
         const reservation = budgets.reserveNow(subject, budget, this.#costEstimate(route, estimate()));
         if (reservation === undefined) continue;
         if (reservation === null) {
-          giveBack();
+          this.#giveBack(taken, true);
           return false;
         }
         if (!reservation.admitted) throw budgetRefusal(reservation, subject);
         taken.reservations.push(reservation);
       }
     } catch (error) {
-      giveBack();
+      this.#giveBack(taken, true);
       throw error;
     }
-    const settled = taken.decisions.filter((decision) => decision.tokens > 0);
-    if (taken.slots.length === 0 && settled.length === 0 && taken.reservations.length === 0) return true;
-    reply.raw.once('close', () => {
-      for (const slot of taken.slots) void slot.release();
-      const usage = request.usage;
-      for (const decision of settled) limiter.settleNow(decision, usage?.tokens ?? decision.tokens);
-      for (const reservation of taken.reservations) budgets.settleNow(reservation, usage?.costMicros ?? 0);
-    });
+    this.#settleOnClose(request, reply, taken, true);
     return true;
   }
 
@@ -253,15 +241,13 @@ export class RequestLimits {
     route: ModelRoute,
     estimate: () => TokenEstimate,
   ): Promise<void> {
-    const { limiter, budgets, onStoreError } = this.#parts;
-    const slots: ConcurrencySlot[] = [];
-    const decisions: RateLimitDecision[] = [];
-    const reservations: BudgetReservation[] = [];
+    const { limiter, budgets } = this.#parts;
+    const taken: Taken = { slots: [], decisions: [], reservations: [] };
     try {
       for (const { subject, limits } of subjects) {
         if (limits.max_concurrent === undefined) continue;
         const slot = await this.#slot(subject, limits.max_concurrent);
-        if (slot !== undefined) slots.push(slot);
+        if (slot !== undefined) taken.slots.push(slot);
       }
       for (const { subject, limits } of subjects) {
         const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
@@ -271,32 +257,62 @@ export class RequestLimits {
           reply.headers(rateLimitHeaders(decision));
           throw rateRefusal(decision, subject);
         }
-        decisions.push(decision);
+        taken.decisions.push(decision);
       }
-      if (decisions.length > 0) reply.headers(rateLimitHeaders(...decisions));
+      if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
       for (const { subject, budget } of subjects) {
         if (budget === null) continue;
         const reservation = await budgets.reserve(subject, budget, this.#costEstimate(route, estimate()));
         if (reservation === undefined) continue;
         if (!reservation.admitted) throw budgetRefusal(reservation, subject);
-        reservations.push(reservation);
+        taken.reservations.push(reservation);
       }
     } catch (error) {
-      // Refused somewhere: nothing reaches an upstream, so whatever was taken is given back.
-      for (const slot of slots) void slot.release().catch(onStoreError);
-      for (const decision of decisions) void limiter.refund(decision);
-      for (const reservation of reservations) void budgets.settle(reservation, 0);
+      this.#giveBack(taken, false);
       throw error;
     }
-    const settled = decisions.filter((decision) => decision.tokens > 0);
-    if (slots.length === 0 && settled.length === 0 && reservations.length === 0) return;
-    // Once the response is done (answered, streamed, failed or abandoned): the slots are
-    // freed, the real usage replaces the token estimate, the real cost the reservation.
+    this.#settleOnClose(request, reply, taken, false);
+  }
+
+  /**
+   * Refused somewhere (or, in the tick, sent to the async path): nothing reached
+   * an upstream, so whatever was taken is given back; `inTick` with in-process stores.
+   */
+  #giveBack(taken: Taken, inTick: boolean): void {
+    const { limiter, budgets, onStoreError } = this.#parts;
+    for (const slot of taken.slots) void slot.release().catch(onStoreError);
+    for (const decision of taken.decisions) {
+      if (inTick) limiter.refundNow(decision);
+      else void limiter.refund(decision);
+    }
+    for (const reservation of taken.reservations) {
+      if (inTick) budgets.settleNow(reservation, 0);
+      else void budgets.settle(reservation, 0);
+    }
+  }
+
+  /**
+   * Once the response is done (answered, streamed, failed or abandoned): the
+   * slots are freed, the real usage replaces the token estimate, the real cost
+   * the reservation; `inTick` with in-process stores.
+   */
+  #settleOnClose(request: FastifyRequest, reply: FastifyReply, taken: Taken, inTick: boolean): void {
+    const { limiter, budgets, onStoreError } = this.#parts;
+    const settled = taken.decisions.filter((decision) => decision.tokens > 0);
+    if (taken.slots.length === 0 && settled.length === 0 && taken.reservations.length === 0) return;
     reply.raw.once('close', () => {
-      for (const slot of slots) void slot.release().catch(onStoreError);
+      for (const slot of taken.slots) void slot.release().catch(onStoreError);
       const usage = request.usage;
-      for (const decision of settled) void limiter.settle(decision, usage?.tokens ?? decision.tokens);
-      for (const reservation of reservations) void budgets.settle(reservation, usage?.costMicros ?? 0);
+      for (const decision of settled) {
+        const tokens = usage?.tokens ?? decision.tokens;
+        if (inTick) limiter.settleNow(decision, tokens);
+        else void limiter.settle(decision, tokens);
+      }
+      for (const reservation of taken.reservations) {
+        const cost = usage?.costMicros ?? 0;
+        if (inTick) budgets.settleNow(reservation, cost);
+        else void budgets.settle(reservation, cost);
+      }
     });
   }
 
