@@ -195,8 +195,9 @@ export function runNotes({ direct, pass, sy }: Paths, gateway: GatewayEvidence):
   }
   notes.push(
     `the pass-through runs on this project's Node (${process.version}) and undici with the gateway's node flags; ` +
-      "compare.sh runs its own on the system's node (v20 on this VM) with undici 6: the two floors measured alike " +
-      '(44.2 vs 43.7 µs CPU, 113 vs 106 MB peak RSS at c=50; bench/passthrough-proxy.mjs).',
+      "compare.sh runs its own on the system's node (v20 on this VM) with undici 6. Not measured in this run: " +
+      "side by side under compare.sh's load on 2026-12-01 the two cost 44.2 vs 43.7 µs CPU and 113 vs 106 MB " +
+      'peak RSS at c=50 (bench/passthrough-proxy.mjs).',
   );
   const tput = Math.max(direct.throughput.rps, pass.throughput.rps);
   if ((pass.throughput.proxyCpuBusy ?? 1) < 0.9) {
