@@ -205,14 +205,8 @@ export class RequestLimits {
         taken.slots.push(slot);
       }
       for (const { subject, limits } of subjects) {
-        const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
-        const decision = limiter.admitNow(subject, limits, tokens);
-        if (decision === undefined) continue;
-        if (!decision.admitted) {
-          reply.headers(rateLimitHeaders(decision));
-          throw rateRefusal(decision, subject);
-        }
-        taken.decisions.push(decision);
+        const decision = limiter.admitNow(subject, limits, tokensOf(limiter, limits, estimate));
+        if (decision !== undefined) keepDecision(taken, decision, subject, reply);
       }
       if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
       for (const { subject, budget } of subjects) {
@@ -223,8 +217,7 @@ export class RequestLimits {
           this.#giveBack(taken, true);
           return false;
         }
-        if (!reservation.admitted) throw budgetRefusal(reservation, subject);
-        taken.reservations.push(reservation);
+        keepReservation(taken, reservation, subject);
       }
     } catch (error) {
       this.#giveBack(taken, true);
@@ -250,22 +243,15 @@ export class RequestLimits {
         if (slot !== undefined) taken.slots.push(slot);
       }
       for (const { subject, limits } of subjects) {
-        const tokens = limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
-        const decision = await limiter.admit(subject, limits, tokens);
-        if (decision === undefined) continue;
-        if (!decision.admitted) {
-          reply.headers(rateLimitHeaders(decision));
-          throw rateRefusal(decision, subject);
-        }
-        taken.decisions.push(decision);
+        const decision = await limiter.admit(subject, limits, tokensOf(limiter, limits, estimate));
+        if (decision !== undefined) keepDecision(taken, decision, subject, reply);
       }
       if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
       for (const { subject, budget } of subjects) {
         if (budget === null) continue;
         const reservation = await budgets.reserve(subject, budget, this.#costEstimate(route, estimate()));
         if (reservation === undefined) continue;
-        if (!reservation.admitted) throw budgetRefusal(reservation, subject);
-        taken.reservations.push(reservation);
+        keepReservation(taken, reservation, subject);
       }
     } catch (error) {
       this.#giveBack(taken, false);
@@ -349,6 +335,26 @@ interface Taken {
   slots: ConcurrencySlot[];
   decisions: RateLimitDecision[];
   reservations: BudgetReservation[];
+}
+
+/** The tokens a window limit charges the request up front (none unless `limits` counts tokens). */
+function tokensOf(limiter: RateLimiter, limits: Limits, estimate: () => TokenEstimate): number {
+  return limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
+}
+
+/** Keeps an admitted window decision; a refused one sets its headers and throws 429. */
+function keepDecision(taken: Taken, decision: RateLimitDecision, subject: string, reply: FastifyReply): void {
+  if (!decision.admitted) {
+    reply.headers(rateLimitHeaders(decision));
+    throw rateRefusal(decision, subject);
+  }
+  taken.decisions.push(decision);
+}
+
+/** Keeps an admitted budget reservation; a refused one throws 402. */
+function keepReservation(taken: Taken, reservation: BudgetReservation, subject: string): void {
+  if (!reservation.admitted) throw budgetRefusal(reservation, subject);
+  taken.reservations.push(reservation);
 }
 
 function concurrencyRefusal(subject: string, max: number): GatewayError {
