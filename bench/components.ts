@@ -17,7 +17,9 @@
  *   came vs translated through the canonical shape (bench/anthropic-relay.ts);
  * - response cache: lookup µs on a miss and a hit, and a Zipf replay's hit
  *   rate and upstream calls saved (bench/cache.ts);
- * - rate limits: µs per decision in-process and with Redis (bench/limits.ts).
+ * - rate limits: µs per decision in-process and with Redis (bench/limits.ts);
+ * - embedding batching: µs per item through the Batcher, and per embeddings
+ *   request dispatched alone vs coalesced (bench/batcher.ts).
  *
  * Run alone: node bench/components.ts [--json]
  */
@@ -27,6 +29,7 @@ import type { ChatCompletionChunk } from '../src/core/types.ts';
 import { SseParser } from '../src/providers/sse.ts';
 import { type AnthropicRelayBench, benchAnthropicRelay } from './anthropic-relay.ts';
 import { type AnthropicTranslationBench, benchAnthropicTranslation } from './anthropic-translation.ts';
+import { type BatcherBench, batcherLine, benchBatcher } from './batcher.ts';
 import { benchCache, type CacheBench, cacheLines } from './cache.ts';
 import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
@@ -46,6 +49,7 @@ export interface ComponentResults {
   anthropicRelay: AnthropicRelayBench;
   cache: CacheBench;
   limits: LimitsBench;
+  batcher: BatcherBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -119,9 +123,11 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const anthropicRelay = benchAnthropicRelay();
   const cache = await benchCache();
   const limits = await benchLimits();
+  const batcher = await benchBatcher();
   return {
     cache,
     limits,
+    batcher,
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
       anthropic: benchAnthropicStream().chunksPerSecond,
@@ -181,6 +187,7 @@ export function componentTable(r: ComponentResults): string {
     `anthropic relay µs/event             passthrough ${r.anthropicRelay.passthroughUs}, translated round trip ${r.anthropicRelay.translatedUs}`,
     ...cacheLines(r.cache),
     limitsLine(r.limits),
+    batcherLine(r.batcher),
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');

@@ -1,5 +1,5 @@
 /**
- * `switchyard start | check-config | keys create|list|revoke`.
+ * `switchyard start | worker | check-config | keys create|list|revoke`.
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage.
  * Human output goes to stderr; stdout carries JSON logs (start) or command
@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { KeyStore } from './auth/key-store.ts';
 import { KeySync } from './auth/key-sync.ts';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
+import { QUEUE_NAMES, type QueueName } from './jobs/job-queue.ts';
 import { Gateway } from './server/gateway.ts';
 import { migrate } from './store/migrations.ts';
 import { connectRedis, describeRedisUrl } from './store/redis.ts';
@@ -17,6 +18,7 @@ import { openDatabase } from './store/sql.ts';
 
 const USAGE = `Usage:
   switchyard start [--config PATH]
+  switchyard worker [--queues fast,heavy,embeddings] [--config PATH]
   switchyard check-config [--config PATH]
   switchyard keys create --name NAME [--tier TIER] [--models a,b] [--expires-in DAYS] [--config PATH]
   switchyard keys list [--config PATH]
@@ -41,21 +43,7 @@ async function start(configPath: string | undefined): Promise<void> {
   const gateway = await Gateway.create({ config: loaded.config });
   // Handlers go in before anyone can know we listen: a SIGTERM that follows the
   // banner must find them installed.
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    gateway.context.logger.info({ signal }, 'signal received');
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(gateway);
   const address = await gateway.listen();
   const { config } = loaded;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -81,6 +69,54 @@ async function start(configPath: string | undefined): Promise<void> {
     );
   }
   process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** SIGTERM or SIGINT: a graceful stop (Gateway.close), then exit. */
+function stopOnSignals(gateway: Gateway): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.context.logger.info({ signal }, 'signal received');
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * `switchyard worker`: runs jobs (async completions, batches, webhooks) and
+ * serves no HTTP. Workers scale apart from the API nodes; each sends a job's
+ * requests through its own copy of the pipeline, against the shared database
+ * (and Redis), so limits, budgets and the ledger are the API nodes' own.
+ */
+async function worker(configPath: string | undefined, queuesArg: string | undefined): Promise<void> {
+  const queues = parseQueues(queuesArg);
+  const loaded = loadOrExit(configPath);
+  const gateway = await Gateway.create({ config: loaded.config, workQueues: queues });
+  stopOnSignals(gateway);
+  process.stderr.write(
+    `switchyard worker running queues ${queues.join(', ')} (${gateway.context.jobs.queue.backend} queue, database ${gateway.context.database.description})\n`,
+  );
+}
+
+function parseQueues(arg: string | undefined): QueueName[] {
+  if (arg === undefined) return [...QUEUE_NAMES];
+  const names = arg
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(QUEUE_NAMES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new UsageError(`--queues takes a comma-separated list of ${QUEUE_NAMES.join(', ')}`);
+  }
+  return names as QueueName[];
 }
 
 function checkConfig(configPath: string | undefined): void {
@@ -165,6 +201,7 @@ async function main(argv: string[]): Promise<void> {
       tier: { type: 'string' },
       models: { type: 'string' },
       'expires-in': { type: 'string' },
+      queues: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -177,6 +214,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start':
       return start(values.config);
+    case 'worker':
+      return worker(values.config, values.queues);
     case 'check-config':
       return checkConfig(values.config);
     case 'keys':

@@ -7,6 +7,7 @@
 
 export { validateChatRequest, validateEmbeddingRequest } from './api/openai/openai-validate.ts';
 export { KeyStore } from './auth/key-store.ts';
+export { BatchAttempt, type BatchMember, BatchRecorder } from './billing/batch-recorder.ts';
 export { promptOnly, upstreamBill } from './billing/bills.ts';
 export { embeddingBill } from './billing/embedding-usage.ts';
 export { StreamTally } from './billing/stream-tally.ts';
@@ -18,6 +19,7 @@ export {
   type StreamEnding,
   UsageRecorder,
 } from './billing/usage-recorder.ts';
+export { apportion, shareBill, shareUsage } from './billing/usage-shares.ts';
 export { cacheKey, cacheScope, canonicalJson } from './cache/cache-key.ts';
 export type { CacheEntry, CacheFilter, CacheKey, CacheStore, CacheTier } from './cache/cache-store.ts';
 export { MemoryCacheStore } from './cache/memory-cache-store.ts';
@@ -64,6 +66,12 @@ export {
   newDispatchReport,
   type StreamStart,
 } from './dispatch/dispatch.ts';
+export {
+  type BatchedEmbedding,
+  batchableText,
+  EmbeddingBatches,
+  type EmbeddingBatchesOptions,
+} from './dispatch/embedding-batches.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export {
   type BudgetAlert,
@@ -164,5 +172,7 @@ export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';
 export { RedisKeys } from './store/redis-keys.ts';
 export { type Database, openDatabase } from './store/sql.ts';
+export { Batcher, type BatcherOptions, type BatchTimer } from './util/batcher.ts';
+export { EmbeddingBatcher, type EmbeddingBatcherOptions } from './util/embedding-batcher.ts';
 export { seededRandom } from './util/random.ts';
 export { parseRetryAfter } from './util/retry-after.ts';

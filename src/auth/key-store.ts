@@ -43,6 +43,9 @@ import {
   VIRTUAL_KEY_PREFIX,
 } from './secrets.ts';
 
+/** Starts the credentials of requests the gateway sends itself (see `internalCredential`). */
+const INTERNAL_PREFIX = 'sk-sy-internal-';
+
 export interface AuthenticatedKey {
   readonly id: string;
   readonly name: string;
@@ -123,6 +126,8 @@ export class KeyStore {
     teamId: null,
   });
   readonly #teams = new Map<string, Team>();
+  readonly #internalSecret = randomBytes(32).toString('base64url');
+  readonly #internalHash = hashSecret(this.#internalSecret);
 
   constructor(database: Database, masterKey: string) {
     this.#database = database;
@@ -185,15 +190,44 @@ export class KeyStore {
     return forgotten;
   }
 
+  /**
+   * A credential for a request this process sends through its own pipeline on
+   * behalf of key `keyId` (async jobs, batch lines): it authenticates as that
+   * key while the key is live (a revoked or expired key's jobs are refused
+   * like its requests). Its secret is random per process and never leaves it
+   * (internal requests are injected, not sent over a socket).
+   */
+  internalCredential(keyId: string): string {
+    return `${INTERNAL_PREFIX}${this.#internalSecret}.${keyId}`;
+  }
+
+  /** Whether `token` is one of this process's internal credentials (its key aside). */
+  isInternal(token: string): boolean {
+    if (!token.startsWith(INTERNAL_PREFIX)) return false;
+    const dot = token.lastIndexOf('.');
+    return dot > 0 && digestsEqual(hashSecret(token.slice(INTERNAL_PREFIX.length, dot)), this.#internalHash);
+  }
+
   /** The key for a bearer token, or null. Never touches the database. */
   authenticate(token: string, now: number = Date.now()): AuthenticatedKey | null {
     if (!isPlausibleToken(token)) return null;
+    if (token.startsWith(INTERNAL_PREFIX)) return this.#internalKey(token, now);
     const hash = hashSecret(token);
     if (digestsEqual(hash, this.#masterHash)) return this.#master;
     const cached = this.#byHash.get(hash);
     if (!cached || !digestsEqual(cached.hash, hash)) return null;
     if (cached.key.expiresAt !== null && cached.key.expiresAt <= now) return null;
     return cached.key;
+  }
+
+  #internalKey(token: string, now: number): AuthenticatedKey | null {
+    if (!this.isInternal(token)) return null;
+    const keyId = token.slice(token.lastIndexOf('.') + 1);
+    if (keyId === this.#master.id) return this.#master;
+    const hash = this.#hashById.get(keyId);
+    const key = hash === undefined ? undefined : this.#byHash.get(hash)?.key;
+    if (key === undefined || (key.expiresAt !== null && key.expiresAt <= now)) return null;
+    return key;
   }
 
   isMaster(token: string): boolean {

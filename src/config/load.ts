@@ -83,6 +83,11 @@ export function validateConfig(raw: unknown): Config {
     if (!Object.hasOwn(config.models, name))
       problems.push(`limits.models.${name}: not a model of this gateway`);
   }
+  if (config.jobs.backend === 'redis' && config.storage.redis_url === undefined) {
+    problems.push(
+      'jobs.backend: redis needs storage.redis_url (or REDIS_URL); the default sql backend needs nothing',
+    );
+  }
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
     problems.push('master_key: a documented sample key cannot be used; set a random secret');
   }

@@ -6,11 +6,13 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
+import { jobsSchema } from './jobs-schema.ts';
 import { limitsSchema, tiersSchema } from './limits-schema.ts';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
 import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from './redis-prefix.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
 import { routingModelFields, targetSchema } from './routing-schema.ts';
+import { isWebhookAllowlistEntry, WEBHOOK_ALLOWLIST_RULE } from './webhook-allowlist.ts';
 
 const positiveMs = (what: string) =>
   z
@@ -151,6 +153,21 @@ const modelCacheSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * Embedding micro-batching (README "Embedding batching"): concurrent
+ * single-input `/v1/embeddings` calls to the model share upstream calls. Off
+ * by default: a lone request would wait `max_wait_ms` for company.
+ */
+const modelBatchingSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Most inputs per upstream call (OpenAI takes up to 2,048). */
+  max_batch: z.number().int().min(1).max(2_048).default(100),
+  /** Longest the first request of a batch waits for others. */
+  max_wait_ms: z.number().int().min(0).max(60_000).default(10),
+  /** Most upstream calls in flight per batch key; later batches wait and keep filling. */
+  max_in_flight: z.number().int().min(1).max(1_000).default(8),
+});
+
 export const modelSchema = z.strictObject({
   strategy: z.enum(['fallback', 'weighted', 'least-latency', 'cost', 'complexity']).default('fallback'),
   timeouts: timeoutsSchema.prefault({}),
@@ -158,6 +175,7 @@ export const modelSchema = z.strictObject({
   circuit_breaker: circuitBreakerSchema.prefault({}),
   hedging: hedgingSchema.prefault({}),
   cache: modelCacheSchema.prefault({}),
+  batching: modelBatchingSchema.prefault({}),
   targets: z.array(targetSchema).min(1, { error: 'expected at least one target' }),
   ...routingModelFields,
 });
@@ -253,10 +271,21 @@ export const configSchema = z.strictObject({
         .array(z.number().int().positive().max(86_400))
         .max(20)
         .default([5, 300, 1800, 7200]),
-      /** Where budget alerts are sent (the operator's endpoint). */
+      /** Where budget alerts are sent (the operator's endpoint; its host is trusted as if allowlisted, for alerts only). */
       alert_url: url.optional(),
+      /**
+       * Hosts (`hooks.internal`, `*.corp.example`), addresses and CIDR blocks a
+       * webhook may reach even though they are private, loopback or link-local
+       * (src/webhooks/webhook-url-policy.ts). Empty: public addresses only.
+       */
+      allowlist: z
+        .array(z.string().refine(isWebhookAllowlistEntry, { error: WEBHOOK_ALLOWLIST_RULE }))
+        .max(1_000)
+        .default([]),
     })
     .optional(),
+  /** Async jobs, the Files and Batch API, and their workers (src/jobs/). */
+  jobs: jobsSchema.prefault({}),
   /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
   tiers: tiersSchema,
   /**

@@ -14,17 +14,22 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
+import type { KeyStore } from '../auth/key-store.ts';
 import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { printable } from '../util/printable.ts';
 import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
+import { INTERNAL_REQUEST_ID_HEADER } from './internal-requests.ts';
 import { registerJsonBodyParser } from './json-body.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
 import { registerAdminTeamRoutes } from './routes/admin-teams.ts';
 import { registerAdminUsageRoutes } from './routes/admin-usage.ts';
 import { registerAnthropicRoutes } from './routes/anthropic.ts';
+import { registerBatchRoutes } from './routes/batches.ts';
+import { registerFileRoutes } from './routes/files.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
 
@@ -36,8 +41,16 @@ const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof i
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Honours a sane client `x-request-id`; anything else (CRLF, huge) is replaced. */
-function requestIdOf(req: IncomingMessage): string {
+/**
+ * Honours a sane client `x-request-id`; anything else (CRLF, huge) is replaced.
+ * A request the gateway sends itself (internal-requests.ts) names its own id.
+ */
+function requestIdOf(req: IncomingMessage, keys: KeyStore): string {
+  const internal = req.headers[INTERNAL_REQUEST_ID_HEADER];
+  if (typeof internal === 'string' && REQUEST_ID.test(internal)) {
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined && keys.isInternal(authorization.slice(7))) return internal;
+  }
   const given = req.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : requestId();
 }
@@ -69,7 +82,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     loggerInstance: gw.logger as FastifyBaseLogger,
     // We write one access line per request ourselves (onResponse), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    genReqId: requestIdOf,
+    genReqId: (req) => requestIdOf(req, gw.keys),
     requestIdHeader: false,
     bodyLimit: gw.config.server.body_limit_bytes,
     // Our own JSON parser (json-body.ts) refuses `__proto__` / `constructor.prototype`
@@ -111,7 +124,12 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     reply.header('x-request-id', request.id);
     // A request that reaches us on a kept-alive connection while we drain is
     // refused in its API's shape; health and metrics keep answering.
-    if (gw.state.draining && request.routeOptions.config?.servesWhileDraining !== true) {
+    if (
+      gw.state.draining &&
+      request.routeOptions.config?.servesWhileDraining !== true &&
+      // A job's request, sent by a worker finishing its work before the process stops.
+      !gw.keys.isInternal(request.headers.authorization?.slice(7) ?? '')
+    ) {
       reply.header('connection', 'close');
       done(new GatewayError('shutting_down', 'The gateway is shutting down; retry the request'));
       return;
@@ -188,6 +206,9 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   registerAdminTeamRoutes(app, gw);
   registerHealthRoutes(app, gw);
   registerMetricsRoute(app, gw);
+  registerJobRoutes(app, gw);
+  registerBatchRoutes(app, gw);
+  void app.register(async (scope) => registerFileRoutes(scope, gw));
   return app;
 }
 

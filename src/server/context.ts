@@ -11,6 +11,7 @@ import type { ResponseCache } from '../cache/response-cache.ts';
 import type { Embedder } from '../cache/semantic/embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
+import type { EmbeddingBatches } from '../dispatch/embedding-batches.ts';
 import type { UsageLedger } from '../ledger/usage-ledger.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
@@ -20,6 +21,7 @@ import type { ModelRoute } from '../routing/model-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
 import type { WebhookSender } from '../webhooks/webhook-sender.ts';
+import type { DeliverWebhook, JobServices } from './jobs.ts';
 import type { RequestLimits } from './request-limits.ts';
 
 export interface GatewayState {
@@ -48,6 +50,12 @@ export interface GatewayContext {
   readonly limits: RequestLimits;
   /** Signed webhook deliveries (budget alerts), when `webhooks.alert_url` is configured. */
   readonly webhooks: WebhookSender | undefined;
+  /** The job queue, files and batches (POST /v1/jobs, the Files and Batch API). */
+  readonly jobs: JobServices;
+  /** Client-given webhook URLs: checked against the policy, delivered signed; absent without `webhooks.secret`. */
+  readonly webhookDelivery:
+    | { checkUrl(url: string): string; deliver: DeliverWebhook; close(): Promise<void> }
+    | undefined;
   /** The response cache, when any model has caching on. */
   readonly cache: ResponseCache | undefined;
   /** Tells other instances (through Redis) that the cache was invalidated; absent without Redis or a cache. */
@@ -58,5 +66,7 @@ export interface GatewayContext {
   readonly embedderFor: (name: string) => Embedder;
   /** Observes each cache lookup's duration (seconds). */
   readonly observeCacheLookup: (seconds: number) => void;
+  /** Shared upstream calls for single-input embeddings, when any model has `batching.enabled`. */
+  readonly embeddingBatches?: EmbeddingBatches | undefined;
   readonly state: GatewayState;
 }

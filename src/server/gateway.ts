@@ -25,6 +25,9 @@ import { LexicalEmbedder } from '../cache/semantic/lexical-embedder.ts';
 import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { PriceTable } from '../core/price-table.ts';
+import { EmbeddingBatches } from '../dispatch/embedding-batches.ts';
+import { createJobQueue } from '../jobs/create-job-queue.ts';
+import { type JobQueue, QUEUE_NAMES, type QueueName, type QueueWorker } from '../jobs/job-queue.ts';
 import { subjectSpentMicros } from '../ledger/key-spend.ts';
 import { UsageLedger } from '../ledger/usage-ledger.ts';
 import { BudgetGuard } from '../limits/budget-guard.ts';
@@ -48,8 +51,11 @@ import { RedisKeys } from '../store/redis-keys.ts';
 import { openDatabase } from '../store/sql.ts';
 import { throttledWarning } from '../util/throttled-warning.ts';
 import { WebhookSender } from '../webhooks/webhook-sender.ts';
+import { operatorEndpointPolicy } from '../webhooks/webhook-url-policy.ts';
 import { buildApp } from './app.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
+import { jobWebhooks, startJobWorker } from './job-worker.ts';
+import { createJobServices } from './jobs.ts';
 import { RequestLimits } from './request-limits.ts';
 import { ServedEmbedder } from './served-embedder.ts';
 
@@ -59,18 +65,31 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides `config.storage.database_url` (tests). */
   databaseUrl?: string;
+  /**
+   * The queues this process works (`switchyard worker --queues`); false: none.
+   * Default: every queue when `jobs.workers` is on, else none.
+   */
+  workQueues?: readonly QueueName[] | false;
 }
 
 export class Gateway {
   readonly context: GatewayContext;
   readonly app: FastifyInstance;
   readonly masterKey: MasterKey;
+  /** This process's job worker, when it works any queue. */
+  readonly worker: QueueWorker | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(context: GatewayContext, app: FastifyInstance, masterKey: MasterKey) {
+  private constructor(
+    context: GatewayContext,
+    app: FastifyInstance,
+    masterKey: MasterKey,
+    worker: QueueWorker | undefined,
+  ) {
     this.context = context;
     this.app = app;
     this.masterKey = masterKey;
+    this.worker = worker;
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
@@ -90,6 +109,7 @@ export class Gateway {
     let cache: ResponseCache | undefined;
     let invalidations: CacheInvalidations | undefined;
     let alertHooks: WebhookSender | undefined;
+    let queue: JobQueue | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -150,6 +170,10 @@ export class Gateway {
           : new WebhookSender({
               secret: config.webhooks.secret,
               retryScheduleS: config.webhooks.retry_schedule_s,
+              // The operator wrote alert_url: its host is trusted (as allowlisted), for alerts only.
+              policy: operatorEndpointPolicy(config.webhooks.alert_url, {
+                allowlist: config.webhooks.allowlist,
+              }),
               onFailure: (failure) =>
                 logger.warn(
                   {
@@ -213,6 +237,15 @@ export class Gateway {
         },
         (id) => keys.team(id),
       );
+      queue = createJobQueue(config, {
+        database,
+        redisKeys,
+        onError: throttledWarning(logger, 'job queue: its store failed; workers keep trying', 60_000).bind(
+          undefined,
+          { backend: config.jobs.backend },
+        ),
+      });
+      const webhookDelivery = config.webhooks === undefined ? undefined : jobWebhooks(config.webhooks);
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       const context: GatewayContext = {
@@ -231,6 +264,8 @@ export class Gateway {
         redis,
         limits,
         webhooks: alertHooks,
+        jobs: createJobServices(queue, database, config.jobs),
+        webhookDelivery,
         cache,
         semantic,
         cacheInvalidations: invalidations,
@@ -244,12 +279,21 @@ export class Gateway {
           return embedder;
         },
         observeCacheLookup: cacheLookup ? (seconds) => cacheLookup.observe(seconds) : () => {},
+        embeddingBatches: [...models.values()].some((m) => m.config.batching.enabled)
+          ? new EmbeddingBatches({ resilience, observer: router, registry: metrics.registry })
+          : undefined,
         state,
       };
       const app = buildApp(context);
       await app.ready();
-      return new Gateway(context, app, masterKey);
+      const workQueues = options.workQueues ?? (config.jobs.workers ? QUEUE_NAMES : false);
+      const worker =
+        workQueues === false || workQueues.length === 0
+          ? undefined
+          : startJobWorker(context, app, workQueues);
+      return new Gateway(context, app, masterKey, worker);
     } catch (error) {
+      await queue?.close().catch(() => undefined);
       alertHooks?.close();
       await resilience?.close().catch(() => undefined);
       await invalidations?.close().catch(() => undefined);
@@ -279,7 +323,12 @@ export class Gateway {
   async #close(): Promise<void> {
     const { state, logger, config, ledger, keySync, redis, providers, database, cache, semantic } =
       this.context;
+    // Workers stop taking jobs at once; the running ones finish (their requests
+    // still pass the draining app) or are taken up again by another worker.
+    const workerDone = this.worker?.close(config.server.shutdown.grace_ms);
     state.draining = true;
+    // Embeddings waiting for company leave now: their requests are in flight.
+    this.context.embeddingBatches?.flush();
     logger.info('shutting down: draining in-flight requests');
     const server = this.app.server;
     // Keep-alive sockets that go idle while we drain are closed as they free up.
@@ -289,11 +338,15 @@ export class Gateway {
       server.closeAllConnections();
     }, config.server.shutdown.grace_ms);
     try {
+      // Before the app closes: a running job's requests go through it.
+      await workerDone;
       await this.app.close();
     } finally {
       clearInterval(reaper);
       clearTimeout(deadline);
     }
+    await this.context.jobs.queue.close();
+    await this.context.webhookDelivery?.close();
     await ledger.close();
     // Cache writes still in flight (the SQL tier's) finish before their connections close.
     await this.context.cacheInvalidations?.close();

@@ -159,6 +159,103 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('virtual_keys_team_idx').on('virtual_keys').column('team_id').execute();
     },
   },
+  // The SQL job queue (src/jobs/sql-job-queue.ts). One index serves the
+  // claim (queued jobs of a queue by priority, then add order), the lapsed
+  // lease sweep (active jobs of a queue), counts per status and the oldest
+  // queued job.
+  '0009_jobs': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('queue', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('result', 'text')
+        .addColumn('error', 'text')
+        .addColumn('progress', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('max_attempts', 'integer', (c) => c.notNull())
+        .addColumn('backoff_ms', 'bigint', (c) => c.notNull())
+        .addColumn('run_at', 'bigint', (c) => c.notNull())
+        .addColumn('locked_until', 'bigint')
+        .addColumn('lock_token', 'text')
+        .addColumn('cancel_requested', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('jobs_queue_status_idx')
+        .on('jobs')
+        .columns(['queue', 'status', 'priority desc', 'seq'])
+        .execute();
+    },
+  },
+  '0010_files_batches': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('files')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('filename', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'bigint', (c) => c.notNull())
+        .addColumn('lines', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('files_key_idx').on('files').columns(['key_id', 'created_at']).execute();
+      await db.schema
+        .createTable('file_chunks')
+        .addColumn('file_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('file_chunks_pk', ['file_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('batches')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('endpoint', 'text', (c) => c.notNull())
+        .addColumn('input_file_id', 'text', (c) => c.notNull())
+        .addColumn('completion_window', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('output_file_id', 'text')
+        .addColumn('error_file_id', 'text')
+        .addColumn('errors', 'text')
+        .addColumn('metadata', 'text')
+        .addColumn('total', 'integer', (c) => c.notNull())
+        .addColumn('completed', 'integer', (c) => c.notNull())
+        .addColumn('failed', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('in_progress_at', 'bigint')
+        .addColumn('finalizing_at', 'bigint')
+        .addColumn('completed_at', 'bigint')
+        .addColumn('failed_at', 'bigint')
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('expired_at', 'bigint')
+        .addColumn('cancelling_at', 'bigint')
+        .addColumn('cancelled_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('batches_key_idx')
+        .on('batches')
+        .columns(['key_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('batch_lines')
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('line', 'integer', (c) => c.notNull())
+        .addColumn('ok', 'integer', (c) => c.notNull())
+        .addColumn('output', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('batch_lines_pk', ['batch_id', 'line'])
+        .execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

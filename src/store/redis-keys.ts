@@ -94,6 +94,25 @@ export class RedisKeys {
     return `${this.prefix}budget-alert:${subject}:${window}:${name}`;
   }
 
+  /**
+   * BullMQ's `prefix` option for the job queue (src/jobs/bullmq-job-queue.ts):
+   * BullMQ names its keys `<this>:<queue>:<kind>` (`switchyard:jobs:fast:wait`)
+   * and the job hashes `<this>:<queue>:<job id>`.
+   */
+  get bullmqPrefix(): string {
+    return `${this.prefix}jobs`;
+  }
+
+  /** Hash: job id -> its queue's name, so a job is found (and an id is unique) across queues. */
+  get jobIndex(): string {
+    return `${this.prefix}job-index`;
+  }
+
+  /** Set: the ids of one queue's cancelled jobs (BullMQ keeps them with its failed ones), for counts. */
+  jobsCancelled(queue: string): string {
+    return `${this.prefix}jobs-cancelled:${queue}`;
+  }
+
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */
   cachePattern(model: string | undefined, scope: string | undefined): string {
     const part = (value: string | undefined) => (value === undefined ? '*' : globEscape(value));

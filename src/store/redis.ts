@@ -26,6 +26,13 @@ export interface ConnectRedisOptions {
    */
   commandTimeoutMs?: number;
   logger?: { warn(obj: object, msg: string): void };
+  /**
+   * For BullMQ (and any user of blocking commands): no per-command deadline (a
+   * BZPOPMIN waits seconds by design) and commands are kept across reconnects
+   * (`maxRetriesPerRequest: null`, which BullMQ requires of its connections).
+   * @default false
+   */
+  blocking?: boolean;
 }
 
 /** Reconnect back-off: 50 ms doubling, capped at 2 s, with jitter so many gateways do not reconnect in step. */
@@ -38,11 +45,11 @@ export function connectRedis(url: string, options: ConnectRedisOptions = {}): Re
   const description = describeRedisUrl(url);
   const redis = new (redisClass())(url, {
     connectionName: options.name ?? 'switchyard',
-    commandTimeout: options.commandTimeoutMs ?? 500,
+    ...(options.blocking ? {} : { commandTimeout: options.commandTimeoutMs ?? 500 }),
     connectTimeout: 2000,
     // One retry at most: a command that already timed out is not worth replaying
     // after a reconnect, the caller has moved on.
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: options.blocking ? null : 1,
     // Queue commands issued while (re)connecting; commandTimeout rejects them if
     // the connection does not come back in time, so the queue cannot grow unbounded.
     enableOfflineQueue: true,

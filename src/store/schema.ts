@@ -92,11 +92,124 @@ export interface ResponseCacheTable {
   cost_micros: number | null;
 }
 
+/**
+ * An uploaded file (`POST /v1/files`; batch input) or one the gateway wrote (a
+ * batch's output and error files). Its bytes are in `file_chunks`; a file is
+ * served only once `status` is `processed` (an upload cut short leaves none).
+ */
+export interface FilesTable {
+  id: string;
+  /** The key that uploaded it (or whose batch wrote it); only that key sees it. */
+  key_id: string;
+  /** `batch` (input) or `batch_output`. */
+  purpose: string;
+  filename: string;
+  bytes: number;
+  /** Lines of a JSONL file. */
+  lines: number;
+  /** `uploading` while its chunks are written, then `processed`. */
+  status: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+/** A file's bytes, in order: whole lines (UTF-8 text), about 1 MB each, so a file streams without being held whole. */
+export interface FileChunksTable {
+  file_id: string;
+  seq: number;
+  data: string;
+}
+
+/** An OpenAI batch (`POST /v1/batches`). Times are epoch ms (the wire says seconds). */
+export interface BatchesTable {
+  id: string;
+  key_id: string;
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  /** validating | failed | in_progress | finalizing | completed | expired | cancelling | cancelled */
+  status: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  /** JSON: OpenAI's `errors` object, when validation failed. */
+  errors: string | null;
+  /** JSON object, or null. */
+  metadata: string | null;
+  total: number;
+  completed: number;
+  failed: number;
+  created_at: number;
+  in_progress_at: number | null;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expires_at: number;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+}
+
+/**
+ * One processed line of a batch, kept by its line number: a worker killed
+ * mid-batch and run again skips the lines that are here, and the primary key
+ * makes a line's result land once, whatever ran it twice.
+ */
+export interface BatchLinesTable {
+  batch_id: string;
+  line: number;
+  /** 1: goes to the output file; 0: to the error file. */
+  ok: number;
+  /** The output (or error) file's JSON line for it. */
+  output: string;
+}
+
+/** `JobStatus` of src/jobs/job-queue.ts (the store cannot import the layer above it). */
+export type JobRowStatus = 'queued' | 'active' | 'completed' | 'failed' | 'cancelled';
+
+/** One job of the SQL job queue (src/jobs/sql-job-queue.ts). */
+export interface JobsTable {
+  id: string;
+  queue: string;
+  status: JobRowStatus;
+  /** Higher runs first. */
+  priority: number;
+  /** Add order within a priority: the add time in µs, strictly increasing per process. */
+  seq: number;
+  /** JSON. */
+  payload: string;
+  /** JSON the handler returned, once completed. */
+  result: string | null;
+  /** The last failure's message. */
+  error: string | null;
+  /** JSON the handler last reported. */
+  progress: string | null;
+  /** Attempts started (a claim counts one). */
+  attempts: number;
+  max_attempts: number;
+  backoff_ms: number;
+  /** A queued job is not claimed before this (a retry's backoff). */
+  run_at: number;
+  /** An active job's lease: past this, its worker is taken for dead and any worker may take the job. */
+  locked_until: number | null;
+  /** The claim holding the lease; a finish or heartbeat that does not match it changes nothing. */
+  lock_token: string | null;
+  /** 0 or 1: cancel was asked while active; the worker sees it on its next heartbeat. */
+  cancel_requested: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
 export interface Schema {
   virtual_keys: VirtualKeysTable;
   teams: TeamsTable;
   usage_ledger: UsageLedgerTable;
   response_cache: ResponseCacheTable;
+  jobs: JobsTable;
+  files: FilesTable;
+  file_chunks: FileChunksTable;
+  batches: BatchesTable;
+  batch_lines: BatchLinesTable;
 }
 
 /**

@@ -1,13 +1,19 @@
 /**
- * Delivers signed webhooks (./signature.ts) to an operator's endpoint: a POST
- * of the event as JSON, retried on the configured schedule (default 5 s, 5 min,
+ * Delivers signed webhooks (./signature.ts) to an endpoint: a POST of the
+ * event as JSON, retried on the configured schedule (default 5 s, 5 min,
  * 30 min, 2 h) while the endpoint fails (a network error, a timeout, a non-2xx
- * answer), every retry under the same `webhook-id`. Retries are timers in this
- * process: a restart forgets pending ones (durable delivery belongs to the job
- * queue). A delivery never blocks the request that raised the event.
+ * answer, a redirect), every retry under the same `webhook-id` with a fresh
+ * timestamp and signature. Each attempt goes through `deliverOnce`
+ * (./webhook-delivery.ts), so under the webhook policy: an attempt the policy
+ * refuses is final (retrying would be refused the same way). Retries are
+ * timers in this process: a restart forgets pending ones (durable delivery
+ * belongs to the job queue). A delivery never blocks the request that raised
+ * the event.
  */
 import { randomUUID } from 'node:crypto';
 import { signWebhook, webhookKey } from './signature.ts';
+import { DEFAULT_WEBHOOK_TIMEOUT_MS, type DeliveryOutcome, deliverOnce } from './webhook-delivery.ts';
+import { WebhookPolicy } from './webhook-url-policy.ts';
 
 export interface WebhookEvent {
   /** e.g. `budget.alert`. */
@@ -15,18 +21,47 @@ export interface WebhookEvent {
   data: Record<string, unknown>;
 }
 
+/** One attempt's outcome, as a caller records it (the job system, in the job). */
+export interface WebhookAttempt extends DeliveryOutcome {
+  /** The delivery's `webhook-id`. */
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** When the attempt started (epoch ms). */
+  at: number;
+  /** No attempt follows: delivered, refused, the schedule ran out, or the sender closed. */
+  final: boolean;
+}
+
 export interface WebhookSenderOptions {
   secret: string;
   retryScheduleS: readonly number[];
-  /** Per attempt. */
+  /** Per attempt. @default 10000 */
   timeoutMs?: number;
+  /**
+   * Where deliveries may go (./webhook-url-policy.ts). Default: public
+   * addresses only. An operator's own endpoint gets `operatorEndpointPolicy`.
+   */
+  policy?: WebhookPolicy;
   onFailure?: (failure: { url: string; id: string; attempt: number; error: string; final: boolean }) => void;
+}
+
+export interface SendOptions {
+  /**
+   * The delivery's `webhook-id` (receivers deduplicate by it): a caller that
+   * may send the same event twice (a job run again) passes a stable one.
+   * Default: a new `msg_<uuid>`.
+   */
+  id?: string;
+  /** Called after every attempt of this delivery, the last one included (it must not throw). */
+  onAttempt?: (attempt: WebhookAttempt) => void;
 }
 
 export class WebhookSender {
   readonly #key: Buffer;
   readonly #schedule: readonly number[];
   readonly #timeoutMs: number;
+  readonly #policy: WebhookPolicy;
   readonly #onFailure: NonNullable<WebhookSenderOptions['onFailure']>;
   readonly #timers = new Set<NodeJS.Timeout>();
   #closed = false;
@@ -34,15 +69,16 @@ export class WebhookSender {
   constructor(options: WebhookSenderOptions) {
     this.#key = webhookKey(options.secret);
     this.#schedule = options.retryScheduleS;
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+    this.#policy = options.policy ?? new WebhookPolicy();
     this.#onFailure = options.onFailure ?? (() => {});
   }
 
   /** Sends `event` to `url` (retrying in the background); resolves with the delivery's id once the first attempt ends. */
-  async send(url: string, event: WebhookEvent): Promise<string> {
-    const id = `msg_${randomUUID()}`;
+  async send(url: string, event: WebhookEvent, options: SendOptions = {}): Promise<string> {
+    const id = options.id ?? `msg_${randomUUID()}`;
     const body = JSON.stringify({ type: event.type, timestamp: new Date().toISOString(), data: event.data });
-    await this.#attempt(url, id, body, 0);
+    await this.#attempt(url, id, body, 0, options.onAttempt);
     return id;
   }
 
@@ -53,35 +89,31 @@ export class WebhookSender {
     this.#timers.clear();
   }
 
-  async #attempt(url: string, id: string, body: string, attempt: number): Promise<void> {
+  async #attempt(
+    url: string,
+    id: string,
+    body: string,
+    attempt: number,
+    onAttempt: SendOptions['onAttempt'],
+  ): Promise<void> {
     if (this.#closed) return;
-    const timestamp = Math.floor(Date.now() / 1000);
-    let error: string | undefined;
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': signWebhook(this.#key, id, timestamp, body),
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) return;
-      error = `HTTP ${res.status}`;
-    } catch (cause) {
-      error = cause instanceof Error ? cause.name : 'failed';
-    }
-    const delayS = this.#schedule[attempt];
-    this.#onFailure({ url, id, attempt: attempt + 1, error, final: delayS === undefined });
-    if (delayS === undefined || this.#closed) return;
+    const at = Date.now();
+    const timestamp = Math.floor(at / 1000);
+    const signature = signWebhook(this.#key, id, timestamp, body);
+    const outcome = await deliverOnce(
+      url,
+      { id, timestamp, body, signature },
+      { policy: this.#policy, timeoutMs: this.#timeoutMs },
+    );
+    const delayS = outcome.ok || outcome.refused ? undefined : this.#schedule[attempt];
+    const final = delayS === undefined || this.#closed;
+    onAttempt?.({ ...outcome, id, attempt: attempt + 1, at, final });
+    if (outcome.ok) return;
+    this.#onFailure({ url, id, attempt: attempt + 1, error: outcome.error ?? 'failed', final });
+    if (final) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      void this.#attempt(url, id, body, attempt + 1);
+      void this.#attempt(url, id, body, attempt + 1, onAttempt);
     }, delayS * 1000);
     timer.unref();
     this.#timers.add(timer);

@@ -18,7 +18,7 @@ const LAYERS: string[][] = [
   ['core'],
   ['config'],
   ['store', 'observability', 'webhooks'],
-  ['auth', 'ledger', 'limits'],
+  ['auth', 'ledger', 'limits', 'jobs'],
   ['providers'],
   ['routing'],
   ['resilience'],

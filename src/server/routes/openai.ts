@@ -15,6 +15,7 @@ import { openAIErrorBody } from '../../core/errors.ts';
 import { estimateEmbeddingTokens, estimatePromptTokens, maxOutputTokens } from '../../core/token-estimate.ts';
 import type { ChatCompletion, ChatRequest } from '../../core/types.ts';
 import { dispatchChat, dispatchChatStream, dispatchEmbeddings } from '../../dispatch/dispatch.ts';
+import { batchableText } from '../../dispatch/embedding-batches.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
@@ -101,8 +102,14 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     reply.header(CACHE_HEADER, cached.status);
     if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
     try {
-      const { response, attempt } = await dispatchEmbeddings(route, body, dispatch);
+      const batches = gw.embeddingBatches;
+      const text = batches === undefined ? undefined : batchableText(route, body);
+      const { response, attempt } =
+        text === undefined
+          ? await dispatchEmbeddings(route, body, dispatch)
+          : await batches!.dispatch(route, body, text, dispatch);
       const billed = embeddingBill(response);
+      // A batched request's attempt was already billed these counts (its share): this ending is ignored.
       attempt.ok(billed.usage, billed.source);
       response.model = body.model;
       cached.store(response, billed.usage, dispatch.recorder.costMicros);

@@ -1,0 +1,28 @@
+/**
+ * The queue config asks for: the SQL store's (default) or BullMQ on the
+ * deployment's Redis (`jobs.backend: redis`).
+ */
+import type { Config } from '../config/schema.ts';
+import type { RedisKeys } from '../store/redis-keys.ts';
+import type { Database } from '../store/sql.ts';
+import { BullJobQueue } from './bullmq-job-queue.ts';
+import type { JobQueue } from './job-queue.ts';
+import { SqlJobQueue } from './sql-job-queue.ts';
+
+export function createJobQueue(
+  config: Config,
+  deps: { database: Database; redisKeys: RedisKeys; onError: (error: unknown) => void },
+): JobQueue {
+  const { lease_ms: leaseMs } = config.jobs;
+  if (config.jobs.backend === 'redis') {
+    // Config validation refuses `backend: redis` without a Redis URL.
+    return new BullJobQueue({
+      url: config.storage.redis_url!,
+      keys: deps.redisKeys,
+      leaseMs,
+      stalledIntervalMs: Math.min(5_000, Math.max(500, Math.floor(leaseMs / 2))),
+      onError: deps.onError,
+    });
+  }
+  return new SqlJobQueue(deps.database, { leaseMs, onError: deps.onError });
+}
