@@ -214,6 +214,14 @@ describe('async jobs', () => {
         ],
       );
       assert.equal(hook.deliveries.length, 3);
+      // The queues' metrics moved: jobs ended by outcome, the deliveries by result.
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      assert.match(metrics, /switchyard_jobs_total\{queue="fast",outcome="completed"\} [1-9]/);
+      assert.match(metrics, /switchyard_jobs_total\{queue="fast",outcome="retried"\} 2/);
+      assert.match(metrics, /switchyard_webhook_deliveries_total\{result="failed"\} 2/);
+      assert.match(metrics, /switchyard_webhook_deliveries_total\{result="delivered"\} 1/);
+      assert.match(metrics, /switchyard_queue_depth\{queue="fast",status="queued"\} 0/);
+      assert.match(metrics, /switchyard_job_duration_seconds_count\{queue="fast",outcome="completed"\} [1-9]/);
     } finally {
       await hook.close();
     }
