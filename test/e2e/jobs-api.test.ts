@@ -221,7 +221,10 @@ describe('async jobs', () => {
       assert.match(metrics, /switchyard_webhook_deliveries_total\{result="failed"\} 2/);
       assert.match(metrics, /switchyard_webhook_deliveries_total\{result="delivered"\} 1/);
       assert.match(metrics, /switchyard_queue_depth\{queue="fast",status="queued"\} 0/);
-      assert.match(metrics, /switchyard_job_duration_seconds_count\{queue="fast",outcome="completed"\} [1-9]/);
+      assert.match(
+        metrics,
+        /switchyard_job_duration_seconds_count\{queue="fast",outcome="completed"\} [1-9]/,
+      );
     } finally {
       await hook.close();
     }
