@@ -19,7 +19,9 @@
  *   rate and upstream calls saved (bench/cache.ts);
  * - rate limits: µs per decision in-process and with Redis (bench/limits.ts);
  * - embedding batching: µs per item through the Batcher, and per embeddings
- *   request dispatched alone vs coalesced (bench/batcher.ts).
+ *   request dispatched alone vs coalesced (bench/batcher.ts);
+ * - job queue: jobs per second through the SQL (SQLite) and BullMQ backends,
+ *   1 and 4 workers, a no-op handler (bench/jobs.ts).
  *
  * Run alone: node bench/components.ts [--json]
  */
@@ -33,6 +35,7 @@ import { type BatcherBench, batcherLine, benchBatcher } from './batcher.ts';
 import { benchCache, type CacheBench, cacheLines } from './cache.ts';
 import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
+import { benchJobs, type JobsBench, jobsLine } from './jobs.ts';
 import { benchLedgerSpool, type SpoolBench } from './ledger-spool.ts';
 import { benchLimits, type LimitsBench, limitsLine } from './limits.ts';
 import { benchRouter } from './router.ts';
@@ -50,6 +53,7 @@ export interface ComponentResults {
   cache: CacheBench;
   limits: LimitsBench;
   batcher: BatcherBench;
+  jobs: JobsBench;
   hedging: {
     withoutMs: { p50: number; p99: number };
     withMs: { p50: number; p99: number };
@@ -124,10 +128,12 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const cache = await benchCache();
   const limits = await benchLimits();
   const batcher = await benchBatcher();
+  const jobs = await benchJobs();
   return {
     cache,
     limits,
     batcher,
+    jobs,
     streamChunksPerSecond: {
       openai: benchOpenAIStream(),
       anthropic: benchAnthropicStream().chunksPerSecond,
@@ -188,6 +194,7 @@ export function componentTable(r: ComponentResults): string {
     ...cacheLines(r.cache),
     limitsLine(r.limits),
     batcherLine(r.batcher),
+    jobsLine(r.jobs),
     `hedging p50/p99 (ms)                 without ${h.withoutMs.p50}/${h.withoutMs.p99}, with ${h.withMs.p50}/${h.withMs.p99} (${h.upstreamCallsPerRequest} upstream calls/request; ${h.slowFraction * 100}% of calls ${h.slowMs} ms slow, hedge after ${h.hedgeDelayMs} ms)`,
   ];
   return lines.join('\n');

@@ -72,6 +72,23 @@ export {
   EmbeddingBatches,
   type EmbeddingBatchesOptions,
 } from './dispatch/embedding-batches.ts';
+export { BullJobQueue, type BullJobQueueOptions } from './jobs/bullmq-job-queue.ts';
+export {
+  type AddJobOptions,
+  JOB_STATUSES,
+  type JobContext,
+  type JobHandler,
+  type JobQueue,
+  type JobRecord,
+  type JobStatus,
+  PermanentJobError,
+  QUEUE_NAMES,
+  type QueueCounts,
+  type QueueName,
+  type QueueWorker,
+  type WorkOptions,
+} from './jobs/job-queue.ts';
+export { SqlJobQueue, type SqlJobQueueOptions } from './jobs/sql-job-queue.ts';
 export { type LedgerRow, UsageLedger } from './ledger/usage-ledger.ts';
 export {
   type BudgetAlert,

@@ -25,7 +25,7 @@
 import type { Job, MinimalJob, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../store/redis-keys.ts';
-import { BACKOFF_TYPE, bullmqModule, CANCEL_FIELD, recordOfJob, wrapProgress } from './bullmq-jobs.ts';
+import { bullmqModule, CANCEL_FIELD, recordOfJob, wrapProgress } from './bullmq-jobs.ts';
 import { retryDelayMs } from './job-backoff.ts';
 import { asStoredJson, MAX_ATTEMPTS, resolveConcurrency } from './job-options.ts';
 import {

@@ -20,8 +20,8 @@
  * a database are assumed to agree on the time to well within a lease.
  */
 import { randomBytes } from 'node:crypto';
-import { type Selectable, sql } from 'kysely';
-import { type JobsTable, stripNul } from '../store/schema.ts';
+import { type QueryCreator, type Selectable, sql } from 'kysely';
+import { type JobsTable, type Schema, stripNul } from '../store/schema.ts';
 import type { Database } from '../store/sql.ts';
 import { parseJsonText } from './job-options.ts';
 import {
@@ -120,31 +120,47 @@ export class SqlJobStore {
   async claim(queue: QueueName, limit: number, leaseMs: number): Promise<Claim> {
     const now = Date.now();
     const token = randomBytes(12).toString('base64url');
-    const postgres = this.#database.dialect === 'postgres';
-    const rows = await this.#db
-      .updateTable('jobs')
-      .set((eb) => ({
-        status: 'active',
-        attempts: eb('attempts', '+', 1),
-        locked_until: now + leaseMs,
-        lock_token: token,
-        started_at: now,
-      }))
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('jobs')
-          .select('id')
-          .where('queue', '=', queue)
-          .where('status', '=', 'queued')
-          .where('run_at', '<=', now)
-          .orderBy('priority', 'desc')
-          .orderBy('seq')
-          .limit(limit)
-          .$if(postgres, (q) => q.forUpdate().skipLocked()),
-      )
-      .where('status', '=', 'queued')
-      .returningAll()
-      .execute();
+    const claimed = {
+      status: 'active',
+      locked_until: now + leaseMs,
+      lock_token: token,
+      started_at: now,
+    } as const;
+    const due = (db: QueryCreator<Schema>) =>
+      db
+        .selectFrom('jobs')
+        .select('id')
+        .where('queue', '=', queue)
+        .where('status', '=', 'queued')
+        .where('run_at', '<=', now)
+        .orderBy('priority', 'desc')
+        .orderBy('seq')
+        .limit(limit);
+    let rows: JobRow[];
+    if (this.#database.dialect === 'postgres') {
+      // A materialized CTE: PostgreSQL may run a LIMIT subquery of `id IN (...)`
+      // once per candidate row, and so claim every queued row, not `limit`.
+      rows = await this.#db
+        .with(
+          (cte) => cte('picked').materialized(),
+          (db) => due(db).forUpdate().skipLocked(),
+        )
+        .updateTable('jobs')
+        .from('picked')
+        .set((eb) => ({ ...claimed, attempts: eb('jobs.attempts', '+', 1) }))
+        .whereRef('jobs.id', '=', 'picked.id')
+        .returningAll('jobs')
+        .execute();
+    } else {
+      // SQLite runs the subquery once, into a temporary table, under the write lock.
+      rows = await this.#db
+        .updateTable('jobs')
+        .set((eb) => ({ ...claimed, attempts: eb('attempts', '+', 1) }))
+        .where('id', 'in', due(this.#db))
+        .where('status', '=', 'queued')
+        .returningAll()
+        .execute();
+    }
     // RETURNING keeps no order: the run order is the claim's.
     rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
     return { token, rows };
