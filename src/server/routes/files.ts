@@ -122,7 +122,7 @@ export async function registerFileRoutes(app: FastifyInstance, gw: GatewayContex
   app.get('/v1/files/:id/content', { onRequest }, async (request, reply) => {
     const file = await ownFile(request);
     reply.header('content-type', 'application/octet-stream');
-    reply.header('content-length', String(file.bytes));
+    // No content-length: the stored text is the upload decoded (a UTF-8 byte-order mark is dropped), sent chunked.
     reply.header('content-disposition', `attachment; filename="${file.filename.replaceAll('"', '')}"`);
     return reply.send(Readable.from(jobs.files.chunks(file.id)));
   });
