@@ -32,6 +32,14 @@ export const jobsSchema = z.strictObject({
    * worker takes it up.
    */
   lease_ms: z.number().int().min(300).max(3_600_000).default(30_000),
+  /**
+   * How often an idle worker of the SQL queue asks the database for due jobs.
+   * Jobs queued in the same process, and slots freed by finished jobs, wake it
+   * at once; this bounds the wait for jobs other processes queue, and for
+   * retries. Each ask is a statement on the gateway's database (SQLite's run
+   * on its event loop), so not more often than needed.
+   */
+  poll_ms: z.number().int().min(10).max(60_000).default(1_000),
   /** The first retry's wait; each next one waits twice as long. */
   backoff_ms: z.number().int().min(0).max(3_600_000).default(1_000),
   /** How long a finished job, batch or uploaded file is kept (days). */

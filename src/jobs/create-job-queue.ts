@@ -24,5 +24,5 @@ export function createJobQueue(
       onError: deps.onError,
     });
   }
-  return new SqlJobQueue(deps.database, { leaseMs, onError: deps.onError });
+  return new SqlJobQueue(deps.database, { leaseMs, pollMs: config.jobs.poll_ms, onError: deps.onError });
 }
