@@ -34,6 +34,7 @@ import {
   type JobStatus,
   type QueueName,
   type QueueWorker,
+  requestedRetryDelay,
   type WorkOptions,
 } from './job-queue.ts';
 import {
@@ -69,7 +70,10 @@ interface Thrown {
  * BullMQ's custom backoff strategy: our formula, counted in attempts started
  * (BullMQ's own count leaves out the stalled ones), as the SQL queue counts.
  */
-function retryWait(failures: number, _type?: string, _error?: Error, job?: MinimalJob): number {
+function retryWait(failures: number, _type?: string, error?: Error, job?: MinimalJob): number {
+  // A handler that asked for its own wait (RetryLaterError) gets it.
+  const asked = (error as { retryDelayMs?: number } | undefined)?.retryDelayMs;
+  if (typeof asked === 'number') return asked;
   const backoff = job?.opts.backoff;
   const delay = typeof backoff === 'object' ? (backoff.delay ?? 0) : 0;
   // BullMQ hands over a full Job; its MinimalJob type just does not name the field.
@@ -178,6 +182,8 @@ export class BullJobWorker implements QueueWorker {
           const final = outcome.permanent || job.attemptsStarted >= maxAttempts;
           const { UnrecoverableError } = bullmqModule();
           const error = final ? new UnrecoverableError(outcome.message) : new Error(outcome.message);
+          const asked = requestedRetryDelay(outcome.error);
+          if (asked !== undefined) Object.assign(error, { retryDelayMs: asked });
           throw this.#tag(error, { cancelled: false, silent: false, original: outcome.error });
         }
       }

@@ -96,6 +96,25 @@ export class PermanentJobError extends Error {
   override readonly name = 'PermanentJobError';
 }
 
+/**
+ * Thrown by a handler that knows when its next attempt should run (a webhook
+ * delivery on its configured retry schedule): that wait replaces the
+ * exponential backoff. The attempts still count against `maxAttempts`.
+ */
+export class RetryLaterError extends Error {
+  override readonly name = 'RetryLaterError';
+  readonly delayMs: number;
+  constructor(message: string, delayMs: number) {
+    super(message);
+    this.delayMs = Math.max(0, delayMs);
+  }
+}
+
+/** The wait before the next attempt a handler's failure asks for, if it asks. */
+export function requestedRetryDelay(error: unknown): number | undefined {
+  return error instanceof RetryLaterError ? error.delayMs : undefined;
+}
+
 export interface WorkOptions {
   /** Jobs running at once, per queue (an integer >= 1); a queue not listed is not worked. */
   concurrency: Partial<Record<QueueName, number>>;

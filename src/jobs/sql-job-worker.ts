@@ -22,6 +22,7 @@ import {
   DEFAULT_CLOSE_GRACE_MS,
   type QueueName,
   type QueueWorker,
+  requestedRetryDelay,
   type WorkOptions,
 } from './job-queue.ts';
 import {
@@ -213,7 +214,8 @@ export class SqlJobWorker implements QueueWorker {
         const stored = await this.#store.fail(row.id, token, {
           message: outcome.message,
           final,
-          runAt: Date.now() + retryDelayMs(row.backoff_ms, row.attempts),
+          runAt:
+            Date.now() + (requestedRetryDelay(outcome.error) ?? retryDelayMs(row.backoff_ms, row.attempts)),
         });
         if (stored) {
           notifyFailure(this.#options.onFailure, recordOf(stored), outcome.error, stored.status !== 'queued');

@@ -38,8 +38,7 @@ export function startJobWorker(
             metrics.webhookAttempt(outcome.ok);
             return outcome;
           },
-    webhookAttempts: schedule.length + 1,
-    webhookBackoffMs: (schedule[0] ?? 5) * 1000,
+    webhookScheduleMs: schedule.map((seconds) => seconds * 1000),
   });
   const measured: JobHandler = async (job, context) => {
     const started = performance.now();

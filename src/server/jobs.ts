@@ -19,6 +19,7 @@ import {
   type JobRecord,
   PermanentJobError,
   type QueueName,
+  RetryLaterError,
 } from '../jobs/job-queue.ts';
 
 export interface RequestJob {
@@ -100,10 +101,8 @@ export interface JobHandlerDeps {
   services: JobServices;
   execute: RequestExecutor;
   deliver: DeliverWebhook | undefined;
-  /** Attempts a webhook delivery gets, the first included. */
-  webhookAttempts: number;
-  /** The first webhook retry's wait (ms); then doubling. */
-  webhookBackoffMs: number;
+  /** The waits before each webhook retry (ms): `webhooks.retry_schedule_s`; one attempt more than its length. */
+  webhookScheduleMs: readonly number[];
 }
 
 /** The handler every worker runs: dispatches on the job's kind. */
@@ -137,8 +136,12 @@ export function jobHandler(deps: JobHandlerDeps): JobHandler {
           { at: Date.now(), ok: outcome.ok, status: outcome.status, error: outcome.error },
         ]);
         if (outcome.refused === true) throw new PermanentJobError(`webhook refused: ${outcome.error}`);
-        if (!outcome.ok)
-          throw new Error(`webhook delivery failed: ${outcome.error ?? `HTTP ${outcome.status}`}`);
+        if (!outcome.ok) {
+          const message = `webhook delivery failed: ${outcome.error ?? `HTTP ${outcome.status}`}`;
+          // The next try waits as `webhooks.retry_schedule_s` says for this attempt.
+          const waitMs = deps.webhookScheduleMs[context.attempt - 1];
+          throw waitMs === undefined ? new Error(message) : new RetryLaterError(message, waitMs);
+        }
         return { delivered: true };
       }
       default:
@@ -181,8 +184,7 @@ async function runRequestJob(
       } satisfies WebhookJob,
       {
         id: webhookJobId(job.id),
-        maxAttempts: deps.webhookAttempts,
-        backoffMs: deps.webhookBackoffMs,
+        maxAttempts: deps.webhookScheduleMs.length + 1,
       },
     );
   }

@@ -21,6 +21,7 @@ import {
   type JobStatus,
   PermanentJobError,
   type QueueName,
+  RetryLaterError,
 } from '../../src/jobs/job-queue.ts';
 import { type ConformanceCase, eventually, type Harness, runConformance } from './harness.ts';
 
@@ -225,6 +226,29 @@ const cases: ConformanceCase<JobQueueHarness>[] = [
         { id: job.id, status: 'queued', attempts: 1, final: false, message: 'attempt 1 failed' },
         { id: job.id, status: 'queued', attempts: 2, final: false, message: 'attempt 2 failed' },
       ]);
+    },
+  },
+  {
+    name: "a RetryLaterError's wait replaces the backoff (a webhook's retry schedule)",
+    async run(h) {
+      const queue = await h.open();
+      const started: number[] = [];
+      const failed: number[] = [];
+      queue.work({
+        concurrency: { fast: 1 },
+        handler: async (_job, context) => {
+          started.push(Date.now());
+          failed.push(Date.now());
+          // First: no wait at all, though the backoff is a minute; then at least 60 ms.
+          if (context.attempt === 1) throw new RetryLaterError('now', 0);
+          if (context.attempt === 2) throw new RetryLaterError('soon', 60);
+          return 'done';
+        },
+      });
+      const job = await queue.add('fast', null, { maxAttempts: 3, backoffMs: 60_000 });
+      const done = await statusBecomes(queue, job.id, 'completed', SLOW);
+      assert.equal(done.attempts, 3);
+      assert.ok(started[2]! - failed[1]! >= 60, `second retry after ${started[2]! - failed[1]!} ms`);
     },
   },
   {
