@@ -182,6 +182,24 @@ export class BatchStore {
     }
   }
 
+  /** Removes finished batches created before `beforeMs` (the retention sweep; their files expire on their own). */
+  async deleteFinishedBefore(beforeMs: number): Promise<number> {
+    const old = await this.#database.db
+      .selectFrom('batches')
+      .select('id')
+      .where('status', 'in', [...FINAL_BATCH_STATUSES])
+      .where('created_at', '<', beforeMs)
+      .limit(1_000)
+      .execute();
+    for (const { id } of old) {
+      await this.#database.db.transaction().execute(async (tx) => {
+        await tx.deleteFrom('batch_lines').where('batch_id', '=', id).execute();
+        await tx.deleteFrom('batches').where('id', '=', id).execute();
+      });
+    }
+    return old.length;
+  }
+
   /** Drops a finished batch's per-line results (its output files hold them). */
   async dropLines(batchId: string): Promise<void> {
     await this.#database.db.deleteFrom('batch_lines').where('batch_id', '=', batchId).execute();

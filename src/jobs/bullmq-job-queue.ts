@@ -44,12 +44,16 @@ import {
   type JobQueue,
   type JobRecord,
   type JobStatus,
+  QUEUE_NAMES,
   type QueueCounts,
   type QueueName,
   type QueueWorker,
   type WorkOptions,
 } from './job-queue.ts';
 import { CANCELLED_MESSAGE } from './job-run.ts';
+
+/** Jobs removed per BullMQ `clean` call in a retention sweep. */
+const PURGE_PAGE = 1_000;
 
 export interface BullJobQueueOptions {
   /** `storage.redis_url`. */
@@ -200,6 +204,31 @@ export class BullJobQueue implements JobQueue {
     counts.failed = Math.max(0, count('failed') - cancelled);
     const created = Number(oldest);
     return { counts, oldestQueuedMs: created < 0 ? 0 : Math.max(0, Date.now() - created) };
+  }
+
+  async purgeFinished(beforeMs: number): Promise<number> {
+    this.#assertOpen();
+    const grace = Math.max(0, Date.now() - beforeMs);
+    let removed = 0;
+    for (const name of QUEUE_NAMES) {
+      const queue = this.#queue(name);
+      for (const type of ['completed', 'failed'] as const) {
+        // A page at a time, bounded: a sweep never holds Redis for long.
+        for (let page = 0; page < 100; page++) {
+          const ids = await queue.clean(grace, PURGE_PAGE, type);
+          if (ids.length > 0) {
+            await this.#redis
+              .multi()
+              .hdel(this.#keys.jobIndex, ...ids)
+              .srem(this.#keys.jobsCancelled(name), ...ids)
+              .exec();
+          }
+          removed += ids.length;
+          if (ids.length < PURGE_PAGE) break;
+        }
+      }
+    }
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -174,6 +174,12 @@ export interface JobQueue {
   work(options: WorkOptions): QueueWorker;
   counts(queue: QueueName): Promise<QueueCounts>;
   /**
+   * Removes finished jobs (completed, failed, cancelled) that finished before
+   * `beforeMs` (epoch ms): the retention sweep. Queued and active jobs stay.
+   * Returns how many were removed.
+   */
+  purgeFinished(beforeMs: number): Promise<number>;
+  /**
    * Closes workers started here (each with the default grace) and the
    * backend's own connections; the SQL backend leaves the `Database`, which
    * its caller owns, open.

@@ -142,6 +142,10 @@ export class SqlJobQueue implements JobQueue {
     return this.#store.counts(queue);
   }
 
+  purgeFinished(beforeMs: number): Promise<number> {
+    return this.#store.purgeFinished(beforeMs);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#workers].map((worker) => worker.close()));

@@ -314,6 +314,16 @@ export class SqlJobStore {
       .executeTakeFirst();
   }
 
+  /** Deletes finished jobs that finished before `beforeMs`. */
+  async purgeFinished(beforeMs: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('jobs')
+      .where('status', 'in', ['completed', 'failed', 'cancelled'])
+      .where('finished_at', '<', beforeMs)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async counts(queue: QueueName): Promise<QueueCounts> {
     const [rows, oldest] = await Promise.all([
       this.#db

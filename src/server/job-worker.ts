@@ -60,7 +60,46 @@ export function startJobWorker(
   const concurrency: Partial<Record<QueueName, number>> = {};
   for (const name of queues) concurrency[name] = config.jobs.queues[name].concurrency;
   logger.info({ queues, backend: gw.jobs.queue.backend }, 'job worker started');
-  return gw.jobs.queue.work({ concurrency, handler: measured });
+  const worker = gw.jobs.queue.work({ concurrency, handler: measured });
+  const stopSweeping = sweepExpired(gw);
+  return {
+    close: (graceMs) => {
+      stopSweeping();
+      return worker.close(graceMs);
+    },
+  };
+}
+
+/**
+ * The retention sweep (`jobs.retention_days`): finished jobs and batches older
+ * than it, and files past their expiry, are removed a minute after start and
+ * then hourly. Every worker sweeps; a delete twice is a no-op.
+ */
+function sweepExpired(gw: GatewayContext): () => void {
+  const retentionMs = gw.config.jobs.retention_days * 86_400_000;
+  const sweep = async () => {
+    const now = Date.now();
+    try {
+      const jobs = await gw.jobs.queue.purgeFinished(now - retentionMs);
+      const batches = await gw.jobs.batches.deleteFinishedBefore(now - retentionMs);
+      const files = await gw.jobs.files.deleteExpired(now);
+      if (jobs + batches + files > 0)
+        gw.logger.info({ jobs, batches, files }, 'retention sweep removed expired work');
+    } catch (error) {
+      gw.logger.warn(
+        { err: (error as Error).message },
+        'retention sweep failed; it runs again within the hour',
+      );
+    }
+  };
+  const first = setTimeout(sweep, 60_000);
+  const hourly = setInterval(sweep, 3_600_000);
+  first.unref();
+  hourly.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(hourly);
+  };
 }
 
 /** Client-given webhook URLs (`POST /v1/jobs`'s `webhook_url`): checked by the policy, delivered signed. */

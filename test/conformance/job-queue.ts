@@ -252,6 +252,34 @@ const cases: ConformanceCase<JobQueueHarness>[] = [
     },
   },
   {
+    name: 'the retention purge removes finished jobs finished before the cutoff, and nothing else',
+    async run(h) {
+      const queue = await h.open();
+      queue.work({
+        concurrency: { fast: 1 },
+        handler: async (job) => {
+          if (job.payload === 'fail') throw new PermanentJobError('no');
+          return 'ok';
+        },
+      });
+      const done = await queue.add('fast', 'ok');
+      const failed = await queue.add('fast', 'fail');
+      await statusBecomes(queue, done.id, 'completed', SLOW);
+      await statusBecomes(queue, failed.id, 'failed', SLOW);
+      const waiting = await queue.add('heavy', 'nobody works heavy');
+      // A cutoff before they finished removes nothing.
+      assert.equal(await queue.purgeFinished(done.createdAt - 1), 0);
+      assert.equal((await queue.get(done.id))?.status, 'completed');
+      assert.equal(await queue.purgeFinished(Date.now() + 1_000), 2);
+      assert.equal(await queue.get(done.id), undefined);
+      assert.equal(await queue.get(failed.id), undefined);
+      assert.equal((await queue.get(waiting.id))?.status, 'queued');
+      // The id is free again once purged.
+      const again = await queue.add('fast', 'ok', { id: done.id });
+      assert.equal(again.status, 'queued');
+    },
+  },
+  {
     name: 'a job whose attempts run out is failed (dead-lettered), its error kept',
     async run(h) {
       const queue = await h.open();
