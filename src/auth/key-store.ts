@@ -201,6 +201,16 @@ export class KeyStore {
     return `${INTERNAL_PREFIX}${this.#internalSecret}.${keyId}`;
   }
 
+  /**
+   * Loads key `id` from the database when this process has not cached it (a
+   * worker process runs jobs of keys created on other instances since it
+   * loaded its cache); a revoked or unknown key stays absent.
+   */
+  async ensureCached(id: string): Promise<void> {
+    if (id === this.#master.id || this.#hashById.has(id)) return;
+    await this.refresh(id);
+  }
+
   /** Whether `token` is one of this process's internal credentials (its key aside). */
   isInternal(token: string): boolean {
     if (!token.startsWith(INTERNAL_PREFIX)) return false;

@@ -21,6 +21,7 @@ export const INTERNAL_REQUEST_ID_HEADER = 'x-switchyard-internal-request-id';
 /** Sends calls through `app` as `keys`' internal credential for the call's key. */
 export function internalExecutor(app: FastifyInstance, keys: KeyStore): RequestExecutor {
   return async (call) => {
+    await keys.ensureCached(call.keyId);
     const response = await app.inject({
       method: 'POST',
       url: call.endpoint,

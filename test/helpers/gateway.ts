@@ -95,6 +95,8 @@ export interface SpawnedGateway {
 }
 
 export interface SpawnOptions {
+  /** `start` (default: resolves once it listens) or `worker` (resolves once it runs its queues; no URL). */
+  command?: 'start' | 'worker';
   config?: Record<string, unknown>;
   env?: Record<string, string>;
   args?: string[];
@@ -162,7 +164,13 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
   const out = openSync(join(logDir(), `${name}.stdout.log`), 'a');
   const child = spawn(
     NODE,
-    [join(ROOT, 'bin/switchyard.js'), 'start', '--config', configPath, ...(options.args ?? [])],
+    [
+      join(ROOT, 'bin/switchyard.js'),
+      options.command ?? 'start',
+      '--config',
+      configPath,
+      ...(options.args ?? []),
+    ],
     {
       cwd: dataDir,
       env: { ...baseEnv(), PORT: '0', SWITCHYARD_MASTER_KEY: masterKey, ...options.env },
@@ -176,8 +184,8 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
   const url = await new Promise<string>((resolveUrl, reject) => {
     const onData = (d: Buffer) => {
       stderr += d.toString();
-      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr);
-      if (match) resolveUrl(match[1]!);
+      const match = /listening on (http:\/\/[^\s]+)|worker running queues/.exec(stderr);
+      if (match) resolveUrl(match[1] ?? '');
     };
     child.stderr!.on('data', onData);
     exited.then((code) => reject(new Error(`gateway exited early (${code}): ${stderr}`)));
