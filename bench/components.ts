@@ -17,6 +17,9 @@
  *   came vs translated through the canonical shape (bench/anthropic-relay.ts);
  * - response cache: lookup µs on a miss and a hit, and a Zipf replay's hit
  *   rate and upstream calls saved (bench/cache.ts);
+ * - complexity routing: the classifiers' confusion matrices, precision and
+ *   recall on the held-out labelled prompts, cost saved vs always-large, and
+ *   µs per classification (bench/complexity.ts);
  * - rate limits: µs per decision in-process and with Redis (bench/limits.ts);
  * - embedding batching: µs per item through the Batcher, and per embeddings
  *   request dispatched alone vs coalesced (bench/batcher.ts);
@@ -33,6 +36,7 @@ import { type AnthropicRelayBench, benchAnthropicRelay } from './anthropic-relay
 import { type AnthropicTranslationBench, benchAnthropicTranslation } from './anthropic-translation.ts';
 import { type BatcherBench, batcherLine, benchBatcher } from './batcher.ts';
 import { benchCache, type CacheBench, cacheLines } from './cache.ts';
+import { benchComplexity, type ComplexityBench, complexityLines } from './complexity.ts';
 import { benchDispatch } from './dispatch.ts';
 import { runHedgingBench } from './hedging.ts';
 import { benchJobs, type JobsBench, jobsLine } from './jobs.ts';
@@ -51,6 +55,7 @@ export interface ComponentResults {
   anthropicTranslation: AnthropicTranslationBench;
   anthropicRelay: AnthropicRelayBench;
   cache: CacheBench;
+  complexity: ComplexityBench;
   limits: LimitsBench;
   batcher: BatcherBench;
   jobs: JobsBench;
@@ -126,11 +131,13 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const anthropicTranslation = benchAnthropicTranslation();
   const anthropicRelay = benchAnthropicRelay();
   const cache = await benchCache();
+  const complexity = benchComplexity();
   const limits = await benchLimits();
   const batcher = await benchBatcher();
   const jobs = await benchJobs();
   return {
     cache,
+    complexity,
     limits,
     batcher,
     jobs,
@@ -192,6 +199,7 @@ export function componentTable(r: ComponentResults): string {
     `anthropic inbound µs                 request ${r.anthropicTranslation.requestUs} (validate + translate, ${r.anthropicTranslation.requestCloneUs} of it cloning the body), response ${r.anthropicTranslation.responseUs}`,
     `anthropic relay µs/event             passthrough ${r.anthropicRelay.passthroughUs}, translated round trip ${r.anthropicRelay.translatedUs}`,
     ...cacheLines(r.cache),
+    ...complexityLines(r.complexity),
     limitsLine(r.limits),
     batcherLine(r.batcher),
     jobsLine(r.jobs),

@@ -28,6 +28,7 @@ import {
 } from '../src/dispatch/dispatch.ts';
 import type { UsageLedger } from '../src/ledger/usage-ledger.ts';
 import { GatewayMetrics } from '../src/observability/metrics.ts';
+import { NO_TRACING, type Tracing } from '../src/observability/tracing.ts';
 import type { ProviderAdapter } from '../src/providers/types.ts';
 import { Resilience } from '../src/resilience/resilience.ts';
 import { buildModelTable, type ModelRoute } from '../src/routing/model-table.ts';
@@ -47,6 +48,8 @@ export interface DispatchBenchOptions {
   runs?: number;
   opsPerRun?: number;
   warmupOps?: number;
+  /** Each op under a request span (bench/tracing.ts: on vs off); NO_TRACING (the default) is what an untraced gateway does. */
+  tracing?: Tracing;
 }
 
 const USAGE = { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 };
@@ -129,9 +132,10 @@ interface Rig {
   router: Router;
   metrics: GatewayMetrics;
   ledger: UsageLedger;
+  tracing: Tracing;
 }
 
-function buildRig(): Rig {
+function buildRig(tracing: Tracing = NO_TRACING): Rig {
   const config = validateConfig({
     providers: { instant: { type: 'mock' } },
     models: {
@@ -153,6 +157,7 @@ function buildRig(): Rig {
     router: new Router(models),
     metrics: new GatewayMetrics(models.keys(), () => 0),
     ledger: new DiscardingLedger() as unknown as UsageLedger,
+    tracing,
   };
 }
 
@@ -175,6 +180,7 @@ const WHO = {
 };
 
 const SIGNAL = new AbortController().signal;
+const NO_HEADERS = {};
 let requestNumber = 0;
 
 type Op = () => Promise<number>;
@@ -187,6 +193,8 @@ function options(rig: Rig, route: ModelRoute, stream: boolean, withResilience: b
     modelRequested: route.name,
     stream,
   });
+  // As the app's first hook does (NOOP_SPAN when tracing is off); ended after `finish`.
+  recorder.trace = rig.tracing.startRequest('POST', '/v1/chat/completions', NO_HEADERS);
   return {
     signal: SIGNAL,
     requestId: recorder.info.requestId,
@@ -207,6 +215,7 @@ function chatOp(rig: Rig, route: ModelRoute, withResilience: boolean, routed: bo
     attempt.ok(completion.usage);
     const headers = dispatchHeaders(dispatch.report!);
     dispatch.recorder.finish(200);
+    dispatch.recorder.trace.end();
     return completion.choices.length + Object.keys(headers).length;
   };
 }
@@ -228,6 +237,7 @@ function streamOp(rig: Rig, route: ModelRoute, withResilience: boolean, routed: 
     }
     start.attempt.ok(usage);
     dispatch.recorder.finish(200);
+    dispatch.recorder.trace.end();
     return chunks + Object.keys(headers).length;
   };
 }
@@ -265,7 +275,7 @@ export async function benchDispatch(options: DispatchBenchOptions = {}): Promise
   const runs = options.runs ?? 5;
   const ops = options.opsPerRun ?? 50_000;
   const warmup = options.warmupOps ?? 20_000;
-  const rig = buildRig();
+  const rig = buildRig(options.tracing);
   const single = rig.models.get('single')!;
   const fallback = rig.models.get('fallback3')!;
   const cases: Array<[string, Op]> = [

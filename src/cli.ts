@@ -1,13 +1,18 @@
 /**
- * `switchyard start | worker | check-config | keys create|list|revoke`.
+ * `switchyard start | worker | check-config | keys create|list|revoke | import litellm | help`.
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid config or usage.
  * Human output goes to stderr; stdout carries JSON logs (start) or command
  * results (keys), so both can be piped.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseDocument } from 'yaml';
 import { KeyStore } from './auth/key-store.ts';
 import { KeySync } from './auth/key-sync.ts';
+import { importLiteLLMConfig, LiteLLMImportError } from './config/litellm-import/import-litellm.ts';
+import { formatReport } from './config/litellm-import/report.ts';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
 import { QUEUE_NAMES, type QueueName } from './jobs/job-queue.ts';
 import { Gateway } from './server/gateway.ts';
@@ -15,6 +20,7 @@ import { migrate } from './store/migrations.ts';
 import { connectRedis, describeRedisUrl } from './store/redis.ts';
 import { RedisKeys } from './store/redis-keys.ts';
 import { openDatabase } from './store/sql.ts';
+import { nearestWord } from './util/nearest-word.ts';
 
 const USAGE = `Usage:
   switchyard start [--config PATH]
@@ -22,9 +28,29 @@ const USAGE = `Usage:
   switchyard check-config [--config PATH]
   switchyard keys create --name NAME [--tier TIER] [--models a,b] [--expires-in DAYS] [--config PATH]
   switchyard keys list [--config PATH]
-  switchyard keys revoke KEY_ID [--config PATH]`;
+  switchyard keys revoke KEY_ID [--config PATH]
+  switchyard import litellm PATH [--out FILE] [--force]
+  switchyard help | --help | --version`;
+
+const COMMANDS = ['start', 'worker', 'check-config', 'keys', 'import', 'help', 'version'];
+const KEY_ACTIONS = ['create', 'list', 'revoke'];
+const IMPORT_SOURCES = ['litellm'];
 
 class UsageError extends Error {}
+
+/** `unknown command: strat` plus `did you mean 'start'?` when one is near. */
+function unknownWord(what: string, word: string, candidates: readonly string[]): UsageError {
+  const near = nearestWord(word, candidates);
+  return new UsageError(`unknown ${what}: ${word}${near ? `\ndid you mean '${near}'?` : ''}`);
+}
+
+/** The version in package.json (one directory above both src/cli.ts and dist/cli.js). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+}
 
 function loadOrExit(path: string | undefined): LoadedConfig {
   try {
@@ -129,6 +155,9 @@ function checkConfig(configPath: string | undefined): void {
 
 async function keys(args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
   const [action, id] = args;
+  // A mistyped action is a usage error before any database is opened.
+  if (action === undefined) throw new UsageError('keys needs an action: create, list or revoke');
+  if (!KEY_ACTIONS.includes(action)) throw unknownWord('keys action', action, KEY_ACTIONS);
   const loaded = loadOrExit(values['config'] as string | undefined);
   const { config } = loaded;
   const database = await openDatabase({ url: config.storage.database_url, dataDir: config.data_dir });
@@ -182,13 +211,66 @@ async function keys(args: string[], values: Record<string, string | boolean | un
         await sync.close();
       }
       process.stderr.write(`revoked ${id}\n`);
-    } else {
-      throw new UsageError(`unknown keys action: ${action ?? '(none)'}`);
     }
   } finally {
     if (redis) await redis.quit().catch(() => redis.disconnect());
     await database.close();
   }
+}
+
+/**
+ * `switchyard import litellm PATH [--out FILE]`: the Switchyard config on
+ * stdout (or in FILE), the report of every setting on stderr.
+ */
+function importConfig(args: string[], out: string | undefined, force: boolean): void {
+  const [source, path, ...extra] = args;
+  if (source === undefined) throw new UsageError('import needs a source: switchyard import litellm PATH');
+  if (!IMPORT_SOURCES.includes(source)) throw unknownWord('import source', source, IMPORT_SOURCES);
+  if (path === undefined) throw new UsageError('import litellm needs the path of a LiteLLM config');
+  if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
+  const file = resolve(path);
+  if (!existsSync(file)) throw new UsageError(`file not found: ${file}`);
+  if (out !== undefined && existsSync(resolve(out)) && !force) {
+    throw new UsageError(`${resolve(out)} exists; --force to overwrite it`);
+  }
+  const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new UsageError(`${file}: ${doc.errors[0]?.message.split('\n')[0] ?? 'not YAML'}`);
+  }
+  let result: ReturnType<typeof importLiteLLMConfig>;
+  try {
+    result = importLiteLLMConfig(doc.toJS({ maxAliasCount: 100 }), { source: path });
+  } catch (error) {
+    if (error instanceof LiteLLMImportError) throw new UsageError(`${file}: ${error.message}`);
+    throw error;
+  }
+  if (out === undefined) process.stdout.write(result.yaml);
+  else writeFileSync(resolve(out), result.yaml, { mode: 0o600 });
+  process.stderr.write(formatReport(result.report));
+  if (out !== undefined) {
+    process.stderr.write(`wrote ${resolve(out)}; check it with: switchyard check-config --config ${out}\n`);
+  }
+}
+
+const OPTIONS = [
+  '--config',
+  '--name',
+  '--tier',
+  '--models',
+  '--expires-in',
+  '--queues',
+  '--out',
+  '--force',
+  '--help',
+  '--version',
+];
+
+/** For `Unknown option '--confg'`: the nearest real one. */
+function optionHint(error: Error): string {
+  if ((error as { code?: string }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return '';
+  const option = /'(--?[^']+)'/.exec(error.message)?.[1];
+  const near = option ? nearestWord(option, OPTIONS) : undefined;
+  return near ? `did you mean '${near}'?\n` : '';
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -202,11 +284,18 @@ async function main(argv: string[]): Promise<void> {
       models: { type: 'string' },
       'expires-in': { type: 'string' },
       queues: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;
-  if (values.help || command === undefined) {
+  if (values.version || command === 'version') {
+    process.stdout.write(`switchyard ${packageVersion()}\n`);
+    return;
+  }
+  if (values.help || command === 'help' || command === undefined) {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = command === undefined && !values.help ? 2 : 0;
     return;
@@ -220,14 +309,16 @@ async function main(argv: string[]): Promise<void> {
       return checkConfig(values.config);
     case 'keys':
       return keys(rest, values);
+    case 'import':
+      return importConfig(rest, values.out, values.force === true);
     default:
-      throw new UsageError(`unknown command: ${command}`);
+      throw unknownWord('command', command, COMMANDS);
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`${(error as Error).message}\n${optionHint(error as Error)}${USAGE}\n`);
     process.exit(2);
   }
   process.stderr.write(`switchyard: ${error instanceof Error ? error.message : String(error)}\n`);

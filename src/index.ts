@@ -122,8 +122,27 @@ export type { RateLimitStore, RuleState, WindowCharge, WindowDecision } from './
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions } from './limits/rate-limiter.ts';
 export { RedisBudgetStore } from './limits/redis-budget-store.ts';
 export { RedisRateLimitStore } from './limits/redis-rate-limit-store.ts';
+// Health checks: the gateway's checker is `gateway.context.health` (register your own checks on it),
+// or build one for your own service (the seed's HealthChecker / DetailedHealthChecker).
+export {
+  type CheckResult,
+  type HealthCheck,
+  HealthChecker,
+  type HealthCheckOptions,
+  type HealthSnapshot,
+  type HealthStatus,
+} from './observability/health-checker.ts';
 export { createLogger } from './observability/logger.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
+export { registerSystemChecks, type SystemCheckOptions } from './observability/system-checks.ts';
+export {
+  createTracing,
+  NO_TRACING,
+  NOOP_SPAN,
+  type TraceSpan,
+  type Tracing,
+  type TracingOptions,
+} from './observability/tracing.ts';
 export { MockProvider } from './providers/mock/index.ts';
 export { OpenAIProvider } from './providers/openai/index.ts';
 export { createProvider, createProviders } from './providers/registry.ts';
@@ -159,7 +178,21 @@ export { Resilience, type ResilienceOptions } from './resilience/resilience.ts';
 export { backoffDelay, RetryBudget, retryDelay, sleep } from './resilience/retry.ts';
 export { withRetry } from './resilience/retry-step.ts';
 export type { AttemptObserver } from './routing/attempt-observer.ts';
-export { complexityScore, tierOf } from './routing/complexity-score.ts';
+export type {
+  ComplexityClassifier,
+  ComplexityThresholds,
+  ComplexityVerdict,
+} from './routing/complexity/classifier.ts';
+export { type ClassifierReport, evaluateClassifier } from './routing/complexity/evaluation.ts';
+export { heuristicClassifier } from './routing/complexity/heuristic-classifier.ts';
+export { type LabelledPrompt, labelledRequest, readLabelledSet } from './routing/complexity/labelled-set.ts';
+export { NearestNeighbourClassifier } from './routing/complexity/nearest-neighbour.ts';
+export {
+  type ComplexityDecision,
+  type ComplexityPolicy,
+  decideComplexity,
+} from './routing/complexity/safety-valve.ts';
+export { complexityScore, complexitySignals, tierOf } from './routing/complexity-score.ts';
 export {
   buildModelTable,
   type ModelRoute,
@@ -184,6 +217,7 @@ export {
   type StrategyContext,
   weightedStrategy,
 } from './routing/strategies/index.ts';
+export { type AuditEntry, AuditLog, type AuditRecord } from './server/audit-log.ts';
 export { Gateway, type GatewayOptions } from './server/gateway.ts';
 export { migrate } from './store/migrations.ts';
 export { connectRedis } from './store/redis.ts';

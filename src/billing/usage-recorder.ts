@@ -12,6 +12,8 @@ import type { ErrorCode, GatewayError } from '../core/errors.ts';
 import type { Billed, Usage, UsageSource } from '../core/types.ts';
 import type { LedgerRow } from '../ledger/usage-ledger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import { ATTR, genAiOperation } from '../observability/trace-attributes.ts';
+import { NOOP_SPAN, type TraceSpan } from '../observability/tracing.ts';
 import type { CacheStatus } from '../store/schema.ts';
 import type { AttemptPricer } from './attempt-pricer.ts';
 
@@ -67,6 +69,11 @@ export class UsageRecorder {
   lastProvider = 'none';
   /** What the response cache did for this request (set by the route before dispatch). */
   cacheStatus: CacheStatus = 'bypass';
+  /** The request's span (set by the route): each attempt is a child, and so is the wait for the ledger. */
+  trace: TraceSpan = NOOP_SPAN;
+  #ledgerTraced = false;
+  #inputTokens = 0;
+  #outputTokens = 0;
 
   /**
    * `metrics` may be left out in-process (a library user with metrics of their
@@ -99,6 +106,21 @@ export class UsageRecorder {
     return this.#tokens;
   }
 
+  /** Upstream prompt tokens the request's attempts used so far (the request log line). */
+  get promptTokens(): number {
+    return this.#inputTokens;
+  }
+
+  /** Upstream completion tokens the request's attempts used so far. */
+  get completionTokens(): number {
+    return this.#outputTokens;
+  }
+
+  /** Attempts made so far (a cache hit counts as one). */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
   /** The request's cost so far in USD (`x-switchyard-cost-usd`); undefined when an attempt's price is unknown. */
   get costUsd(): string | undefined {
     const micros = this.#costMicros;
@@ -108,7 +130,21 @@ export class UsageRecorder {
   attempt(provider: string, model: string): Attempt {
     this.#attempts++;
     this.lastProvider = provider;
-    return new Attempt(this, this.#attempts, provider, model);
+    const attempt = new Attempt(this, this.#attempts, provider, model);
+    if (this.trace.recording) attempt.span = this.#attemptSpan(attempt);
+    return attempt;
+  }
+
+  /** An upstream attempt's span, GenAI-style: `<operation> <model>`, kind client. */
+  #attemptSpan(attempt: Attempt): TraceSpan {
+    const operation = genAiOperation(this.#info.route);
+    const span = this.trace.child(`${operation} ${attempt.model}`, 'client');
+    span.set(ATTR.genAiOperationName, operation);
+    span.set(ATTR.genAiRequestModel, attempt.model);
+    span.set(ATTR.provider, attempt.provider);
+    span.set(ATTR.attemptNumber, attempt.number);
+    if (this.#info.stream) span.set(ATTR.genAiRequestStream, true);
+    return span;
   }
 
   /**
@@ -168,13 +204,19 @@ export class UsageRecorder {
     };
     this.#costMicros =
       this.#costMicros === null || row.costMicros === null ? null : this.#costMicros + row.costMicros;
-    if (upstream) this.#tokens += row.promptTokens + row.completionTokens;
+    if (upstream) {
+      this.#tokens += row.promptTokens + row.completionTokens;
+      this.#inputTokens += row.promptTokens;
+      this.#outputTokens += row.completionTokens;
+    }
+    if (attempt.span.recording) traceAttemptEnd(attempt.span, row);
     if (row.costMicros !== null)
       this.#metrics?.addSpend(row.keyId, this.#info.teamId ?? null, row.costMicros);
     this.#ledger.record(row);
     const metrics = this.#metrics;
     // Upstream metrics are for upstream calls: a cache hit made none.
     if (!metrics || !upstream) return;
+    if (row.costMicros !== null) metrics.addCost(attempt.provider, this.#modelLabel, row.costMicros);
     const outcome = result.status === 'ok' ? 'ok' : (result.errorCode ?? result.status);
     metrics.upstreamDuration.observe(
       { provider: attempt.provider, model: this.#modelLabel, outcome: String(outcome) },
@@ -188,16 +230,16 @@ export class UsageRecorder {
     }
     if (usage) {
       metrics.tokens.inc(
-        { provider: attempt.provider, model: this.#modelLabel, kind: 'prompt' },
+        { provider: attempt.provider, model: this.#modelLabel, type: 'prompt' },
         row.promptTokens,
       );
       metrics.tokens.inc(
-        { provider: attempt.provider, model: this.#modelLabel, kind: 'completion' },
+        { provider: attempt.provider, model: this.#modelLabel, type: 'completion' },
         row.completionTokens,
       );
       if (row.cachedTokens > 0) {
         metrics.tokens.inc(
-          { provider: attempt.provider, model: this.#modelLabel, kind: 'cached' },
+          { provider: attempt.provider, model: this.#modelLabel, type: 'cached' },
           row.cachedTokens,
         );
       }
@@ -217,13 +259,38 @@ export class UsageRecorder {
 
   /** Resolves once this request's rows are durable (spooled): an answer's last byte waits for it. */
   durable(): Promise<void> {
+    if (this.#ledger.whenDurable === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.whenDurable(resolve));
+  }
+
+  /**
+   * Calls `done` once this request's rows are durable. Traced as the
+   * request's `ledger write` span: the time its answer waits for its usage
+   * to be on disk (the spool's group commit). The database insert happens
+   * later, batched across requests, and is no one request's latency.
+   */
+  whenDurable(done: () => void): void {
     const ledger = this.#ledger;
-    if (ledger.whenDurable === undefined) return Promise.resolve();
-    return new Promise((resolve) => ledger.whenDurable!(resolve));
+    if (ledger.whenDurable === undefined) {
+      done();
+      return;
+    }
+    if (!this.trace.recording || this.#ledgerTraced) {
+      ledger.whenDurable(done);
+      return;
+    }
+    this.#ledgerTraced = true;
+    const span = this.trace.child('ledger write');
+    span.set(ATTR.ledgerRows, this.#attempts);
+    ledger.whenDurable(() => {
+      span.end();
+      done();
+    });
   }
 
   /** Request-level metrics, once, when the response is done. */
   finish(httpStatus: number): void {
+    if (this.trace.recording) this.#traceFinish();
     const metrics = this.#metrics;
     if (!metrics) return;
     const labels = {
@@ -235,6 +302,33 @@ export class UsageRecorder {
     metrics.requests.inc(labels);
     metrics.requestDuration.observe(labels, (performance.now() - this.startedAt) / 1000);
   }
+
+  /** What the request used and cost, on its span (its attempts' totals). */
+  #traceFinish(): void {
+    const span = this.trace;
+    span.set(ATTR.genAiOperationName, genAiOperation(this.#info.route));
+    span.set(ATTR.genAiRequestModel, this.#info.modelRequested);
+    span.set(ATTR.attempts, this.#attempts);
+    span.set(ATTR.cacheStatus, this.cacheStatus);
+    if (this.lastProvider !== 'none') span.set(ATTR.provider, this.lastProvider);
+    span.set(ATTR.genAiUsageInputTokens, this.#inputTokens);
+    span.set(ATTR.genAiUsageOutputTokens, this.#outputTokens);
+    span.set(ATTR.costUsd, this.costUsd);
+  }
+}
+
+/** How an attempt ended, on its span: the ledger row's status, tokens and cost. */
+function traceAttemptEnd(span: TraceSpan, row: LedgerRow): void {
+  span.set(ATTR.attemptStatus, row.status);
+  // A failed attempt's upstream status was set by `failed` (the row has the gateway's own).
+  if (row.status === 'ok') span.set(ATTR.httpResponseStatusCode, 200);
+  span.set(ATTR.genAiUsageInputTokens, row.promptTokens);
+  span.set(ATTR.genAiUsageOutputTokens, row.completionTokens);
+  if (row.cachedTokens > 0) span.set(ATTR.genAiUsageCacheReadInputTokens, row.cachedTokens);
+  if (row.costMicros !== null) span.set(ATTR.costUsd, (row.costMicros / 1_000_000).toFixed(6));
+  // A hedge that lost or a client that left is how the attempt ended, not a failure of it.
+  if (row.status === 'error' || row.status === 'timeout') span.fail(row.errorCode ?? row.status);
+  span.end();
 }
 
 /** Told when an attempt ends (dispatch: the breaker permit and the router's statistics). */
@@ -250,6 +344,8 @@ export class Attempt {
   readonly #startedAt = performance.now();
   #firstTokenAt: number | null = null;
   #ended = false;
+  /** The attempt's span (ended with its ledger row); NOOP_SPAN when the request is not traced. */
+  span: TraceSpan = NOOP_SPAN;
   /** Set by dispatch: settles the target's breaker permit and feeds the router's latency stats. */
   endListener: AttemptEndListener | undefined;
 
@@ -271,6 +367,7 @@ export class Attempt {
 
   /** The attempt failed with `error`; `billed` when it consumed tokens anyway (an answer we could not use). */
   failed(error: GatewayError, billed?: Billed): void {
+    if (this.span.recording) this.span.set(ATTR.httpResponseStatusCode, error.upstreamStatus);
     this.#end({
       status: error.code === 'upstream_timeout' ? 'timeout' : 'error',
       httpStatus: error.status,

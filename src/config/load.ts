@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { salvageConfig } from './salvage.ts';
 import { type Config, configSchema } from './schema.ts';
 import { validateRouting } from './validate-routing.ts';
 
@@ -73,17 +74,37 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 /** Validates an already-parsed object: schema first, then cross-references. */
 export function validateConfig(raw: unknown): Config {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
-  const config = parsed.data;
+  if (!parsed.success) {
+    // Cross-checks still run on what parsed: every mistake is reported at once.
+    const salvaged = salvageConfig(raw);
+    const cross = salvaged ? crossCheck(salvaged.config, salvaged.failed) : [];
+    throw new ConfigError([...new Set([...formatIssues(parsed.error.issues), ...cross])]);
+  }
+  const problems = crossCheck(parsed.data, new Set());
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+/**
+ * The checks a schema cannot express. `failed` names sections that did not
+ * parse (salvage.ts): a check reading one stands down, since its problem is
+ * already reported and a second line about its consequence would mislead.
+ */
+function crossCheck(config: Config, failed: ReadonlySet<string>): string[] {
   const problems: string[] = [];
-  problems.push(...validateRouting(config));
+  if (!failed.has('providers') && !failed.has('models')) problems.push(...validateRouting(config));
   problems.push(...validateSemanticCache(config));
   for (const name of Object.keys(config.limits.models)) {
     // A limit on a model no client can ask for would silently limit nothing.
-    if (!Object.hasOwn(config.models, name))
+    if (!failed.has('models') && !Object.hasOwn(config.models, name))
       problems.push(`limits.models.${name}: not a model of this gateway`);
   }
-  if (config.jobs.backend === 'redis' && config.storage.redis_url === undefined) {
+  if (
+    config.jobs.backend === 'redis' &&
+    config.storage.redis_url === undefined &&
+    !failed.has('storage') &&
+    !failed.has('jobs')
+  ) {
     problems.push(
       'jobs.backend: redis needs storage.redis_url (or REDIS_URL); the default sql backend needs nothing',
     );
@@ -91,8 +112,7 @@ export function validateConfig(raw: unknown): Config {
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
     problems.push('master_key: a documented sample key cannot be used; set a random secret');
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  return problems;
 }
 
 /** A semantic cache stores through the exact one, and embeds with the built-in embedder or a served model. */

@@ -96,12 +96,29 @@ export const routeRuleSchema = z.strictObject({
   targets: z.array(z.string().min(1)).min(1, { error: 'expected at least one target selector' }),
 });
 
+const complexityTier = z.enum(['small', 'medium', 'large'], { error: 'expected small, medium or large' });
+/** Built-in classifiers (src/routing/complexity/); several vote, the largest tier wins. */
+const complexityClassifierName = z.enum(['heuristic', 'nearest-neighbour'], {
+  error: 'expected heuristic or nearest-neighbour',
+});
+
 export const complexityThresholdsSchema = z
   .strictObject({
     small_max: z.number().min(0).max(10).default(3),
     medium_max: z.number().min(0).max(10).default(6),
+    classifier: z
+      .union([complexityClassifierName, z.array(complexityClassifierName).min(1)], {
+        error: 'expected heuristic or nearest-neighbour, or a list of them',
+      })
+      .default('heuristic'),
+    /** Below this confidence a classification goes up a tier (the safety valve), never down. */
+    min_confidence: z.number().min(0).max(1).default(0.8),
+    /** Key tier → the smallest complexity tier its requests get (e.g. `{ enterprise: medium }`). */
+    floor_by_tier: z.record(z.string().min(1), complexityTier).default({}),
   })
   .refine((c) => c.small_max <= c.medium_max, { message: 'expected small_max <= medium_max' });
+
+export type ComplexityConfig = z.output<typeof complexityThresholdsSchema>;
 
 /** Spread into the model schema. */
 export const routingModelFields = {

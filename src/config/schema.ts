@@ -6,6 +6,7 @@
  * `retires:` silently ignored is worse than a refusal to start.
  */
 import { z } from 'zod';
+import { dashboardSchema } from './dashboard-schema.ts';
 import { jobsSchema } from './jobs-schema.ts';
 import { limitsSchema, tiersSchema } from './limits-schema.ts';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
@@ -201,6 +202,8 @@ export const configSchema = z.strictObject({
         .optional(),
       /** Node's headersTimeout: closes slow-header (slowloris) sockets. */
       headers_timeout_ms: positiveMs('headers_timeout_ms').default(20_000),
+      /** Serve /metrics on this port (same host) instead of the main one; unset: on the main port. */
+      metrics_port: z.number().int().min(0).max(65_535).optional(),
       shutdown: z
         .strictObject({
           /** Longest wait for in-flight requests and streams after SIGTERM. */
@@ -235,6 +238,31 @@ export const configSchema = z.strictObject({
   logging: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Share of successful request lines written (errors and audit lines always are). */
+      sample_rate: z.number().min(0).max(1).default(1),
+    })
+    .prefault({}),
+  /** Background health checks (src/observability/health-checker.ts): the endpoints serve their last results. */
+  health: z
+    .strictObject({
+      interval_ms: positiveMs('interval_ms').default(10_000),
+      /** A check slower than this is unhealthy (a hung provider or database). */
+      timeout_ms: positiveMs('timeout_ms').default(5_000),
+      /**
+       * How often each provider is probed with an unbilled call (listing models), the first time
+       * this long after start; 0: never (live traffic and breakers alone judge providers).
+       */
+      provider_probe_interval_ms: z.number().int().min(0).default(60_000),
+    })
+    .prefault({}),
+  /**
+   * OpenTelemetry traces: on when OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT)
+   * is set, configured by the standard OTEL_* variables (src/observability/tracing.ts).
+   */
+  tracing: z
+    .strictObject({
+      /** Prompt text on spans (`gen_ai.input.messages`): off, prompts are the clients' data. */
+      capture_content: z.boolean().default(false),
     })
     .prefault({}),
   ledger: z
@@ -286,6 +314,10 @@ export const configSchema = z.strictObject({
     .optional(),
   /** Async jobs, the Files and Batch API, and their workers (src/jobs/). */
   jobs: jobsSchema.prefault({}),
+  /** Stored Responses API responses (`POST /v1/responses` with `store`): kept this long after their conversation was last continued. */
+  responses: z.strictObject({ retention_days: z.number().int().min(1).max(3_650).default(30) }).prefault({}),
+  /** The web dashboard at /dashboard (./dashboard-schema.ts). */
+  dashboard: dashboardSchema.prefault({}),
   /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
   tiers: tiersSchema,
   /**

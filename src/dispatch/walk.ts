@@ -18,6 +18,8 @@ import { promptOnly } from '../billing/bills.ts';
 import type { Attempt, UsageRecorder } from '../billing/usage-recorder.ts';
 import { ClientClosedError, GatewayError } from '../core/errors.ts';
 import type { ChatCompletionChunk } from '../core/types.ts';
+import { ATTR, genAiProviderName } from '../observability/trace-attributes.ts';
+import type { TraceSpan } from '../observability/tracing.ts';
 import type { AttemptContext } from '../providers/types.ts';
 import { withBreaker } from '../resilience/breaker-step.ts';
 import { withBudget } from '../resilience/budget-step.ts';
@@ -249,6 +251,10 @@ async function attemptStep<T extends { attempt: Attempt }>(
     signal,
     requestId: request.options.requestId,
     timeouts: request.route.timeouts,
+    // A trace the sampler left out still carries on upstream (unsampled), from the request's span.
+    traceHeaders: attempt.span.recording
+      ? traceAttempt(attempt.span, target)
+      : request.options.recorder.trace.outboundHeaders(),
   };
   request.observer?.onAttemptStart?.(target, request.promptTokensLazily);
   const startedAt = performance.now();
@@ -276,6 +282,13 @@ async function attemptStep<T extends { attempt: Attempt }>(
 }
 
 const GATEWAY_STEP = composeSteps(GATEWAY_STEPS, attemptStep);
+
+/** The target on the attempt's span; the trace context that makes the upstream's spans its children. */
+function traceAttempt(span: TraceSpan, target: RouteTarget): Readonly<Record<string, string>> | undefined {
+  span.set(ATTR.genAiProviderName, genAiProviderName(target.provider.type));
+  span.set(ATTR.target, target.id);
+  return span.outboundHeaders();
+}
 
 export function walk<T extends { attempt: Attempt }, Input>(
   route: ModelRoute,

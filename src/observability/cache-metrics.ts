@@ -43,6 +43,20 @@ export function registerCacheMetrics(
 ): Histogram {
   const registers = [registry];
   if (semantic !== undefined) registerSemanticMetrics(registers, semantic);
+  // The one family a dashboard needs for a hit rate: hit by the tier that answered, miss (of every tier), error by tier.
+  new Counter({
+    name: 'switchyard_cache_requests_total',
+    help: 'Cache lookups by tier and result: hit (tier memory, redis, sql, or flight: an identical request in flight), miss (tier all), error (the tier failed)',
+    labelNames: ['tier', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [tier, n] of Object.entries(cache.stats.hits)) this.inc({ tier, result: 'hit' }, n);
+      this.inc({ tier: 'flight', result: 'hit' }, cache.stats.coalesced);
+      this.inc({ tier: 'all', result: 'miss' }, cache.stats.misses);
+      for (const [tier, n] of Object.entries(cache.stats.errors)) this.inc({ tier, result: 'error' }, n);
+    },
+  });
   new Counter({
     name: 'switchyard_cache_hits_total',
     help: 'Requests answered from the response cache, by tier (memory, redis, sql) or from an identical request in flight',

@@ -5,7 +5,7 @@
  * Label values never come raw from clients: models are the configured names
  * (unknown ones are bucketed as `other`), routes are route patterns.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -26,7 +26,7 @@ export class GatewayMetrics {
   readonly requestDuration: Histogram<'route' | 'model' | 'provider' | 'status'>;
   readonly upstreamDuration: Histogram<'provider' | 'model' | 'outcome'>;
   readonly timeToFirstToken: Histogram<'provider' | 'model'>;
-  readonly tokens: Counter<'provider' | 'model' | 'kind'>;
+  readonly tokens: Counter<'provider' | 'model' | 'type'>;
   readonly inFlight: Gauge<'route'>;
   readonly ledgerQueued: Gauge;
   /** Budget windows that crossed their alert threshold (80%), once per window, by window kind. */
@@ -38,6 +38,11 @@ export class GatewayMetrics {
   readonly #knownModels: Set<string>;
   /** Requests being handled, by route: plain counts, read into the gauge at scrape time. */
   readonly #inFlight = new Map<string, number>();
+  /** Micro-dollars by provider, then model label: plain sums, read at scrape time. */
+  readonly #costMicros = new Map<string, Map<string, number>>();
+  /** Refusals by the gateway's own limits, by `scope|limit`: plain counts, read at scrape time. */
+  readonly #rateLimited = new Map<string, number>();
+  readonly #budgetRefused = new Map<string, number>();
 
   constructor(knownModels: Iterable<string>, ledgerQueued: () => number) {
     this.#knownModels = new Set(knownModels);
@@ -71,8 +76,8 @@ export class GatewayMetrics {
     });
     this.tokens = new Counter({
       name: 'switchyard_tokens_total',
-      help: 'Tokens by provider, model and kind (prompt, completion, cached)',
-      labelNames: ['provider', 'model', 'kind'],
+      help: 'Tokens by provider, model and type (prompt, completion, cached)',
+      labelNames: ['provider', 'model', 'type'],
       registers,
     });
     this.budgetAlerts = new Counter({
@@ -87,6 +92,40 @@ export class GatewayMetrics {
       labelNames: ['key', 'team'],
       registers,
     });
+    const costMicros = this.#costMicros;
+    new Counter({
+      name: 'switchyard_cost_usd_total',
+      help: 'What upstream attempts cost in USD, by provider and model (priced attempts; cache hits cost 0)',
+      labelNames: ['provider', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [provider, models] of costMicros)
+          for (const [model, micros] of models) this.inc({ provider, model }, micros / 1_000_000);
+      },
+    });
+    const rateLimited = this.#rateLimited;
+    new Counter({
+      name: 'switchyard_ratelimit_rejections_total',
+      help: "Requests refused (429) by the gateway's own limits, by whose limit (key, team, user, gateway, model) and which (a window rule such as requests-minute, or concurrency)",
+      labelNames: ['scope', 'limit'],
+      registers,
+      collect() {
+        readPairs(this, rateLimited);
+      },
+    });
+    const budgetRefused = this.#budgetRefused;
+    new Counter({
+      name: 'switchyard_budget_rejections_total',
+      help: 'Requests refused (402) by a budget, by whose budget (key, team) and its period (day, month, total)',
+      labelNames: ['scope', 'limit'],
+      registers,
+      collect() {
+        readPairs(this, budgetRefused);
+      },
+    });
+    // Node's and the process's own metrics under their standard names (process_*, nodejs_*), as dashboards expect.
+    collectDefaultMetrics({ register: this.registry });
     const inFlight = this.#inFlight;
     this.inFlight = new Gauge({
       name: 'switchyard_requests_in_flight',
@@ -117,7 +156,24 @@ export class GatewayMetrics {
     this.#inFlight.set(route, (this.#inFlight.get(route) ?? 0) - 1);
   }
 
-  /** The label for a client-supplied model name: configured names only. */
+  /** Counts an attempt's cost (micro-dollars) under its provider and model label. */
+  addCost(provider: string, modelLabel: string, micros: number): void {
+    if (micros <= 0) return;
+    let models = this.#costMicros.get(provider);
+    if (models === undefined) {
+      models = new Map();
+      this.#costMicros.set(provider, models);
+    }
+    models.set(modelLabel, (models.get(modelLabel) ?? 0) + micros);
+  }
+
+  /** A request refused by the gateway's own limits (`scope`: key, team, user, gateway, model). */
+  limitRefused(kind: 'rate' | 'budget', scope: string, limit: string): void {
+    const counts = kind === 'rate' ? this.#rateLimited : this.#budgetRefused;
+    const pair = `${scope}|${limit}`;
+    counts.set(pair, (counts.get(pair) ?? 0) + 1);
+  }
+
   /** Counts `micros` of spend for a key (`master` for the master key) and its team (`none`). */
   addSpend(keyId: string | null, teamId: string | null, micros: number): void {
     if (micros <= 0) return;
@@ -127,11 +183,21 @@ export class GatewayMetrics {
     );
   }
 
+  /** The label for a client-supplied model name: configured names only. */
   modelLabel(model: string | undefined): string {
     return model !== undefined && this.#knownModels.has(model) ? model : 'other';
   }
 
   async render(): Promise<string> {
     return this.registry.metrics();
+  }
+}
+
+/** Sets a counter to plain `scope|limit` counts. */
+function readPairs(counter: Counter<'scope' | 'limit'>, counts: Map<string, number>): void {
+  counter.reset();
+  for (const [pair, n] of counts) {
+    const bar = pair.indexOf('|');
+    counter.inc({ scope: pair.slice(0, bar), limit: pair.slice(bar + 1) }, n);
   }
 }

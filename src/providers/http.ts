@@ -113,10 +113,11 @@ export class UpstreamClient {
     ctx.signal.throwIfAborted();
     const call = new UpstreamCall(ctx.signal, ctx.timeouts.totalMs);
     try {
+      const trace = ctx.traceHeaders;
       const res = await this.#pool(ctx.timeouts.connectMs).request({
         method: req.method,
         path: this.#basePath + req.path,
-        headers: req.headers,
+        headers: trace === undefined ? req.headers : { ...req.headers, ...trace },
         body: req.body ?? null,
         signal: call.signal,
         headersTimeout: ctx.timeouts.firstByteMs,

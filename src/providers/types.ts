@@ -51,6 +51,12 @@ export interface AttemptContext {
    * adapters that know none ignore the field.
    */
   upstreamHeaders?: Readonly<Record<string, string>>;
+  /**
+   * W3C trace context of the attempt's span (`traceparent`, `tracestate`),
+   * added to the upstream request by the shared HTTP client, so the
+   * provider's spans join the request's trace. Absent when tracing is off.
+   */
+  traceHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface ProviderAdapter {

@@ -28,6 +28,8 @@ import { type RandomSource, seededRandom } from '../util/random.ts';
 import type { AttemptObserver, AttemptOutcome } from './attempt-observer.ts';
 import { declaresCapabilities, unmetNeed } from './capabilities.ts';
 import { CapacityTracker } from './capacity.ts';
+import { type ComplexityClassifierSource, resolveComplexityPolicy } from './complexity/policy.ts';
+import type { ComplexityPolicy } from './complexity/safety-valve.ts';
 import { type RouteCaller, RouteConditions } from './conditions.ts';
 import { LatencyTracker } from './latency.ts';
 import type { ModelRoute, RouteTarget, TargetRole } from './model-table.ts';
@@ -57,6 +59,13 @@ export interface RouterOptions {
   sharedCapacity?: RateLimitStore;
   /** Told when the shared capacity count fails (the local count goes on alone). */
   onSharedCapacityError?: (error: unknown) => void;
+  /**
+   * Complexity classifiers beyond the built-in `heuristic`, by the name
+   * `complexity.classifier` gives (e.g. `nearest-neighbour`, which needs an
+   * embedder the server supplies); a function is called once, when a model
+   * first needs it.
+   */
+  complexityClassifiers?: Readonly<Record<string, ComplexityClassifierSource>>;
 }
 
 export interface TargetView {
@@ -85,7 +94,7 @@ interface Plan {
   strategy: RoutingStrategy;
   conditions: RouteConditions;
   random: RandomSource;
-  complexity: { smallMax: number; mediumMax: number };
+  complexity: ComplexityPolicy;
   shedAt: number;
   /** Any target below declares capabilities, so requests must be checked against them. */
   checksCapabilities: boolean;
@@ -115,12 +124,14 @@ export class Router implements AttemptObserver {
   readonly #capacity: CapacityTracker;
   readonly #isAvailable: ((targetId: string) => boolean) | undefined;
   readonly #random: RandomSource | undefined;
+  readonly #classifiers: Readonly<Record<string, ComplexityClassifierSource>>;
 
   constructor(models: Map<string, ModelRoute>, options: RouterOptions = {}) {
     this.#models = models;
     this.#capacity = new CapacityTracker(options.now, options.sharedCapacity, options.onSharedCapacityError);
     this.#isAvailable = options.isAvailable;
     this.#random = options.random;
+    this.#classifiers = options.complexityClassifiers ?? {};
     for (const route of models.values()) this.#plan(route);
   }
 
@@ -148,6 +159,7 @@ export class Router implements AttemptObserver {
         return features;
       },
       complexity: plan.complexity,
+      keyTier: who.key?.tier ?? null,
       headers: undefined,
       log: undefined,
     };
@@ -334,7 +346,7 @@ export class Router implements AttemptObserver {
       strategy,
       conditions,
       random: this.#random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed)),
-      complexity: { smallMax: config.complexity.small_max, mediumMax: config.complexity.medium_max },
+      complexity: resolveComplexityPolicy(config.complexity, this.#classifiers, route.name),
       shedAt: config.shed_at,
       checksCapabilities,
       ranks,

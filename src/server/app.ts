@@ -16,22 +16,29 @@ import Fastify, {
 import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
 import type { KeyStore } from '../auth/key-store.ts';
 import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
+import type { TraceSpan } from '../observability/tracing.ts';
 import { printable } from '../util/printable.ts';
 import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
 import { INTERNAL_REQUEST_ID_HEADER } from './internal-requests.ts';
 import { registerJsonBodyParser } from './json-body.ts';
+import { LimitRefusal } from './request-limits.ts';
+import { requestLogger } from './request-log.ts';
+import { endRequestTrace, startRequestTrace } from './request-trace.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerAdminAuditRoutes } from './routes/admin-audit.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
 import { registerAdminTeamRoutes } from './routes/admin-teams.ts';
 import { registerAdminUsageRoutes } from './routes/admin-usage.ts';
 import { registerAnthropicRoutes } from './routes/anthropic.ts';
 import { registerBatchRoutes } from './routes/batches.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
 import { registerOpenAIRoutes } from './routes/openai.ts';
+import { registerResponsesRoutes } from './routes/responses.ts';
 
 // Through require, not `import { STATUS_CODES } from 'node:http'`: an ESM import
 // of node:http builds a facade that reads every export, and its lazy WebSocket
@@ -110,6 +117,8 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   registerJsonBodyParser(app);
   app.decorateRequest('key', null);
   app.decorateRequest('usage', null);
+  // Set by the first hook (request-trace.ts), before anything reads it.
+  app.decorateRequest('trace', null as unknown as TraceSpan);
 
   // Hooks take a callback (no promise and tick per request, as async hooks cost).
   app.addHook('onRequest', (request, reply, done) => {
@@ -120,7 +129,11 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     // arrived, so the socket cannot have closed unseen.
     const route = request.routeOptions.url ?? 'unmatched';
     gw.metrics.requestStarted(route);
-    reply.raw.on('close', () => gw.metrics.requestEnded(route));
+    startRequestTrace(gw.tracing, request, route);
+    reply.raw.on('close', () => {
+      gw.metrics.requestEnded(route);
+      endRequestTrace(request, reply);
+    });
     reply.header('x-request-id', request.id);
     // A request that reaches us on a kept-alive connection while we drain is
     // refused in its API's shape; health and metrics keep answering.
@@ -144,6 +157,13 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       return;
     }
     const gatewayError = GatewayError.is(error) ? error : fromFastifyError(error as FastifyError);
+    if (gatewayError instanceof LimitRefusal) {
+      gw.metrics.limitRefused(
+        gatewayError.code === 'budget_exceeded' ? 'budget' : 'rate',
+        gatewayError.scope,
+        gatewayError.limit,
+      );
+    }
     if (gatewayError.code === 'internal_error') {
       request.log.error({ err: error }, 'unhandled error');
     }
@@ -170,11 +190,16 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   // client that has its answer has its bill survive a kill -9.
   app.addHook('onSend', (request, _reply, payload, done) => {
     if (request.usage === null) done(null, payload);
-    else gw.ledger.whenDurable(() => done(null, payload));
+    // Through the recorder: the wait is the request's `ledger write` span when traced.
+    else request.usage.whenDurable(() => done(null, payload));
   });
 
-  // Access log and, for requests no UsageRecorder accounted for (early errors,
-  // health, admin), the request metrics.
+  // Request log line (request-log.ts, with the trace id when traced) and, for
+  // requests no UsageRecorder accounted for (early errors, health, admin), the request metrics.
+  const logRequest = requestLogger(
+    { sampleRate: gw.config.logging.sample_rate },
+    (request) => request.trace.traceId || undefined,
+  );
   app.addHook('onResponse', (request, reply, done) => {
     if (request.usage === null) {
       const labels = {
@@ -186,28 +211,24 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       gw.metrics.requests.inc(labels);
       gw.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
     }
-    request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-      },
-      'request',
-    );
+    logRequest(request, reply);
     done();
   });
 
   registerOpenAIRoutes(app, gw);
   registerAnthropicRoutes(app, gw);
+  registerResponsesRoutes(app, gw);
   registerAdminRoutes(app, gw);
   registerAdminTargetRoutes(app, gw);
   registerAdminUsageRoutes(app, gw);
   registerAdminTeamRoutes(app, gw);
   registerHealthRoutes(app, gw);
-  registerMetricsRoute(app, gw);
+  // With `server.metrics_port` set, /metrics is served there (metrics-server.ts), not here.
+  if (gw.config.server.metrics_port === undefined) registerMetricsRoute(app, gw);
+  registerAdminAuditRoutes(app, gw);
   registerJobRoutes(app, gw);
   registerBatchRoutes(app, gw);
+  registerDashboardRoutes(app, gw);
   void app.register(async (scope) => registerFileRoutes(scope, gw));
   return app;
 }

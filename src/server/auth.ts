@@ -9,6 +9,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
 import type { UsageRecorder } from '../billing/usage-recorder.ts';
 import { GatewayError } from '../core/errors.ts';
+import { ATTR } from '../observability/trace-attributes.ts';
+import { failAndEnd, type TraceSpan } from '../observability/tracing.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -79,14 +81,23 @@ function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey) {
     _reply: FastifyReply,
     done: (error?: Error) => void,
   ): void {
+    const span = request.trace.child('auth');
     try {
       request.key = resolve(request);
     } catch (error) {
+      failAndEnd(span, error);
       done(error as Error);
       return;
     }
+    if (span.recording) traceKey(span, request.key);
     done();
   };
+}
+
+/** Which key (its id, never the secret) on the auth span. */
+function traceKey(span: TraceSpan, key: AuthenticatedKey): void {
+  span.set(ATTR.keyId, key.isMaster ? 'master' : key.id);
+  span.end();
 }
 
 export function requireKey(keys: KeyStore) {

@@ -13,14 +13,17 @@ import type { SemanticCache } from '../cache/semantic/semantic-cache.ts';
 import type { Config } from '../config/schema.ts';
 import type { EmbeddingBatches } from '../dispatch/embedding-batches.ts';
 import type { UsageLedger } from '../ledger/usage-ledger.ts';
+import type { HealthChecker } from '../observability/health-checker.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import type { Resilience } from '../resilience/resilience.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import type { Router } from '../routing/router.ts';
 import type { Database } from '../store/sql.ts';
 import type { WebhookSender } from '../webhooks/webhook-sender.ts';
+import type { AuditLog } from './audit-log.ts';
 import type { DeliverWebhook, JobServices } from './jobs.ts';
 import type { RequestLimits } from './request-limits.ts';
 
@@ -34,6 +37,8 @@ export interface GatewayContext {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
+  /** OpenTelemetry traces (NO_TRACING unless an OTLP endpoint is configured: src/observability/tracing.ts). */
+  readonly tracing: Tracing;
   readonly keys: KeyStore;
   readonly keySync: KeySync;
   readonly ledger: UsageLedger;
@@ -68,5 +73,9 @@ export interface GatewayContext {
   readonly observeCacheLookup: (seconds: number) => void;
   /** Shared upstream calls for single-input embeddings, when any model has `batching.enabled`. */
   readonly embeddingBatches?: EmbeddingBatches | undefined;
+  /** Background health checks the /health endpoints serve; library users register their own. */
+  readonly health: HealthChecker;
+  /** Admin actions: one `audit: true` log line and one `audit_log` row each. */
+  readonly audit: AuditLog;
   readonly state: GatewayState;
 }

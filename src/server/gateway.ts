@@ -38,8 +38,12 @@ import { RateLimiter } from '../limits/rate-limiter.ts';
 import { RedisBudgetStore } from '../limits/redis-budget-store.ts';
 import { RedisRateLimitStore } from '../limits/redis-rate-limit-store.ts';
 import { registerCacheMetrics } from '../observability/cache-metrics.ts';
+import { HealthChecker } from '../observability/health-checker.ts';
+import { registerHealthMetrics } from '../observability/health-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
+import { registerSystemChecks } from '../observability/system-checks.ts';
+import { createTracing, type Tracing } from '../observability/tracing.ts';
 import { createProviders } from '../providers/registry.ts';
 import { RedisBreakerStore } from '../resilience/breaker-store-redis.ts';
 import { Resilience } from '../resilience/resilience.ts';
@@ -53,9 +57,13 @@ import { throttledWarning } from '../util/throttled-warning.ts';
 import { WebhookSender } from '../webhooks/webhook-sender.ts';
 import { operatorEndpointPolicy } from '../webhooks/webhook-url-policy.ts';
 import { buildApp } from './app.ts';
+import { AuditLog } from './audit-log.ts';
+import { gatewayComplexityClassifiers } from './complexity-classifiers.ts';
 import type { GatewayContext, GatewayState } from './context.ts';
+import { registerDependencyChecks } from './health-checks.ts';
 import { jobWebhooks, startJobWorker } from './job-worker.ts';
 import { createJobServices } from './jobs.ts';
+import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { RequestLimits } from './request-limits.ts';
 import { ServedEmbedder } from './served-embedder.ts';
 
@@ -70,6 +78,8 @@ export interface GatewayOptions {
    * Default: every queue when `jobs.workers` is on, else none.
    */
   workQueues?: readonly QueueName[] | false;
+  /** Defaults to tracing as the OTEL_* variables configure it (off when no OTLP endpoint is set). */
+  tracing?: Tracing;
 }
 
 export class Gateway {
@@ -79,6 +89,10 @@ export class Gateway {
   /** This process's job worker, when it works any queue. */
   readonly worker: QueueWorker | undefined;
   #closing: Promise<void> | undefined;
+  /** The separate /metrics listener, when `server.metrics_port` is set and the gateway listens. */
+  metricsServer: MetricsServer | undefined;
+  /** Stops what the system health checks keep running (the event-loop delay monitor). */
+  #stopSystemChecks: () => void = () => {};
 
   private constructor(
     context: GatewayContext,
@@ -110,6 +124,7 @@ export class Gateway {
     let invalidations: CacheInvalidations | undefined;
     let alertHooks: WebhookSender | undefined;
     let queue: JobQueue | undefined;
+    let tracing: Tracing | undefined;
     try {
       const { applied } = await migrate(database);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -134,6 +149,13 @@ export class Gateway {
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers, prices);
       const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
+      const tracingWarning = throttledWarning(logger, 'tracing', 60_000);
+      tracing =
+        options.tracing ??
+        (await createTracing({
+          captureContent: config.tracing.capture_content,
+          warn: (problem) => tracingWarning({ problem: problem.slice(0, 200) }, undefined),
+        }));
       resilience = new Resilience(config, models, {
         registry: metrics.registry,
         ...(redis ? { store: await RedisBreakerStore.start(redis, logger, { keys: redisKeys }) } : {}),
@@ -188,6 +210,7 @@ export class Gateway {
       // Targets' capacity (`limits: { rpm, tpm }`) is counted in the same shared windows.
       const router = new Router(models, {
         ...(sharedWindows ? { sharedCapacity: sharedWindows } : {}),
+        complexityClassifiers: gatewayComplexityClassifiers(),
         onSharedCapacityError: throttledWarning(
           logger,
           'target capacity counted per instance: Redis failed',
@@ -248,10 +271,14 @@ export class Gateway {
       const webhookDelivery = config.webhooks === undefined ? undefined : jobWebhooks(config.webhooks);
       const embedders = new Map<string, Embedder>([['lexical', new LexicalEmbedder()]]);
       const state: GatewayState = { draining: false, startedAt: Date.now() };
+      // Checks run in the background; the /health endpoints serve their last results.
+      const health = new HealthChecker({ timeoutMs: config.health.timeout_ms });
+      const stopSystemChecks = registerSystemChecks(health, { dataDir: config.data_dir });
       const context: GatewayContext = {
         config,
         logger,
         metrics,
+        tracing,
         keys,
         keySync,
         ledger,
@@ -282,8 +309,22 @@ export class Gateway {
         embeddingBatches: [...models.values()].some((m) => m.config.batching.enabled)
           ? new EmbeddingBatches({ resilience, observer: router, registry: metrics.registry })
           : undefined,
+        health,
+        audit: new AuditLog(database, logger),
         state,
       };
+      const jobs = context.jobs;
+      registerDependencyChecks(health, {
+        database,
+        redis,
+        providers,
+        resilience,
+        metrics,
+        jobs,
+        probeTimeoutMs: config.health.timeout_ms,
+        probeIntervalMs: config.health.provider_probe_interval_ms,
+      });
+      registerHealthMetrics(metrics.registry, health, redis);
       const app = buildApp(context);
       await app.ready();
       const workQueues = options.workQueues ?? (config.jobs.workers ? QUEUE_NAMES : false);
@@ -291,9 +332,13 @@ export class Gateway {
         workQueues === false || workQueues.length === 0
           ? undefined
           : startJobWorker(context, app, workQueues);
-      return new Gateway(context, app, masterKey, worker);
+      const gateway = new Gateway(context, app, masterKey, worker);
+      gateway.#stopSystemChecks = stopSystemChecks;
+      void health.start(config.health.interval_ms);
+      return gateway;
     } catch (error) {
       await queue?.close().catch(() => undefined);
+      await tracing?.shutdown();
       alertHooks?.close();
       await resilience?.close().catch(() => undefined);
       await invalidations?.close().catch(() => undefined);
@@ -310,6 +355,10 @@ export class Gateway {
     host = this.context.config.server.host,
     port = this.context.config.server.port,
   ): Promise<AddressInfo> {
+    const metricsPort = this.context.config.server.metrics_port;
+    if (metricsPort !== undefined && this.metricsServer === undefined) {
+      this.metricsServer = await startMetricsServer(this.context.metrics, host, metricsPort);
+    }
     await this.app.listen({ host, port });
     return this.app.server.address() as AddressInfo;
   }
@@ -327,6 +376,8 @@ export class Gateway {
     // still pass the draining app) or are taken up again by another worker.
     const workerDone = this.worker?.close(config.server.shutdown.grace_ms);
     state.draining = true;
+    this.context.health.stop();
+    this.#stopSystemChecks();
     // Embeddings waiting for company leave now: their requests are in flight.
     this.context.embeddingBatches?.flush();
     logger.info('shutting down: draining in-flight requests');
@@ -345,6 +396,7 @@ export class Gateway {
       clearInterval(reaper);
       clearTimeout(deadline);
     }
+    await this.metricsServer?.close();
     await this.context.jobs.queue.close();
     await this.context.webhookDelivery?.close();
     await ledger.close();
@@ -358,6 +410,8 @@ export class Gateway {
     await Promise.all([...providers.values()].map((p) => p.close().catch(() => undefined)));
     if (redis) await redis.quit().catch(() => redis.disconnect());
     await database.close();
+    // Last: the spans of requests that finished while draining are exported too.
+    await this.context.tracing.shutdown();
     logger.info({ ledger: ledger.stats }, 'stopped');
     await flushLogger(logger);
   }

@@ -35,6 +35,7 @@ import type { BudgetGuard, BudgetReservation } from '../limits/budget-guard.ts';
 import type { ConcurrencySlot, ConcurrencyStore } from '../limits/concurrency-store.ts';
 import { type Limits, mergeLimits } from '../limits/limit-rules.ts';
 import type { RateLimitDecision, RateLimiter } from '../limits/rate-limiter.ts';
+import { endWhenSettled, failAndEnd } from '../observability/tracing.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import { once } from '../util/once.ts';
 import { rateLimitHeaders } from './rate-limit-headers.ts';
@@ -171,6 +172,24 @@ export class RequestLimits {
     route: ModelRoute,
     estimate: () => TokenEstimate,
     bodyUser?: unknown,
+  ): Promise<void> | undefined {
+    const span = request.trace.child('rate limit');
+    if (!span.recording) return this.#admitRequest(request, reply, route, estimate, bodyUser);
+    // Traced: the span covers the decision, awaited or not, and says a refusal's code.
+    try {
+      return endWhenSettled(span, this.#admitRequest(request, reply, route, estimate, bodyUser));
+    } catch (error) {
+      failAndEnd(span, error);
+      throw error;
+    }
+  }
+
+  #admitRequest(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: ModelRoute,
+    estimate: () => TokenEstimate,
+    bodyUser: unknown,
   ): Promise<void> | undefined {
     const key = request.key!;
     const traffic = this.#trafficSubjects(route.name);
@@ -357,10 +376,35 @@ function keepReservation(taken: Taken, reservation: BudgetReservation, subject: 
   taken.reservations.push(reservation);
 }
 
+/**
+ * A refusal by the gateway's own limits, saying whose limit (`scope`: key,
+ * team, end user, gateway, model) and which (`limit`: a window rule such as
+ * `requests-minute`, `concurrency`, or a budget period): the rejection metrics'
+ * labels, counted where errors are rendered (app.ts).
+ */
+export class LimitRefusal extends GatewayError {
+  readonly scope: string;
+  readonly limit: string;
+  constructor(
+    code: 'rate_limit_exceeded' | 'budget_exceeded',
+    message: string,
+    subject: string,
+    limit: string,
+    options: { retryAfterMs?: number } = {},
+  ) {
+    super(code, message, options);
+    const kind = subject.slice(0, subject.indexOf(':'));
+    this.scope = kind === '' ? 'other' : kind;
+    this.limit = limit;
+  }
+}
+
 function concurrencyRefusal(subject: string, max: number): GatewayError {
-  return new GatewayError(
+  return new LimitRefusal(
     'rate_limit_exceeded',
     `Rate limit reached: the ${ownerOf(subject)}'s limit of ${max} requests in flight at once; retry when one has finished`,
+    subject,
+    'concurrency',
     { retryAfterMs: 1_000 },
   );
 }
@@ -378,11 +422,13 @@ function rateRefusal(decision: RateLimitDecision, subject: string): GatewayError
       ? 'rate limit'
       : `limit of ${state.rule.limit} ${state.rule.id.replace('-', ' per ')}`;
   const never = decision.retryAfterMs === Number.POSITIVE_INFINITY;
-  return new GatewayError(
+  return new LimitRefusal(
     'rate_limit_exceeded',
     never
       ? `This request alone needs more than the ${ownerOf(subject)}'s ${what}; it can never be admitted as it is`
       : `Rate limit reached: the ${ownerOf(subject)}'s ${what}; retry after the time in Retry-After`,
+    subject,
+    state?.rule.id ?? 'window',
     never ? {} : { retryAfterMs: decision.retryAfterMs! },
   );
 }
@@ -392,9 +438,11 @@ const PERIOD_NAMES = { day: 'daily', month: 'monthly', total: 'total' } as const
 function budgetRefusal(reservation: BudgetReservation, subject: string): GatewayError {
   const period = reservation.refusedBy!;
   const usd = (period.limitMicros / 1_000_000).toFixed(2);
-  return new GatewayError(
+  return new LimitRefusal(
     'budget_exceeded',
     `Budget exceeded: the ${ownerOf(subject)}'s ${PERIOD_NAMES[period.kind]} budget of $${usd} has no room for this request` +
       (period.kind === 'total' ? '' : ` until ${new Date(period.endMs).toISOString()}`),
+    subject,
+    period.kind,
   );
 }

@@ -256,6 +256,41 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // Stored Responses API responses (src/store/responses-repo.ts).
+  '0011_responses': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('responses')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('previous_response_id', 'text')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('input_items', 'text', (c) => c.notNull())
+        .addColumn('output_items', 'text', (c) => c.notNull())
+        .addColumn('response', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('responses_expires_idx').on('responses').column('expires_at').execute();
+    },
+  },
+  // Admin actions (src/server/audit-log.ts): append-only, read newest first by id (UUIDv7).
+  '0012_audit_log': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text', (c) => c.notNull())
+        .addColumn('target_id', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text')
+        .execute();
+      await db.schema.createIndex('audit_log_target_idx').on('audit_log').column('target_id').execute();
+    },
+  },
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

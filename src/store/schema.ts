@@ -200,7 +200,45 @@ export interface JobsTable {
   finished_at: number | null;
 }
 
+/** One admin action (migration 0012_audit_log); `details` is JSON (what changed, never a secret). */
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  details: string;
+  request_id: string | null;
+}
+
+/**
+ * A stored Responses API response (`POST /v1/responses` with `store` on), for
+ * `GET /v1/responses/{id}`, its input items and `previous_response_id`.
+ * Items are JSON arrays in the Responses API's item shapes (provider-neutral).
+ */
+export interface ResponsesTable {
+  id: string;
+  /** The key that created it; only that key sees it. */
+  key_id: string;
+  /** The response it continued, whose chain is its history. */
+  previous_response_id: string | null;
+  /** The model name the client asked for. */
+  model: string;
+  /** JSON: this request's own input items. */
+  input_items: string;
+  /** JSON: the items the model produced. */
+  output_items: string;
+  /** JSON: the Response object as the client got it. */
+  response: string;
+  created_at: number;
+  /** Epoch ms past which it is gone (`responses.retention_days` after its chain was last continued). */
+  expires_at: number;
+}
+
 export interface Schema {
+  responses: ResponsesTable;
+  audit_log: AuditLogTable;
   virtual_keys: VirtualKeysTable;
   teams: TeamsTable;
   usage_ledger: UsageLedgerTable;

@@ -31,6 +31,8 @@ export interface Database {
   /** The SQLite file, for components that open their own connection (the ledger's writer). */
   readonly sqlitePath?: string;
   ping(signal?: AbortSignal): Promise<void>;
+  /** Each read replica by its description (no password) and a ping of it; none without replicas. */
+  readonly replicas?: readonly { description: string; ping(signal?: AbortSignal): Promise<void> }[];
   close(): Promise<void>;
 }
 
@@ -310,6 +312,12 @@ async function openPostgresDatabase(
     async ping(signal) {
       await sql`select 1`.execute(db, { signal });
     },
+    replicas: replicas.map((replica) => ({
+      description: replica.description,
+      async ping(signal?: AbortSignal) {
+        await sql`select 1`.execute(replica.db, { signal });
+      },
+    })),
     async close() {
       await Promise.all([db.destroy(), ...replicas.map((r) => r.db.destroy())]);
     },

@@ -53,7 +53,17 @@ function suite(name: string, extraConfig: () => Record<string, unknown>): void {
     let key: string;
     let client: OpenAI;
     before(async () => {
-      gw = await startTestGateway({ config: extraConfig() });
+      gw = await startTestGateway({
+        config: {
+          providers: { mock: { type: 'mock' }, slowmock: { type: 'mock', latency_ms: 20 } },
+          models: {
+            mock: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+            slow: { targets: [{ provider: 'slowmock', model: 'mock-1' }] },
+          },
+          ...extraConfig(),
+          jobs: { batches: { line_concurrency: 2 }, ...(extraConfig().jobs as object | undefined) },
+        },
+      });
       key = await newKey(gw, 'batcher');
       client = new OpenAI({ baseURL: gw.baseUrl, apiKey: key, maxRetries: 0 });
     });
@@ -230,6 +240,40 @@ function suite(name: string, extraConfig: () => Record<string, unknown>): void {
       // Nothing half-written is listed.
       const files = await client.files.list();
       for (const f of files.data) assert.equal(f.status, 'processed');
+    });
+
+    test('a cancelled batch stops sending lines and ends cancelled with the files of what ran', async () => {
+      const file = await client.files.create({
+        file: await toFile(Buffer.from(batchFile(400, 'slow')), 'cancel.jsonl'),
+        purpose: 'batch',
+      });
+      const created = await client.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      // Running: its worker is sending lines (20 ms each, two at a time).
+      for (let i = 0; i < 400; i++) {
+        if ((await client.batches.retrieve(created.id)).status === 'in_progress') break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const cancelling = await client.batches.cancel(created.id);
+      assert.ok(['cancelling', 'cancelled'].includes(cancelling.status), cancelling.status);
+      const batch = await waitForBatch(client, created.id);
+      assert.equal(batch.status, 'cancelled');
+      assert.ok(batch.cancelled_at !== null && batch.cancelling_at !== null);
+      const done = batch.request_counts!.completed;
+      assert.ok(done < 400, `stopped early (${done} of 400 ran)`);
+      if (done > 0) {
+        const lines = (await (await client.files.content(batch.output_file_id!)).text())
+          .trimEnd()
+          .split('\n');
+        assert.equal(lines.length, done);
+      } else {
+        assert.equal(batch.output_file_id, null);
+      }
+      // Cancelling a finished batch changes nothing.
+      assert.equal((await client.batches.cancel(created.id)).status, 'cancelled');
     });
 
     test('a file is deleted with its bytes', async () => {

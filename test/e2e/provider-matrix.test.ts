@@ -1,7 +1,7 @@
 /**
  * Any client speaks to any provider: the translation matrix.
  *
- * {official `openai` SDK, official `@anthropic-ai/sdk`} × {openai, anthropic, gemini,
+ * {official `openai` SDK (Chat Completions and Responses), official `@anthropic-ai/sdk`} × {openai, anthropic, gemini,
  * azure upstream} × {non-streaming, streaming} × {plain text, tool call round trip,
  * image input}: every cell checks content, tool arguments, finish/stop reasons and
  * usage, and that the upstream received the request in its own wire format.
@@ -19,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { FunctionTool, Response, ResponseInputItem } from 'openai/resources/responses/responses';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockAnthropic, startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { type MockGemini, startMockGemini } from '../helpers/mock-gemini.ts';
@@ -30,11 +31,11 @@ const TOOL_ARGS = { location: 'Paris', unit: 'celsius' };
 const TOOL_RESULT = 'sunny and 21 degrees';
 
 type Upstream = 'openai' | 'anthropic' | 'gemini' | 'azure';
-type Client = 'openai-sdk' | 'anthropic-sdk';
+type Client = 'openai-sdk' | 'anthropic-sdk' | 'responses-sdk';
 type Scenario = 'text' | 'tool' | 'image';
 
 const UPSTREAMS: Upstream[] = ['openai', 'anthropic', 'gemini', 'azure'];
-const CLIENTS: Client[] = ['openai-sdk', 'anthropic-sdk'];
+const CLIENTS: Client[] = ['openai-sdk', 'anthropic-sdk', 'responses-sdk'];
 const SCENARIOS: Scenario[] = ['text', 'tool', 'image'];
 
 /** What a client saw of one exchange, normalised across the two APIs. */
@@ -254,6 +255,62 @@ async function viaAnthropic(
 }
 
 // ---------------------------------------------------------------------------------------
+// The OpenAI SDK's Responses API side (`client.responses.create`)
+// ---------------------------------------------------------------------------------------
+
+async function viaResponses(
+  model: string,
+  input: ResponseInputItem[],
+  stream: boolean,
+  tools?: FunctionTool[],
+): Promise<Outcome> {
+  // Stateless (`store: false`, the whole conversation sent each turn): the matrix checks translation.
+  const params = { model, input, store: false, ...(tools ? { tools } : {}) };
+  let response: Response | undefined;
+  if (!stream) response = await openai.responses.create(params);
+  else {
+    let text = '';
+    for await (const event of await openai.responses.create({ ...params, stream: true })) {
+      if (event.type === 'response.output_text.delta') text += event.delta;
+      if (event.type === 'response.completed' || event.type === 'response.incomplete')
+        response = event.response;
+    }
+    assert.ok(response, 'the stream ends with the whole response');
+    const streamedText = response.output.flatMap((item) =>
+      item.type === 'message'
+        ? item.content.map((part) => (part.type === 'output_text' ? part.text : ''))
+        : [],
+    );
+    assert.equal(text, streamedText.join(''), 'the deltas add up to the final text');
+  }
+  const toolCalls = response.output.flatMap((item) =>
+    item.type === 'function_call'
+      ? [{ id: item.call_id, name: item.name, args: JSON.parse(item.arguments) }]
+      : [],
+  );
+  const text = response.output
+    .flatMap((item) => (item.type === 'message' ? item.content : []))
+    .map((part) => (part.type === 'output_text' ? part.text : ''))
+    .join('');
+  const finish = response.status === 'incomplete' ? 'length' : toolCalls.length > 0 ? 'tool_calls' : 'stop';
+  return {
+    text,
+    toolCalls,
+    finish,
+    rawFinish: response.status ?? null,
+    usage: { prompt: response.usage!.input_tokens, completion: response.usage!.output_tokens },
+  };
+}
+
+const WEATHER_TOOL_RESPONSES: FunctionTool = {
+  type: 'function',
+  name: 'get_weather',
+  description: 'Current weather for a city',
+  parameters: WEATHER_TOOL.function.parameters ?? null,
+  strict: false,
+};
+
+// ---------------------------------------------------------------------------------------
 // Scenarios, spelled once per client API
 // ---------------------------------------------------------------------------------------
 
@@ -265,6 +322,7 @@ interface Exchange {
 }
 
 function exchange(client: Client, model: string, scenario: Scenario, stream: boolean): Exchange {
+  if (client === 'responses-sdk') return responsesExchange(model, scenario, stream);
   if (client === 'openai-sdk') {
     const ask: ChatCompletionMessageParam = { role: 'user', content: 'weather in Paris please' };
     switch (scenario) {
@@ -354,6 +412,51 @@ function exchange(client: Client, model: string, scenario: Scenario, stream: boo
             ],
             stream,
             [WEATHER_TOOL_ANTHROPIC],
+          ),
+      };
+  }
+}
+
+function responsesExchange(model: string, scenario: Scenario, stream: boolean): Exchange {
+  const ask: ResponseInputItem = { role: 'user', content: 'weather in Paris please' };
+  switch (scenario) {
+    case 'text':
+      return { first: () => viaResponses(model, [{ role: 'user', content: 'hello matrix' }], stream) };
+    case 'image':
+      return {
+        first: () =>
+          viaResponses(
+            model,
+            [
+              {
+                role: 'user',
+                content: [
+                  { type: 'input_text', text: 'describe this' },
+                  { type: 'input_image', image_url: `data:image/png;base64,${PNG}`, detail: 'auto' },
+                ],
+              },
+            ],
+            stream,
+          ),
+      };
+    case 'tool':
+      return {
+        first: () => viaResponses(model, [ask], stream, [WEATHER_TOOL_RESPONSES]),
+        second: (call) =>
+          viaResponses(
+            model,
+            [
+              ask,
+              {
+                type: 'function_call',
+                call_id: call.id,
+                name: call.name,
+                arguments: JSON.stringify(call.args),
+              },
+              { type: 'function_call_output', call_id: call.id, output: TOOL_RESULT },
+            ],
+            stream,
+            [WEATHER_TOOL_RESPONSES],
           ),
       };
   }

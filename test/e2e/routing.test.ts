@@ -145,7 +145,9 @@ describe('complexity', () => {
       .split('\n')
       .filter((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'))
       .map((l) => JSON.parse(l) as { routing?: unknown })[0];
-    assert.deepEqual(line?.routing, { complexity: 0, tier: 'small' });
+    assert.equal(response.headers.get('x-switchyard-complexity-confidence'), '1');
+    assert.equal(response.headers.get('x-switchyard-complexity-classifier'), 'heuristic');
+    assert.deepEqual(line?.routing, { complexity: 0, tier: 'small', confidence: 1, classifier: 'heuristic' });
   });
 
   test('a demanding streamed prompt goes to the large tier; headers on the stream too', async () => {

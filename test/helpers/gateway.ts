@@ -63,6 +63,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const raw: Record<string, unknown> = {
     providers: { mock: { type: 'mock' } },
     models: { mock: { targets: [{ provider: 'mock', model: 'mock-1' }] } },
+    // No background provider probes (GET /models) unless a test asks: many count upstream requests.
+    health: { provider_probe_interval_ms: 0 },
     ...options.config,
     master_key: masterKey,
     data_dir: dataDir,

@@ -302,23 +302,34 @@ export async function createPostgresDatabase(adminUrl: string, name?: string): P
 
 let aptUpdated: Promise<void> | undefined;
 
-async function ensureBinary(what: string, find: () => string | undefined): Promise<string> {
+async function ensureBinary(
+  what: string,
+  find: () => string | undefined,
+  packages: readonly string[] = ['redis-server', 'postgresql'],
+): Promise<string> {
   const found = find();
   if (found !== undefined) return found;
   if (process.getuid?.() !== 0) {
-    throw new Error(`${what} not found; install the Debian packages redis-server and postgresql`);
+    throw new Error(`${what} not found; install the Debian packages ${packages.join(' and ')}`);
   }
   // The README promises `npm ci && npm test` on a fresh Debian machine as root.
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   aptUpdated ??= execFileAsync('apt-get', ['update'], { env }).then(() => {});
   await aptUpdated;
-  await execFileAsync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql'], {
+  await execFileAsync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], {
     env,
     maxBuffer: 64 * 1024 * 1024,
   });
   const after = find();
   if (after === undefined) throw new Error(`${what} still not found after apt-get install`);
   return after;
+}
+
+/** Debian's Chromium for the browser tests (playwright-core drives it), installed when missing. */
+export function ensureChromium(): Promise<string> {
+  return ensureBinary('chromium', () => (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined), [
+    'chromium',
+  ]);
 }
 
 function findRedisServer(): string | undefined {

@@ -213,8 +213,13 @@ describe('complexity strategy', () => {
       decision.candidates.map((t) => t.model),
       ['mini', 'mid', 'big', 'any'],
     );
-    assert.deepEqual(decision.headers, { 'x-switchyard-complexity': '0', 'x-switchyard-tier': 'small' });
-    assert.deepEqual(decision.log, { complexity: 0, tier: 'small' });
+    assert.deepEqual(decision.headers, {
+      'x-switchyard-complexity': '0',
+      'x-switchyard-tier': 'small',
+      'x-switchyard-complexity-confidence': '1',
+      'x-switchyard-complexity-classifier': 'heuristic',
+    });
+    assert.deepEqual(decision.log, { complexity: 0, tier: 'small', confidence: 1, classifier: 'heuristic' });
   });
 
   test('thresholds come from config: medium is (small_max, medium_max]', () => {

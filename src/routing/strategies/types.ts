@@ -8,6 +8,7 @@
  */
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
 import type { RandomSource } from '../../util/random.ts';
+import type { ComplexityPolicy } from '../complexity/safety-valve.ts';
 import type { LatencyTracker } from '../latency.ts';
 import type { RouteEntry } from '../model-table.ts';
 import type { RequestFeatures } from '../request-features.ts';
@@ -18,7 +19,10 @@ export interface StrategyContext {
   readonly latency: LatencyTracker;
   /** Read lazily (and once) by strategies that need the request's size and needs. */
   features(): RequestFeatures;
-  readonly complexity: { smallMax: number; mediumMax: number };
+  /** The model's complexity thresholds, classifiers and safety valve (for `complexity`). */
+  readonly complexity: ComplexityPolicy;
+  /** The calling key's tier (for per-tier floors), null when it has none. */
+  readonly keyTier: string | null;
   /** Response headers describing the decision (set by strategies that have something to say). */
   headers: Record<string, string> | undefined;
   /** Fields for the request's log line. */

@@ -16,6 +16,7 @@ import { printable } from '../../util/printable.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { targetAction } from '../target-path.ts';
+import { auditOf } from './admin-audit.ts';
 
 const ACTIONS = ['activate', 'deactivate'] as const;
 
@@ -29,6 +30,7 @@ export function registerAdminTargetRoutes(app: FastifyInstance, gw: GatewayConte
     const known = action === 'activate' ? gw.router.activate(id) : gw.router.deactivate(id);
     if (!known) throw new GatewayError('not_found', `No target '${printable(id, 200)}' in any model`);
     request.log.info({ targetId: printable(id, 200), action }, 'routing target changed');
+    await auditOf(gw, request, { action: `target.${action}`, targetType: 'target', targetId: id });
     return { id, active: action === 'activate' };
   });
 }

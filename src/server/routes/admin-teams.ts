@@ -10,6 +10,7 @@ import { budgetSchema, limitsSchema, tierName } from '../../config/limits-schema
 import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
+import { auditOf } from './admin-audit.ts';
 import { parsedBody } from './admin-body.ts';
 
 const teamFields = {
@@ -36,6 +37,17 @@ export function registerAdminTeamRoutes(app: FastifyInstance, gw: GatewayContext
     });
     await gw.keySync.publish(team.id);
     request.log.info({ teamId: team.id, name: team.name }, 'team created');
+    await auditOf(gw, request, {
+      action: 'team.create',
+      targetType: 'team',
+      targetId: team.id,
+      details: {
+        name: team.name,
+        tier: input.tier ?? null,
+        limits: input.limits ?? null,
+        budget: input.budget ?? null,
+      },
+    });
     reply.code(201);
     return team;
   });
@@ -61,6 +73,12 @@ export function registerAdminTeamRoutes(app: FastifyInstance, gw: GatewayContext
     if (team === undefined) throw new GatewayError('not_found', 'No such team');
     await gw.keySync.publish(id);
     request.log.info({ teamId: id, changed: Object.keys(input) }, 'team changed');
+    await auditOf(gw, request, {
+      action: 'team.update',
+      targetType: 'team',
+      targetId: id,
+      details: { changed: input },
+    });
     return team;
   });
 
@@ -78,6 +96,7 @@ export function registerAdminTeamRoutes(app: FastifyInstance, gw: GatewayContext
     if (!deleted) throw new GatewayError('not_found', 'No such team');
     await gw.keySync.publish(id);
     request.log.info({ teamId: id }, 'team deleted');
+    await auditOf(gw, request, { action: 'team.delete', targetType: 'team', targetId: id });
     return { id, deleted: true };
   });
 }

@@ -8,6 +8,7 @@ import { GatewayError } from '../../core/errors.ts';
 import { requireMaster } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { targetAction } from '../target-path.ts';
+import { auditOf } from './admin-audit.ts';
 import { parsedBody } from './admin-body.ts';
 import { TEAM_ID } from './admin-teams.ts';
 
@@ -59,6 +60,20 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     });
     await gw.keySync.publish(key.id);
     request.log.info({ keyId: key.id, name: key.name }, 'virtual key created');
+    await auditOf(gw, request, {
+      action: 'key.create',
+      targetType: 'key',
+      targetId: key.id,
+      details: {
+        name: key.name,
+        tier: key.tier,
+        models: input.models ?? null,
+        team_id: input.team_id ?? null,
+        limits: input.limits ?? null,
+        budget: input.budget ?? null,
+        expires_at: input.expires_at ?? null,
+      },
+    });
     reply.code(201);
     // The only time the secret is ever shown.
     return { ...key, key: secret };
@@ -85,6 +100,15 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     if (key === undefined) throw new GatewayError('not_found', 'No such active key');
     await gw.keySync.publish(id);
     request.log.info({ keyId: id, changed: Object.keys(input) }, 'virtual key changed');
+    // Budget and tier changes are what an auditor looks for: the new values, field by field.
+    // Metadata is the caller's free-form data: its field names are recorded, not its values.
+    const { metadata, ...changed } = input;
+    await auditOf(gw, request, {
+      action: 'key.update',
+      targetType: 'key',
+      targetId: id,
+      details: { changed, ...(metadata === undefined ? {} : { metadata_fields: Object.keys(metadata) }) },
+    });
     return key;
   });
 
@@ -95,6 +119,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
     if (!revoked) throw new GatewayError('not_found', 'No such active key');
     await gw.keySync.publish(id);
     request.log.info({ keyId: id }, 'virtual key revoked');
+    await auditOf(gw, request, { action: 'key.revoke', targetType: 'key', targetId: id });
     return { id, revoked: true };
   });
 
@@ -131,6 +156,12 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       }
     }
     request.log.info({ model, keyId, deleted, instances }, 'response cache invalidated');
+    await auditOf(gw, request, {
+      action: 'cache.invalidate',
+      targetType: 'cache',
+      targetId: null,
+      details: { model: model ?? null, key_id: keyId ?? null, deleted },
+    });
     return instances === undefined ? { deleted } : { deleted, instances };
   });
 
@@ -152,6 +183,7 @@ export function registerAdminRoutes(app: FastifyInstance, gw: GatewayContext): v
       await breaker.isolate();
       request.log.warn({ target: id }, 'circuit breaker isolated');
     }
+    await auditOf(gw, request, { action: `breaker.${action}`, targetType: 'breaker', targetId: id });
     return { id, state: breaker.state };
   });
 }

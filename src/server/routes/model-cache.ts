@@ -10,6 +10,8 @@ import type { UsageRecorder } from '../../billing/usage-recorder.ts';
 import type { CacheApi } from '../../cache/cache-key.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
 import { RequestCache } from '../../cache/request-cache.ts';
+import { ATTR } from '../../observability/trace-attributes.ts';
+import { failAndEnd, type TraceSpan } from '../../observability/tracing.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
 import { CACHE_HEADER, type ModelDispatch, recordRequest, sayCost } from './model-request.ts';
@@ -50,11 +52,26 @@ export async function lookupCached(
   cached: RequestCache,
   dispatch: ModelDispatch,
 ): Promise<CacheEntry | undefined> {
+  const span = dispatch.recorder.trace.child('cache lookup');
   const startedAt = performance.now();
-  const hit = await cached.lookup(dispatch.signal);
+  let hit: CacheEntry | undefined;
+  try {
+    hit = await cached.lookup(dispatch.signal);
+  } catch (error) {
+    failAndEnd(span, error);
+    throw error;
+  }
   if (cached.status !== 'bypass') gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   dispatch.recorder.cacheStatus = cached.status;
+  if (span.recording) endCacheSpan(span, cached.status);
   return hit;
+}
+
+/** What the lookup found, on its span; `tier` when only one tier was asked (process memory, before dispatch). */
+function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
+  span.set(ATTR.cacheStatus, status);
+  span.set(ATTR.cacheTier, tier);
+  span.end();
 }
 
 /** Answers a non-streaming request from the cache: its row (cost 0) is durable first, as for any answer. */
@@ -84,6 +101,10 @@ export function answerFromMemory(
   const startedAt = performance.now();
   const hit = cached.lookupNow();
   if (hit === undefined) return undefined;
+  // Traced only when it answers (a miss is traced by the full lookup that follows, one span per
+  // request); the probe is synchronous and sub-microsecond, so the span starting after it says the same.
+  const span = request.trace.child('cache lookup');
+  if (span.recording) endCacheSpan(span, 'hit', 'memory');
   gw.observeCacheLookup((performance.now() - startedAt) / 1000);
   const recorder = recordRequest(gw, request, info.model, { route: info.route, stream: false });
   reply.header(CACHE_HEADER, 'hit');

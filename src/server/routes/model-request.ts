@@ -14,7 +14,10 @@ import {
   newDispatchReport,
   type StreamStart,
 } from '../../dispatch/dispatch.ts';
-import type { ModelRoute } from '../../routing/model-table.ts';
+import { ATTR } from '../../observability/trace-attributes.ts';
+import { failAndEnd, type TraceSpan } from '../../observability/tracing.ts';
+import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
+import type { RoutingDecision } from '../../routing/router.ts';
 import { once } from '../../util/once.ts';
 import { requestId } from '../../util/request-id.ts';
 import { abortOnClientClose } from '../client-abort.ts';
@@ -50,7 +53,15 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
   info: { route: string; stream: boolean; estimatePromptTokens?: Estimate },
 ): ModelDispatch & { estimatePromptTokens: Estimate } {
   const key = request.key!;
-  const decision = gw.router.decide(route, body, { key, headers: request.headers });
+  const routing = request.trace.child('routing');
+  let decision: RoutingDecision;
+  try {
+    decision = gw.router.decide(route, body, { key, headers: request.headers });
+  } catch (error) {
+    failAndEnd(routing, error);
+    throw error;
+  }
+  if (routing.recording) traceRouting(gw, request, routing, decision.candidates, body);
   reply.headers(decision.headers);
   if (decision.log !== undefined) request.log = request.log.child({ routing: decision.log });
   const recorder = recordRequest(gw, request, body.model, info);
@@ -92,8 +103,29 @@ export function recordRequest(
     },
     gw.pricer,
   );
+  recorder.trace = request.trace;
   request.usage = recorder;
   return recorder;
+}
+
+/**
+ * The routing span: how many candidates, which first. The prompt goes on the
+ * request's span only when content capture is on (tracing.capture_content).
+ */
+function traceRouting(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  span: TraceSpan,
+  candidates: readonly RouteTarget[],
+  body: ChatRequest | EmbeddingRequest,
+): void {
+  span.set(ATTR.candidates, candidates.length);
+  span.set(ATTR.firstTarget, candidates[0]?.id);
+  span.end();
+  if (gw.tracing.captureContent) {
+    const content = 'messages' in body ? body.messages : body.input;
+    request.trace.set(ATTR.genAiInputMessages, JSON.stringify(content));
+  }
 }
 
 /** Which target served, how many attempts it took, and why it fell back (if it did). */
