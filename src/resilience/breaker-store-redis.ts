@@ -14,7 +14,7 @@
  * instance keeps protecting itself on its own counts), logs once, and stops
  * asking Redis for a few seconds so requests do not wait on command timeouts.
  */
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import {
@@ -45,8 +45,8 @@ interface Message extends SharedBreakerState {
 }
 
 export class RedisBreakerStore implements BreakerStore {
-  readonly #redis: Redis;
-  readonly #subscriber: Redis;
+  readonly #redis: RedisConnection;
+  readonly #subscriber: RedisConnection;
   readonly #local = new MemoryBreakerStore();
   readonly #listeners = new Set<BreakerStoreListener>();
   readonly #logger: BreakerStoreLogger;
@@ -57,8 +57,11 @@ export class RedisBreakerStore implements BreakerStore {
   readonly #probeSucceeded: ScriptCall;
   #downUntil = 0;
   #degraded = false;
+  /** Breakers this instance has read or published: re-read after a reconnect. */
+  readonly #ids = new Set<string>();
+  #subscribed = false;
 
-  private constructor(redis: Redis, logger: BreakerStoreLogger, keys: RedisKeys) {
+  private constructor(redis: RedisConnection, logger: BreakerStoreLogger, keys: RedisKeys) {
     this.#redis = redis;
     this.#logger = logger;
     this.#keys = keys;
@@ -66,12 +69,12 @@ export class RedisBreakerStore implements BreakerStore {
     this.#acquireProbe = defineScript(redis, 'breaker-acquire-probe-1');
     this.#releaseProbe = defineScript(redis, 'breaker-release-probe-1');
     this.#probeSucceeded = defineScript(redis, 'breaker-probe-succeeded-1');
-    this.#subscriber = redis.duplicate();
+    this.#subscriber = duplicateRedis(redis);
   }
 
   /** Subscribes before returning, so no transition published afterwards is missed. */
   static async start(
-    redis: Redis,
+    redis: RedisConnection,
     logger: BreakerStoreLogger,
     options: RedisBreakerStoreOptions = {},
   ): Promise<RedisBreakerStore> {
@@ -81,8 +84,17 @@ export class RedisBreakerStore implements BreakerStore {
       // connectRedis's client logs connection errors; the duplicate would only repeat them.
     });
     subscriber.on('message', (_channel: string, text: string) => store.#onMessage(text));
+    // Pub/sub keeps nothing for a subscriber that was away: a transition another
+    // instance published while this one's connection was down (a Redis restart,
+    // a Sentinel failover) is read back from its key once both connections are up.
+    const resync = () => {
+      if (store.#subscribed) void store.#resync();
+    };
+    subscriber.on('ready', resync);
+    redis.on('ready', resync);
     try {
       await subscriber.subscribe(store.#keys.breakerChannel);
+      store.#subscribed = true;
     } catch (error) {
       store.#failed(error);
     }
@@ -90,6 +102,7 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   async publish(id: string, shared: SharedBreakerState): Promise<void> {
+    this.#ids.add(id);
     const message: Message = { id, ...shared };
     const json = JSON.stringify(message);
     const done = await this.#try(() =>
@@ -103,6 +116,7 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   async read(id: string): Promise<SharedBreakerState | undefined> {
+    this.#ids.add(id);
     const text = await this.#try(() => this.#redis.get(this.#keys.breakerState(id)));
     if (typeof text !== 'string') return this.#local.read(id);
     return parseMessage(text)?.shared;
@@ -142,6 +156,16 @@ export class RedisBreakerStore implements BreakerStore {
     this.#listeners.clear();
     await this.#local.close();
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
+  }
+
+  /** Tells the listeners each known breaker's shared state as Redis has it now (they keep the newest epoch). */
+  async #resync(): Promise<void> {
+    for (const id of this.#ids) {
+      const text = await this.#redis.get(this.#keys.breakerState(id)).catch(() => null);
+      const shared = typeof text === 'string' ? parseMessage(text)?.shared : undefined;
+      if (shared === undefined) continue;
+      for (const listener of this.#listeners) listener(id, shared);
+    }
   }
 
   #onMessage(text: string): void {
