@@ -12,7 +12,10 @@
  *   medium 600, large 2,000 tokens), the same on whichever model serves it;
  * - decision time: µs per classification (heuristic alone, nearest-neighbour
  *   alone, and the whole valve with the default heuristic), averaged over
- *   the held-out prompts.
+ *   the held-out prompts;
+ * - the judge (bench/complexity-judge.ts): its report with a stand-in judge
+ *   model that answers the label (the plumbing, not a model's judgement),
+ *   its cost per request, and its added latency through a running gateway.
  *
  * Run alone: node bench/complexity.ts [--json]
  */
@@ -32,6 +35,16 @@ import { labelledRequest, readLabelledSet } from '../src/routing/complexity/labe
 import { NearestNeighbourClassifier } from '../src/routing/complexity/nearest-neighbour.ts';
 import { type ComplexityPolicy, decideComplexity } from '../src/routing/complexity/safety-valve.ts';
 import type { ComplexityTier } from '../src/routing/model-table.ts';
+import {
+  JUDGE_MODELS,
+  type JudgeCost,
+  type JudgeLatency,
+  judgeCost,
+  judgeCpuUs,
+  judgeLatency,
+  judgeRouted,
+} from './complexity-judge.ts';
+import { labelsByJudgePrompt } from './judge-stand-in.ts';
 
 export const MODELS_BY_TIER: Record<ComplexityTier, string> = {
   small: 'gpt-5-nano',
@@ -54,9 +67,18 @@ export interface ComplexityBench {
   minConfidence: number;
   classifiers: ClassifierBench[];
   us: { heuristic: number; nearestNeighbour: number; decide: number };
+  judge: {
+    cost: JudgeCost;
+    /** In-process CPU per judged request (the stand-in answers at once). */
+    us: { uncached: number; cached: number };
+    latency: JudgeLatency;
+  };
 }
 
-export function benchComplexity(): ComplexityBench {
+/** The judge's cost-saved figures pay for the judge too, priced as this model. */
+const JUDGE_PRICED_AS = JUDGE_MODELS[0];
+
+export async function benchComplexity(): Promise<ComplexityBench> {
   const dev = readLabelledSet('dev');
   const heldout = readLabelledSet('heldout');
   const requests = heldout.map((e) => labelledRequest(e));
@@ -92,6 +114,21 @@ export function benchComplexity(): ComplexityBench {
       costSaved: costSaved(requests, heldout, routed, prices),
     };
   });
+  // The judge, backed by a stand-in that answers each prompt's label: what its plumbing delivers.
+  const labels = labelsByJudgePrompt(heldout.map((e, i) => ({ request: requests[i]!, tier: e.tier })));
+  const cost = judgeCost(requests, prices);
+  const judgeSpend = cost.usdPerRequest[JUDGE_PRICED_AS]! * requests.length * 1_000_000;
+  for (const [name, unparsableEvery] of [
+    ['judge (stand-in answering the label; plumbing, not a model)', undefined],
+    ['judge, every 4th answer unparsable (-> heuristic)', 4],
+  ] as const) {
+    const routed = await judgeRouted(requests, labels, (judge) => policy([judge]), { unparsableEvery });
+    classifiers.push({
+      name,
+      report: evaluateClassifier(heldout, routed),
+      costSaved: costSaved(requests, heldout, routed, prices, judgeSpend),
+    });
+  }
   // What a perfect classifier would save: the ceiling for the rows above.
   classifiers.push({
     name: 'perfect routing (the labels)',
@@ -117,6 +154,15 @@ export function benchComplexity(): ComplexityBench {
       nearestNeighbour: usPer(requests, (r) => nearest.classify(r, thresholds)),
       decide: usPer(requests, (r) => decideComplexity(r, null, thresholds)),
     },
+    judge: {
+      cost,
+      us: await judgeCpuUs(requests, labels, (judge) => policy([judge])),
+      latency: await judgeLatency(
+        heldout.map((e, i) => ({ request: requests[i]!, tier: e.tier })),
+        labels,
+        dev.slice(0, 20),
+      ),
+    },
   };
 }
 
@@ -125,8 +171,10 @@ function costSaved(
   labelled: ReadonlyArray<{ tier: ComplexityTier }>,
   routed: readonly ComplexityTier[],
   prices: PriceTable,
+  /** What classifying cost in all, micro-dollars (a judge's calls). */
+  classifyingMicros = 0,
 ): number {
-  let routedCost = 0;
+  let routedCost = classifyingMicros;
   let largeCost = 0;
   requests.forEach((request, i) => {
     const usage = {
@@ -166,11 +214,19 @@ export function complexityLines(r: ComplexityBench): string[] {
   lines.push(
     `complexity µs/classification         heuristic ${r.us.heuristic}, nearest-neighbour ${r.us.nearestNeighbour}, heuristic through the safety valve ${r.us.decide}`,
   );
+  const j = r.judge;
+  const usd = (n: number): string => `$${n.toFixed(7)}`;
+  const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n}`;
+  lines.push(
+    `complexity judge cost/request         prompt ~${j.cost.promptTokens} tokens + 1 out: ${JUDGE_MODELS.map((m) => `${m} ${usd(j.cost.usdPerRequest[m]!)}`).join(', ')} (judge rows' cost saved includes ${JUDGE_PRICED_AS})`,
+    `complexity judge CPU µs/request       uncached ${j.us.uncached}, cached ${j.us.cached} (in-process, stand-in answers at once)`,
+    `complexity judge added ms/request     over the heuristic's ${j.latency.heuristicMs} ms through a gateway, ${j.latency.requests} requests: ${j.latency.added.map((a) => `upstream ${a.upstreamMs} ms: uncached ${signed(a.uncachedMs)}, cached ${signed(a.cachedMs)}`).join('; ')}`,
+  );
   return lines;
 }
 
 if (import.meta.main) {
-  const results = benchComplexity();
+  const results = await benchComplexity();
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results)}\n`);
   else console.log(complexityLines(results).join('\n'));
 }

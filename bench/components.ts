@@ -131,7 +131,7 @@ export async function runComponentBenchmarks(): Promise<ComponentResults> {
   const anthropicTranslation = benchAnthropicTranslation();
   const anthropicRelay = benchAnthropicRelay();
   const cache = await benchCache();
-  const complexity = benchComplexity();
+  const complexity = await benchComplexity();
   const limits = await benchLimits();
   const batcher = await benchBatcher();
   const jobs = await benchJobs();

@@ -121,7 +121,7 @@ function bullmqStore(url: string): Store {
   const queues: JobQueue[] = [];
   return {
     async open() {
-      const queue = new BullJobQueue({ url, keys });
+      const queue = new BullJobQueue({ redis: url, keys });
       queues.push(queue);
       return queue;
     },

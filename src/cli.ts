@@ -5,34 +5,60 @@
  * Human output goes to stderr; stdout carries JSON logs (start) or command
  * results (keys), so both can be piped.
  */
+import cluster from 'node:cluster';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { KeyStore } from './auth/key-store.ts';
 import { KeySync } from './auth/key-sync.ts';
+import { type MasterKey, resolveMasterKey } from './auth/master-key.ts';
 import { importLiteLLMConfig, LiteLLMImportError } from './config/litellm-import/import-litellm.ts';
 import { formatReport } from './config/litellm-import/report.ts';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load.ts';
 import { QUEUE_NAMES, type QueueName } from './jobs/job-queue.ts';
+import { createLogger, flushLogger } from './observability/logger.ts';
 import { Gateway } from './server/gateway.ts';
-import { migrate } from './store/migrations.ts';
-import { connectRedis, describeRedisUrl } from './store/redis.ts';
-import { RedisKeys } from './store/redis-keys.ts';
-import { openDatabase } from './store/sql.ts';
+import {
+  announceListening,
+  HttpWorkerSupervisor,
+  httpWorkerIndex,
+} from './server/http-workers/http-worker-supervisor.ts';
+import { hasSharedStateStore, sharedStateRequiredMessage } from './server/http-workers/shared-state.ts';
+import { parseWorkerCount, WorkerCountError } from './server/http-workers/worker-count.ts';
+import { backupDatabase, restoreDatabase } from './store/backup.ts';
+import { MIGRATION_NAMES, migrate } from './store/migrations.ts';
+import { connectRedis, describeRedisTarget } from './store/redis.ts';
+import { redisKeysOf, redisTargetOf } from './store/redis-topology.ts';
+import { openDatabase, parseDatabaseUrl } from './store/sql.ts';
 import { nearestWord } from './util/nearest-word.ts';
 
 const USAGE = `Usage:
-  switchyard start [--config PATH]
+  switchyard start [--workers N|auto] [--config PATH]
   switchyard worker [--queues fast,heavy,embeddings] [--config PATH]
   switchyard check-config [--config PATH]
+  switchyard migrate [--config PATH]
   switchyard keys create --name NAME [--tier TIER] [--models a,b] [--expires-in DAYS] [--config PATH]
   switchyard keys list [--config PATH]
   switchyard keys revoke KEY_ID [--config PATH]
   switchyard import litellm PATH [--out FILE] [--force]
+  switchyard backup --out FILE [--force] [--config PATH]
+  switchyard restore FILE [--force] [--config PATH]
   switchyard help | --help | --version`;
 
-const COMMANDS = ['start', 'worker', 'check-config', 'keys', 'import', 'help', 'version'];
+const COMMANDS = [
+  'start',
+  'worker',
+  'check-config',
+  'migrate',
+  'keys',
+  'import',
+  'backup',
+  'restore',
+  'help',
+  'version',
+];
 const KEY_ACTIONS = ['create', 'list', 'revoke'];
 const IMPORT_SOURCES = ['litellm'];
 
@@ -64,34 +90,110 @@ function loadOrExit(path: string | undefined): LoadedConfig {
   }
 }
 
-async function start(configPath: string | undefined): Promise<void> {
+async function start(configPath: string | undefined, workersArg: string | undefined): Promise<void> {
+  let workers: number;
+  try {
+    workers = parseWorkerCount(workersArg);
+  } catch (error) {
+    if (error instanceof WorkerCountError) throw new UsageError(error.message);
+    throw error;
+  }
   const loaded = loadOrExit(configPath);
+  // A forked HTTP worker runs this same command line: it serves, the primary talks.
+  if (cluster.isWorker) return startHttpWorker(loaded);
+  if (workers > 1) return startHttpWorkers(loaded, workers, workersArg ?? String(workers));
   const gateway = await Gateway.create({ config: loaded.config });
   // Handlers go in before anyone can know we listen: a SIGTERM that follows the
   // banner must find them installed.
   stopOnSignals(gateway);
   const address = await gateway.listen();
+  printBanner(loaded, address, gateway.context.database.description, gateway.masterKey);
+}
+
+/** One of `--workers N`'s processes: a whole gateway on the shared port; the primary prints the banner. */
+async function startHttpWorker(loaded: LoadedConfig): Promise<void> {
+  const index = httpWorkerIndex() ?? 0;
+  // Every line says which worker wrote it: they share one stdout.
+  const logger = createLogger({ level: loaded.config.logging.level }).child({
+    worker: index + 1,
+    pid: process.pid,
+  });
+  // Warm-up requests are once per fleet start: the first slot's worker sends them.
+  const gateway = await Gateway.create({ config: loaded.config, logger, warmupRequests: index === 0 });
+  stopOnSignals(gateway);
+  const address = await gateway.listen();
+  announceListening(address, gateway.context.database.description);
+}
+
+/**
+ * The primary of `--workers N` (src/server/http-workers/): refuses without
+ * Redis, resolves the master key once (a first start generates and shows it
+ * here; the workers then read it from the data dir), forks the workers and
+ * drains them all on SIGTERM or SIGINT.
+ */
+async function startHttpWorkers(loaded: LoadedConfig, workers: number, requested: string): Promise<void> {
+  const { config } = loaded;
+  if (!hasSharedStateStore(config)) {
+    process.stderr.write(`switchyard: ${sharedStateRequiredMessage(workers, requested)}\n`);
+    process.exit(2);
+  }
+  const masterKey = resolveMasterKey(config.master_key, config.data_dir);
+  const logger = createLogger({ level: config.logging.level });
+  const supervisor = new HttpWorkerSupervisor({
+    workers,
+    // Each worker drains for up to grace_ms, then flushes the ledger and closes its connections.
+    stopTimeoutMs: config.server.shutdown.grace_ms + 30_000,
+    logger,
+    notice: (line) => process.stderr.write(`switchyard: ${line}\n`),
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, workers: supervisor.pids }, 'signal received: draining every HTTP worker');
+    void supervisor.stop().then(async (clean) => {
+      logger.info({ clean }, 'stopped');
+      await flushLogger(logger);
+      process.exit(clean ? 0 : 1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const first = await supervisor.start();
+  printBanner(loaded, first.address, first.database, masterKey, [
+    `  workers:   ${workers} HTTP worker processes on one port (node:cluster, round robin; pids ${supervisor.pids.join(', ')})`,
+  ]);
+}
+
+function printBanner(
+  loaded: LoadedConfig,
+  address: AddressInfo,
+  database: string,
+  masterKey: MasterKey,
+  extra: string[] = [],
+): void {
   const { config } = loaded;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const lines = [
     `switchyard listening on ${url}`,
+    ...extra,
     `  config:    ${loaded.source ?? '(none: built-in defaults)'}`,
     ...loaded.notes.map((n) => `  note:      ${n}`),
     `  providers: ${Object.entries(config.providers)
       .map(([n, p]) => `${n} (${p.type})`)
       .join(', ')}`,
     `  models:    ${Object.keys(config.models).join(', ')}`,
-    `  database:  ${gateway.context.database.description}`,
-    `  redis:     ${config.storage.redis_url ? `${describeRedisUrl(config.storage.redis_url)} (names prefixed ${config.storage.redis_prefix})` : 'not configured (in-process state)'}`,
+    `  database:  ${database}`,
+    `  redis:     ${redisTargetOf(config.storage) ? `${describeRedisTarget(redisTargetOf(config.storage)!)} (names prefixed ${config.storage.redis_prefix})` : 'not configured (in-process state)'}`,
   ];
-  if (gateway.masterKey.generated) {
+  if (masterKey.generated) {
     lines.push(
-      `  master key (shown once; stored in ${config.data_dir}/master.key): ${gateway.masterKey.key}`,
+      `  master key (shown once; stored in ${config.data_dir}/master.key): ${masterKey.key}`,
       `  try: curl ${url}/v1/chat/completions -H "Authorization: Bearer $(cat ${config.data_dir}/master.key)" -H 'content-type: application/json' -d '{"model":"mock","messages":[{"role":"user","content":"hello"}]}'`,
     );
   } else {
     lines.push(
-      `  master key: from ${gateway.masterKey.source === 'config' ? 'config/SWITCHYARD_MASTER_KEY' : `${config.data_dir}/master.key`}`,
+      `  master key: from ${masterKey.source === 'config' ? 'config/SWITCHYARD_MASTER_KEY' : `${config.data_dir}/master.key`}`,
     );
   }
   process.stderr.write(`${lines.join('\n')}\n`);
@@ -153,6 +255,28 @@ function checkConfig(configPath: string | undefined): void {
   );
 }
 
+/**
+ * `switchyard migrate`: applies pending schema migrations and exits (0: the schema
+ * is current). Safe to run while old instances serve (migrations only add), and
+ * from many places at once (one applies them under a lock). The Kubernetes
+ * migration Job runs this before a rollout; the pods run with storage.migrate false.
+ */
+async function migrateCommand(configPath: string | undefined): Promise<void> {
+  const { config } = loadOrExit(configPath);
+  const database = await openDatabase({ url: config.storage.database_url, dataDir: config.data_dir });
+  try {
+    const { applied } = await migrate(database);
+    process.stdout.write(`${JSON.stringify({ applied, schema: MIGRATION_NAMES.at(-1) })}\n`);
+    process.stderr.write(
+      applied.length > 0
+        ? `database ${database.description}: applied ${applied.join(', ')}\n`
+        : `database ${database.description}: schema already current (${MIGRATION_NAMES.at(-1)})\n`,
+    );
+  } finally {
+    await database.close();
+  }
+}
+
 async function keys(args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
   const [action, id] = args;
   // A mistyped action is a usage error before any database is opened.
@@ -161,9 +285,8 @@ async function keys(args: string[], values: Record<string, string | boolean | un
   const loaded = loadOrExit(values['config'] as string | undefined);
   const { config } = loaded;
   const database = await openDatabase({ url: config.storage.database_url, dataDir: config.data_dir });
-  const redis = config.storage.redis_url
-    ? connectRedis(config.storage.redis_url, { name: 'switchyard-cli' })
-    : undefined;
+  const redisTarget = redisTargetOf(config.storage);
+  const redis = redisTarget ? connectRedis(redisTarget, { name: 'switchyard-cli' }) : undefined;
   try {
     await migrate(database);
     // Key management needs no master key; resolving one here would generate it
@@ -204,7 +327,7 @@ async function keys(args: string[], values: Record<string, string | boolean | un
       if (redis) {
         const sync = await KeySync.start(store, {
           redis,
-          redisKeys: new RedisKeys(config.storage.redis_prefix),
+          redisKeys: redisKeysOf(config.storage),
           logger: quietLogger,
         });
         await sync.publish(id);
@@ -252,6 +375,41 @@ function importConfig(args: string[], out: string | undefined, force: boolean): 
   }
 }
 
+/**
+ * `switchyard backup --out FILE`: an online, consistent backup of the SQL store
+ * (SQLite's backup API, or pg_dump) while gateways keep serving. See
+ * src/store/backup.ts and README, "Backup and recovery".
+ */
+async function backupCommand(
+  configPath: string | undefined,
+  args: string[],
+  out: string | undefined,
+  force: boolean,
+): Promise<void> {
+  if (args.length > 0) throw new UsageError(`unexpected argument: ${args[0]}`);
+  if (out === undefined) throw new UsageError('backup needs --out FILE');
+  const { config } = loadOrExit(configPath);
+  // A failure (BackupError: a file in the way, pg_dump missing) exits 1 with its message.
+  const database = parseDatabaseUrl(config.storage.database_url, config.data_dir);
+  const result = await backupDatabase(database, resolve(out), { force });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/**
+ * `switchyard restore FILE`: puts a backup back into the configured database
+ * (every gateway and worker using it stopped first); `--force` replaces a
+ * database that holds data. Run `switchyard migrate` after restoring an older backup.
+ */
+async function restoreCommand(configPath: string | undefined, args: string[], force: boolean): Promise<void> {
+  const [file, ...extra] = args;
+  if (file === undefined) throw new UsageError('restore needs the backup file: switchyard restore FILE');
+  if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}`);
+  const { config } = loadOrExit(configPath);
+  const database = parseDatabaseUrl(config.storage.database_url, config.data_dir);
+  const result = await restoreDatabase(database, resolve(file), { force });
+  process.stdout.write(`${JSON.stringify({ restored: resolve(file), ...result })}\n`);
+}
+
 const OPTIONS = [
   '--config',
   '--name',
@@ -259,6 +417,7 @@ const OPTIONS = [
   '--models',
   '--expires-in',
   '--queues',
+  '--workers',
   '--out',
   '--force',
   '--help',
@@ -284,6 +443,7 @@ async function main(argv: string[]): Promise<void> {
       models: { type: 'string' },
       'expires-in': { type: 'string' },
       queues: { type: 'string' },
+      workers: { type: 'string', short: 'w' },
       out: { type: 'string', short: 'o' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -300,17 +460,29 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = command === undefined && !values.help ? 2 : 0;
     return;
   }
+  if (values.workers !== undefined && command !== 'start') {
+    // `switchyard worker` runs job workers; HTTP worker processes are start's.
+    throw new UsageError(
+      `--workers is an option of start (HTTP worker processes); ${command === 'worker' ? 'run more `switchyard worker` processes to scale job workers' : `${command} takes none`}`,
+    );
+  }
   switch (command) {
     case 'start':
-      return start(values.config);
+      return start(values.config, values.workers);
     case 'worker':
       return worker(values.config, values.queues);
     case 'check-config':
       return checkConfig(values.config);
+    case 'migrate':
+      return migrateCommand(values.config);
     case 'keys':
       return keys(rest, values);
     case 'import':
       return importConfig(rest, values.out, values.force === true);
+    case 'backup':
+      return backupCommand(values.config, rest, values.out, values.force === true);
+    case 'restore':
+      return restoreCommand(values.config, rest, values.force === true);
     default:
       throw unknownWord('command', command, COMMANDS);
   }

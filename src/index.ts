@@ -185,6 +185,13 @@ export type {
 } from './routing/complexity/classifier.ts';
 export { type ClassifierReport, evaluateClassifier } from './routing/complexity/evaluation.ts';
 export { heuristicClassifier } from './routing/complexity/heuristic-classifier.ts';
+export {
+  type JudgeAnswer,
+  type JudgeAsk,
+  JudgeClassifier,
+  type JudgeOptions,
+} from './routing/complexity/judge.ts';
+export { judgeRequestFor, parseJudgeAnswer } from './routing/complexity/judge-prompt.ts';
 export { type LabelledPrompt, labelledRequest, readLabelledSet } from './routing/complexity/labelled-set.ts';
 export { NearestNeighbourClassifier } from './routing/complexity/nearest-neighbour.ts';
 export {

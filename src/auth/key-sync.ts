@@ -21,7 +21,7 @@
  * revoking instance lost Redis (it hears nothing and sees no outage), the
  * periodic full reload (`reloadMs`, 30 s) bounds staleness.
  */
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import type { KeyStore } from './key-store.ts';
 
@@ -30,7 +30,7 @@ export interface KeySyncLogger {
 }
 
 export interface KeySyncOptions {
-  redis?: Redis | undefined;
+  redis?: RedisConnection | undefined;
   /** Names the channel (`<prefix>keys`); instances hear each other only with the same prefix. @default new RedisKeys() */
   redisKeys?: RedisKeys | undefined;
   /** Full reload period. @default 30_000 */
@@ -44,8 +44,8 @@ export interface KeySyncOptions {
 
 export class KeySync {
   readonly #store: KeyStore;
-  readonly #publisher: Redis | undefined;
-  readonly #subscriber: Redis | undefined;
+  readonly #publisher: RedisConnection | undefined;
+  readonly #subscriber: RedisConnection | undefined;
   readonly #channel: string;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #logger: KeySyncLogger;
@@ -69,7 +69,7 @@ export class KeySync {
     this.#marginMs = options.clockSkewMarginMs ?? 300_000;
     this.#publisher = redis;
     this.#channel = (options.redisKeys ?? new RedisKeys()).keysChannel;
-    this.#subscriber = redis?.duplicate();
+    this.#subscriber = redis && duplicateRedis(redis);
     this.#every(options.reloadMs ?? 30_000, () => {
       store.reload().catch((error: unknown) => logger.warn({ err: error }, 'key cache reload failed'));
     });

@@ -11,20 +11,20 @@
  * many instances heard it (`instances` in the answer), so an operator can see
  * one missing.
  */
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import type { CacheFilter } from './cache-store.ts';
 
 export class CacheInvalidations {
-  readonly #publisher: Redis;
-  readonly #subscriber: Redis;
+  readonly #publisher: RedisConnection;
+  readonly #subscriber: RedisConnection;
   readonly #channel: string;
   readonly #instance: string;
   #closed = false;
 
-  private constructor(redis: Redis, keys: RedisKeys, instance: string) {
+  private constructor(redis: RedisConnection, keys: RedisKeys, instance: string) {
     this.#publisher = redis;
-    this.#subscriber = redis.duplicate();
+    this.#subscriber = duplicateRedis(redis);
     this.#channel = keys.cacheInvalidationChannel;
     this.#instance = instance;
   }
@@ -34,7 +34,7 @@ export class CacheInvalidations {
    * another instance published (never this instance's own).
    */
   static async start(
-    redis: Redis,
+    redis: RedisConnection,
     keys: RedisKeys,
     options: { instance: string; onRemote: (filter: CacheFilter) => void },
   ): Promise<CacheInvalidations> {

@@ -4,8 +4,9 @@
  * database when `cache.sql.enabled`. None at all when no model switches
  * caching on.
  */
-import type { Redis } from 'ioredis';
+
 import type { Config } from '../config/schema.ts';
+import type { RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import type { Database } from '../store/sql.ts';
 import { throttledWarning } from '../util/throttled-warning.ts';
@@ -21,7 +22,7 @@ const TIER_ERROR_LOG_INTERVAL_MS = 10_000;
 export function createGatewayCache(
   config: Config,
   deps: {
-    redis: Redis | undefined;
+    redis: RedisConnection | undefined;
     redisKeys: RedisKeys;
     /** The gateway's database: the L3 tier's home when `cache.sql.enabled`. */
     database: Database;

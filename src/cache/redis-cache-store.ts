@@ -10,7 +10,7 @@
  * upstream, and the cache is back by itself when the connection is.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { type RedisConnection, scanRedis, unlinkScanned } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import {
@@ -29,12 +29,12 @@ const SCAN_COUNT = 500;
 
 export class RedisCacheStore implements CacheStore {
   readonly tier = 'redis' as const;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #clock: () => number;
   readonly #releaseLock: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys, options: { clock?: () => number } = {}) {
+  constructor(redis: RedisConnection, keys: RedisKeys, options: { clock?: () => number } = {}) {
     this.#redis = redis;
     this.#keys = keys;
     this.#clock = options.clock ?? Date.now;
@@ -66,13 +66,11 @@ export class RedisCacheStore implements CacheStore {
   async invalidate(filter: CacheFilter): Promise<number> {
     this.#ensureAvailable();
     const pattern = this.#keys.cachePattern(encoded(filter.model), encoded(filter.scope));
-    let cursor = '0';
     let removed = 0;
-    do {
-      const [next, names] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      if (names.length > 0) removed += await this.#redis.unlink(...names);
-    } while (cursor !== '0');
+    // Node by node on a cluster: the entries are spread over its masters.
+    for await (const { names, node } of scanRedis(this.#redis, pattern, SCAN_COUNT)) {
+      removed += await unlinkScanned(this.#redis, node, names);
+    }
     return removed;
   }
 

@@ -99,14 +99,26 @@ function crossCheck(config: Config, failed: ReadonlySet<string>): string[] {
     if (!failed.has('models') && !Object.hasOwn(config.models, name))
       problems.push(`limits.models.${name}: not a model of this gateway`);
   }
+  config.warmup.requests.models.forEach((name, i) => {
+    if (!failed.has('models') && !Object.hasOwn(config.models, name))
+      problems.push(`warmup.requests.models.${i}: '${name}' is not a model of this gateway`);
+  });
+  const redisTargets = (['redis_url', 'redis_sentinel', 'redis_cluster'] as const).filter(
+    (name) => config.storage[name] !== undefined,
+  );
+  if (redisTargets.length > 1 && !failed.has('storage')) {
+    problems.push(
+      `storage: ${redisTargets.join(' and ')} are alternatives; set one (REDIS_URL in the environment sets redis_url)`,
+    );
+  }
   if (
     config.jobs.backend === 'redis' &&
-    config.storage.redis_url === undefined &&
+    redisTargets.length === 0 &&
     !failed.has('storage') &&
     !failed.has('jobs')
   ) {
     problems.push(
-      'jobs.backend: redis needs storage.redis_url (or REDIS_URL); the default sql backend needs nothing',
+      'jobs.backend: redis needs storage.redis_url (or REDIS_URL), redis_sentinel or redis_cluster; the default sql backend needs nothing',
     );
   }
   if (config.master_key !== undefined && SAMPLE_KEYS.has(config.master_key)) {
@@ -222,6 +234,7 @@ function applyEnvironmentOverrides(raw: unknown, env: NodeJS.ProcessEnv): void {
   if (env['SWITCHYARD_DATA_DIR']) root['data_dir'] = env['SWITCHYARD_DATA_DIR'];
   if (env['DATABASE_URL']) section('storage')['database_url'] = env['DATABASE_URL'];
   if (env['REDIS_URL']) section('storage')['redis_url'] = env['REDIS_URL'];
+  if (env['SWITCHYARD_MIGRATE']) section('storage')['migrate'] = coerceScalar(env['SWITCHYARD_MIGRATE']);
   if (env['DATABASE_REPLICA_URLS']) {
     section('storage')['replica_urls'] = env['DATABASE_REPLICA_URLS']
       .split(',')

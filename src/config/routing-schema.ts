@@ -98,9 +98,23 @@ export const routeRuleSchema = z.strictObject({
 
 const complexityTier = z.enum(['small', 'medium', 'large'], { error: 'expected small, medium or large' });
 /** Built-in classifiers (src/routing/complexity/); several vote, the largest tier wins. */
-const complexityClassifierName = z.enum(['heuristic', 'nearest-neighbour'], {
-  error: 'expected heuristic or nearest-neighbour',
+const complexityClassifierName = z.enum(['heuristic', 'nearest-neighbour', 'judge'], {
+  error: 'expected heuristic, nearest-neighbour or judge',
 });
+
+/** The `judge` classifier: a cheap model of this gateway rates each request (README "Complexity routing"). */
+export const complexityJudgeSchema = z.strictObject({
+  /** A chat model this gateway serves (its own routing, retries, breakers and prices apply). */
+  model: z.string({ error: 'expected the name of a model of this gateway' }).min(1),
+  /** Past this the request is classified by the heuristic (`judge->heuristic`); it covers retries. */
+  timeout_ms: positiveInt('timeout_ms').max(60_000).default(1500),
+  /** How long a judged prompt's tier is remembered (per key). */
+  cache_ttl_s: positiveInt('cache_ttl_s').default(3600),
+  /** Judged prompts remembered at most (least recently used go first). */
+  cache_entries: positiveInt('cache_entries').max(10_000_000).default(10_000),
+});
+
+export type ComplexityJudgeConfig = z.output<typeof complexityJudgeSchema>;
 
 export const complexityThresholdsSchema = z
   .strictObject({
@@ -108,15 +122,21 @@ export const complexityThresholdsSchema = z
     medium_max: z.number().min(0).max(10).default(6),
     classifier: z
       .union([complexityClassifierName, z.array(complexityClassifierName).min(1)], {
-        error: 'expected heuristic or nearest-neighbour, or a list of them',
+        error: 'expected heuristic, nearest-neighbour or judge, or a list of them',
       })
       .default('heuristic'),
+    /** For `classifier: judge`: which model rates requests, and how long it may take. */
+    judge: complexityJudgeSchema.optional(),
     /** Below this confidence a classification goes up a tier (the safety valve), never down. */
     min_confidence: z.number().min(0).max(1).default(0.8),
     /** Key tier → the smallest complexity tier its requests get (e.g. `{ enterprise: medium }`). */
     floor_by_tier: z.record(z.string().min(1), complexityTier).default({}),
   })
-  .refine((c) => c.small_max <= c.medium_max, { message: 'expected small_max <= medium_max' });
+  .refine((c) => c.small_max <= c.medium_max, { message: 'expected small_max <= medium_max' })
+  .refine((c) => c.judge !== undefined || ![c.classifier].flat().includes('judge'), {
+    message: 'classifier judge needs judge: { model: <a chat model of this gateway> }',
+    path: ['judge'],
+  });
 
 export type ComplexityConfig = z.output<typeof complexityThresholdsSchema>;
 

@@ -11,8 +11,10 @@ import { jobsSchema } from './jobs-schema.ts';
 import { limitsSchema, tiersSchema } from './limits-schema.ts';
 import { PRESET_TYPES, PRESETS } from './presets.ts';
 import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from './redis-prefix.ts';
+import { redisClusterSchema, redisSentinelSchema } from './redis-topology-schema.ts';
 import { circuitBreakerSchema, hedgingSchema, resilienceSchema, retriesSchema } from './resilience-schema.ts';
 import { routingModelFields, targetSchema } from './routing-schema.ts';
+import { warmupSchema } from './warmup-schema.ts';
 import { isWebhookAllowlistEntry, WEBHOOK_ALLOWLIST_RULE } from './webhook-allowlist.ts';
 
 const positiveMs = (what: string) =>
@@ -221,10 +223,20 @@ export const configSchema = z.strictObject({
       /** Connections in the primary's PostgreSQL pool, and in each replica's. */
       pool_size: z.number().int().min(1).max(1_000).default(10),
       replica_pool_size: z.number().int().min(1).max(1_000).default(10),
+      /**
+       * Apply pending schema migrations at start (default). false: never migrate, and refuse
+       * to start on a schema older than this version's; `switchyard migrate` applies them
+       * (the Kubernetes migration Job). Or SWITCHYARD_MIGRATE=false.
+       */
+      migrate: z.boolean().default(true),
       redis_url: z
         .string()
         .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
         .optional(),
+      /** A primary watched by Sentinel (failover without a config change); instead of redis_url. */
+      redis_sentinel: redisSentinelSchema.optional(),
+      /** A Redis Cluster (keys spread over its masters); instead of redis_url. */
+      redis_cluster: redisClusterSchema.optional(),
       /**
        * Starts every Redis key and channel name (src/store/redis-keys.ts): deployments
        * sharing one Redis stay apart by giving each its own.
@@ -318,6 +330,8 @@ export const configSchema = z.strictObject({
   responses: z.strictObject({ retention_days: z.number().int().min(1).max(3_650).default(30) }).prefault({}),
   /** The web dashboard at /dashboard (./dashboard-schema.ts). */
   dashboard: dashboardSchema.prefault({}),
+  /** Pre-warming at start: upstream connections, optional warm-up requests (./warmup-schema.ts). */
+  warmup: warmupSchema.prefault({}),
   /** Rate limits by tier (src/config/limits-schema.ts); a key's own limits override its tier's. */
   tiers: tiersSchema,
   /**

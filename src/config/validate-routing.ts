@@ -38,11 +38,31 @@ export function validateRouting(config: Config): string[] {
         `models.${modelName}.strategy: complexity needs targets with a tier (small|medium|large)`,
       );
     }
+    problems.push(...checkJudge(config, modelName));
   }
   const cycles = findGroupCycles(config);
   problems.push(...cycles);
   if (cycles.length === 0) problems.push(...findDeepGroups(config));
   return problems;
+}
+
+/**
+ * A complexity judge is a model of this gateway, not the model it judges for,
+ * and not one that asks a judge itself (its own call is never pre-judged).
+ */
+function checkJudge(config: Config, modelName: string): string[] {
+  const judge = config.models[modelName]!.complexity.judge;
+  if (judge === undefined) return [];
+  const path = `models.${modelName}.complexity.judge.model`;
+  const judgeModel = config.models[judge.model];
+  if (!Object.hasOwn(config.models, judge.model) || judgeModel === undefined) {
+    return [`${path}: '${judge.model}' is not a model of this gateway`];
+  }
+  if (judge.model === modelName) return [`${path}: a model cannot judge its own requests`];
+  if (judgeModel.complexity.judge !== undefined) {
+    return [`${path}: '${judge.model}' asks a judge itself; a judge must answer on its own`];
+  }
+  return [];
 }
 
 /** Depth-first search over group edges; reports each cycle once, as a path. */

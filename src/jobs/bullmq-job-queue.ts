@@ -18,15 +18,18 @@
  * the workers' commands and ours; each BullMQ Worker opens one more of its
  * own for its blocking fetch.
  *
- * Not covered: Redis Cluster (our scripts span BullMQ's keys and ours, which
- * hash to different slots) and retention (finished jobs stay, as BullMQ's
- * default; so do their index entries).
+ * Redis Cluster: every key here (BullMQ's and ours) carries the hash tag
+ * `{jobs}` (RedisKeys with `cluster`), so the scripts that span them run on
+ * one slot; the queue then lives on one master, as BullMQ requires.
+ *
+ * Not covered: retention (finished jobs stay, as BullMQ's default; so do
+ * their index entries).
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { connectRedis } from '../store/redis.ts';
+import { connectRedis, type RedisConnection } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
+import type { RedisTarget } from '../store/redis-topology.ts';
 import { BullJobWorker, type BullWorkerSettings } from './bullmq-job-worker.ts';
 import {
   BACKOFF_TYPE,
@@ -56,8 +59,8 @@ import { CANCELLED_MESSAGE } from './job-run.ts';
 const PURGE_PAGE = 1_000;
 
 export interface BullJobQueueOptions {
-  /** `storage.redis_url`. */
-  url: string;
+  /** `storage.redis_url`, or the Sentinel or Cluster topology. */
+  redis: RedisTarget;
   /** The deployment's Redis names (its prefix). @default new RedisKeys() */
   keys?: RedisKeys;
   /**
@@ -85,7 +88,7 @@ export interface BullJobQueueOptions {
 
 export class BullJobQueue implements JobQueue {
   readonly backend = 'bullmq' as const;
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #queues = new Map<QueueName, Queue>();
   readonly #workers = new Set<BullJobWorker>();
@@ -102,7 +105,7 @@ export class BullJobQueue implements JobQueue {
     if (!(stalledIntervalMs >= 10)) throw new RangeError('BullJobQueue: stalledIntervalMs must be >= 10');
     if (!(heartbeatMs >= 1)) throw new RangeError('BullJobQueue: heartbeatMs must be >= 1');
     this.#keys = options.keys ?? new RedisKeys();
-    this.#redis = connectRedis(options.url, {
+    this.#redis = connectRedis(options.redis, {
       name: options.connectionName ?? 'switchyard-jobs',
       blocking: true,
     });

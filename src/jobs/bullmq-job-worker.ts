@@ -23,7 +23,7 @@
  */
 
 import type { Job, MinimalJob, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { bullmqModule, CANCEL_FIELD, recordOfJob, wrapProgress } from './bullmq-jobs.ts';
 import { retryDelayMs } from './job-backoff.ts';
@@ -47,7 +47,7 @@ import {
 } from './job-run.ts';
 
 export interface BullWorkerSettings {
-  redis: Redis;
+  redis: RedisConnection;
   keys: RedisKeys;
   queueFor: (name: QueueName) => Queue;
   leaseMs: number;

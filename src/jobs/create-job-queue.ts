@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
+import { redisTargetOf } from '../store/redis-topology.ts';
 import type { Database } from '../store/sql.ts';
 import { BullJobQueue } from './bullmq-job-queue.ts';
 import type { JobQueue } from './job-queue.ts';
@@ -15,9 +16,9 @@ export function createJobQueue(
 ): JobQueue {
   const { lease_ms: leaseMs } = config.jobs;
   if (config.jobs.backend === 'redis') {
-    // Config validation refuses `backend: redis` without a Redis URL.
+    // Config validation refuses `backend: redis` without a Redis.
     return new BullJobQueue({
-      url: config.storage.redis_url!,
+      redis: redisTargetOf(config.storage)!,
       keys: deps.redisKeys,
       leaseMs,
       stalledIntervalMs: Math.min(5_000, Math.max(500, Math.floor(leaseMs / 2))),

@@ -5,8 +5,7 @@
  * (an instance killed mid-request), so a crash cannot lower a key's cap for good.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { assertRedisReady } from '../store/redis.ts';
+import { assertRedisReady, type RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 
@@ -55,12 +54,12 @@ export class MemoryConcurrencyStore implements ConcurrencyStore {
 }
 
 export class RedisConcurrencyStore implements ConcurrencyStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #acquire: ScriptCall;
   readonly #leaseMs: number;
 
-  constructor(redis: Redis, keys: RedisKeys, leaseMs = LEASE_MS) {
+  constructor(redis: RedisConnection, keys: RedisKeys, leaseMs = LEASE_MS) {
     this.#redis = redis;
     this.#keys = keys;
     this.#acquire = defineScript(redis, 'concurrency-acquire-1');

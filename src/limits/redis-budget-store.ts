@@ -5,8 +5,7 @@
  * window's counter is seeded once from the ledger (HSETNX: the first seed
  * wins, a racing one changes nothing) and kept until a day after it ends.
  */
-import type { Redis } from 'ioredis';
-import { assertRedisReady } from '../store/redis.ts';
+import { assertRedisReady, type RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import { type BudgetPeriod, type BudgetPeriodKind, PERIOD_KINDS } from './budget-periods.ts';
@@ -22,12 +21,12 @@ import {
 const MAX_SEEDS = PERIOD_KINDS.length + 1;
 
 export class RedisBudgetStore implements BudgetStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #reserve: ScriptCall;
   readonly #settle: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisConnection, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
     this.#reserve = defineScript(redis, 'budget-reserve-3');

@@ -4,8 +4,7 @@
  * instance. One script call per decision (src/store/lua/rate-window-consume-1.lua),
  * on Redis's clock.
  */
-import type { Redis } from 'ioredis';
-import { assertRedisReady } from '../store/redis.ts';
+import { assertRedisReady, type RedisConnection } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import type { WindowRule } from './limit-rules.ts';
@@ -19,12 +18,12 @@ import {
 } from './rate-limit-store.ts';
 
 export class RedisRateLimitStore implements RateLimitStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #consume: ScriptCall;
   readonly #adjust: ScriptCall;
 
-  constructor(redis: Redis, keys: RedisKeys) {
+  constructor(redis: RedisConnection, keys: RedisKeys) {
     this.#redis = redis;
     this.#keys = keys;
     this.#consume = defineScript(redis, 'rate-window-consume-1');

@@ -3,13 +3,17 @@
  * time (no check runs for a scrape): what the alert rules in deploy/prometheus
  * fire on for "all providers down" and "Redis disconnected".
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { CheckResult, HealthChecker, HealthStatus } from './health-checker.ts';
 
 const VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
-export function registerHealthMetrics(registry: Registry, checker: HealthChecker, redis?: Redis): void {
+export function registerHealthMetrics(
+  registry: Registry,
+  checker: HealthChecker,
+  redis?: Redis | Cluster,
+): void {
   const registers = [registry];
   new Gauge({
     name: 'switchyard_health_check_status',

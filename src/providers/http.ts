@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import type { Dispatcher, Pool as PoolType } from 'undici';
 import { GatewayError } from '../core/errors.ts';
-import type { AttemptContext } from './types.ts';
+import type { AttemptContext, ProbeOptions } from './types.ts';
 
 // Only the connection pool and its request API, not undici's index: that also
 // loads fetch, the WebSocket and cache layers and the mock agent, ~3 MB of heap
@@ -76,8 +76,14 @@ export class UpstreamClient {
     signal: AbortSignal,
     mapError: UpstreamErrorMapper,
     failFrom: number,
+    options: ProbeOptions = {},
   ): Promise<void> {
-    const res = await this.request({ method: 'GET', path, headers, ctx: healthCheckContext(signal) });
+    const res = await this.request({
+      method: 'GET',
+      path,
+      headers,
+      ctx: healthCheckContext(signal, options.connectMs),
+    });
     const text = await readText(res, signal);
     if (res.statusCode >= failFrom) throw mapError(res.statusCode, res.headers, text);
   }
@@ -287,11 +293,11 @@ export async function expectEventStream(
 }
 
 /** The attempt context of a readiness probe: short timeouts, no client behind it. */
-function healthCheckContext(signal: AbortSignal): AttemptContext {
+function healthCheckContext(signal: AbortSignal, connectMs = 2_000): AttemptContext {
   return {
     signal,
     requestId: 'health-check',
-    timeouts: { connectMs: 2_000, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
+    timeouts: { connectMs, firstByteMs: 5_000, totalMs: 5_000, idleMs: 5_000 },
   };
 }
 

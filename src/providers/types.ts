@@ -59,6 +59,11 @@ export interface AttemptContext {
   traceHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
+export interface ProbeOptions {
+  /** @default 2000 */
+  connectMs?: number;
+}
+
 export interface ProviderAdapter {
   /** The name in config (`providers.<name>`). */
   readonly name: string;
@@ -68,7 +73,11 @@ export interface ProviderAdapter {
   /** Resolves once the upstream accepted the request (2xx headers); chunks then flow as they arrive. */
   streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>>;
   embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse>;
-  /** Lightweight reachability check for readiness; must not spend tokens. */
-  check?(signal: AbortSignal): Promise<void>;
+  /**
+   * Lightweight reachability check for readiness; must not spend tokens.
+   * `connectMs`: the connect timeout whose pool it goes through, so warming
+   * (src/server/warmup/) opens the connections requests with that timeout use.
+   */
+  check?(signal: AbortSignal, options?: ProbeOptions): Promise<void>;
   close(): Promise<void>;
 }

@@ -28,6 +28,7 @@ import { type RandomSource, seededRandom } from '../util/random.ts';
 import type { AttemptObserver, AttemptOutcome } from './attempt-observer.ts';
 import { declaresCapabilities, unmetNeed } from './capabilities.ts';
 import { CapacityTracker } from './capacity.ts';
+import type { ComplexityClassifier } from './complexity/classifier.ts';
 import { type ComplexityClassifierSource, resolveComplexityPolicy } from './complexity/policy.ts';
 import type { ComplexityPolicy } from './complexity/safety-valve.ts';
 import { type RouteCaller, RouteConditions } from './conditions.ts';
@@ -107,6 +108,8 @@ interface Plan {
    */
   fixedOrder: boolean;
   fixed: { version: number; decision: RoutingDecision } | undefined;
+  /** Complexity classifiers of this model and its groups with an async step (the judge); found once. */
+  preparers: readonly ComplexityClassifier[] | undefined;
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -145,6 +148,48 @@ export class Router implements AttemptObserver {
     Object.freeze(decision.candidates);
     plan.fixed = { version: this.#activationVersion, decision: Object.freeze(decision) };
     return decision;
+  }
+
+  /** True when `prepare` has work for this model: a complexity classifier of it or its groups needs I/O. */
+  prepares(route: ModelRoute): boolean {
+    return this.#preparers(this.#plan(route)).length > 0;
+  }
+
+  /**
+   * The decision's asynchronous part: runs the `prepare` step of the
+   * complexity classifiers that have one (the judge asks its model) for this
+   * model and the groups it nests. Await it, then call `decide` with the same
+   * request object; undefined when there is nothing to wait for. Rejects only
+   * when `signal` aborts (the client left).
+   */
+  prepare(
+    route: ModelRoute,
+    request: ChatRequest | EmbeddingRequest,
+    who: RouteCaller,
+    signal: AbortSignal,
+  ): Promise<void> | undefined {
+    const preparers = this.#preparers(this.#plan(route));
+    if (preparers.length === 0) return undefined;
+    const context = { caller: who, signal };
+    if (preparers.length === 1) return preparers[0]!.prepare!(request, context);
+    return Promise.all(preparers.map((c) => c.prepare!(request, context))).then(() => undefined);
+  }
+
+  #preparers(plan: Plan): readonly ComplexityClassifier[] {
+    if (plan.preparers !== undefined) return plan.preparers;
+    const found = new Set<ComplexityClassifier>();
+    const visit = (p: Plan, depth: number): void => {
+      if (p.strategy === STRATEGIES['complexity']) {
+        for (const classifier of p.complexity.classifiers) if (classifier.prepare) found.add(classifier);
+      }
+      for (const entry of p.route.entries) {
+        const sub = entry.group === undefined ? undefined : this.#models.get(entry.group);
+        if (sub !== undefined && depth + 1 <= MAX_GROUP_DEPTH) visit(this.#plan(sub), depth + 1);
+      }
+    };
+    visit(plan, 0);
+    plan.preparers = [...found];
+    return plan.preparers;
   }
 
   #decide(plan: Plan, request: ChatRequest | EmbeddingRequest, who: RouteCaller): RoutingDecision {
@@ -357,6 +402,7 @@ export class Router implements AttemptObserver {
         !ranks &&
         route.entries.every((e) => e.target !== undefined),
       fixed: undefined,
+      preparers: undefined,
     };
     this.#plans.set(route.name, plan);
     return plan;

@@ -2,7 +2,7 @@
  * Everything a route needs, assembled once by the gateway and passed in.
  * Routes depend on this interface, not on how the parts were built.
  */
-import type { Redis } from 'ioredis';
+
 import type { KeyStore } from '../auth/key-store.ts';
 import type { KeySync } from '../auth/key-sync.ts';
 import type { AttemptPricer } from '../billing/attempt-pricer.ts';
@@ -21,6 +21,7 @@ import type { ProviderAdapter } from '../providers/types.ts';
 import type { Resilience } from '../resilience/resilience.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import type { Router } from '../routing/router.ts';
+import type { RedisConnection } from '../store/redis.ts';
 import type { Database } from '../store/sql.ts';
 import type { WebhookSender } from '../webhooks/webhook-sender.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -50,7 +51,7 @@ export interface GatewayContext {
   /** Circuit breakers, retry budget and latency sketches per target. */
   readonly resilience: Resilience;
   readonly database: Database;
-  readonly redis: Redis | undefined;
+  readonly redis: RedisConnection | undefined;
   /** Rate limits of keys and tiers (shared through Redis when it is configured). */
   readonly limits: RequestLimits;
   /** Signed webhook deliveries (budget alerts), when `webhooks.alert_url` is configured. */

@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { KeyStore } from '../auth/key-store.ts';
 import { KeySync } from '../auth/key-sync.ts';
 import { type MasterKey, resolveMasterKey } from '../auth/master-key.ts';
@@ -49,9 +48,9 @@ import { RedisBreakerStore } from '../resilience/breaker-store-redis.ts';
 import { Resilience } from '../resilience/resilience.ts';
 import { buildModelTable } from '../routing/model-table.ts';
 import { Router } from '../routing/router.ts';
-import { migrate } from '../store/migrations.ts';
-import { connectRedis } from '../store/redis.ts';
-import { RedisKeys } from '../store/redis-keys.ts';
+import { connectRedis, type RedisConnection } from '../store/redis.ts';
+import { redisKeysOf, redisTargetOf } from '../store/redis-topology.ts';
+import { prepareSchema } from '../store/schema-gate.ts';
 import { openDatabase } from '../store/sql.ts';
 import { throttledWarning } from '../util/throttled-warning.ts';
 import { WebhookSender } from '../webhooks/webhook-sender.ts';
@@ -66,6 +65,8 @@ import { createJobServices } from './jobs.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { RequestLimits } from './request-limits.ts';
 import { ServedEmbedder } from './served-embedder.ts';
+import { ConnectionWarmer, poolsToWarm } from './warmup/connection-warmer.ts';
+import { sendWarmupRequests } from './warmup/warmup-requests.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -80,6 +81,43 @@ export interface GatewayOptions {
   workQueues?: readonly QueueName[] | false;
   /** Defaults to tracing as the OTEL_* variables configure it (off when no OTLP endpoint is set). */
   tracing?: Tracing;
+  /**
+   * Whether this process sends `warmup.requests` when they are enabled (with
+   * `--workers N`, one worker does). @default true
+   */
+  warmupRequests?: boolean;
+}
+
+/**
+ * Pre-warming: the first round of warm connections is awaited (each probe is
+ * bounded by the probe timeouts), so the port opens with warm pools; warm-up
+ * requests run in the background (a model loading can take minutes).
+ */
+async function startWarmup(
+  context: GatewayContext,
+  sendRequests: boolean,
+): Promise<{ connections: ConnectionWarmer | undefined; requests: AbortController }> {
+  const { warmup } = context.config;
+  const connections =
+    warmup.connections > 0
+      ? new ConnectionWarmer(poolsToWarm(context.models), {
+          connections: warmup.connections,
+          intervalMs: warmup.keep_warm_interval_ms,
+          logger: context.logger,
+        })
+      : undefined;
+  await connections?.start();
+  const requests = new AbortController();
+  if (warmup.requests.enabled && sendRequests) {
+    void sendWarmupRequests(warmup.requests, {
+      models: context.models,
+      ledger: context.ledger,
+      pricer: context.pricer,
+      logger: context.logger,
+      signal: requests.signal,
+    });
+  }
+  return { connections, requests };
 }
 
 export class Gateway {
@@ -93,6 +131,8 @@ export class Gateway {
   metricsServer: MetricsServer | undefined;
   /** Stops what the system health checks keep running (the event-loop delay monitor). */
   #stopSystemChecks: () => void = () => {};
+  /** Pre-warming (src/server/warmup/): the keep-warm timer, and warm-up requests still running. */
+  #warmup: { connections: ConnectionWarmer | undefined; requests: AbortController } | undefined;
 
   private constructor(
     context: GatewayContext,
@@ -117,7 +157,7 @@ export class Gateway {
       replicaPoolSize: config.storage.replica_pool_size,
       logger,
     });
-    let redis: Redis | undefined;
+    let redis: RedisConnection | undefined;
     let resilience: Resilience | undefined;
     let semantic: SemanticCache | undefined;
     let cache: ResponseCache | undefined;
@@ -126,16 +166,18 @@ export class Gateway {
     let queue: JobQueue | undefined;
     let tracing: Tracing | undefined;
     try {
-      const { applied } = await migrate(database);
+      // storage.migrate false: an old schema is refused, not migrated (`switchyard migrate` does it).
+      const { applied } = await prepareSchema(database, config.storage.migrate);
       if (applied.length > 0) logger.info({ applied }, 'database migrated');
       const masterKey = resolveMasterKey(config.master_key, config.data_dir);
       const keys = new KeyStore(database, masterKey.key);
       await keys.reload();
-      redis = config.storage.redis_url
-        ? connectRedis(config.storage.redis_url, { name: 'switchyard' })
-        : undefined;
-      // Every Redis name below starts with the configured prefix.
-      const redisKeys = new RedisKeys(config.storage.redis_prefix);
+      // A URL, a Sentinel-managed primary or a Cluster (src/store/redis-topology.ts).
+      const redisTarget = redisTargetOf(config.storage);
+      redis =
+        redisTarget === undefined ? undefined : connectRedis(redisTarget, { name: 'switchyard', logger });
+      // Every Redis name below starts with the configured prefix (hash-tagged on a cluster).
+      const redisKeys = redisKeysOf(config.storage);
       const keySync = await KeySync.start(keys, { redis, redisKeys, logger });
       const ledger = new UsageLedger(database, {
         flushIntervalMs: config.ledger.flush_interval_ms,
@@ -210,7 +252,8 @@ export class Gateway {
       // Targets' capacity (`limits: { rpm, tpm }`) is counted in the same shared windows.
       const router = new Router(models, {
         ...(sharedWindows ? { sharedCapacity: sharedWindows } : {}),
-        complexityClassifiers: gatewayComplexityClassifiers(),
+        // The judge calls a model through the context built below (it exists by the first request).
+        complexityClassifiers: gatewayComplexityClassifiers(() => context),
         onSharedCapacityError: throttledWarning(
           logger,
           'target capacity counted per instance: Redis failed',
@@ -334,6 +377,7 @@ export class Gateway {
           : startJobWorker(context, app, workQueues);
       const gateway = new Gateway(context, app, masterKey, worker);
       gateway.#stopSystemChecks = stopSystemChecks;
+      gateway.#warmup = await startWarmup(context, options.warmupRequests ?? true);
       void health.start(config.health.interval_ms);
       return gateway;
     } catch (error) {
@@ -380,6 +424,8 @@ export class Gateway {
     this.#stopSystemChecks();
     // Embeddings waiting for company leave now: their requests are in flight.
     this.context.embeddingBatches?.flush();
+    this.#warmup?.connections?.close();
+    this.#warmup?.requests.abort();
     logger.info('shutting down: draining in-flight requests');
     const server = this.app.server;
     // Keep-alive sockets that go idle while we drain are closed as they free up.

@@ -11,20 +11,19 @@
  * request path does nothing extra), plus an unbilled probe where the adapter
  * has one (listing models). A completion is never sent to find out.
  */
-import type { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../jobs/job-queue.ts';
 import type { CheckResult, HealthChecker, HealthStatus } from '../observability/health-checker.ts';
 import { reason } from '../observability/health-checker.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import type { Resilience } from '../resilience/resilience.ts';
-import { pingRedis } from '../store/redis.ts';
+import { pingRedis, type RedisConnection } from '../store/redis.ts';
 import type { Database } from '../store/sql.ts';
 import type { JobServices } from './jobs.ts';
 
 export interface DependencyCheckParts {
   database: Database;
-  redis: Redis | undefined;
+  redis: RedisConnection | undefined;
   providers: ReadonlyMap<string, ProviderAdapter>;
   resilience: Resilience;
   metrics: GatewayMetrics;

@@ -15,7 +15,7 @@ import type { Database } from './sql.ts';
 // schema as it was when they were written.
 type AnyDb = Kysely<unknown>;
 
-const MIGRATIONS: Record<string, Migration> = {
+export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': {
     async up(db: AnyDb) {
       await db.schema
@@ -346,6 +346,15 @@ async function runMigrator(db: Kysely<Schema>): Promise<{ applied: string[] }> {
     throw new Error(`database migration ${failed ?? ''} failed: ${errorMessage(error)}`, { cause: error });
   }
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** The migrations this version has that the database has not applied, oldest first. */
+export async function pendingMigrations(database: Database): Promise<string[]> {
+  const migrations = await new Migrator({ db: database.db, provider }).getMigrations();
+  return migrations
+    .filter((m) => m.executedAt === undefined)
+    .map((m) => m.name)
+    .sort();
 }
 
 /** The name of the latest applied migration, or null on an empty database. */

@@ -18,15 +18,28 @@
  */
 import { DEFAULT_REDIS_PREFIX, isValidRedisPrefix, REDIS_PREFIX_RULE } from '../config/redis-prefix.ts';
 
+export interface RedisKeysOptions {
+  /**
+   * Redis Cluster: names that one script or transaction uses together carry a
+   * hash tag (`{...}`) so they hash to one slot (a budget subject's windows,
+   * the job queue's keys). Off elsewhere, so a single server or Sentinel
+   * deployment keeps the names earlier versions used.
+   * @default false
+   */
+  cluster?: boolean;
+}
+
 export class RedisKeys {
   readonly prefix: string;
+  readonly cluster: boolean;
 
   /** @throws TypeError when `prefix` breaks the rule (fails at construction, never at the first command). */
-  constructor(prefix: string = DEFAULT_REDIS_PREFIX) {
+  constructor(prefix: string = DEFAULT_REDIS_PREFIX, options: RedisKeysOptions = {}) {
     if (!isValidRedisPrefix(prefix)) {
       throw new TypeError(`invalid Redis prefix ${JSON.stringify(prefix)}: expected ${REDIS_PREFIX_RULE}`);
     }
     this.prefix = prefix;
+    this.cluster = options.cluster ?? false;
   }
 
   /** Channel: a virtual key changed (revoked, edited); the message is the key id. */
@@ -86,7 +99,10 @@ export class RedisKeys {
 
   /** Hash: one budget window's counter (`spent`, `reserved` micro-dollars) of one subject; `window` is e.g. `day:2026-12-01`. */
   budgetWindow(subject: string, window: string): string {
-    return `${this.prefix}budget:${subject}:${window}`;
+    // One script reserves in a subject's day, month and total windows at once.
+    return this.cluster
+      ? `${this.prefix}budget:{${subject}}:${window}`
+      : `${this.prefix}budget:${subject}:${window}`;
   }
 
   /** String (set once, with expiry): alert `name` was sent for this budget window. */
@@ -97,20 +113,22 @@ export class RedisKeys {
   /**
    * BullMQ's `prefix` option for the job queue (src/jobs/bullmq-job-queue.ts):
    * BullMQ names its keys `<this>:<queue>:<kind>` (`switchyard:jobs:fast:wait`)
-   * and the job hashes `<this>:<queue>:<job id>`.
+   * and the job hashes `<this>:<queue>:<job id>`. On a cluster `<prefix>{jobs}`:
+   * BullMQ's scripts and ours (jobs-cancel-7.lua) touch many of these keys at
+   * once, so all of them share one slot (BullMQ's own advice for clusters).
    */
   get bullmqPrefix(): string {
-    return `${this.prefix}jobs`;
+    return this.cluster ? `${this.prefix}{jobs}` : `${this.prefix}jobs`;
   }
 
   /** Hash: job id -> its queue's name, so a job is found (and an id is unique) across queues. */
   get jobIndex(): string {
-    return `${this.prefix}job-index`;
+    return this.cluster ? `${this.prefix}{jobs}-index` : `${this.prefix}job-index`;
   }
 
   /** Set: the ids of one queue's cancelled jobs (BullMQ keeps them with its failed ones), for counts. */
   jobsCancelled(queue: string): string {
-    return `${this.prefix}jobs-cancelled:${queue}`;
+    return this.cluster ? `${this.prefix}{jobs}-cancelled:${queue}` : `${this.prefix}jobs-cancelled:${queue}`;
   }
 
   /** `SCAN MATCH` pattern for the cached answers of one model and/or scope (encoded as in the names), or all. */

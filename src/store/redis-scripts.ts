@@ -14,7 +14,7 @@
  * find them.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis.ts';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 const FILE_NAME = /^[a-z][a-z0-9-]*-(\d+)$/;
@@ -45,7 +45,7 @@ export function luaScript(name: string): LuaScript {
 }
 
 /** Commands already defined on each connection. */
-const definedOn = new WeakMap<Redis, Set<string>>();
+const definedOn = new WeakMap<RedisConnection, Set<string>>();
 
 type Commands = Record<string, (...args: Array<string | number>) => Promise<unknown>>;
 
@@ -54,7 +54,7 @@ type Commands = Record<string, (...args: Array<string | number>) => Promise<unkn
  * way to run it. Command names are namespaced (`lua:<name>`) so they never
  * shadow an ioredis method.
  */
-export function defineScript(redis: Redis, name: string): ScriptCall {
+export function defineScript(redis: RedisConnection, name: string): ScriptCall {
   const script = luaScript(name);
   const command = `lua:${script.name}`;
   let names = definedOn.get(redis);

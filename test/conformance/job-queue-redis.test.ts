@@ -19,7 +19,7 @@ jobQueueConformance('redis', async () => {
   return {
     async open(options = {}) {
       const queue = new BullJobQueue({
-        url: testRedisUrl(),
+        redis: testRedisUrl(),
         keys,
         // Cancels are seen soon: the cases wait on them.
         heartbeatMs: 50,

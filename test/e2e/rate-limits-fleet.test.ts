@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { eventually } from '../conformance/harness.ts';
+import { floodChat } from '../helpers/flood.ts';
 import {
   newMasterKey,
   registerSecret,
@@ -96,23 +97,7 @@ describe('three gateway processes sharing Redis', () => {
     body: Record<string, unknown>,
     requests = REQUESTS,
   ): Promise<Record<number, number>> {
-    const statuses: Record<number, number> = {};
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (next < requests) {
-          const gw = gateways[next++ % gateways.length]!;
-          const res = await fetch(`${gw.baseUrl}/chat/completions`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'ping' }], ...body }),
-          });
-          await res.arrayBuffer();
-          statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-        }
-      }),
-    );
-    return statuses;
+    return floodChat(gateways, key, body, { requests, clients: CLIENTS });
   }
 
   test('1,000 requests a minute: exactly 1,000 of 5,000 admitted, the rest refused with 429', async () => {

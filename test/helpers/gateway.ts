@@ -93,6 +93,8 @@ export interface SpawnedGateway {
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
   stderr(): string;
+  /** Where the child's stdout (its JSON log lines) goes. */
+  stdoutFile: string;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -104,6 +106,8 @@ export interface SpawnOptions {
   args?: string[];
   masterKey?: string;
   dataDir?: string;
+  /** Flags for node itself, before the script (e.g. the V8 flags `npm start` uses). */
+  nodeArgs?: string[];
 }
 
 /** Writes a config file (JSON is valid YAML) and returns its path. */
@@ -163,10 +167,12 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
   };
   const configPath = writeConfig(config);
   const name = `gateway-child-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const out = openSync(join(logDir(), `${name}.stdout.log`), 'a');
+  const stdoutFile = join(logDir(), `${name}.stdout.log`);
+  const out = openSync(stdoutFile, 'a');
   const child = spawn(
     NODE,
     [
+      ...(options.nodeArgs ?? []),
       join(ROOT, 'bin/switchyard.js'),
       options.command ?? 'start',
       '--config',
@@ -202,6 +208,7 @@ export async function spawnGateway(options: SpawnOptions = {}): Promise<SpawnedG
     masterKey,
     exited,
     stderr: () => stderr,
+    stdoutFile,
     kill: (signal = 'SIGTERM') => {
       child.kill(signal);
     },

@@ -85,6 +85,8 @@ export interface MockServerFace<B, R extends RecordedExchange> {
   readonly url: string;
   readonly port: number;
   readonly requests: R[];
+  /** TCP connections accepted since start (a pooled client reuses them: fewer than requests). */
+  readonly connections: number;
   enqueue(...b: B[]): void;
   setDefault(b: B | undefined): void;
   waitForRequests(n: number, timeoutMs?: number): Promise<R[]>;
@@ -169,6 +171,7 @@ export class MockServer<B extends SelectableBehaviour, R extends RecordedExchang
   private closing = false;
   private readonly active = new Set<Exchange<R>>();
   private readonly sockets = new Set<Socket>();
+  private accepted = 0;
   private server: http.Server | undefined;
 
   constructor(options: MockServerOptions<R>) {
@@ -205,6 +208,7 @@ export class MockServer<B extends SelectableBehaviour, R extends RecordedExchang
     });
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
+      this.accepted++;
       socket.on('close', () => this.sockets.delete(socket));
     });
     // A client that resets its socket must not crash the test process.
@@ -373,6 +377,9 @@ export class MockServer<B extends SelectableBehaviour, R extends RecordedExchang
       port: this.port,
       get requests() {
         return self.requests;
+      },
+      get connections() {
+        return self.accepted;
       },
       enqueue(...b: B[]) {
         self.queue.push(...b);

@@ -182,6 +182,8 @@ export interface MockUpstream {
   readonly port: number;
   /** Recorded requests, in order of arrival (a new array after `reset()`). */
   readonly requests: RecordedRequest[];
+  /** TCP connections accepted since start. */
+  readonly connections: number;
   /** Queue behaviours; each is consumed by one later request (FIFO; see `ReplyShaping.path`). */
   enqueue(...b: MockBehaviour[]): void;
   /** Behaviour for requests with no directive and nothing queued; `undefined` restores normal answers. */

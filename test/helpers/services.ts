@@ -302,7 +302,8 @@ export async function createPostgresDatabase(adminUrl: string, name?: string): P
 
 let aptUpdated: Promise<void> | undefined;
 
-async function ensureBinary(
+/** The path `find` returns, installing the Debian `packages` first (as root) when it finds nothing. */
+export async function ensureBinary(
   what: string,
   find: () => string | undefined,
   packages: readonly string[] = ['redis-server', 'postgresql'],
@@ -332,7 +333,7 @@ export function ensureChromium(): Promise<string> {
   ]);
 }
 
-function findRedisServer(): string | undefined {
+export function findRedisServer(): string | undefined {
   for (const dir of (process.env['PATH'] ?? '/usr/bin').split(delimiter)) {
     const candidate = join(dir, 'redis-server');
     if (existsSync(candidate)) return candidate;
@@ -361,7 +362,7 @@ async function postgresOwner(): Promise<{ uid: number; gid: number } | undefined
 
 // --- process and readiness helpers -------------------------------------------
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -373,14 +374,19 @@ function freePort(): Promise<number> {
   });
 }
 
-function trackPid(child: ChildProcess, dir: string): number {
+/** Killed (and `dir` removed) when this process exits, unless `untrackPid` was called first. */
+export function trackPid(child: ChildProcess, dir: string): number {
   const pid = child.pid ?? 0;
   live.set(pid, dir);
   return pid;
 }
 
+export function untrackPid(pid: number): void {
+  live.delete(pid);
+}
+
 /** Resolves when the child has exited, with the tail of its output (it explains a failed start). */
-function exitPromise(child: ChildProcess): Promise<string> {
+export function exitPromise(child: ChildProcess): Promise<string> {
   let output = '';
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
@@ -394,7 +400,7 @@ function exitPromise(child: ChildProcess): Promise<string> {
   });
 }
 
-async function killAndWait(
+export async function killAndWait(
   child: ChildProcess,
   exited: Promise<string>,
   signal: NodeJS.Signals = 'SIGTERM',
@@ -408,7 +414,7 @@ async function killAndWait(
 }
 
 /** Polls `probe` until it succeeds, the process exits, or the attempts run out. */
-async function waitUntil(
+export async function waitUntil(
   probe: () => Promise<boolean>,
   exited: Promise<string>,
   what: string,
@@ -425,7 +431,7 @@ async function waitUntil(
   throw new Error(`${what} not ready after ${(READY_ATTEMPTS * READY_INTERVAL_MS) / 1000}s`);
 }
 
-function redisAnswersPing(port: number): Promise<boolean> {
+export function redisAnswersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
     let reply = '';

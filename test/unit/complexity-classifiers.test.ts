@@ -282,7 +282,7 @@ describe('config and router', () => {
 
   test('a bad floor or classifier is refused at load with the valid choices', () => {
     assert.throws(() => setup({ floor_by_tier: { enterprise: 'huge' } }), /expected small, medium or large/);
-    assert.throws(() => setup({ classifier: 'oracle' }), /expected heuristic or nearest-neighbour/);
+    assert.throws(() => setup({ classifier: 'oracle' }), /expected heuristic, nearest-neighbour or judge/);
     assert.throws(() => setup({ min_confidence: 2 }), /min_confidence/);
   });
 

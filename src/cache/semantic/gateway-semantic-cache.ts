@@ -2,8 +2,9 @@
  * The gateway's semantic tier, built from config: none unless a model has
  * `cache.semantic.enabled`; shared through Redis when `storage.redis_url` is set.
  */
-import type { Redis } from 'ioredis';
+
 import type { Config } from '../../config/schema.ts';
+import type { RedisConnection } from '../../store/redis.ts';
 import type { RedisKeys } from '../../store/redis-keys.ts';
 import { throttledWarning } from '../../util/throttled-warning.ts';
 import { LEXICAL_DIMENSIONS } from './lexical-embedder.ts';
@@ -15,7 +16,11 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
 
 export function createGatewaySemanticCache(
   config: Config,
-  deps: { redis: Redis | undefined; redisKeys: RedisKeys; logger: { warn(obj: object, msg: string): void } },
+  deps: {
+    redis: RedisConnection | undefined;
+    redisKeys: RedisKeys;
+    logger: { warn(obj: object, msg: string): void };
+  },
 ): SemanticCache | undefined {
   if (!Object.values(config.models).some((model) => model.cache.enabled && model.cache.semantic.enabled)) {
     return undefined;

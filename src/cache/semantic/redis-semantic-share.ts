@@ -10,7 +10,7 @@
  * still found by exact key). Entries are checked as they are read: an entry
  * another version or a stranger wrote is skipped, never trusted.
  */
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisConnection } from '../../store/redis.ts';
 import type { RedisKeys } from '../../store/redis-keys.ts';
 import type { SemanticShare, SharedPrompt } from './semantic-cache.ts';
 
@@ -20,14 +20,14 @@ const READ_COUNT = 500;
 const MAX_DIMENSIONS = 8_192;
 
 export class RedisSemanticShare implements SemanticShare {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #stream: string;
   readonly #maxEntries: number;
-  #reader: Redis | undefined;
+  #reader: RedisConnection | undefined;
   #following: Promise<void> | undefined;
   #closed = false;
 
-  constructor(redis: Redis, keys: RedisKeys, options: { maxEntries: number }) {
+  constructor(redis: RedisConnection, keys: RedisKeys, options: { maxEntries: number }) {
     this.#redis = redis;
     this.#stream = keys.semanticStream;
     this.#maxEntries = options.maxEntries;
@@ -40,7 +40,7 @@ export class RedisSemanticShare implements SemanticShare {
   start(onPrompt: (prompt: SharedPrompt) => void): void {
     if (this.#reader !== undefined || this.#closed) return;
     // Its own connection: a blocked XREAD would hold up every other command on a shared one.
-    const reader = this.#redis.duplicate({ commandTimeout: BLOCK_MS + 5_000 });
+    const reader = duplicateRedis(this.#redis, { commandTimeout: BLOCK_MS + 5_000 });
     reader.on('error', () => undefined);
     this.#reader = reader;
     this.#following = this.#follow(reader, onPrompt);
@@ -53,7 +53,7 @@ export class RedisSemanticShare implements SemanticShare {
     await this.#following;
   }
 
-  async #follow(reader: Redis, onPrompt: (prompt: SharedPrompt) => void): Promise<void> {
+  async #follow(reader: RedisConnection, onPrompt: (prompt: SharedPrompt) => void): Promise<void> {
     let last = '0';
     let failures = 0;
     while (!this.#closed) {

@@ -29,7 +29,7 @@ import {
   type UpstreamErrorMapper,
   type UpstreamResponse,
 } from '../http.ts';
-import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
@@ -162,8 +162,8 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   }
 
   /** Listing models spends no tokens and proves the key and the network path. */
-  async check(signal: AbortSignal): Promise<void> {
-    await this.#client.probe('/v1/models', this.#headers, signal, this.#mapError, 500);
+  async check(signal: AbortSignal, options?: ProbeOptions): Promise<void> {
+    await this.#client.probe('/v1/models', this.#headers, signal, this.#mapError, 500, options);
   }
 
   async close(): Promise<void> {

@@ -20,7 +20,7 @@ import type {
   EmbeddingResponse,
 } from '../../core/types.ts';
 import { type OpenAIOperation, OpenAIProvider } from '../openai/index.ts';
-import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 
 export interface AzureProviderOptions {
   name: string;
@@ -72,8 +72,8 @@ export class AzureProvider implements ProviderAdapter {
     return this.#openai.embed(request, ctx);
   }
 
-  check(signal: AbortSignal): Promise<void> {
-    return this.#openai.check(signal);
+  check(signal: AbortSignal, options?: ProbeOptions): Promise<void> {
+    return this.#openai.check(signal, options);
   }
 
   close(): Promise<void> {

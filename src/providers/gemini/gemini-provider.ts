@@ -30,7 +30,7 @@ import {
   type UpstreamResponse,
   withRequestId,
 } from '../http.ts';
-import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapGeminiError } from './gemini-error.ts';
 import { toGeminiRequest } from './gemini-request.ts';
@@ -138,8 +138,15 @@ export class GeminiProvider implements ProviderAdapter {
     };
   }
 
-  async check(signal: AbortSignal): Promise<void> {
-    await this.#client.probe(`${API_VERSION}/models?pageSize=1`, this.#headers, signal, this.#mapError, 400);
+  async check(signal: AbortSignal, options?: ProbeOptions): Promise<void> {
+    await this.#client.probe(
+      `${API_VERSION}/models?pageSize=1`,
+      this.#headers,
+      signal,
+      this.#mapError,
+      400,
+      options,
+    );
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,7 @@ import {
   type UpstreamResponse,
   withRequestId,
 } from '../http.ts';
-import type { AttemptContext, ProviderAdapter } from '../types.ts';
+import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapOpenAIError } from './openai-error.ts';
 import { fromOpenAIStream } from './openai-stream.ts';
@@ -103,7 +103,7 @@ export class OpenAIProvider implements ProviderAdapter {
     return value;
   }
 
-  async check(signal: AbortSignal): Promise<void> {
+  async check(signal: AbortSignal, options?: ProbeOptions): Promise<void> {
     // Only a server error fails readiness; its body is not quoted.
     await this.#client.probe(
       this.#pathFor('models', ''),
@@ -111,6 +111,7 @@ export class OpenAIProvider implements ProviderAdapter {
       signal,
       (status, headers) => this.#mapError(status, headers, ''),
       500,
+      options,
     );
   }
 

@@ -5,10 +5,12 @@
  * same way.
  *
  * `classify` runs on every request, inside `Router.decide()`: synchronous, no
- * I/O. A classifier that needs a model (a judge) must answer from what it
- * already knows and learn in the background.
+ * I/O. A classifier that needs a model (the judge) does its I/O in `prepare`,
+ * which the server awaits (`Router.prepare()`) before deciding, and answers
+ * `classify` from what it learned there.
  */
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
+import type { RouteCaller } from '../conditions.ts';
 import type { ComplexityTier } from '../model-table.ts';
 
 export interface ComplexityVerdict {
@@ -23,12 +25,29 @@ export interface ComplexityVerdict {
    * when the classification is uncertain and it is the larger.
    */
   alternative: ComplexityTier | undefined;
+  /** Who really answered, when not the classifier itself (a judge that fell back: `judge->heuristic`). */
+  by?: string;
+  /** Fields for the request's log line under `routing` (a judge: how it answered, its latency and cost). */
+  log?: Readonly<Record<string, unknown>>;
+}
+
+/** What `prepare` is given: who asks (a judge bills and caches per key) and when to give up. */
+export interface ClassifierPreparation {
+  caller: RouteCaller;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
 }
 
 export interface ComplexityClassifier {
   /** Names the classifier in config (`complexity.classifier`), headers and logs. */
   readonly name: string;
   classify(request: ChatRequest | EmbeddingRequest, thresholds: ComplexityThresholds): ComplexityVerdict;
+  /**
+   * The asynchronous part, for classifiers that need I/O: awaited before
+   * `classify` is called with the same request object. Never rejects for a
+   * failure of its own (it falls back instead); only when `signal` aborts.
+   */
+  prepare?(request: ChatRequest | EmbeddingRequest, context: ClassifierPreparation): Promise<void>;
 }
 
 export interface ComplexityThresholds {

@@ -10,7 +10,15 @@ import type { ComplexityClassifier } from './classifier.ts';
 import { heuristicClassifier } from './heuristic-classifier.ts';
 import type { ComplexityPolicy } from './safety-valve.ts';
 
-export type ComplexityClassifierSource = ComplexityClassifier | (() => ComplexityClassifier);
+/**
+ * A classifier, a function that builds it once when a model first names it,
+ * or (for a classifier configured per model, such as the judge's model and
+ * timeout) an object that builds one from the model's `complexity:` config.
+ */
+export type ComplexityClassifierSource =
+  | ComplexityClassifier
+  | (() => ComplexityClassifier)
+  | { forModel(modelName: string, config: ComplexityConfig): ComplexityClassifier };
 
 const built = new WeakMap<() => ComplexityClassifier, ComplexityClassifier>();
 
@@ -28,6 +36,7 @@ export function resolveComplexityPolicy(
         `models.${modelName}.complexity.classifier: '${name}' is not available here (the gateway provides it; a library user passes it in RouterOptions.complexityClassifiers)`,
       );
     }
+    if ('forModel' in source) return source.forModel(modelName, config);
     if (typeof source !== 'function') return source;
     let classifier = built.get(source);
     if (classifier === undefined) {

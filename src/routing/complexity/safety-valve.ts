@@ -38,6 +38,8 @@ export interface ComplexityDecision {
   classifier: string;
   /** Why the tier is above the classified one, when it is (the last step that raised it). */
   raised: RaiseReason | undefined;
+  /** What the classifiers add to the request's log line (a judge's outcome, latency and cost). */
+  log: Readonly<Record<string, unknown>> | undefined;
 }
 
 export function decideComplexity(
@@ -47,12 +49,14 @@ export function decideComplexity(
 ): ComplexityDecision {
   const classifiers = policy.classifiers;
   let verdict = classifiers[0]!.classify(request, policy);
-  let name = classifiers[0]!.name;
+  let name = verdict.by ?? classifiers[0]!.name;
+  let log = verdict.log;
   let smallest = verdict.tier;
   let confidence = verdict.confidence;
   for (let i = 1; i < classifiers.length; i++) {
     const other = classifiers[i]!.classify(request, policy);
-    name += `+${classifiers[i]!.name}`;
+    name += `+${other.by ?? classifiers[i]!.name}`;
+    if (other.log !== undefined) log = log === undefined ? other.log : { ...log, ...other.log };
     confidence = Math.min(confidence, other.confidence);
     if (tierRank(other.tier) < tierRank(smallest)) smallest = other.tier;
     if (tierRank(other.tier) > tierRank(verdict.tier)) verdict = other;
@@ -79,5 +83,6 @@ export function decideComplexity(
     confidence: Math.round(confidence * 100) / 100,
     classifier: name,
     raised,
+    log,
   };
 }

@@ -38,6 +38,7 @@ export const complexityStrategy: RoutingStrategy = {
       tier,
       confidence: decision.confidence,
       classifier: decision.classifier,
+      ...decision.log,
     };
     if (decision.raised !== undefined) {
       ctx.headers['x-switchyard-complexity-raised'] = `${decision.raised}:${decision.classified}`;

@@ -66,6 +66,7 @@ import {
   type ChatDispatch,
   finishFailed,
   finishOk,
+  prepareRouting,
   relayStream,
   streamHeaders,
 } from './model-request.ts';
@@ -107,6 +108,8 @@ export function registerAnthropicRoutes(app: FastifyInstance, gw: GatewayContext
     }
     // Only an Anthropic target gets them (anthropic-dispatch.ts); anthropic-version never (anthropic-beta.ts).
     const plan = planOf();
+    const preparing = prepareRouting(gw, request, reply, route, plan.view);
+    if (preparing !== undefined) await preparing;
     const dispatch: ChatDispatch = beginModelRequest(gw, request, reply, route, plan.view, {
       route: ROUTE,
       stream: body.stream === true,

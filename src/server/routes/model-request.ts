@@ -38,6 +38,24 @@ export type ModelDispatch = DispatchOptions & {
 export type ChatDispatch = ModelDispatch & { estimatePromptTokens: () => number };
 
 /**
+ * The routing decision's asynchronous part, awaited before beginModelRequest
+ * with the same body: a complexity classifier that needs an upstream call
+ * (the judge) makes it here. Models without one return at once.
+ */
+export function prepareRouting(
+  gw: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: ModelRoute,
+  body: ChatRequest | EmbeddingRequest,
+): Promise<void> | undefined {
+  // Nothing to await for most models: no promise and no tick on the hot path.
+  if (!gw.router.prepares(route)) return undefined;
+  const caller = { key: request.key!, headers: request.headers };
+  return gw.router.prepare(route, body, caller, abortOnClientClose(reply));
+}
+
+/**
  * Starts a model request: the router orders the model's targets for it (its
  * headers go to the client, its details to the request's log lines), a
  * UsageRecorder accounts for it (ledger rows and metrics), and an abort

@@ -27,6 +27,7 @@ import {
   type ChatDispatch,
   finishFailed,
   finishOk,
+  prepareRouting,
   relayStream,
   streamHeaders,
 } from './model-request.ts';
@@ -53,6 +54,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       });
       if (answered !== undefined) return answered;
     }
+    const preparing = prepareRouting(gw, request, reply, route, body);
+    if (preparing !== undefined) await preparing;
     const dispatch = beginModelRequest(gw, request, reply, route, body, {
       route: '/v1/chat/completions',
       stream: body.stream === true,

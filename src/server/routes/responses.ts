@@ -37,6 +37,7 @@ import {
   type ChatDispatch,
   finishFailed,
   finishOk,
+  prepareRouting,
   relayStream,
   streamHeaders,
 } from './model-request.ts';
@@ -72,6 +73,8 @@ export function registerResponsesRoutes(app: FastifyInstance, gw: GatewayContext
       chat.user,
     );
     if (limited !== undefined) await limited;
+    const preparing = prepareRouting(gw, request, reply, route, chat);
+    if (preparing !== undefined) await preparing;
     const dispatch = beginModelRequest(gw, request, reply, route, chat, {
       route: ROUTE,
       stream: body.stream === true,
