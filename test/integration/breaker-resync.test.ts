@@ -33,7 +33,7 @@ test('a transition published while the subscriber was disconnected reaches it af
     assert.equal(await a.read('openai/gpt-4o'), undefined);
     // Drop every pub/sub connection (A's and B's subscribers), then publish at once:
     // the message goes out while A is not subscribed.
-    await admin.client('KILL', 'TYPE', 'pubsub');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await b.publish('openai/gpt-4o', { state: 'isolated', epoch: 7, openUntil: 0 });
     await eventually('A hears of the isolation', () =>
       heard.some((h) => h.id === 'openai/gpt-4o' && h.state === 'isolated' && h.epoch === 7),
