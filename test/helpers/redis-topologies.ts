@@ -237,6 +237,14 @@ export interface RedisClusterSet {
   /** `127.0.0.1:port` of every node (for `storage.redis_cluster.nodes`). */
   readonly nodes: string[];
   readonly processes: RedisProcess[];
+  /** The master serving `key`'s slot now (`CLUSTER KEYSLOT`, `CLUSTER NODES`, asked of a running node). */
+  masterOf(key: string): Promise<RedisProcess>;
+  /**
+   * SIGKILLs the master serving `key`'s slot; resolves once its replica has
+   * taken the slot over and every running node reports `cluster_state:ok`.
+   * Needs `replicas: true`.
+   */
+  failover(key: string): Promise<{ from: RedisProcess; to: RedisProcess }>;
   stop(): Promise<void>;
 }
 
@@ -278,9 +286,51 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
       }
       return true;
     });
+    const running = () => started.filter((p) => p.running);
+    const nodeOn = (port: number): RedisProcess => {
+      const node = started.find((n) => n.port === port);
+      if (!node) throw new Error(`the cluster names an unknown node on port ${port}`);
+      return node;
+    };
+    /** Asks the running nodes in turn (any one answering will do) for `key`'s slot and who serves it. */
+    const masterPortOf = async (key: string): Promise<number> => {
+      for (const node of running()) {
+        const port = await withClient(node.port, async (r) => {
+          const slot = Number(await r.call('CLUSTER', 'KEYSLOT', key));
+          return servingMaster(String(await r.call('CLUSTER', 'NODES')), slot);
+        }).catch(() => undefined);
+        if (port !== undefined) return port;
+      }
+      throw new Error(`no running cluster node knows who serves ${JSON.stringify(key)}`);
+    };
+    const clusterOk = async (): Promise<boolean> => {
+      for (const node of running()) {
+        const info = await withClient(node.port, (r) => r.call('CLUSTER', 'INFO') as Promise<string>);
+        if (!/cluster_state:ok/.test(info)) return false;
+      }
+      return true;
+    };
     return {
       nodes: addresses,
       processes: started,
+      masterOf: async (key) => nodeOn(await masterPortOf(key)),
+      async failover(key) {
+        const from = nodeOn(await masterPortOf(key));
+        await from.kill('SIGKILL');
+        let to: RedisProcess | undefined;
+        // A replica acts after cluster-node-timeout (2 s) and an election.
+        await until(
+          'a replica took over the slot',
+          async () => {
+            const port = await masterPortOf(key);
+            if (port === from.port) return false;
+            to = nodeOn(port);
+            return to.running && (await clusterOk());
+          },
+          600,
+        );
+        return { from, to: to! };
+      },
       async stop() {
         await Promise.all(started.map((p) => p.stop()));
       },
@@ -289,4 +339,25 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
     await Promise.all(started.map((p) => p.stop()));
     throw err;
   }
+}
+
+/**
+ * The port of the master that `CLUSTER NODES` says serves `slot`, skipping
+ * nodes flagged failed. A line: `<id> <ip:port@cport[,hostname]> <flags>
+ * <master> <ping> <pong> <epoch> <link> <slot or range>...`.
+ */
+function servingMaster(nodes: string, slot: number): number | undefined {
+  for (const line of nodes.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 8) continue;
+    const flags = fields[2]!.split(',');
+    if (!flags.includes('master') || flags.includes('fail') || flags.includes('fail?')) continue;
+    const serves = fields.slice(8).some((range) => {
+      if (range.startsWith('[')) return false; // a slot being migrated or imported
+      const [first, last = first] = range.split('-').map(Number);
+      return slot >= first! && slot <= last!;
+    });
+    if (serves) return Number(/:(\d+)@/.exec(fields[1]!)?.[1]);
+  }
+  return undefined;
 }

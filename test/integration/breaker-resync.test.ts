@@ -38,6 +38,12 @@ test('a transition published while the subscriber was disconnected reaches it af
     await eventually('A hears of the isolation', () =>
       heard.some((h) => h.id === 'openai/gpt-4o' && h.state === 'isolated' && h.epoch === 7),
     );
+    // Both subscribers back on the channel before they are closed (a close mid-resubscribe
+    // leaves ioredis's own resubscribe promise to reject after the test).
+    await eventually('both subscribers resubscribed', async () => {
+      const [, count] = (await admin.call('PUBSUB', 'NUMSUB', keys.breakerChannel)) as [string, number];
+      return Number(count) === 2;
+    });
   } finally {
     await a.close();
     await b.close();
