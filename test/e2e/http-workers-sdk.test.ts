@@ -45,7 +45,9 @@ describe('official SDKs against `switchyard start --workers 2`', () => {
   });
   after(async () => {
     gw.kill('SIGTERM');
-    assert.equal(await gw.exited, 0);
+    const code = await gw.exited;
+    // Seen once in a clean-clone run (exit 1, not reproduced in 8 runs since): say why if it recurs.
+    assert.equal(code, 0, `the primary exited ${code}; its stderr ends:\n${gw.stderr().slice(-3000)}`);
   });
 
   test('the banner says two HTTP worker processes', () => {

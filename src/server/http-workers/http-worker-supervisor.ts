@@ -157,8 +157,13 @@ export class HttpWorkerSupervisor {
     const exits = live.map(
       (worker) =>
         new Promise<void>((resolve) => {
-          worker.once('exit', (code) => {
-            if (code !== 0) clean = false;
+          worker.once('exit', (code, signal) => {
+            if (code !== 0) {
+              clean = false;
+              this.#options.notice(
+                `HTTP worker (pid ${worker.process.pid}) did not drain cleanly: exited with ${signal ?? `code ${code}`}`,
+              );
+            }
             resolve();
           });
           worker.process.kill('SIGTERM');
