@@ -30,6 +30,9 @@ import {
 import { LedgerSpool, type SpoolSegment } from './ledger-spool.ts';
 import { SqliteLedgerSink } from './sqlite-ledger-sink.ts';
 
+/** How long close() keeps retrying its last flush while the database is busy. */
+const CLOSE_FLUSH_PATIENCE_MS = 5_000;
+
 export interface LedgerRow {
   requestId: string;
   attempt: number;
@@ -259,7 +262,7 @@ export class UsageLedger {
     this.#closed = true;
     clearInterval(this.#timer);
     try {
-      await this.flush();
+      await this.#flushBeforeClose();
     } catch (err) {
       this.#logger.error(
         { err: errorMessage(err), lost: this.#pending.length + this.#inFlightRows.length },
@@ -270,6 +273,27 @@ export class UsageLedger {
       // Rows it could not write stay in the spool file for the next start.
       this.#spool?.close();
       await this.#sink.close();
+    }
+  }
+
+  /**
+   * The last flush, retried for a bounded time: another process on the same
+   * SQLite file (an HTTP worker of `--workers N`, a `switchyard worker`) may
+   * hold its write lock at that moment, and the writer never waits for a lock
+   * (see sqlite-ledger-sink.ts). Nothing is waiting on the event loop any
+   * more, so waiting here costs no one; past the bound the rows stay in the
+   * spool for the next start.
+   */
+  async #flushBeforeClose(): Promise<void> {
+    const deadline = Date.now() + CLOSE_FLUSH_PATIENCE_MS;
+    for (let waitMs = 10; ; waitMs = Math.min(200, waitMs * 2)) {
+      try {
+        await this.flush();
+        return;
+      } catch (err) {
+        if (Date.now() + waitMs > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
     }
   }
 
