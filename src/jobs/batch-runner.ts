@@ -171,12 +171,17 @@ export class BatchRunner {
       return;
     }
     let response: InternalResponse;
+    let sentAs = requestId;
     for (let waits = 0; ; waits++) {
+      // A line sent again after a 429 is another request (an upstream 429 has
+      // ledger rows of its own); the first send keeps the line's own id, so a
+      // line run again after a crash lands on the rows it already has.
+      sentAs = waits === 0 ? requestId : `${requestId}.${waits}`;
       response = await this.#o.execute({
         keyId: batch.key_id,
         endpoint: batch.endpoint,
         body: request.body,
-        requestId,
+        requestId: sentAs,
         signal,
       });
       // Over the key's rate limit: wait as told and send it again (the batch respects the key's limits).
@@ -191,7 +196,7 @@ export class BatchRunner {
       JSON.stringify({
         id: `batch_req_${lineId}`,
         custom_id: request.custom_id,
-        response: { status_code: response.status, request_id: requestId, body: response.body },
+        response: { status_code: response.status, request_id: sentAs, body: response.body },
         error: null,
       }),
     );

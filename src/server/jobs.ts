@@ -14,6 +14,7 @@ import { BATCH_ENDPOINTS, BatchRunner, type RequestExecutor } from '../jobs/batc
 import { BatchStore } from '../jobs/batch-store.ts';
 import { FileStore } from '../jobs/file-store.ts';
 import {
+  type JobContext,
   type JobHandler,
   type JobQueue,
   type JobRecord,
@@ -120,7 +121,7 @@ export function jobHandler(deps: JobHandlerDeps): JobHandler {
     const payload = job.payload as JobPayload;
     switch (payload.kind) {
       case 'request':
-        return runRequestJob(job, payload, deps, context.signal);
+        return runRequestJob(job, payload, deps, context);
       case 'batch':
         return runner.run(payload.batchId, context);
       case 'webhook': {
@@ -154,15 +155,17 @@ async function runRequestJob(
   job: JobRecord,
   payload: RequestJob,
   deps: JobHandlerDeps,
-  signal: AbortSignal,
+  context: JobContext,
 ): Promise<RequestJobResult> {
   const response = await deps.execute({
     keyId: payload.keyId,
     endpoint: payload.endpoint,
     body: payload.body,
-    // The job's id bills it: a job run again after a crash lands on the same ledger rows.
-    requestId: job.id,
-    signal,
+    // The job's id (and attempt) bills it. Each attempt is its own request with
+    // its own ledger rows: a retry after an upstream 5xx or 429 is another call
+    // the provider bills, so it must not land on the failed attempt's rows.
+    requestId: context.attempt === 1 ? job.id : `${job.id}.${context.attempt}`,
+    signal: context.signal,
   });
   // Throttled or the upstreams failed: the queue retries it with backoff.
   if (response.status === 429 || response.status >= 500) {
