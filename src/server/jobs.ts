@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JobsConfig } from '../config/jobs-schema.ts';
+import { GatewayError } from '../core/errors.ts';
 import { BATCH_ENDPOINTS, BatchRunner, type RequestExecutor } from '../jobs/batch-runner.ts';
 import { BatchStore } from '../jobs/batch-store.ts';
 import { FileStore } from '../jobs/file-store.ts';
@@ -89,7 +90,14 @@ export function queueFor(endpoint: string, body: Record<string, unknown>): Queue
   return typeof cap === 'number' && cap > 4_096 ? 'heavy' : 'fast';
 }
 
-export { BATCH_ENDPOINTS };
+/** A job's or a batch's `endpoint`: one this gateway can run (400 naming `endpoint` otherwise). */
+export function assertJobEndpoint(endpoint: string): void {
+  if (!BATCH_ENDPOINTS.has(endpoint)) {
+    throw new GatewayError('invalid_request', `endpoint must be one of ${[...BATCH_ENDPOINTS].join(', ')}`, {
+      param: 'endpoint',
+    });
+  }
+}
 
 export interface JobServices {
   readonly queue: JobQueue;

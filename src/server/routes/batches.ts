@@ -5,11 +5,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { listPage } from '../../api/openai/list-page.ts';
 import { GatewayError } from '../../core/errors.ts';
 import type { BatchRecord } from '../../jobs/batch-store.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
-import { BATCH_ENDPOINTS, type BatchJob } from '../jobs.ts';
+import { assertJobEndpoint, type BatchJob } from '../jobs.ts';
 import { parsedBody } from './admin-body.ts';
 import { listQuery, ownerOf } from './job-routes-shared.ts';
 
@@ -57,15 +58,7 @@ export function registerBatchRoutes(app: FastifyInstance, gw: GatewayContext): v
 
   app.post('/v1/batches', { onRequest }, async (request) => {
     const input = parsedBody(createBatchBody, request.body ?? {});
-    if (!BATCH_ENDPOINTS.has(input.endpoint)) {
-      throw new GatewayError(
-        'invalid_request',
-        `endpoint must be one of ${[...BATCH_ENDPOINTS].join(', ')}`,
-        {
-          param: 'endpoint',
-        },
-      );
-    }
+    assertJobEndpoint(input.endpoint);
     const window = COMPLETION_WINDOWS[input.completion_window];
     if (window === undefined) {
       throw new GatewayError('invalid_request', 'completion_window must be 24h', {
@@ -103,14 +96,7 @@ export function registerBatchRoutes(app: FastifyInstance, gw: GatewayContext): v
   app.get('/v1/batches', { onRequest }, async (request) => {
     const query = listQuery(request.query);
     const batches = await jobs.batches.list(ownerOf(request), { after: query.after, limit: query.limit + 1 });
-    const page = batches.slice(0, query.limit);
-    return {
-      object: 'list',
-      data: page.map(batchObject),
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: batches.length > query.limit,
-    };
+    return listPage(batches, query.limit, batchObject);
   });
 
   app.get('/v1/batches/:id', { onRequest }, async (request) => batchObject(await ownBatch(request)));

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { listPage } from '../../api/openai/list-page.ts';
 import { GatewayError } from '../../core/errors.ts';
 import { type FileRecord, FileRejectedError } from '../../jobs/file-store.ts';
 import { requireKey } from '../auth.ts';
@@ -107,14 +108,7 @@ export async function registerFileRoutes(app: FastifyInstance, gw: GatewayContex
       after: query.after,
       limit: query.limit + 1,
     });
-    const page = files.slice(0, query.limit);
-    return {
-      object: 'list',
-      data: page.map(fileObject),
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: files.length > query.limit,
-    };
+    return listPage(files, query.limit, fileObject);
   });
 
   app.get('/v1/files/:id', { onRequest }, async (request) => fileObject(await ownFile(request)));

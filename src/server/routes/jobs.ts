@@ -11,7 +11,7 @@ import { GatewayError } from '../../core/errors.ts';
 import type { JobRecord } from '../../jobs/job-queue.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
-import { BATCH_ENDPOINTS, jobView, newJobId, queueFor, type RequestJob, webhookJobId } from '../jobs.ts';
+import { assertJobEndpoint, jobView, newJobId, queueFor, type RequestJob, webhookJobId } from '../jobs.ts';
 import { parsedBody } from './admin-body.ts';
 import { ownerOf } from './job-routes-shared.ts';
 
@@ -33,15 +33,7 @@ export function registerJobRoutes(app: FastifyInstance, gw: GatewayContext): voi
 
   app.post('/v1/jobs', { onRequest }, async (request, reply) => {
     const input = parsedBody(createJobBody, request.body ?? {});
-    if (!BATCH_ENDPOINTS.has(input.endpoint)) {
-      throw new GatewayError(
-        'invalid_request',
-        `endpoint must be one of ${[...BATCH_ENDPOINTS].join(', ')}`,
-        {
-          param: 'endpoint',
-        },
-      );
-    }
+    assertJobEndpoint(input.endpoint);
     if (typeof input.request.model !== 'string') {
       throw new GatewayError('invalid_request', 'request.model is required', { param: 'request.model' });
     }

@@ -13,7 +13,9 @@
  * go on on another. The response cache does not serve this route: every
  * response is a new object with its own id, and may be stored and continued.
  */
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { listPage } from '../../api/openai/list-page.ts';
 import { newResponseId } from '../../api/responses/responses-ids.ts';
 import { inputItems, toChatRequest } from '../../api/responses/responses-inbound-request.ts';
 import { responseShell, toResponseObject } from '../../api/responses/responses-inbound-response.ts';
@@ -126,14 +128,7 @@ export function registerResponsesRoutes(app: FastifyInstance, gw: GatewayContext
         param: 'after',
       });
     }
-    const data = items.slice(start, start + limit);
-    return {
-      object: 'list',
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: start + limit < items.length,
-    };
+    return listPage(items.slice(start, start + limit + 1), limit, (item) => item);
   });
 }
 
