@@ -16,6 +16,7 @@
  * re-run after a crash does not bill twice.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchRecord, BatchStore } from './batch-store.ts';
 import type { FileStore } from './file-store.ts';
 import { type JobContext, PermanentJobError } from './job-queue.ts';
@@ -186,7 +187,10 @@ export class BatchRunner {
       });
       // Over the key's rate limit: wait as told and send it again (the batch respects the key's limits).
       if (response.status !== 429 || waits >= (this.#o.maxRateLimitWaits ?? 20) || signal.aborted) break;
-      await waitFor(Math.min(60_000, Math.max(100, response.retryAfterMs ?? 1_000)), signal);
+      // Ends early, without throwing, when the batch is cancelled or the worker stops.
+      await sleep(Math.min(60_000, Math.max(100, response.retryAfterMs ?? 1_000)), undefined, {
+        signal,
+      }).catch(() => undefined);
     }
     const ok = response.status >= 200 && response.status < 300;
     await this.#o.batches.recordLine(
@@ -309,20 +313,4 @@ function lineProblem(
     return { code: 'invalid_request', message: 'stream is not supported in a batch.', param: 'body.stream' };
   }
   return undefined;
-}
-
-function waitFor(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -202,13 +202,16 @@ export class FileStore {
       .where('expires_at', '<=', now)
       .limit(1_000)
       .execute();
-    for (const { id } of expired) {
-      await this.#database.db.transaction().execute(async (tx) => {
-        await tx.deleteFrom('file_chunks').where('file_id', '=', id).execute();
-        await tx.deleteFrom('files').where('id', '=', id).execute();
-      });
-    }
+    for (const { id } of expired) await this.#remove(id);
     return expired.length;
+  }
+
+  /** A file's row and its bytes, together. */
+  async #remove(id: string): Promise<void> {
+    await this.#database.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('file_chunks').where('file_id', '=', id).execute();
+      await tx.deleteFrom('files').where('id', '=', id).execute();
+    });
   }
 
   async #write(
@@ -270,13 +273,7 @@ export class FileStore {
         .where('id', '=', id)
         .execute();
     } catch (error) {
-      await db
-        .transaction()
-        .execute(async (tx) => {
-          await tx.deleteFrom('file_chunks').where('file_id', '=', id).execute();
-          await tx.deleteFrom('files').where('id', '=', id).execute();
-        })
-        .catch(() => undefined);
+      await this.#remove(id).catch(() => undefined);
       throw error;
     }
     return {
