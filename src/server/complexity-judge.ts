@@ -8,13 +8,12 @@
  * key's, on no key). It is not limited by the key's model list: the gateway
  * asks on the request's behalf, as configured by its operator.
  */
-import { UsageRecorder } from '../billing/usage-recorder.ts';
 import { GatewayError } from '../core/errors.ts';
 import { estimatePromptTokens } from '../core/token-estimate.ts';
 import { dispatchChat } from '../dispatch/dispatch.ts';
 import type { JudgeAsk } from '../routing/complexity/judge.ts';
-import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
+import { internalCallRecorder } from './internal-call-recorder.ts';
 
 /** The ledger's route for the judge's calls. */
 export const COMPLEXITY_JUDGE_ROUTE = 'complexity-judge';
@@ -32,27 +31,13 @@ export function servedJudge(context: () => JudgeContext, modelName: string): Jud
     // Config validation has checked the name; a reload that removed it fails this judgement only.
     if (route === undefined) throw new GatewayError('model_not_found', `judge model '${modelName}' is gone`);
     const key = caller.key;
-    const id = requestId();
-    const recorder = new UsageRecorder(
-      gw.ledger,
-      gw.metrics,
-      {
-        requestId: id,
-        clientRequestId: null,
-        keyId: key.isMaster ? null : key.id,
-        teamId: key.teamId,
-        route: COMPLEXITY_JUDGE_ROUTE,
-        modelRequested: modelName,
-        stream: false,
-      },
-      gw.pricer,
-    );
+    const recorder = internalCallRecorder(gw, { route: COMPLEXITY_JUDGE_ROUTE, model: modelName, key });
     const request = { ...judgeRequest, model: modelName };
     try {
       const decision = gw.router.decide(route, request, caller);
       const { completion, attempt } = await dispatchChat(route, request, {
         signal,
-        requestId: id,
+        requestId: recorder.info.requestId,
         recorder,
         targets: decision.candidates,
         observer: gw.router,

@@ -6,13 +6,12 @@
  * no key (the gateway spends it on the cache's behalf).
  */
 import { embeddingBill } from '../billing/embedding-usage.ts';
-import { UsageRecorder } from '../billing/usage-recorder.ts';
 import { type Embedder, normalize } from '../cache/semantic/embedder.ts';
 import { GatewayError } from '../core/errors.ts';
 import { dispatchEmbeddings } from '../dispatch/dispatch.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
-import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
+import { internalCallRecorder } from './internal-call-recorder.ts';
 
 /** The ledger's route for the cache's own embedding calls. */
 export const SEMANTIC_EMBED_ROUTE = 'cache/semantic';
@@ -34,27 +33,14 @@ export class ServedEmbedder implements Embedder {
 
   async embed(text: string, signal?: AbortSignal): Promise<Float32Array> {
     const gw = this.#gw;
-    const id = requestId();
-    const recorder = new UsageRecorder(
-      gw.ledger,
-      gw.metrics,
-      {
-        requestId: id,
-        clientRequestId: null,
-        keyId: null,
-        route: SEMANTIC_EMBED_ROUTE,
-        modelRequested: this.#route.name,
-        stream: false,
-      },
-      gw.pricer,
-    );
+    const recorder = internalCallRecorder(gw, { route: SEMANTIC_EMBED_ROUTE, model: this.#route.name });
     try {
       const { response, attempt } = await dispatchEmbeddings(
         this.#route,
         { model: this.#route.name, input: text },
         {
           signal: signal ?? AbortSignal.timeout(UNATTENDED_TIMEOUT_MS),
-          requestId: id,
+          requestId: recorder.info.requestId,
           recorder,
           resilience: gw.resilience,
           observer: gw.router,
