@@ -4,7 +4,8 @@
  * The database is the source of truth; this process keeps every active key in
  * a Map keyed by hash, so authenticating costs one SHA-256 and one Map lookup
  * and never a query (a per-request query is how gateways exhaust their
- * database connections). Unknown tokens never reach the database either.
+ * database connections). An unknown token reaches the database only through
+ * `lookUpUnknown`, within a per-process budget (see unknown-token-lookups.ts).
  *
  * Freshness: create/revoke through this process update the Map at once; other
  * instances hear about it through `KeySync` (Redis pub/sub, under a second;
@@ -15,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { BudgetConfig, LimitsConfig } from '../config/limits-schema.ts';
 import {
   getKey,
+  getKeyByHash,
   insertKey,
   type KeyChanges,
   listKeys,
@@ -42,6 +44,7 @@ import {
   keyHint,
   VIRTUAL_KEY_PREFIX,
 } from './secrets.ts';
+import { type UnknownTokenLookupOptions, UnknownTokenLookups } from './unknown-token-lookups.ts';
 
 /** Starts the credentials of requests the gateway sends itself (see `internalCredential`). */
 const INTERNAL_PREFIX = 'sk-sy-internal-';
@@ -128,10 +131,14 @@ export class KeyStore {
   readonly #teams = new Map<string, Team>();
   readonly #internalSecret = randomBytes(32).toString('base64url');
   readonly #internalHash = hashSecret(this.#internalSecret);
+  readonly #unknownLookups: UnknownTokenLookups;
+  /** Counts keys dropped from the cache, so a lookup that raced a revocation does not cache the key again. */
+  #forgotten = 0;
 
-  constructor(database: Database, masterKey: string) {
+  constructor(database: Database, masterKey: string, unknownLookups: UnknownTokenLookupOptions = {}) {
     this.#database = database;
     this.#masterHash = hashSecret(masterKey);
+    this.#unknownLookups = new UnknownTokenLookups(unknownLookups);
   }
 
   get size(): number {
@@ -148,6 +155,7 @@ export class KeyStore {
     for (const row of rows) byHash.set(row.keyHash, toCached(row));
     this.#byHash.clear();
     this.#hashById.clear();
+    this.#forgotten++;
     for (const [hash, cached] of byHash) {
       this.#byHash.set(hash, cached);
       this.#hashById.set(cached.key.id, hash);
@@ -228,6 +236,48 @@ export class KeyStore {
     if (!cached || !digestsEqual(cached.hash, hash)) return null;
     if (cached.key.expiresAt !== null && cached.key.expiresAt <= now) return null;
     return cached.key;
+  }
+
+  /**
+   * For a token `authenticate` refused: null when that is final, or a lookup
+   * of the token's hash in the database (a key created on another instance
+   * this one has not heard of yet), within the budget of `UnknownTokenLookups`.
+   * A live key found is cached and returned; anything else resolves to null.
+   */
+  lookUpUnknown(token: string): Promise<AuthenticatedKey | null> | null {
+    if (
+      !isPlausibleToken(token) ||
+      !token.startsWith(VIRTUAL_KEY_PREFIX) ||
+      token.startsWith(INTERNAL_PREFIX)
+    ) {
+      return null;
+    }
+    const hash = hashSecret(token);
+    // Known here: refused for being expired, which a lookup cannot change.
+    if (this.#byHash.has(hash) || digestsEqual(hash, this.#masterHash)) return null;
+    if (!this.#unknownLookups.admit(hash)) return null;
+    return this.#loadByHash(hash).catch(() => null);
+  }
+
+  async #loadByHash(hash: string): Promise<AuthenticatedKey | null> {
+    const forgottenBefore = this.#forgotten;
+    const row = await getKeyByHash(this.#database, hash);
+    const now = Date.now();
+    if (row === undefined || row.revokedAt !== null) {
+      this.#unknownLookups.absent(hash, now);
+      return null;
+    }
+    if (row.teamId !== null && !this.#teams.has(row.teamId)) await this.refresh(row.teamId);
+    // A key dropped meanwhile may be this one, revoked after our read: then the
+    // cache decides (a refresh that ran meanwhile has the newer row), not our read.
+    let cached = this.#byHash.get(hash);
+    if (this.#forgotten === forgottenBefore && cached === undefined) {
+      cached = toCached(row);
+      this.#byHash.set(cached.hash, cached);
+      this.#hashById.set(row.id, cached.hash);
+    }
+    if (cached === undefined) return null;
+    return cached.key.expiresAt !== null && cached.key.expiresAt <= now ? null : cached.key;
   }
 
   #internalKey(token: string, now: number): AuthenticatedKey | null {
@@ -334,6 +384,7 @@ export class KeyStore {
   }
 
   #forget(id: string): void {
+    this.#forgotten++;
     const hash = this.#hashById.get(id);
     if (hash !== undefined) this.#byHash.delete(hash);
     this.#hashById.delete(id);

@@ -61,7 +61,7 @@ const missing = () =>
   );
 const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
 
-/** The key behind the request's credential: 401 when there is none or it is not a live key. */
+/** The cached key behind the request's credential: 401 when there is none or it is not a live key here. */
 function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKey {
   const token = credentialOf(request);
   if (token === undefined) throw missing();
@@ -71,26 +71,56 @@ function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKe
 }
 
 /**
- * A route hook that sets `request.key` to what `resolve` finds, or fails the
- * request with what it throws. Callback-style: an async hook costs Fastify a
- * promise and a tick per request.
+ * As `authenticated`, but a token this process does not know may be a key
+ * just created on another instance: then (within the key store's budget) it
+ * is looked up in the database, and the answer is a promise.
  */
-function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey) {
+function authenticatedAnywhere(
+  keys: KeyStore,
+  request: FastifyRequest,
+): AuthenticatedKey | Promise<AuthenticatedKey> {
+  const token = credentialOf(request);
+  if (token === undefined) throw missing();
+  const key = keys.authenticate(token);
+  if (key !== null) return key;
+  const lookup = keys.lookUpUnknown(token);
+  if (lookup === null) throw invalid();
+  return lookup.then((found) => {
+    if (found === null) throw invalid();
+    return found;
+  });
+}
+
+/**
+ * A route hook that sets `request.key` to what `resolve` finds, or fails the
+ * request with what it throws (or rejects with). Callback-style: an async hook
+ * costs Fastify a promise and a tick per request, paid here only by a lookup.
+ */
+function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey | Promise<AuthenticatedKey>) {
   return function authenticate(
     request: FastifyRequest,
     _reply: FastifyReply,
     done: (error?: Error) => void,
   ): void {
     const span = request.trace.child('auth');
-    try {
-      request.key = resolve(request);
-    } catch (error) {
+    const fail = (error: unknown) => {
       failAndEnd(span, error);
       done(error as Error);
+    };
+    const succeed = (key: AuthenticatedKey) => {
+      request.key = key;
+      if (span.recording) traceKey(span, key);
+      done();
+    };
+    let key: AuthenticatedKey | Promise<AuthenticatedKey>;
+    try {
+      key = resolve(request);
+    } catch (error) {
+      fail(error);
       return;
     }
-    if (span.recording) traceKey(span, request.key);
-    done();
+    if (key instanceof Promise) key.then(succeed, fail);
+    else succeed(key);
   };
 }
 
@@ -101,7 +131,7 @@ function traceKey(span: TraceSpan, key: AuthenticatedKey): void {
 }
 
 export function requireKey(keys: KeyStore) {
-  return keyHook((request) => authenticated(keys, request));
+  return keyHook((request) => authenticatedAnywhere(keys, request));
 }
 
 export function requireMaster(keys: KeyStore) {
