@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100 --no-maglev
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50 --no-maglev
 // Entry point. Runs the build (dist/, plain JavaScript) when it is there and
 // up to date, else the TypeScript sources directly (Node 24 type stripping).
 // The build saves the type stripper's memory in every thread and is what an
@@ -7,12 +7,13 @@
 // same flags): with 8 MB semi-spaces and V8's own growth policy the old
 // generation grew to ~3x its ~30 MB of live objects before a full GC, for a
 // peak RSS of ~245 MB. --max-semi-space-size=4 (MB) and
-// --heap-growing-percent=100 (the old generation grows to 2x live) bring the
-// peak to ~150 MB. 8 MB semi-spaces would save 3-8% of the CPU per request
-// (two measurements) for ~8 MB more peak RSS: 1.54x the pass-through in
-// compare.sh, past its 1.5x aim. Lower growth trades CPU for memory: 50%
-// saves ~10 MB for ~3% more CPU; at 20% V8 marks nearly all the time and
-// every write pays the marking barrier (+30% CPU). --no-maglev: V8's middle
+// --heap-growing-percent=50 (the old generation grows to 1.5x live) bring the
+// peak to ~143 MB; at 100% (2x live) it was ~158 MB, 1.46-1.53x the
+// pass-through in compare.sh, on its 1.5x aim, for the same CPU per request
+// within noise (99-103 us either way in interleaved runs). 8 MB semi-spaces:
+// ~8 MB more peak RSS and no CPU saving those runs could see. At 20% growth
+// V8 marks nearly all the time and every write pays the marking barrier
+// (+30% CPU). --no-maglev: V8's middle
 // compiler tier, whose code and compile zones cost ~6 MB of peak RSS
 // here for no measurable throughput (TurboFan still optimizes the hot path).
 import { existsSync, readdirSync, statSync } from 'node:fs';
