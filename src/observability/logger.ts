@@ -7,6 +7,7 @@
  * It names exact paths: wildcard paths make every log call walk the object.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { TurnBatchedStream } from './turn-batched-stream.ts';
 
 export type { Logger };
 
@@ -38,7 +39,8 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const destination =
+    options.destination ?? new TurnBatchedStream(pino.destination({ dest: 1, sync: false, minLength: 4096 }));
   return pino(
     {
       level: options.level,
