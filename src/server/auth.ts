@@ -103,25 +103,37 @@ function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey | Promis
     done: (error?: Error) => void,
   ): void {
     const span = request.trace.child('auth');
-    const fail = (error: unknown) => {
-      failAndEnd(span, error);
-      done(error as Error);
-    };
-    const succeed = (key: AuthenticatedKey) => {
-      request.key = key;
-      if (span.recording) traceKey(span, key);
-      done();
-    };
     let key: AuthenticatedKey | Promise<AuthenticatedKey>;
     try {
       key = resolve(request);
     } catch (error) {
-      fail(error);
+      authFailed(span, error, done);
       return;
     }
-    if (key instanceof Promise) key.then(succeed, fail);
-    else succeed(key);
+    // The common case answers in the tick, with no closure; only a database lookup makes them.
+    if (key instanceof Promise) {
+      key.then(
+        (found) => authSucceeded(request, span, found, done),
+        (error: unknown) => authFailed(span, error, done),
+      );
+    } else authSucceeded(request, span, key, done);
   };
+}
+
+function authSucceeded(
+  request: FastifyRequest,
+  span: TraceSpan,
+  key: AuthenticatedKey,
+  done: (error?: Error) => void,
+): void {
+  request.key = key;
+  if (span.recording) traceKey(span, key);
+  done();
+}
+
+function authFailed(span: TraceSpan, error: unknown, done: (error?: Error) => void): void {
+  failAndEnd(span, error);
+  done(error as Error);
 }
 
 /** Which key (its id, never the secret) on the auth span. */
