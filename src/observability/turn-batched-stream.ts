@@ -4,9 +4,10 @@
  * pino's destination (sonic-boom, asynchronous) appends each line to the
  * string it is collecting and measures that string's UTF-8 length on every
  * write: the collected string is a rope of concatenations, so every line made
- * V8 copy up to the last 4 KB again (~4.6 KB allocated per request at c=50,
- * ~4 µs of CPU a request with the garbage it makes). Collected here in an
- * array and joined once a turn, the destination sees one flat string a turn.
+ * V8 flatten (copy) up to the last 4 KB again, ~4.6 KB allocated per request
+ * at c=50. Collected here in an array and joined once a turn, the destination
+ * sees one flat string a turn: 3 µs less CPU a request (100.5 → 97.4 µs,
+ * interleaved rounds; the info line had cost ~8.5 µs against LOG_LEVEL=warn).
  *
  * Order is kept (every line passes here); nothing waits longer than the end of
  * the turn, or `MAX_LINES` lines; `flush`, `flushSync` and the process's exit
