@@ -21,6 +21,11 @@ import { QUEUE_NAMES, type QueueName } from './jobs/job-queue.ts';
 import { createLogger, flushLogger } from './observability/logger.ts';
 import { Gateway } from './server/gateway.ts';
 import {
+  answerFleetCollections,
+  fleetMetricsRenderer,
+  serveFleetMetrics,
+} from './server/http-workers/fleet-metrics.ts';
+import {
   announceListening,
   HttpWorkerSupervisor,
   httpWorkerIndex,
@@ -112,6 +117,8 @@ async function start(configPath: string | undefined, workersArg: string | undefi
 
 /** One of `--workers N`'s processes: a whole gateway on the shared port; the primary prints the banner. */
 async function startHttpWorker(loaded: LoadedConfig): Promise<void> {
+  // The primary may collect the fleet's metrics while this worker still starts.
+  answerFleetCollections();
   const index = httpWorkerIndex() ?? 0;
   // Every line says which worker wrote it: they share one stdout.
   const logger = createLogger({ level: loaded.config.logging.level }).child({
@@ -120,6 +127,9 @@ async function startHttpWorker(loaded: LoadedConfig): Promise<void> {
   });
   // Warm-up requests are once per fleet start: the first slot's worker sends them.
   const gateway = await Gateway.create({ config: loaded.config, logger, warmupRequests: index === 0 });
+  // A scrape lands on any worker: each answers with the whole fleet's metrics.
+  const { metrics } = gateway.context;
+  metrics.renderThrough(fleetMetricsRenderer(metrics.registry));
   stopOnSignals(gateway);
   const address = await gateway.listen();
   announceListening(address, gateway.context.database.description);
@@ -159,6 +169,7 @@ async function startHttpWorkers(loaded: LoadedConfig, workers: number, requested
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  serveFleetMetrics();
   const first = await supervisor.start();
   printBanner(loaded, first.address, first.database, masterKey, [
     `  workers:   ${workers} HTTP worker processes on one port (node:cluster, round robin; pids ${supervisor.pids.join(', ')})`,

@@ -18,6 +18,7 @@ export function registerHealthMetrics(
   new Gauge({
     name: 'switchyard_health_check_status',
     help: 'Each background health check: 0 healthy, 1 degraded, 2 unhealthy (check: database, redis, disk, memory, event_loop, cpu, providers, circuit_breakers, queues, or a custom one)',
+    aggregator: 'max', // under --workers: the worst worker
     labelNames: ['check'],
     registers,
     collect() {
@@ -33,6 +34,7 @@ export function registerHealthMetrics(
   new Gauge({
     name: 'switchyard_provider_up',
     help: 'Each provider: 1 usable (healthy or degraded), 0 unhealthy (its probe failed or every target breaker is open)',
+    aggregator: 'min', // under --workers: down if any worker finds it down
     labelNames: ['provider'],
     registers,
     collect() {
@@ -49,6 +51,7 @@ export function registerHealthMetrics(
     new Gauge({
       name: 'switchyard_redis_connected',
       help: "1 while this instance's Redis connection is ready, else 0 (connecting, reconnecting, closed)",
+      aggregator: 'min', // under --workers: 1 only if every worker is connected
       registers,
       collect() {
         this.set(redis.status === 'ready' ? 1 : 0);

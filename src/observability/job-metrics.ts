@@ -23,6 +23,7 @@ export function registerJobMetrics(registry: Registry, source: QueueCountsSource
   new Gauge({
     name: 'switchyard_queue_depth',
     help: 'Jobs in each queue by status (queued: waiting, active: running)',
+    aggregator: 'max', // every worker reads the same shared queue
     labelNames: ['queue', 'status'],
     registers,
     async collect() {
@@ -37,6 +38,7 @@ export function registerJobMetrics(registry: Registry, source: QueueCountsSource
   new Gauge({
     name: 'switchyard_queue_oldest_job_age_seconds',
     help: 'Age of the oldest job waiting in each queue',
+    aggregator: 'max', // every worker reads the same shared queue
     labelNames: ['queue'],
     registers,
     async collect() {

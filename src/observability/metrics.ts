@@ -188,8 +188,16 @@ export class GatewayMetrics {
     return model !== undefined && this.#knownModels.has(model) ? model : 'other';
   }
 
+  #render: () => Promise<string> = () => this.registry.metrics();
+
+  /** Renders through `render` from now on: an HTTP worker of `--workers N` renders the whole fleet's metrics. */
+  renderThrough(render: () => Promise<string>): void {
+    this.#render = render;
+  }
+
+  /** The Prometheus text a scrape gets. */
   async render(): Promise<string> {
-    return this.registry.metrics();
+    return this.#render();
   }
 }
 

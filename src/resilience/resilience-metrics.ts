@@ -29,6 +29,7 @@ export function createResilienceMetrics(options: ResilienceMetricsOptions): Resi
   new Gauge({
     name: 'switchyard_circuit_breaker_state',
     help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open, 3 isolated by an operator',
+    aggregator: 'max', // shared through Redis: the same on every worker
     labelNames: ['target'],
     registers,
     collect() {

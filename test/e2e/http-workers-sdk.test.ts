@@ -50,6 +50,60 @@ describe('official SDKs against `switchyard start --workers 2`', () => {
     assert.equal(code, 0, `the primary exited ${code}; its stderr ends:\n${gw.stderr().slice(-3000)}`);
   });
 
+  /** One request on a connection of its own (`connection: close`): the primary hands connections to the workers in turn. */
+  async function alone(
+    path: string,
+    init: { method?: string; body?: string } = {},
+  ): Promise<{ status: number; text: string }> {
+    const reply = await request(`${gw.url}${path}`, {
+      method: (init.method ?? 'GET') as 'GET' | 'POST',
+      headers: {
+        authorization: `Bearer ${gw.masterKey}`,
+        'content-type': 'application/json',
+        connection: 'close',
+      },
+      ...(init.body === undefined ? {} : { body: init.body }),
+    });
+    return { status: reply.statusCode, text: await reply.body.text() };
+  }
+
+  /** switchyard_requests_total for answered chat completions, as one scrape reports it. */
+  async function chatCount(): Promise<{ count: number; text: string }> {
+    const { status, text } = await alone('/metrics');
+    assert.equal(status, 200, text);
+    let count = 0;
+    for (const line of text.split('\n')) {
+      if (
+        line.startsWith('switchyard_requests_total{') &&
+        line.includes('route="/v1/chat/completions"') &&
+        line.includes('status="200"')
+      ) {
+        count += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return { count, text };
+  }
+
+  test('every scrape reports the whole fleet, whichever worker takes it: 20 more requests count 20 more', async () => {
+    // Scrapes on connections of their own reach both workers; every one reads the same count.
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) counts.push((await chatCount()).count);
+    assert.equal(new Set(counts).size, 1, `scrapes disagree: ${counts.join(', ')}`);
+    for (let i = 0; i < 20; i++) {
+      const { status } = await alone('/v1/chat/completions', {
+        method: 'POST',
+        body: JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: `count ${i}` }] }),
+      });
+      assert.equal(status, 200);
+    }
+    for (let i = 0; i < 4; i++) {
+      const { count, text } = await chatCount();
+      assert.equal(count, counts[0]! + 20);
+      // Gauges keep their meaning: both workers connected to Redis is 1, not 2.
+      assert.match(text, /^switchyard_redis_connected 1$/m);
+    }
+  });
+
   test('the banner says two HTTP worker processes', () => {
     assert.match(
       gw.stderr(),
