@@ -217,19 +217,9 @@ function readParams(
         else report.notTranslated(at, 'expected a mapping of header names to values');
         break;
       case 'input_cost_per_token':
-      case 'output_cost_per_token': {
-        const n = numberValue(value);
-        if (n === undefined || n < 0) report.notTranslated(at, 'expected a price per token');
-        else {
-          deployment.target[key === 'input_cost_per_token' ? 'input_per_mtok' : 'output_per_mtok'] =
-            roundPrice(n);
-          report.translated(
-            at,
-            `target ${key === 'input_cost_per_token' ? 'input' : 'output'}_per_mtok (× 1,000,000)`,
-          );
-        }
+      case 'output_cost_per_token':
+        readTokenPrice(key, value, deployment.target, at, report);
         break;
-      }
       default:
         if (REQUEST_DEFAULTS.has(key)) {
           report.notTranslated(at, 'a request default: Switchyard sends what the client sends');
@@ -331,18 +321,9 @@ function readModelInfo(
         break;
       }
       case 'input_cost_per_token':
-      case 'output_cost_per_token': {
-        const n = numberValue(value);
-        if (n === undefined || n < 0) report.notTranslated(at, 'expected a price per token');
-        else {
-          target[key === 'input_cost_per_token' ? 'input_per_mtok' : 'output_per_mtok'] = roundPrice(n);
-          report.translated(
-            at,
-            `target ${key === 'input_cost_per_token' ? 'input' : 'output'}_per_mtok (× 1,000,000)`,
-          );
-        }
+      case 'output_cost_per_token':
+        readTokenPrice(key, value, target, at, report);
         break;
-      }
       case 'base_model':
         break; // readBaseModel
       case 'id':
@@ -412,6 +393,27 @@ function positiveInteger(value: unknown): number | undefined {
 }
 
 /** USD per token → per million, without float noise (0.0000025 × 1e6 = 2.4999999999999996). */
+/**
+ * `input_cost_per_token` / `output_cost_per_token` (USD a token, in
+ * litellm_params or model_info) → the target's price per million tokens.
+ */
+function readTokenPrice(
+  key: 'input_cost_per_token' | 'output_cost_per_token',
+  value: unknown,
+  target: Record<string, unknown>,
+  at: string,
+  report: ImportReport,
+): void {
+  const n = numberValue(value);
+  if (n === undefined || n < 0) {
+    report.notTranslated(at, 'expected a price per token');
+    return;
+  }
+  const side = key === 'input_cost_per_token' ? 'input' : 'output';
+  target[`${side}_per_mtok`] = roundPrice(n);
+  report.translated(at, `target ${side}_per_mtok (× 1,000,000)`);
+}
+
 function roundPrice(perToken: number): number {
   return Number((perToken * 1_000_000).toPrecision(12));
 }
