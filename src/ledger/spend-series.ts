@@ -5,8 +5,9 @@
  * series), and the top spenders of a range. Read from a replica when there
  * is one, as the usage API is.
  */
-import { type RawBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../store/sql.ts';
+import { ledgerGroupExpression } from './usage-report.ts';
 
 export const SPEND_GROUPS = ['model', 'key', 'team'] as const;
 export type SpendGroup = (typeof SPEND_GROUPS)[number];
@@ -38,23 +39,12 @@ export interface TopSpender {
   tokens: number;
 }
 
-function groupExpression(groupBy: SpendGroup): RawBuilder<string> {
-  switch (groupBy) {
-    case 'model':
-      return sql<string>`usage_ledger.model_requested`;
-    case 'key':
-      return sql<string>`coalesce(usage_ledger.key_id, 'master')`;
-    case 'team':
-      return sql<string>`coalesce(virtual_keys.team_id, 'none')`;
-  }
-}
-
 /** Groups by spend over [fromMs, toMs), biggest first. */
 export async function topSpenders(
   database: Database,
   query: { groupBy: SpendGroup; fromMs: number; toMs: number; limit: number },
 ): Promise<TopSpender[]> {
-  const group = groupExpression(query.groupBy);
+  const group = ledgerGroupExpression(database, query.groupBy);
   const cost = sql<string | number | null>`sum(usage_ledger.cost_micros)`;
   const rows = await database.read((db) =>
     db
@@ -94,7 +84,7 @@ export async function spendSeries(database: Database, query: SpendSeriesQuery): 
   const leaders = await topSpenders(database, { ...query, limit: query.top });
   const named = new Set(leaders.filter((l) => l.cost_micros > 0).map((l) => l.group));
 
-  const group = groupExpression(query.groupBy);
+  const group = ledgerGroupExpression(database, query.groupBy);
   // Integer division on both dialects: bigint / integer in PostgreSQL, integer / integer in SQLite.
   // Literals, not parameters: a bound number may arrive as a float (SQLite) or untyped (PostgreSQL).
   const bucket = sql<

@@ -35,8 +35,12 @@ export interface UsageGroupRow {
   unpriced_attempts: number;
 }
 
-/** The SQL expression a group is named by; the master key's rows (no key id) are `master`. */
-function groupExpression(database: Database, groupBy: UsageGroup): RawBuilder<string> {
+/**
+ * The SQL expression a group is named by; the master key's rows (no key id)
+ * are `master`, keys in no team `none`. The dashboard's spend series
+ * (spend-series.ts) names its groups with it too, so the two agree.
+ */
+export function ledgerGroupExpression(database: Database, groupBy: UsageGroup): RawBuilder<string> {
   switch (groupBy) {
     case 'key':
       return sql<string>`coalesce(usage_ledger.key_id, 'master')`;
@@ -54,7 +58,7 @@ function groupExpression(database: Database, groupBy: UsageGroup): RawBuilder<st
 }
 
 export async function usageReport(database: Database, query: UsageQuery): Promise<UsageGroupRow[]> {
-  const group = groupExpression(database, query.groupBy);
+  const group = ledgerGroupExpression(database, query.groupBy);
   const sum = (column: string): RawBuilder<string | number | null> =>
     sql`sum(${sql.ref(`usage_ledger.${column}`)})`;
   const rows = await database.read((db) => {
