@@ -32,7 +32,7 @@ export class TurnBatchedStream implements DestinationStream {
   #scheduled = false;
   readonly #endOfTurn = (): void => {
     this.#scheduled = false;
-    this.#handOver();
+    this.handOver();
   };
 
   constructor(target: LineDestination) {
@@ -42,7 +42,7 @@ export class TurnBatchedStream implements DestinationStream {
 
   write(line: string): boolean {
     this.#lines.push(line);
-    if (this.#lines.length >= MAX_LINES) this.#handOver();
+    if (this.#lines.length >= MAX_LINES) this.handOver();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#endOfTurn);
@@ -51,27 +51,23 @@ export class TurnBatchedStream implements DestinationStream {
   }
 
   flush(callback: (error?: Error) => void): void {
-    this.#handOver();
+    this.handOver();
     if (this.#target.flush) this.#target.flush(callback);
     else callback();
   }
 
   flushSync(): void {
-    this.#handOver();
+    this.handOver();
     this.#target.flushSync?.();
   }
 
   end(): void {
-    this.#handOver();
+    this.handOver();
     this.#target.end?.();
   }
 
   /** Hands the pending lines to the destination now. */
   handOver(): void {
-    this.#handOver();
-  }
-
-  #handOver(): void {
     const lines = this.#lines;
     if (lines.length === 0) return;
     this.#lines = [];
