@@ -14,7 +14,11 @@
 import { createRequire } from 'node:module';
 import type { Dispatcher, Pool as PoolType } from 'undici';
 import { GatewayError } from '../core/errors.ts';
+import { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper } from './transport-error.ts';
 import type { AttemptContext, ProbeOptions } from './types.ts';
+import { type EventReader, openEventStream } from './upstream-event-stream.ts';
+
+export { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper };
 
 // Only the connection pool and its request API, not undici's index: that also
 // loads fetch, the WebSocket and cache layers and the mock agent, ~3 MB of heap
@@ -44,9 +48,6 @@ export interface UpstreamRequest {
   body?: string;
   ctx: AttemptContext;
 }
-
-/** Caps what we buffer from a non-streaming upstream body. */
-export const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
 
 export class UpstreamClient {
   readonly #origin: string;
@@ -98,6 +99,33 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse> {
     const res = await this.request({ method: 'POST', path, headers, body: JSON.stringify(body), ctx });
     return expectOk(res, ctx.signal, mapError);
+  }
+
+  /**
+   * POSTs a JSON body that asks for an event stream, read push-style into
+   * `reader`'s items (upstream-event-stream.ts): resolves once the upstream
+   * answered with a 2xx event stream, else rejects with the mapped error.
+   */
+  postEventStream<T>(
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    ctx: AttemptContext,
+    reader: EventReader<T>,
+    mapError: UpstreamErrorMapper,
+  ): Promise<AsyncIterableIterator<T>> {
+    const trace = ctx.traceHeaders;
+    return openEventStream(
+      this.#pool(ctx.timeouts.connectMs),
+      {
+        path: this.#basePath + path,
+        headers: trace === undefined ? headers : { ...headers, ...trace },
+        body: JSON.stringify(body),
+        ctx,
+      },
+      reader,
+      mapError,
+    );
   }
 
   #pool(connectMs: number): Pool {
@@ -184,46 +212,6 @@ function expire(controller: AbortController): void {
   controller.abort(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded'));
 }
 
-/**
- * Network-level failures → GatewayError. A client abort is not an upstream
- * failure: it is rethrown as the signal's reason so callers can tell it apart;
- * neither is an error without a transport code, which is passed on unchanged.
- */
-export function mapTransportError(error: unknown, clientSignal: AbortSignal): unknown {
-  if (clientSignal.aborted) return clientSignal.reason;
-  if (GatewayError.is(error)) return error;
-  const code = (error as { code?: string } | null)?.code;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (GatewayError.is(cause)) return cause;
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return new GatewayError('upstream_timeout', 'Upstream connect timeout', { cause: error });
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return new GatewayError('upstream_timeout', 'Upstream first-byte timeout', { cause: error });
-    case 'UND_ERR_BODY_TIMEOUT':
-      return new GatewayError('upstream_timeout', 'Upstream stopped sending (idle timeout)', {
-        cause: error,
-      });
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return new GatewayError('upstream_connect_failed', 'Could not connect to the upstream', {
-        cause: error,
-      });
-    case 'UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE':
-      return new GatewayError('upstream_bad_response', 'Upstream response too large', { cause: error });
-    default:
-      // undici and socket errors carry a string code. Anything else (a TypeError
-      // in our own parsing, a stack overflow) is the gateway's failure, not the
-      // upstream's: it is passed on for dispatch to treat as such.
-      return typeof code === 'string'
-        ? new GatewayError('upstream_error', 'Upstream connection failed', { cause: error })
-        : error;
-  }
-}
-
 /** The provider's headers plus our request id, so an upstream's logs can be matched with ours. */
 export function withRequestId(headers: Record<string, string>, ctx: AttemptContext): Record<string, string> {
   return { ...headers, 'x-request-id': ctx.requestId };
@@ -259,13 +247,6 @@ export async function readJson(res: UpstreamResponse, clientSignal: AbortSignal)
     throw new GatewayError('upstream_bad_response', 'Upstream returned a body that is not valid JSON');
   }
 }
-
-/** Turns an upstream's non-2xx answer (status, headers, body text) into the adapter's GatewayError. */
-export type UpstreamErrorMapper = (
-  status: number,
-  headers: Record<string, string | string[] | undefined>,
-  bodyText: string,
-) => GatewayError;
 
 /** Passes a 2xx response on; anything else is read (bounded) and thrown as the adapter maps it. */
 async function expectOk(

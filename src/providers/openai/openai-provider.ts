@@ -14,9 +14,7 @@ import type {
   EmbeddingResponse,
 } from '../../core/types.ts';
 import {
-  expectEventStream,
   readJson,
-  readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
   type UpstreamResponse,
@@ -25,7 +23,7 @@ import {
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapOpenAIError } from './openai-error.ts';
-import { fromOpenAIStream } from './openai-stream.ts';
+import { OpenAIChunkReader } from './openai-stream.ts';
 
 export interface OpenAIProviderOptions {
   name: string;
@@ -89,9 +87,14 @@ export class OpenAIProvider implements ProviderAdapter {
       stream: true,
       stream_options: { ...request.stream_options, include_usage: true },
     };
-    const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
-    await expectEventStream(res, ctx.signal, this.#mapError);
-    return readUpstream(res, ctx.signal, (bytes) => fromOpenAIStream(bytes, this.#redact));
+    return this.#client.postEventStream(
+      this.#pathFor('chat/completions', request.model),
+      withRequestId(this.#headers, ctx),
+      body,
+      ctx,
+      new OpenAIChunkReader(this.#redact),
+      this.#mapError,
+    );
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {

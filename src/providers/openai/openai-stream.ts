@@ -1,50 +1,48 @@
 /**
- * OpenAI SSE bytes → canonical chunks. The canonical format *is* OpenAI's, so
- * this only frames, validates and detects errors; chunks are yielded as they
- * arrive. The adapter reads the upstream body through it (../http.ts `readUpstream`).
+ * OpenAI SSE events → canonical chunks. The canonical format *is* OpenAI's, so
+ * this only validates and detects errors; the adapter reads the upstream body
+ * through it push-style (../upstream-event-stream.ts).
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
 import { attachWireText } from '../../core/wire-text.ts';
-import { type SseEvent, SseParser } from '../sse.ts';
+import type { SseEvent } from '../sse.ts';
+import { type EventReader, readEventItems } from '../upstream-event-stream.ts';
 
-export async function* fromOpenAIStream(
-  body: AsyncIterable<Uint8Array>,
-  redact: (text: string) => string,
-): AsyncGenerator<ChatCompletionChunk> {
-  const state = { finished: false, sawDone: false };
-  // The parser is fed here rather than through `sseEvents`: one generator per
-  // stream instead of two stacked ones, which every chunk would pass through.
-  const parser = new SseParser();
-  for await (const bytes of body) {
-    for (const event of parser.push(bytes)) {
-      const chunk = nextChunk(event, state, redact);
-      if (chunk !== undefined) yield chunk;
+/** Reads an OpenAI event stream: one chunk per event, `[DONE]` noted, errors thrown. */
+export class OpenAIChunkReader implements EventReader<ChatCompletionChunk> {
+  readonly #redact: (text: string) => string;
+  #finished = false;
+  #sawDone = false;
+
+  constructor(redact: (text: string) => string) {
+    this.#redact = redact;
+  }
+
+  read(event: SseEvent, out: ChatCompletionChunk[]): void {
+    const chunk = parseEvent(event.data, this.#redact);
+    if (chunk === 'done') {
+      this.#sawDone = true;
+      return;
     }
+    if (chunk === undefined || this.#sawDone) return;
+    if (chunk.choices.some((c) => c.finish_reason)) this.#finished = true;
+    out.push(chunk);
   }
-  for (const event of parser.end()) {
-    const chunk = nextChunk(event, state, redact);
-    if (chunk !== undefined) yield chunk;
-  }
-  if (!state.sawDone && !state.finished) {
-    throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+
+  end(): void {
+    if (!this.#sawDone && !this.#finished) {
+      throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+    }
   }
 }
 
-/** The chunk an event carries, if any; notes `[DONE]` and a finish reason on the way. */
-function nextChunk(
-  event: SseEvent,
-  state: { finished: boolean; sawDone: boolean },
+/** Bytes (split anywhere) → canonical chunks, as the adapter reads them from the upstream. */
+export function fromOpenAIStream(
+  body: AsyncIterable<Uint8Array>,
   redact: (text: string) => string,
-): ChatCompletionChunk | undefined {
-  const chunk = parseEvent(event.data, redact);
-  if (chunk === 'done') {
-    state.sawDone = true;
-    return undefined;
-  }
-  if (chunk === undefined || state.sawDone) return undefined;
-  if (chunk.choices.some((c) => c.finish_reason)) state.finished = true;
-  return chunk;
+): AsyncGenerator<ChatCompletionChunk> {
+  return readEventItems(body, new OpenAIChunkReader(redact));
 }
 
 function parseEvent(

@@ -1,0 +1,221 @@
+/**
+ * The push-style upstream event stream (src/providers/upstream-event-stream.ts)
+ * against a real HTTP server on loopback: items and the end, a failure after
+ * the items before it, error answers mapped, the deadline and the attempt's
+ * signal, a reader that stops early releasing the connection, and a reader
+ * that does not read holding the upstream back (backpressure).
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { GatewayError } from '../../src/core/errors.ts';
+import { UpstreamClient } from '../../src/providers/http.ts';
+import type { SseEvent } from '../../src/providers/sse.ts';
+import type { AttemptContext } from '../../src/providers/types.ts';
+import type { EventReader } from '../../src/providers/upstream-event-stream.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Data events as strings; `[END]` completes the stream, an `error` event fails it. */
+class TextReader implements EventReader<string> {
+  complete = false;
+  read(event: SseEvent, out: string[]): void {
+    if (event.event === 'error') throw new GatewayError('upstream_error', `upstream said: ${event.data}`);
+    if (event.data === '[END]') this.complete = true;
+    else out.push(event.data);
+  }
+  end(): void {
+    if (!this.complete)
+      throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+  }
+}
+
+function context(signal = new AbortController().signal, totalMs = 10_000): AttemptContext {
+  return {
+    signal,
+    requestId: 'req-1',
+    timeouts: { connectMs: 2_000, firstByteMs: 5_000, idleMs: 5_000, totalMs },
+  };
+}
+
+const mapError = (status: number, _headers: unknown, text: string) =>
+  new GatewayError('upstream_error', `status ${status}: ${text}`);
+
+function sse(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+}
+
+describe('upstream event stream', () => {
+  let server: Server;
+  let client: UpstreamClient;
+  let handler: Handler = () => undefined;
+  const closed: Promise<void>[] = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      closed.push(once(res, 'close').then(() => undefined));
+      req.resume();
+      req.on('end', () => handler(req, res));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    client = new UpstreamClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+  });
+
+  after(async () => {
+    await client.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const open = (ctx = context(), reader = new TextReader()) =>
+    client.postEventStream(
+      '/stream',
+      { 'content-type': 'application/json' },
+      { stream: true },
+      ctx,
+      reader,
+      mapError,
+    );
+
+  async function collect(stream: AsyncIterable<string>): Promise<{ items: string[]; error?: unknown }> {
+    const items: string[] = [];
+    try {
+      for await (const item of stream) items.push(item);
+    } catch (error) {
+      return { items, error };
+    }
+    return { items };
+  }
+
+  test('items arrive in order, events split anywhere, then the end', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: one\n\ndata: tw');
+      setImmediate(() => res.end('o\n\ndata: three\r\n\r\ndata: [END]\n\n'));
+    };
+    const { items, error } = await collect(await open());
+    assert.equal(error, undefined);
+    assert.deepEqual(items, ['one', 'two', 'three']);
+  });
+
+  test('a failure mid-stream comes after the items before it, in the same chunk too', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: a\n\n');
+      setImmediate(() => res.end('data: b\n\nevent: error\ndata: overloaded\n\ndata: never\n\n'));
+    };
+    const { items, error } = await collect(await open());
+    assert.deepEqual(items, ['a', 'b']);
+    assert.ok(GatewayError.is(error));
+    assert.equal(error.message, 'upstream said: overloaded');
+  });
+
+  test('a stream cut before completion is reported after its items', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      res.end('data: a\n\n');
+    };
+    const { items, error } = await collect(await open());
+    assert.deepEqual(items, ['a']);
+    assert.ok(GatewayError.is(error));
+    assert.equal(error.code, 'upstream_bad_response');
+  });
+
+  test('an error answer is read and mapped; a 200 that is not an event stream maps as 502', async () => {
+    handler = (_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json' });
+      res.end('{"error":"slow down"}');
+    };
+    await assert.rejects(open(), { message: 'status 429: {"error":"slow down"}' });
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"error":"not a stream"}');
+    };
+    await assert.rejects(open(), { message: 'status 502: {"error":"not a stream"}' });
+  });
+
+  test('the total deadline fails a stream that stalls, after what it sent', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: a\n\n');
+    };
+    const { items, error } = await collect(await open(context(undefined, 300)));
+    assert.deepEqual(items, ['a']);
+    assert.ok(GatewayError.is(error));
+    assert.equal(error.code, 'upstream_timeout');
+  });
+
+  test("the attempt's signal aborts: before the answer, and mid-stream as the signal's reason", async () => {
+    const reason = new Error('client went away');
+    const early = new AbortController();
+    handler = () => early.abort(reason);
+    await assert.rejects(open(context(early.signal)), (error) => error === reason);
+
+    const late = new AbortController();
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: a\n\n');
+    };
+    const stream = await open(context(late.signal));
+    assert.deepEqual(await stream.next(), { value: 'a', done: false });
+    const waiting = stream.next();
+    late.abort(reason);
+    await assert.rejects(waiting, (error) => error === reason);
+  });
+
+  test('a reader that stops early releases the upstream connection', async () => {
+    closed.length = 0;
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: a\n\ndata: b\n\n');
+    };
+    const stream = await open();
+    assert.deepEqual(await stream.next(), { value: 'a', done: false });
+    assert.deepEqual(await stream.return!(), { value: undefined, done: true });
+    // The server sees its response closed under it: the socket was released, not left streaming.
+    await closed[0];
+    assert.deepEqual(await stream.next(), { value: undefined, done: true });
+  });
+
+  test('a reader slower than its upstream holds the upstream back', async () => {
+    const frame = `data: ${'x'.repeat(1000)}\n\n`;
+    const frames = 10_000;
+    handler = (_req, res) => {
+      sse(res);
+      // As fast as the connection takes it: 10 MB, far more than any socket buffers.
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < frames) {
+          sent++;
+          if (!res.write(frame)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end('data: [END]\n\n');
+      };
+      pump();
+    };
+    // Notes the most items ever waiting for the reader.
+    const reader = new (class extends TextReader {
+      mostQueued = 0;
+      override read(event: SseEvent, out: string[]): void {
+        super.read(event, out);
+        this.mostQueued = Math.max(this.mostQueued, out.length);
+      }
+    })();
+    let count = 0;
+    // One item a turn of the event loop, while a turn reads up to 64 KB (~64 frames) of the socket:
+    // unpaused, the queue would grow by thousands.
+    for await (const item of await open(context(), reader)) {
+      assert.equal(item.length, 1000);
+      count++;
+      await new Promise(setImmediate);
+    }
+    assert.equal(count, frames);
+    assert.ok(reader.mostQueued <= 64 + 128, `${reader.mostQueued} items were queued at once`);
+  });
+});
