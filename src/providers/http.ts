@@ -16,7 +16,9 @@ import type { Dispatcher, Pool as PoolType } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper } from './transport-error.ts';
 import type { AttemptContext, ProbeOptions } from './types.ts';
+import type { UpstreamPost } from './upstream-call.ts';
 import { type EventReader, openEventStream } from './upstream-event-stream.ts';
+import { type JsonAnswerValue, postForJson } from './upstream-json-answer.ts';
 
 export { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper };
 
@@ -114,18 +116,37 @@ export class UpstreamClient {
     reader: EventReader<T>,
     mapError: UpstreamErrorMapper,
   ): Promise<AsyncIterableIterator<T>> {
-    const trace = ctx.traceHeaders;
     return openEventStream(
       this.#pool(ctx.timeouts.connectMs),
-      {
-        path: this.#basePath + path,
-        headers: trace === undefined ? headers : { ...headers, ...trace },
-        body: JSON.stringify(body),
-        ctx,
-      },
+      this.#post(path, headers, body, ctx),
       reader,
       mapError,
     );
+  }
+
+  /**
+   * POSTs a JSON body and reads the whole JSON answer push-style
+   * (upstream-json-answer.ts): resolves with the parsed 2xx body and its headers, else
+   * rejects with the mapped error (or a bad response for a body that is not JSON).
+   */
+  postForJson(
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    ctx: AttemptContext,
+    mapError: UpstreamErrorMapper,
+  ): Promise<JsonAnswerValue> {
+    return postForJson(this.#pool(ctx.timeouts.connectMs), this.#post(path, headers, body, ctx), mapError);
+  }
+
+  #post(path: string, headers: Record<string, string>, body: unknown, ctx: AttemptContext): UpstreamPost {
+    const trace = ctx.traceHeaders;
+    return {
+      path: this.#basePath + path,
+      headers: trace === undefined ? headers : { ...headers, ...trace },
+      body: JSON.stringify(body),
+      ctx,
+    };
   }
 
   #pool(connectMs: number): Pool {
@@ -236,16 +257,6 @@ export async function readText(res: UpstreamResponse, clientSignal: AbortSignal)
     res.done();
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Reads and parses a JSON body; a body that is not JSON is a bad upstream response. */
-export async function readJson(res: UpstreamResponse, clientSignal: AbortSignal): Promise<unknown> {
-  const text = await readText(res, clientSignal);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new GatewayError('upstream_bad_response', 'Upstream returned a body that is not valid JSON');
-  }
 }
 
 /** Passes a 2xx response on; anything else is read (bounded) and thrown as the adapter maps it. */

@@ -1,9 +1,11 @@
 /**
- * The push-style upstream event stream (src/providers/upstream-event-stream.ts)
- * against a real HTTP server on loopback: items and the end, a failure after
- * the items before it, error answers mapped, the deadline and the attempt's
- * signal, a reader that stops early releasing the connection, and a reader
- * that does not read holding the upstream back (backpressure).
+ * The push-style upstream calls (src/providers/upstream-call.ts) against a
+ * real HTTP server on loopback. The event stream: items and the end, a
+ * failure after the items before it, error answers mapped, the deadline and
+ * the attempt's signal, a reader that stops early releasing the connection,
+ * and a slow reader holding the upstream back (backpressure). The JSON
+ * answer: parsed with its headers, error answers mapped, a body that is not
+ * JSON, the deadline.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -217,5 +219,39 @@ describe('upstream event stream', () => {
     }
     assert.equal(count, frames);
     assert.ok(reader.mostQueued <= 64 + 128, `${reader.mostQueued} items were queued at once`);
+  });
+
+  describe('a JSON answer', () => {
+    const post = (ctx = context()) =>
+      client.postForJson('/json', { 'content-type': 'application/json' }, { q: 1 }, ctx, mapError);
+
+    test('is parsed, in pieces too, with its headers', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' });
+        res.write('{"answer":');
+        setImmediate(() => res.end('[1,2,3]}'));
+      };
+      const { value, headers } = await post();
+      assert.deepEqual(value, { answer: [1, 2, 3] });
+      assert.equal(headers['x-upstream'], 'yes');
+    });
+
+    test('an error answer is mapped by the adapter; a 2xx that is not JSON is a bad response', async () => {
+      handler = (_req, res) => {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{"error":"busy"}');
+      };
+      await assert.rejects(post(), { message: 'status 503: {"error":"busy"}' });
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('<html>');
+      };
+      await assert.rejects(post(), { code: 'upstream_bad_response' });
+    });
+
+    test('the total deadline fails an answer that never comes', async () => {
+      handler = () => undefined;
+      await assert.rejects(post(context(undefined, 200)), { code: 'upstream_timeout' });
+    });
   });
 });

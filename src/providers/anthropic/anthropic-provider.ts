@@ -23,7 +23,6 @@ import type {
 } from '../../core/types.ts';
 import {
   expectEventStream,
-  readJson,
   readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
@@ -31,6 +30,7 @@ import {
 } from '../http.ts';
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
+import type { JsonAnswerValue } from '../upstream-json-answer.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
@@ -125,12 +125,12 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
   async messages(body: JsonObject, ctx: AttemptContext): Promise<JsonObject> {
     // A passthrough body goes as the client wrote it: `stream` is only overridden when it asks for SSE.
-    const res = await this.#post(body['stream'] === true ? { ...body, stream: false } : body, ctx);
-    const value = (await readJson(res, ctx.signal)) as AnthropicMessage | { type?: unknown };
+    const answer = await this.#postForJson(body['stream'] === true ? { ...body, stream: false } : body, ctx);
+    const value = answer.value as AnthropicMessage | { type?: unknown };
     if (!value || typeof value !== 'object' || value.type !== 'message') {
       if (value && typeof value === 'object' && value.type === 'error') {
         // A 200 carrying an error body (some proxies do this): still an upstream failure.
-        throw this.#mapError(502, res.headers, JSON.stringify(value));
+        throw this.#mapError(502, answer.headers, JSON.stringify(value));
       }
       throw new GatewayError('upstream_bad_response', 'Upstream response is not an Anthropic message');
     }
@@ -144,8 +144,8 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
   }
 
   async countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject> {
-    const res = await this.#post(body, ctx, '/v1/messages/count_tokens');
-    const value = (await readJson(res, ctx.signal)) as JsonObject | null;
+    const value = (await this.#postForJson(body, ctx, '/v1/messages/count_tokens'))
+      .value as JsonObject | null;
     const tokens = value?.['input_tokens'];
     if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) {
       throw new GatewayError('upstream_bad_response', 'Upstream token count has no input_tokens');
@@ -183,6 +183,10 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
 
   #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
     return this.#client.postJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
+  }
+
+  #postForJson(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<JsonAnswerValue> {
+    return this.#client.postForJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
   }
 }
 

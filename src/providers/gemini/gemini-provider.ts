@@ -23,7 +23,6 @@ import {
 } from '../../core/types.ts';
 import {
   expectEventStream,
-  readJson,
   readUpstream,
   UpstreamClient,
   type UpstreamErrorMapper,
@@ -81,8 +80,11 @@ export class GeminiProvider implements ProviderAdapter {
 
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
     const body = toGeminiRequest(request);
-    const res = await this.#post(`${modelPath(request.model)}:generateContent`, body, ctx);
-    const value = (await readJson(res, ctx.signal)) as GeminiResponse;
+    const value = (await this.#postForJson(
+      `${modelPath(request.model)}:generateContent`,
+      body,
+      ctx,
+    )) as GeminiResponse;
     if (!value || typeof value !== 'object' || Array.isArray(value)) {
       throw new GatewayError('upstream_bad_response', 'Upstream response is not an object');
     }
@@ -105,8 +107,11 @@ export class GeminiProvider implements ProviderAdapter {
     let vectors: number[][];
     if (typeof request.input === 'string') {
       const body: GeminiEmbedRequest = { content: { parts: [{ text: inputs[0]! }] }, ...dimensions };
-      const res = await this.#post(`${modelPath(request.model)}:embedContent`, body, ctx);
-      const value = (await readJson(res, ctx.signal)) as GeminiEmbedResponse;
+      const value = (await this.#postForJson(
+        `${modelPath(request.model)}:embedContent`,
+        body,
+        ctx,
+      )) as GeminiEmbedResponse;
       vectors = [checkVector(value?.embedding?.values)];
     } else {
       const model = `models/${request.model}`;
@@ -115,8 +120,11 @@ export class GeminiProvider implements ProviderAdapter {
           (text): GeminiEmbedRequest => ({ model, content: { parts: [{ text }] }, ...dimensions }),
         ),
       };
-      const res = await this.#post(`${modelPath(request.model)}:batchEmbedContents`, body, ctx);
-      const value = (await readJson(res, ctx.signal)) as GeminiBatchEmbedResponse;
+      const value = (await this.#postForJson(
+        `${modelPath(request.model)}:batchEmbedContents`,
+        body,
+        ctx,
+      )) as GeminiBatchEmbedResponse;
       const embeddings = Array.isArray(value?.embeddings) ? value.embeddings : [];
       if (embeddings.length !== inputs.length) {
         throw new GatewayError('upstream_bad_response', 'Upstream returned a different number of embeddings');
@@ -155,6 +163,12 @@ export class GeminiProvider implements ProviderAdapter {
 
   #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
     return this.#client.postJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError);
+  }
+
+  async #postForJson(path: string, body: unknown, ctx: AttemptContext): Promise<unknown> {
+    return (
+      await this.#client.postForJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError)
+    ).value;
   }
 }
 

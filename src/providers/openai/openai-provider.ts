@@ -13,13 +13,7 @@ import type {
   EmbeddingRequest,
   EmbeddingResponse,
 } from '../../core/types.ts';
-import {
-  readJson,
-  UpstreamClient,
-  type UpstreamErrorMapper,
-  type UpstreamResponse,
-  withRequestId,
-} from '../http.ts';
+import { UpstreamClient, type UpstreamErrorMapper, withRequestId } from '../http.ts';
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapOpenAIError } from './openai-error.ts';
@@ -70,8 +64,11 @@ export class OpenAIProvider implements ProviderAdapter {
   async chat(request: ChatRequest, ctx: AttemptContext): Promise<ChatCompletion> {
     const body = { ...request, stream: false };
     delete body.stream_options;
-    const res = await this.#post(this.#pathFor('chat/completions', request.model), body, ctx);
-    const value = (await readJson(res, ctx.signal)) as ChatCompletion;
+    const value = (await this.#postForJson(
+      this.#pathFor('chat/completions', request.model),
+      body,
+      ctx,
+    )) as ChatCompletion;
     if (!value || typeof value !== 'object' || !Array.isArray(value.choices)) {
       if (value && typeof value === 'object' && 'error' in value) {
         throw this.#mapError(502, {}, JSON.stringify(value));
@@ -98,8 +95,11 @@ export class OpenAIProvider implements ProviderAdapter {
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {
-    const res = await this.#post(this.#pathFor('embeddings', request.model), request, ctx);
-    const value = (await readJson(res, ctx.signal)) as EmbeddingResponse;
+    const value = (await this.#postForJson(
+      this.#pathFor('embeddings', request.model),
+      request,
+      ctx,
+    )) as EmbeddingResponse;
     if (!value || typeof value !== 'object' || !Array.isArray(value.data)) {
       throw new GatewayError('upstream_bad_response', 'Upstream embeddings response has no data');
     }
@@ -122,7 +122,9 @@ export class OpenAIProvider implements ProviderAdapter {
     await this.#client.close();
   }
 
-  #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
-    return this.#client.postJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError);
+  async #postForJson(path: string, body: unknown, ctx: AttemptContext): Promise<unknown> {
+    return (
+      await this.#client.postForJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError)
+    ).value;
   }
 }

@@ -1,0 +1,168 @@
+/**
+ * One upstream POST, read push-style: undici's HTTP parser calls this
+ * handler with the answer's headers and each body chunk, and the subclass
+ * consumes them in the same call (a whole JSON body: upstream-json-answer.ts;
+ * an event stream: upstream-event-stream.ts).
+ *
+ * Why not undici's `request()`: its answer is a Readable body that callers
+ * read through Node's async iterator (an async generator), each chunk
+ * costing promises, iterator results and ticks on every layer it passes;
+ * for a relayed 24-chunk stream about a third of what it allocated. Here a
+ * chunk costs what is done with it.
+ *
+ * What every call shares lives here: the attempt's signal and the total
+ * deadline abort it (undici's `headersTimeout`/`bodyTimeout` bound the first
+ * byte and the gaps); an error answer (non-2xx, or whatever the subclass
+ * refuses) is read, bounded, and thrown as the adapter maps it; transport
+ * errors are mapped (a client abort stays one). Redirects are not followed
+ * (a dispatch never follows them): a 3xx is an error answer.
+ */
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../core/errors.ts';
+import { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper } from './transport-error.ts';
+import type { AttemptContext } from './types.ts';
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+const parseHeaders = (createRequire(import.meta.url)('undici/lib/core/util.js') as UndiciUtil).parseHeaders;
+interface UndiciUtil {
+  parseHeaders(raw: Buffer[]): ResponseHeaders;
+}
+
+export interface UpstreamPost {
+  /** Path and query on the upstream's origin. */
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  ctx: AttemptContext;
+}
+
+/** Sends `post` through `dispatcher` with `handler` reading the answer. */
+export function dispatchPost(dispatcher: Dispatcher, post: UpstreamPost, handler: UpstreamCall): void {
+  dispatcher.dispatch(
+    {
+      method: 'POST',
+      path: post.path,
+      headers: post.headers,
+      body: post.body,
+      headersTimeout: post.ctx.timeouts.firstByteMs,
+      bodyTimeout: post.ctx.timeouts.idleMs,
+    },
+    handler as unknown as Dispatcher.DispatchHandler,
+  );
+}
+
+/** An error answer being read: its status as mapped, its headers and its body so far. */
+interface Refusal {
+  status: number;
+  headers: ResponseHeaders;
+  chunks: Buffer[];
+  size: number;
+}
+
+export abstract class UpstreamCall {
+  protected readonly signal: AbortSignal;
+  readonly #mapError: UpstreamErrorMapper;
+  readonly #timer: NodeJS.Timeout;
+  /** undici's abort for this request, once it is on a connection. */
+  #abort: ((reason: Error) => void) | undefined;
+  /** Why the call was aborted before it reached a connection. */
+  #abortReason: Error | undefined;
+  /** Resumes a parser paused by `onData` returning false. */
+  protected resume: (() => void) | undefined;
+  #refusal: Refusal | undefined;
+  /** Ended, failed or released: nothing more is read. */
+  protected over = false;
+
+  protected constructor(ctx: AttemptContext, mapError: UpstreamErrorMapper) {
+    ctx.signal.throwIfAborted();
+    this.signal = ctx.signal;
+    this.#mapError = mapError;
+    ctx.signal.addEventListener('abort', this);
+    this.#timer = setTimeout(expire, ctx.timeouts.totalMs, this);
+  }
+
+  /** The status to read the answer as an error with, or undefined to accept it. */
+  protected abstract refusalStatus(statusCode: number, headers: ResponseHeaders): number | undefined;
+  /** An accepted answer's headers arrived. */
+  protected abstract accepted(headers: ResponseHeaders): void;
+  /** A chunk of an accepted answer's body; false pauses the parser until `resume`. */
+  protected abstract body(chunk: Buffer): boolean;
+  /** The accepted answer's body ended. */
+  protected abstract ended(): void;
+  /** The call failed: an error answer (mapped by the adapter) or a transport failure (mapped here). */
+  protected abstract failed(error: unknown): void;
+
+  /** The attempt's signal fired (an EventListener object: no closure per call). */
+  handleEvent(): void {
+    this.abortCall(this.signal.reason as Error);
+  }
+
+  /** Aborts the request: undici then calls `onError` with `reason` (unless it is already over). */
+  abortCall(reason: Error): void {
+    if (this.#abort) this.#abort(reason);
+    else this.#abortReason ??= reason;
+  }
+
+  /** Nothing more will be read: timer and listener released. */
+  protected finish(): void {
+    this.over = true;
+    clearTimeout(this.#timer);
+    this.signal.removeEventListener('abort', this);
+  }
+
+  // ---- undici's dispatch handler (the form its own `request()` uses)
+
+  onConnect(abort: (reason: Error) => void): void {
+    if (this.#abortReason !== undefined) abort(this.#abortReason);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resume = resume;
+    const headers = parseHeaders(rawHeaders);
+    const refusedAs = this.refusalStatus(statusCode, headers);
+    if (refusedAs !== undefined) this.#refusal = { status: refusedAs, headers, chunks: [], size: 0 };
+    else this.accepted(headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const refusal = this.#refusal;
+    if (refusal === undefined) return this.over || this.body(chunk);
+    // Bounded: past the bound the error is mapped from what came.
+    refusal.size += chunk.length;
+    if (refusal.size <= MAX_UPSTREAM_BODY_BYTES) refusal.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.over) return;
+    const refusal = this.#refusal;
+    if (refusal === undefined) {
+      this.ended();
+      return;
+    }
+    this.finish();
+    this.failed(
+      this.#mapError(refusal.status, refusal.headers, Buffer.concat(refusal.chunks).toString('utf8')),
+    );
+  }
+
+  onError(error: Error): void {
+    if (this.over) return;
+    this.finish();
+    const refusal = this.#refusal;
+    // An error answer cut short is still that answer, mapped from what came of its body.
+    this.failed(
+      refusal === undefined || this.signal.aborted
+        ? mapTransportError(error, this.signal)
+        : this.#mapError(refusal.status, refusal.headers, Buffer.concat(refusal.chunks).toString('utf8')),
+    );
+  }
+}
+
+function expire(call: UpstreamCall): void {
+  call.abortCall(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded'));
+}
