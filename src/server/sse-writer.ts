@@ -1,10 +1,10 @@
 /**
  * Writes Server-Sent Events to a client with backpressure and heartbeats.
  *
- * - `send` resolves when the frame is handed to the socket; if the socket's
- *   buffer is full it waits for `drain`, so a slow reader slows us (and,
- *   through the awaiting loop, our reads from the upstream) instead of
- *   growing memory without bound.
+ * - a frame is handed to the socket at once; if the socket's buffer is full
+ *   the write answers with a promise that waits for `drain`, so a slow reader
+ *   slows us (and, through the awaiting loop, our reads from the upstream)
+ *   instead of growing memory without bound.
  * - A heartbeat goes out after `heartbeatMs` of silence, so idle-timeout
  *   proxies between us and the client keep the stream open: a comment line
  *   (`: keep-alive`) by default, or the API's own frame (Anthropic's `ping`).
@@ -14,8 +14,13 @@
  */
 import type { ServerResponse } from 'node:http';
 
-const TRUE = Promise.resolve(true);
-const FALSE = Promise.resolve(false);
+/**
+ * What a write says: true (handed to the socket) or false (the client is
+ * gone) when known at once, which is nearly always; a promise of it when the
+ * socket's buffer is full and the write waits for `drain`. A relay loop
+ * awaits only the promise, not a tick per frame.
+ */
+export type Sent = boolean | Promise<boolean>;
 
 export class SseWriter {
   readonly #res: ServerResponse;
@@ -52,13 +57,13 @@ export class SseWriter {
     this.#armHeartbeat();
   }
 
-  /** Sends one `data:` frame. Resolves false if the client is gone. */
-  data(payload: string): Promise<boolean> {
+  /** Sends one `data:` frame: false if the client is gone (see `Sent`). */
+  data(payload: string): Sent {
     return this.#write(`data: ${payload}\n\n`);
   }
 
-  /** Sends one complete, already encoded frame (e.g. with an `event:` line). Resolves false if the client is gone. */
-  frame(frame: string): Promise<boolean> {
+  /** Sends one complete, already encoded frame (e.g. with an `event:` line): false if the client is gone (see `Sent`). */
+  frame(frame: string): Sent {
     return this.#write(frame);
   }
 
@@ -68,10 +73,10 @@ export class SseWriter {
     if (!this.closed) this.#res.end();
   }
 
-  #write(frame: string): Promise<boolean> {
-    if (this.closed) return FALSE;
+  #write(frame: string): Sent {
+    if (this.closed) return false;
     this.#wrote = true;
-    if (this.#res.write(frame)) return TRUE;
+    if (this.#res.write(frame)) return true;
     return new Promise<boolean>((resolve) => {
       const done = () => {
         this.#res.off('drain', done);

@@ -58,7 +58,7 @@ import { requireKey } from '../auth.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
 import type { ErrorRenderer } from '../error-render.ts';
-import { SseWriter } from '../sse-writer.ts';
+import { type Sent, SseWriter } from '../sse-writer.ts';
 import { answerFromMemory, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
@@ -311,10 +311,10 @@ async function relayTranslated(
     stopSequences: body.stop_sequences,
   });
   const tally = new StreamTally(start.attempt);
-  const send = (events: MessageStreamEvent[]): Promise<boolean> => {
+  const send = (events: MessageStreamEvent[]): Sent => {
     if (assembler !== undefined) for (const event of events) assembler.observe(event);
     return events.length === 0
-      ? Promise.resolve(!writer.closed)
+      ? !writer.closed
       : writer.frame(events.map(encodeEvent).join(''));
   };
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {

@@ -22,7 +22,7 @@ import { once } from '../../util/once.ts';
 import { requestId } from '../../util/request-id.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
-import type { SseWriter } from '../sse-writer.ts';
+import type { Sent, SseWriter } from '../sse-writer.ts';
 
 /** What a request answered in one piece cost, in USD (all its attempts; absent when a price is unknown). */
 const COST_HEADER = 'x-switchyard-cost-usd';
@@ -216,14 +216,15 @@ export async function relayStream<Item>(
   start: StreamStart<Item>,
   signal: AbortSignal,
   writer: SseWriter,
-  send: (item: Item) => Promise<boolean>,
+  send: (item: Item) => Sent,
 ): Promise<{ failure: GatewayError | undefined; clientGone: boolean }> {
   const { rest } = start;
   let failure: GatewayError | undefined;
   let item: Item | undefined = start.first;
   try {
     while (item !== undefined) {
-      if (!(await send(item))) break;
+      const sent = send(item);
+      if (sent === false || (sent !== true && !(await sent))) break;
       const next = await rest.next();
       item = next.done ? undefined : next.value;
     }

@@ -181,7 +181,7 @@ async function streamChat(
       chunk.model = body.model;
       assembler.observe(chunk);
     }
-    return frame === undefined ? Promise.resolve(true) : writer.data(frame);
+    return frame === undefined ? true : writer.data(frame);
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.

@@ -31,7 +31,7 @@ import { type ModelRoute, resolveModel } from '../../routing/model-table.ts';
 import { ResponsesRepo } from '../../store/responses-repo.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
-import { SseWriter } from '../sse-writer.ts';
+import { type Sent, SseWriter } from '../sse-writer.ts';
 import { listQuery, ownerOf } from './job-routes-shared.ts';
 import {
   beginModelRequest,
@@ -223,9 +223,9 @@ async function streamResponse(
   writer.start(streamHeaders(reply, dispatch, start.attempt));
   const encoder = new ResponsesStreamEncoder(shell);
   const tally = new StreamTally(start.attempt);
-  const send = (events: ReturnType<ResponsesStreamEncoder['push']>): Promise<boolean> =>
+  const send = (events: ReturnType<ResponsesStreamEncoder['push']>): Sent =>
     events.length === 0
-      ? Promise.resolve(!writer.closed)
+      ? !writer.closed
       : writer.frame(events.map(encodeResponseEvent).join(''));
   let ended: Awaited<ReturnType<typeof relayStream>>;
   if (!(await send(encoder.start()))) ended = { failure: undefined, clientGone: true };
