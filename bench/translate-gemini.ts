@@ -2,11 +2,13 @@
  * Gemini stream translation throughput on one core: a synthetic
  * streamGenerateContent?alt=sse body (CRLF framing, a whole response per frame,
  * multi-byte text, usage on the last frame) cut into 16 KiB network-sized
- * reads and run through the translator (SSE parsing + JSON + chunk building).
+ * reads and run through the adapter's reader (SSE parsing + JSON + chunk building).
  * Prints, and returns, canonical chunks produced per second.
  */
 import { fileURLToPath } from 'node:url';
-import { GeminiSseTranslator } from '../src/providers/gemini/gemini-stream.ts';
+import type { ChatCompletionChunk } from '../src/core/types.ts';
+import { GeminiChunkReader } from '../src/providers/gemini/gemini-stream.ts';
+import { SseParser } from '../src/providers/sse.ts';
 
 const FRAMES = 20_000;
 const READ_BYTES = 16 * 1024;
@@ -37,13 +39,18 @@ function syntheticStream(): Buffer {
 }
 
 function translateOnce(bytes: Buffer): number {
-  const translator = new GeminiSseTranslator({ model: 'gemini-2.5-flash', created: 0 });
+  const reader = new GeminiChunkReader({ model: 'gemini-2.5-flash', created: 0 });
+  const parser = new SseParser();
+  const out: ChatCompletionChunk[] = [];
   let chunks = 0;
   for (let offset = 0; offset < bytes.length; offset += READ_BYTES) {
-    chunks += translator.push(bytes.subarray(offset, offset + READ_BYTES)).length;
+    for (const event of parser.push(bytes.subarray(offset, offset + READ_BYTES))) reader.read(event, out);
+    chunks += out.length;
+    out.length = 0;
   }
-  chunks += translator.end().length;
-  return chunks;
+  for (const event of parser.end()) reader.read(event, out);
+  reader.end(out);
+  return chunks + out.length;
 }
 
 export function benchGeminiStream(): { chunksPerSecond: number } {

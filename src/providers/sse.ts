@@ -100,10 +100,3 @@ export class SseLineTooLongError extends Error {
     super(`upstream SSE line exceeded ${limit} bytes`);
   }
 }
-
-/** Every event of a byte stream split anywhere, the last unterminated line dropped as `end()` does. */
-export async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const parser = new SseParser();
-  for await (const bytes of body) yield* parser.push(bytes);
-  yield* parser.end();
-}

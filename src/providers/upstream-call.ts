@@ -2,7 +2,8 @@
  * One upstream POST, read push-style: undici's HTTP parser calls this
  * handler with the answer's headers and each body chunk, and the subclass
  * consumes them in the same call (a whole JSON body: upstream-json-answer.ts;
- * an event stream: upstream-event-stream.ts).
+ * an event stream: upstream-event-stream.ts; a readiness probe's drained
+ * body: upstream-probe.ts).
  *
  * Why not undici's `request()`: its answer is a Readable body that callers
  * read through Node's async iterator (an async generator), each chunk
@@ -34,18 +35,19 @@ export interface UpstreamPost {
   /** Path and query on the upstream's origin. */
   path: string;
   headers: Record<string, string>;
-  body: string;
+  /** A POST's JSON text; a GET (a readiness probe) has none. */
+  body?: string;
   ctx: AttemptContext;
 }
 
-/** Sends `post` through `dispatcher` with `handler` reading the answer. */
-export function dispatchPost(dispatcher: Dispatcher, post: UpstreamPost, handler: UpstreamCall): void {
+/** Sends `post` (a GET when it has no body) through `dispatcher` with `handler` reading the answer. */
+export function dispatchCall(dispatcher: Dispatcher, post: UpstreamPost, handler: UpstreamCall): void {
   dispatcher.dispatch(
     {
-      method: 'POST',
+      method: post.body === undefined ? 'GET' : 'POST',
       path: post.path,
       headers: post.headers,
-      body: post.body,
+      body: post.body ?? null,
       headersTimeout: post.ctx.timeouts.firstByteMs,
       bodyTimeout: post.ctx.timeouts.idleMs,
     },

@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { type SseEvent, SseParser } from './sse.ts';
 import type { UpstreamErrorMapper } from './transport-error.ts';
-import { dispatchPost, type ResponseHeaders, UpstreamCall, type UpstreamPost } from './upstream-call.ts';
+import { dispatchCall, type ResponseHeaders, UpstreamCall, type UpstreamPost } from './upstream-call.ts';
 
 /** An adapter's reading of its upstream's events. */
 export interface EventReader<T> {
@@ -26,20 +26,28 @@ export interface EventReader<T> {
   end(out: T[]): void;
 }
 
-/** The items of a byte stream (split anywhere) as `reader` reads them: the pull form, for sources other than an upstream call. */
+/**
+ * The items of a byte stream (split anywhere) as `reader` reads them: the pull
+ * form, for sources other than an upstream call. As the push form does, items
+ * read before a failure are yielded before it is thrown.
+ */
 export async function* readEventItems<T>(
   body: AsyncIterable<Uint8Array>,
   reader: EventReader<T>,
 ): AsyncGenerator<T> {
   const parser = new SseParser();
   const items: T[] = [];
-  for await (const bytes of body) {
-    for (const event of parser.push(bytes)) reader.read(event, items);
-    yield* items;
-    items.length = 0;
+  try {
+    for await (const bytes of body) {
+      for (const event of parser.push(bytes)) reader.read(event, items);
+      yield* items.splice(0);
+    }
+    for (const event of parser.end()) reader.read(event, items);
+    reader.end(items);
+  } catch (error) {
+    yield* items.splice(0);
+    throw error;
   }
-  for (const event of parser.end()) reader.read(event, items);
-  reader.end(items);
   yield* items;
 }
 
@@ -57,7 +65,7 @@ export function openEventStream<T>(
   mapError: UpstreamErrorMapper,
 ): Promise<AsyncIterableIterator<T>> {
   const stream = new UpstreamEventStream(post, reader, mapError);
-  dispatchPost(dispatcher, post, stream);
+  dispatchCall(dispatcher, post, stream);
   return stream.opened;
 }
 

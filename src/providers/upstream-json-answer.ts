@@ -8,7 +8,7 @@
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.ts';
 import { MAX_UPSTREAM_BODY_BYTES, type UpstreamErrorMapper } from './transport-error.ts';
-import { dispatchPost, type ResponseHeaders, UpstreamCall, type UpstreamPost } from './upstream-call.ts';
+import { dispatchCall, type ResponseHeaders, UpstreamCall, type UpstreamPost } from './upstream-call.ts';
 
 /** A 2xx answer: its parsed body, and its headers. */
 export interface JsonAnswerValue {
@@ -23,7 +23,7 @@ export function postForJson(
   mapError: UpstreamErrorMapper,
 ): Promise<JsonAnswerValue> {
   const answer = new JsonAnswer(post, mapError);
-  dispatchPost(dispatcher, post, answer);
+  dispatchCall(dispatcher, post, answer);
   return answer.value;
 }
 

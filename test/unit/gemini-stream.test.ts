@@ -4,8 +4,9 @@ import { GatewayError } from '../../src/core/errors.ts';
 import type { ChatCompletionChunk } from '../../src/core/types.ts';
 import { toGeminiRequest } from '../../src/providers/gemini/gemini-request.ts';
 import { fromGeminiResponse } from '../../src/providers/gemini/gemini-response.ts';
-import { GeminiSseTranslator } from '../../src/providers/gemini/gemini-stream.ts';
+import { GeminiChunkReader } from '../../src/providers/gemini/gemini-stream.ts';
 import type { GeminiResponse } from '../../src/providers/gemini/gemini-wire.ts';
+import { SseParser } from '../../src/providers/sse.ts';
 import { type MockGemini, startMockGemini } from '../helpers/mock-gemini.ts';
 
 const CREATED = 1_700_000_000;
@@ -45,11 +46,16 @@ const FRAMES: GeminiResponse[] = [
 ];
 const BYTES = Buffer.from(FRAMES.map((f) => `data: ${JSON.stringify(f)}\r\n\r\n`).join(''));
 
-function translate(pieces: Uint8Array[]): ChatCompletionChunk[] {
-  const translator = new GeminiSseTranslator({ model: 'gemini-x', created: CREATED });
+/** Bytes → chunks as the adapter reads them: the events of each piece through the reader, then its end. */
+function translate(
+  pieces: Uint8Array[],
+  reader = new GeminiChunkReader({ model: 'gemini-x', created: CREATED }),
+) {
+  const parser = new SseParser();
   const out: ChatCompletionChunk[] = [];
-  for (const piece of pieces) out.push(...translator.push(piece));
-  out.push(...translator.end());
+  for (const piece of pieces) for (const event of parser.push(piece)) reader.read(event, out);
+  for (const event of parser.end()) reader.read(event, out);
+  reader.end(out);
   return out;
 }
 
@@ -154,17 +160,15 @@ describe('Gemini SSE → canonical chunks', () => {
     const bytes = Buffer.from(
       `data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`,
     );
-    const translator = new GeminiSseTranslator({ model: 'm' });
     assert.throws(
-      () => translator.push(bytes),
+      () => translate([bytes], new GeminiChunkReader({ model: 'm' })),
       (error: unknown) => GatewayError.is(error) && error.code === 'upstream_overloaded',
     );
   });
 
   test('invalid JSON in a frame is a bad upstream response', () => {
-    const translator = new GeminiSseTranslator({ model: 'm' });
     assert.throws(
-      () => translator.push(Buffer.from('data: {"candidates":[\r\n\r\n')),
+      () => translate([Buffer.from('data: {"candidates":[\r\n\r\n')], new GeminiChunkReader({ model: 'm' })),
       (error: unknown) => GatewayError.is(error) && error.code === 'upstream_bad_response',
     );
   });
@@ -233,12 +237,15 @@ test('good frames before an error frame in the same read are delivered before th
   const bytes = Buffer.from(
     `data: ${JSON.stringify(FRAMES[1])}\r\n\r\ndata: {"error":{"code":500,"message":"boom","status":"INTERNAL"}}\r\n\r\n`,
   );
-  const translator = new GeminiSseTranslator({ model: 'm' });
-  const chunks = translator.push(bytes);
+  // The reader appends the good frame's chunks, then throws for the error frame: the stream
+  // (upstream-event-stream.ts) delivers what was appended before the failure.
+  const reader = new GeminiChunkReader({ model: 'm' });
+  const chunks: ChatCompletionChunk[] = [];
+  const [good, bad] = new SseParser().push(bytes);
+  reader.read(good!, chunks);
   assert.equal(chunks[0]?.choices[0]?.delta.content, 'Héllo wörld 🌍');
   assert.throws(
-    () => translator.rethrow(),
+    () => reader.read(bad!, chunks),
     (error: unknown) => GatewayError.is(error) && error.code === 'upstream_error' && error.message === 'boom',
   );
-  assert.doesNotThrow(() => translator.rethrow());
 });

@@ -21,20 +21,15 @@ import type {
   EmbeddingResponse,
   JsonObject,
 } from '../../core/types.ts';
-import {
-  expectEventStream,
-  readUpstream,
-  UpstreamClient,
-  type UpstreamErrorMapper,
-  type UpstreamResponse,
-} from '../http.ts';
+import { UpstreamClient, type UpstreamErrorMapper } from '../http.ts';
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
+import type { EventReader } from '../upstream-event-stream.ts';
 import type { JsonAnswerValue } from '../upstream-json-answer.ts';
 import { mapAnthropicError } from './anthropic-error.ts';
 import { toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicMessage } from './anthropic-response.ts';
-import { fromAnthropicStream, rawAnthropicEvents } from './anthropic-stream.ts';
+import { AnthropicChunkReader, AnthropicRawEventReader } from './anthropic-stream.ts';
 import {
   ANTHROPIC_DEFAULT_VERSION,
   type AnthropicMessage,
@@ -118,8 +113,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
       ...toAnthropicRequest(request, { defaultMaxTokens: this.#defaultMaxTokens }),
       stream: true,
     };
-    const res = await this.#postStream(body, ctx);
-    return readUpstream(res, ctx.signal, (bytes) => fromAnthropicStream(bytes, this.#redact));
+    return this.#postStream(body, ctx, new AnthropicChunkReader(this.#redact));
   }
 
   /** Passthrough: an Anthropic Messages body in, the raw Messages response out. */
@@ -139,8 +133,7 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
 
   /** Passthrough streaming: resolves once the upstream accepted; raw SSE events then flow as they arrive. */
   async streamMessages(body: JsonObject, ctx: AttemptContext): Promise<AsyncIterable<AnthropicRawEvent>> {
-    const res = await this.#postStream({ ...body, stream: true }, ctx);
-    return readUpstream(res, ctx.signal, (bytes) => rawAnthropicEvents(bytes, this.#redact));
+    return this.#postStream({ ...body, stream: true }, ctx, new AnthropicRawEventReader(this.#redact));
   }
 
   async countTokens(body: JsonObject, ctx: AttemptContext): Promise<CountTokensResponse & JsonObject> {
@@ -170,8 +163,15 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     await this.#client.close();
   }
 
-  async #postStream(body: JsonObject, ctx: AttemptContext): Promise<UpstreamResponse> {
-    return expectEventStream(await this.#post(body, ctx), ctx.signal, this.#mapError);
+  #postStream<T>(body: JsonObject, ctx: AttemptContext, reader: EventReader<T>): Promise<AsyncIterable<T>> {
+    return this.#client.postEventStream(
+      '/v1/messages',
+      this.#headersFor(ctx),
+      body,
+      ctx,
+      reader,
+      this.#mapError,
+    );
   }
 
   /** The provider's headers, with the client's betas (if any) merged after the configured ones. */
@@ -179,10 +179,6 @@ export class AnthropicProvider implements ProviderAdapter, AnthropicMessagesApi 
     const clientBetas = ctx.upstreamHeaders?.[ANTHROPIC_BETA];
     if (clientBetas === undefined) return this.#headers;
     return { ...this.#headers, [ANTHROPIC_BETA]: betaNames(this.#configuredBetas, clientBetas).join(',') };
-  }
-
-  #post(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<UpstreamResponse> {
-    return this.#client.postJson(path, this.#headersFor(ctx), body, ctx, this.#mapError);
   }
 
   #postForJson(body: unknown, ctx: AttemptContext, path = '/v1/messages'): Promise<JsonAnswerValue> {

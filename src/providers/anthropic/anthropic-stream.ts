@@ -12,7 +12,8 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice, FinishReason } from '../../core/types.ts';
-import { type SseEvent, sseEvents } from '../sse.ts';
+import type { SseEvent } from '../sse.ts';
+import { type EventReader, readEventItems } from '../upstream-event-stream.ts';
 import { mapAnthropicStreamError } from './anthropic-error.ts';
 import { nowSeconds } from './anthropic-response.ts';
 import { toFinishReason } from './anthropic-stop.ts';
@@ -168,26 +169,48 @@ function parse(data: string): MessageStreamEvent {
   return value as MessageStreamEvent;
 }
 
+/** Reads an Anthropic event stream as canonical chunks (../upstream-event-stream.ts). */
+export class AnthropicChunkReader implements EventReader<ChatCompletionChunk> {
+  readonly #parser: AnthropicUpstreamStreamParser;
+
+  constructor(redact: (text: string) => string) {
+    this.#parser = new AnthropicUpstreamStreamParser(redact);
+  }
+
+  read(event: SseEvent, out: ChatCompletionChunk[]): void {
+    for (const chunk of this.#parser.translate(event)) out.push(chunk);
+  }
+
+  end(): void {
+    this.#parser.end();
+  }
+}
+
 /** Bytes (split anywhere) → canonical chunks, yielded per event. */
-export async function* fromAnthropicStream(
+export function fromAnthropicStream(
   source: AsyncIterable<Uint8Array>,
   redact: (text: string) => string = (text) => text,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const parser = new AnthropicUpstreamStreamParser(redact);
-  for await (const event of sseEvents(source)) yield* parser.translate(event);
-  parser.end();
+  return readEventItems(source, new AnthropicChunkReader(redact));
 }
 
-/** Bytes → raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
-export async function* rawAnthropicEvents(
-  body: AsyncIterable<Uint8Array>,
-  redact: (text: string) => string,
-): AsyncGenerator<{ event: string; data: string }> {
-  let stopped = false;
-  for await (const event of sseEvents(body)) {
-    if (event.event === 'error') throw mapAnthropicStreamError(event.data, redact);
-    if (event.event === 'message_stop') stopped = true;
-    yield { event: event.event, data: event.data };
+/** Reads an Anthropic event stream as raw events for passthrough, checked the same way: errors thrown, a cut stream reported. */
+export class AnthropicRawEventReader implements EventReader<{ event: string; data: string }> {
+  readonly #redact: (text: string) => string;
+  #stopped = false;
+
+  constructor(redact: (text: string) => string) {
+    this.#redact = redact;
   }
-  if (!stopped) throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+
+  read(event: SseEvent, out: { event: string; data: string }[]): void {
+    if (event.event === 'error') throw mapAnthropicStreamError(event.data, this.#redact);
+    if (event.event === 'message_stop') this.#stopped = true;
+    out.push({ event: event.event, data: event.data });
+  }
+
+  end(): void {
+    if (!this.#stopped)
+      throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
+  }
 }

@@ -21,20 +21,13 @@ import {
   type EmbeddingResponse,
   USAGE_ESTIMATED,
 } from '../../core/types.ts';
-import {
-  expectEventStream,
-  readUpstream,
-  UpstreamClient,
-  type UpstreamErrorMapper,
-  type UpstreamResponse,
-  withRequestId,
-} from '../http.ts';
+import { UpstreamClient, type UpstreamErrorMapper, withRequestId } from '../http.ts';
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
 import { mapGeminiError } from './gemini-error.ts';
 import { toGeminiRequest } from './gemini-request.ts';
 import { fromGeminiResponse } from './gemini-response.ts';
-import { fromGeminiStream } from './gemini-stream.ts';
+import { GeminiChunkReader } from './gemini-stream.ts';
 import type {
   GeminiBatchEmbedResponse,
   GeminiEmbedRequest,
@@ -94,10 +87,14 @@ export class GeminiProvider implements ProviderAdapter {
 
   async streamChat(request: ChatRequest, ctx: AttemptContext): Promise<AsyncIterable<ChatCompletionChunk>> {
     const body = toGeminiRequest(request);
-    const res = await this.#post(`${modelPath(request.model)}:streamGenerateContent?alt=sse`, body, ctx);
-    await expectEventStream(res, ctx.signal, this.#mapError);
-    const options = { model: request.model, redact: this.#redact };
-    return readUpstream(res, ctx.signal, (bytes) => fromGeminiStream(bytes, options));
+    return this.#client.postEventStream(
+      `${modelPath(request.model)}:streamGenerateContent?alt=sse`,
+      withRequestId(this.#headers, ctx),
+      body,
+      ctx,
+      new GeminiChunkReader({ model: request.model, redact: this.#redact }),
+      this.#mapError,
+    );
   }
 
   async embed(request: EmbeddingRequest, ctx: AttemptContext): Promise<EmbeddingResponse> {
@@ -159,10 +156,6 @@ export class GeminiProvider implements ProviderAdapter {
 
   async close(): Promise<void> {
     await this.#client.close();
-  }
-
-  #post(path: string, body: unknown, ctx: AttemptContext): Promise<UpstreamResponse> {
-    return this.#client.postJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError);
   }
 
   async #postForJson(path: string, body: unknown, ctx: AttemptContext): Promise<unknown> {

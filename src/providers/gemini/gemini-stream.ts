@@ -10,7 +10,8 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice } from '../../core/types.ts';
-import { SseParser } from '../sse.ts';
+import type { SseEvent } from '../sse.ts';
+import { type EventReader, readEventItems } from '../upstream-event-stream.ts';
 import { httpStatusOf, mapGeminiError } from './gemini-error.ts';
 import { completionId, mapFinishReason, splitParts, toUsage } from './gemini-response.ts';
 import type { GeminiResponse, GeminiUsageMetadata } from './gemini-wire.ts';
@@ -116,62 +117,27 @@ export class GeminiChunkTranslator {
   }
 }
 
-/** Raw SSE bytes (split anywhere) → chunks. */
-export class GeminiSseTranslator {
-  readonly #parser = new SseParser();
+/** Reads a Gemini event stream (each `data:` a GenerateContentResponse) as canonical chunks (../upstream-event-stream.ts). */
+export class GeminiChunkReader implements EventReader<ChatCompletionChunk> {
   readonly #chunks: GeminiChunkTranslator;
   readonly #redact: (text: string) => string;
-  #failure: unknown;
 
   constructor(options: TranslatorOptions) {
     this.#chunks = new GeminiChunkTranslator(options);
     this.#redact = options.redact ?? ((text) => text);
   }
 
-  /**
-   * Chunks completed by these bytes. An error frame after some good frames in
-   * the same read is held back, so the good chunks are delivered first; the
-   * caller then gets it from `rethrow()` (or the next `push`/`end`).
-   */
-  push(bytes: Uint8Array): ChatCompletionChunk[] {
-    this.rethrow();
-    return this.#events(this.#parser.push(bytes));
+  read(event: SseEvent, out: ChatCompletionChunk[]): void {
+    if (event.data.length === 0) return;
+    for (const chunk of this.#chunks.translate(this.#parse(event.data))) out.push(chunk);
   }
 
-  /** Throws the failure held back by the last `push`, if any. */
-  rethrow(): void {
-    const failure = this.#failure;
-    if (failure === undefined) return;
-    this.#failure = undefined;
-    throw failure;
-  }
-
-  /** Flushes the parser, checks the stream was complete, and adds the usage chunk. */
-  end(): ChatCompletionChunk[] {
-    this.rethrow();
-    const out = this.#events(this.#parser.end());
-    this.rethrow();
+  /** Checks the stream was complete, and adds the usage chunk. */
+  end(out: ChatCompletionChunk[]): void {
     if (!this.#chunks.complete) {
       throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
     }
-    out.push(...this.#chunks.finish());
-    return out;
-  }
-
-  #events(events: Array<{ data: string }>): ChatCompletionChunk[] {
-    if (events.length === 0) return [];
-    const out: ChatCompletionChunk[] = [];
-    for (const event of events) {
-      if (event.data.length === 0) continue;
-      try {
-        out.push(...this.#chunks.translate(this.#parse(event.data)));
-      } catch (error) {
-        if (out.length === 0) throw error;
-        this.#failure = error;
-        break;
-      }
-    }
-    return out;
+    for (const chunk of this.#chunks.finish()) out.push(chunk);
   }
 
   #parse(data: string): GeminiResponse {
@@ -192,15 +158,10 @@ export class GeminiSseTranslator {
   }
 }
 
-/** Bytes (split anywhere) → canonical chunks; the adapter reads the upstream body through it. */
-export async function* fromGeminiStream(
+/** Bytes (split anywhere) → canonical chunks, as the adapter reads them from the upstream. */
+export function fromGeminiStream(
   body: AsyncIterable<Uint8Array>,
   options: TranslatorOptions,
 ): AsyncGenerator<ChatCompletionChunk> {
-  const translator = new GeminiSseTranslator(options);
-  for await (const bytes of body) {
-    yield* translator.push(bytes);
-    translator.rethrow();
-  }
-  yield* translator.end();
+  return readEventItems(body, new GeminiChunkReader(options));
 }

@@ -313,9 +313,7 @@ async function relayTranslated(
   const tally = new StreamTally(start.attempt);
   const send = (events: MessageStreamEvent[]): Sent => {
     if (assembler !== undefined) for (const event of events) assembler.observe(event);
-    return events.length === 0
-      ? !writer.closed
-      : writer.frame(events.map(encodeEvent).join(''));
+    return events.length === 0 ? !writer.closed : writer.frame(events.map(encodeEvent).join(''));
   };
   const ended = await relayStream(start, dispatch.signal, writer, (item) => {
     if (!('chunk' in item))

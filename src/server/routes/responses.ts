@@ -224,9 +224,7 @@ async function streamResponse(
   const encoder = new ResponsesStreamEncoder(shell);
   const tally = new StreamTally(start.attempt);
   const send = (events: ReturnType<ResponsesStreamEncoder['push']>): Sent =>
-    events.length === 0
-      ? !writer.closed
-      : writer.frame(events.map(encodeResponseEvent).join(''));
+    events.length === 0 ? !writer.closed : writer.frame(events.map(encodeResponseEvent).join(''));
   let ended: Awaited<ReturnType<typeof relayStream>>;
   if (!(await send(encoder.start()))) ended = { failure: undefined, clientGone: true };
   else {
