@@ -11,7 +11,7 @@
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk, ChunkChoice } from '../../core/types.ts';
 import type { SseEvent } from '../sse.ts';
-import { type EventReader, readEventItems } from '../upstream-event-stream.ts';
+import type { EventReader } from '../upstream-event-stream.ts';
 import { httpStatusOf, mapGeminiError } from './gemini-error.ts';
 import { completionId, mapFinishReason, splitParts, toUsage } from './gemini-response.ts';
 import type { GeminiResponse, GeminiUsageMetadata } from './gemini-wire.ts';
@@ -156,12 +156,4 @@ export class GeminiChunkReader implements EventReader<ChatCompletionChunk> {
     }
     return value as GeminiResponse;
   }
-}
-
-/** Bytes (split anywhere) → canonical chunks, as the adapter reads them from the upstream. */
-export function fromGeminiStream(
-  body: AsyncIterable<Uint8Array>,
-  options: TranslatorOptions,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readEventItems(body, new GeminiChunkReader(options));
 }

@@ -7,7 +7,7 @@ import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
 import { attachWireText } from '../../core/wire-text.ts';
 import type { SseEvent } from '../sse.ts';
-import { type EventReader, readEventItems } from '../upstream-event-stream.ts';
+import type { EventReader } from '../upstream-event-stream.ts';
 
 /** Reads an OpenAI event stream: one chunk per event, `[DONE]` noted, errors thrown. */
 export class OpenAIChunkReader implements EventReader<ChatCompletionChunk> {
@@ -35,14 +35,6 @@ export class OpenAIChunkReader implements EventReader<ChatCompletionChunk> {
       throw new GatewayError('upstream_bad_response', 'Upstream stream ended before completion');
     }
   }
-}
-
-/** Bytes (split anywhere) → canonical chunks, as the adapter reads them from the upstream. */
-export function fromOpenAIStream(
-  body: AsyncIterable<Uint8Array>,
-  redact: (text: string) => string,
-): AsyncGenerator<ChatCompletionChunk> {
-  return readEventItems(body, new OpenAIChunkReader(redact));
 }
 
 function parseEvent(
