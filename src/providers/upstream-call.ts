@@ -1,5 +1,5 @@
 /**
- * One upstream POST, read push-style: undici's HTTP parser calls this
+ * One upstream call, read push-style: undici's HTTP parser calls this
  * handler with the answer's headers and each body chunk, and the subclass
  * consumes them in the same call (a whole JSON body: upstream-json-answer.ts;
  * an event stream: upstream-event-stream.ts; a readiness probe's drained

@@ -75,11 +75,11 @@ interface Waiting<T> {
 }
 
 class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterator<T> {
-  readonly opened: Promise<AsyncIterableIterator<T>>;
+  readonly #settleOpen = Promise.withResolvers<AsyncIterableIterator<T>>();
+  readonly opened = this.#settleOpen.promise;
   readonly #reader: EventReader<T>;
-  #settleOpen!: { resolve(value: AsyncIterableIterator<T>): void; reject(error: unknown): void };
-  #streaming = false;
   #paused = false;
+  /** Made once the answer is accepted as an event stream. */
   #parser: SseParser | undefined;
   #queue: T[] = [];
   #head = 0;
@@ -90,9 +90,6 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
   constructor(post: UpstreamPost, reader: EventReader<T>, mapError: UpstreamErrorMapper) {
     super(post.ctx, mapError);
     this.#reader = reader;
-    this.opened = new Promise((resolve, reject) => {
-      this.#settleOpen = { resolve, reject };
-    });
   }
 
   // ---- the answer, as undici's parser delivers it
@@ -103,7 +100,6 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
   }
 
   protected accepted(): void {
-    this.#streaming = true;
     this.#parser = new SseParser();
     this.#settleOpen.resolve(this);
   }
@@ -131,7 +127,7 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
   }
 
   protected failed(error: unknown): void {
-    if (!this.#streaming) {
+    if (this.#parser === undefined) {
       this.#settleOpen.reject(error);
       return;
     }

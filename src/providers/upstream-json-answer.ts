@@ -28,17 +28,14 @@ export function postForJson(
 }
 
 class JsonAnswer extends UpstreamCall {
-  readonly value: Promise<JsonAnswerValue>;
-  #settle!: { resolve(value: JsonAnswerValue): void; reject(error: unknown): void };
+  readonly #settle = Promise.withResolvers<JsonAnswerValue>();
+  readonly value = this.#settle.promise;
   #headers: ResponseHeaders = {};
   #chunks: Buffer[] = [];
   #size = 0;
 
   constructor(post: UpstreamPost, mapError: UpstreamErrorMapper) {
     super(post.ctx, mapError);
-    this.value = new Promise((resolve, reject) => {
-      this.#settle = { resolve, reject };
-    });
   }
 
   protected refusalStatus(statusCode: number): number | undefined {
@@ -62,7 +59,6 @@ class JsonAnswer extends UpstreamCall {
   protected ended(): void {
     this.finish();
     const chunks = this.#chunks;
-    this.#chunks = [];
     const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
     let value: unknown;
     try {
@@ -73,9 +69,7 @@ class JsonAnswer extends UpstreamCall {
       );
       return;
     }
-    const headers = this.#headers;
-    this.#headers = {};
-    this.#settle.resolve({ value, headers });
+    this.#settle.resolve({ value, headers: this.#headers });
   }
 
   protected failed(error: unknown): void {

@@ -20,16 +20,13 @@ export function runProbe(
 }
 
 class ProbeCall extends UpstreamCall {
-  readonly done: Promise<void>;
+  readonly #settle = Promise.withResolvers<void>();
+  readonly done = this.#settle.promise;
   readonly #failFrom: number;
-  #settle!: { resolve(): void; reject(error: unknown): void };
 
   constructor(probe: UpstreamPost, failFrom: number, mapError: UpstreamErrorMapper) {
     super(probe.ctx, mapError);
     this.#failFrom = failFrom;
-    this.done = new Promise((resolve, reject) => {
-      this.#settle = { resolve, reject };
-    });
   }
 
   protected refusalStatus(statusCode: number): number | undefined {

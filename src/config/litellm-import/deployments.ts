@@ -392,7 +392,6 @@ function positiveInteger(value: unknown): number | undefined {
   return n !== undefined && n >= 1 ? Math.floor(n) : undefined;
 }
 
-/** USD per token → per million, without float noise (0.0000025 × 1e6 = 2.4999999999999996). */
 /**
  * `input_cost_per_token` / `output_cost_per_token` (USD a token, in
  * litellm_params or model_info) → the target's price per million tokens.
@@ -414,6 +413,7 @@ function readTokenPrice(
   report.translated(at, `target ${side}_per_mtok (× 1,000,000)`);
 }
 
+/** USD per token → per million, without float noise (0.0000025 × 1e6 = 2.4999999999999996). */
 function roundPrice(perToken: number): number {
   return Number((perToken * 1_000_000).toPrecision(12));
 }
