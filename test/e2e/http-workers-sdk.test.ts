@@ -14,6 +14,7 @@ import OpenAI from 'openai';
 import { Agent, request } from 'undici';
 import { eventually } from '../conformance/harness.ts';
 import { registerSecret, type SpawnedGateway, spawnGateway } from '../helpers/gateway.ts';
+import { parseMetrics, total } from '../helpers/prometheus-text.ts';
 import { testRedisUrl } from '../helpers/services.ts';
 
 /** The worker numbers (1, 2) whose log lines match `filter`. */
@@ -71,16 +72,10 @@ describe('official SDKs against `switchyard start --workers 2`', () => {
   async function chatCount(): Promise<{ count: number; text: string }> {
     const { status, text } = await alone('/metrics');
     assert.equal(status, 200, text);
-    let count = 0;
-    for (const line of text.split('\n')) {
-      if (
-        line.startsWith('switchyard_requests_total{') &&
-        line.includes('route="/v1/chat/completions"') &&
-        line.includes('status="200"')
-      ) {
-        count += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-    }
+    const count = total(parseMetrics(text), 'switchyard_requests_total', {
+      route: '/v1/chat/completions',
+      status: '200',
+    });
     return { count, text };
   }
 

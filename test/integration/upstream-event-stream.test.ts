@@ -49,6 +49,14 @@ function sse(res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
 }
 
+/** A handler that answers with `status` and a JSON content type, whatever the body. */
+function answering(status: number, body: string): Handler {
+  return (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(body);
+  };
+}
+
 describe('upstream event stream', () => {
   let server: Server;
   let client: UpstreamClient;
@@ -127,15 +135,9 @@ describe('upstream event stream', () => {
   });
 
   test('an error answer is read and mapped; a 200 that is not an event stream maps as 502', async () => {
-    handler = (_req, res) => {
-      res.writeHead(429, { 'content-type': 'application/json' });
-      res.end('{"error":"slow down"}');
-    };
+    handler = answering(429, '{"error":"slow down"}');
     await assert.rejects(open(), { message: 'status 429: {"error":"slow down"}' });
-    handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"error":"not a stream"}');
-    };
+    handler = answering(200, '{"error":"not a stream"}');
     await assert.rejects(open(), { message: 'status 502: {"error":"not a stream"}' });
   });
 
@@ -237,15 +239,9 @@ describe('upstream event stream', () => {
     });
 
     test('an error answer is mapped by the adapter; a 2xx that is not JSON is a bad response', async () => {
-      handler = (_req, res) => {
-        res.writeHead(503, { 'content-type': 'application/json' });
-        res.end('{"error":"busy"}');
-      };
+      handler = answering(503, '{"error":"busy"}');
       await assert.rejects(post(), { message: 'status 503: {"error":"busy"}' });
-      handler = (_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('<html>');
-      };
+      handler = answering(200, '<html>');
       await assert.rejects(post(), { code: 'upstream_bad_response' });
     });
 
