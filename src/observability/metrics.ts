@@ -5,7 +5,8 @@
  * Label values never come raw from clients: models are the configured names
  * (unknown ones are bucketed as `other`), routes are route patterns.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { LabelledCounter, LabelledHistogram } from './label-cells.ts';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -22,11 +23,12 @@ function bounded(seen: Set<string>, value: string): string {
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'model' | 'provider' | 'status'>;
-  readonly requestDuration: Histogram<'route' | 'model' | 'provider' | 'status'>;
-  readonly upstreamDuration: Histogram<'provider' | 'model' | 'outcome'>;
-  readonly timeToFirstToken: Histogram<'provider' | 'model'>;
-  readonly tokens: Counter<'provider' | 'model' | 'type'>;
+  // Touched by every request: cells per label set (label-cells.ts), not prom-client's per-call hashing.
+  readonly requests: LabelledCounter<'route' | 'model' | 'provider' | 'status'>;
+  readonly requestDuration: LabelledHistogram<'route' | 'model' | 'provider' | 'status'>;
+  readonly upstreamDuration: LabelledHistogram<'provider' | 'model' | 'outcome'>;
+  readonly timeToFirstToken: LabelledHistogram<'provider' | 'model'>;
+  readonly tokens: LabelledCounter<'provider' | 'model' | 'type'>;
   readonly inFlight: Gauge<'route'>;
   readonly ledgerQueued: Gauge;
   /** Budget windows that crossed their alert threshold (80%), once per window, by window kind. */
@@ -47,34 +49,34 @@ export class GatewayMetrics {
   constructor(knownModels: Iterable<string>, ledgerQueued: () => number) {
     this.#knownModels = new Set(knownModels);
     const registers = [this.registry];
-    this.requests = new Counter({
+    this.requests = new LabelledCounter({
       name: 'switchyard_requests_total',
       help: 'Client requests by route, model, provider and HTTP status',
       labelNames: ['route', 'model', 'provider', 'status'],
       registers,
     });
-    this.requestDuration = new Histogram({
+    this.requestDuration = new LabelledHistogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Client request latency, end to end',
       labelNames: ['route', 'model', 'provider', 'status'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.upstreamDuration = new Histogram({
+    this.upstreamDuration = new LabelledHistogram({
       name: 'switchyard_upstream_duration_seconds',
       help: 'Upstream attempt latency',
       labelNames: ['provider', 'model', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.timeToFirstToken = new Histogram({
+    this.timeToFirstToken = new LabelledHistogram({
       name: 'switchyard_time_to_first_token_seconds',
       help: 'Time from request start to the first streamed token',
       labelNames: ['provider', 'model'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.tokens = new Counter({
+    this.tokens = new LabelledCounter({
       name: 'switchyard_tokens_total',
       help: 'Tokens by provider, model and type (prompt, completion, cached)',
       labelNames: ['provider', 'model', 'type'],
