@@ -193,13 +193,15 @@ export class RequestCache {
 
   /**
    * Stores the answer when the request may, and hands it to the requests
-   * waiting for it. It is serialized here, only then: a request that bypasses
-   * the cache pays nothing for it.
+   * waiting for it. It is serialized here, only then (a request that bypasses
+   * the cache pays nothing for it), unless `text`, its JSON as the client got
+   * it, is given.
    */
   store(
     answer: object,
     usage: { prompt_tokens?: number; completion_tokens?: number } | undefined,
     costMicros?: number | null,
+    text?: string,
   ): void {
     const cache = this.#cache;
     const key = this.#key;
@@ -207,7 +209,7 @@ export class RequestCache {
       this.abandon();
       return;
     }
-    const body = JSON.stringify(answer);
+    const body = text ?? JSON.stringify(answer);
     const now = cache.clock();
     const completionTokens = usage?.completion_tokens ?? 0;
     const entry: CacheEntry = {

@@ -10,9 +10,10 @@ import { GatewayError } from '../core/errors.ts';
 import { MAX_UPSTREAM_BODY_BYTES, type UpstreamErrorMapper } from './transport-error.ts';
 import { dispatchCall, type ResponseHeaders, UpstreamCall, type UpstreamPost } from './upstream-call.ts';
 
-/** A 2xx answer: its parsed body, and its headers. */
+/** A 2xx answer: its parsed body, the text it was parsed from, and its headers. */
 export interface JsonAnswerValue {
   value: unknown;
+  text: string;
   headers: ResponseHeaders;
 }
 
@@ -69,7 +70,7 @@ class JsonAnswer extends UpstreamCall {
       );
       return;
     }
-    this.#settle.resolve({ value, headers: this.#headers });
+    this.#settle.resolve({ value, text, headers: this.#headers });
   }
 
   protected failed(error: unknown): void {

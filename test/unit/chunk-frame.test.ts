@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ChunkFrameEncoder } from '../../src/api/openai/chunk-frame.ts';
+import { answerText } from '../../src/api/openai/model-swap.ts';
 import type { ChatCompletionChunk } from '../../src/core/types.ts';
 import { attachWireText, wireTextOf } from '../../src/core/wire-text.ts';
 
@@ -94,5 +95,44 @@ describe('ChunkFrameEncoder', () => {
       const text = CONTENT.replace('gpt-4o-mini-2024-07-18', upstream);
       assert.equal(JSON.parse(encoder.encode(received(text))).model, 'fast');
     }
+  });
+});
+
+const ANSWER =
+  '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18",' +
+  '"choices":[{"index":0,"message":{"role":"assistant","content":"Hi \\"model\\": there"},"finish_reason":"stop"}],' +
+  '"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}';
+
+describe('answerText (a whole JSON answer sent as the upstream wrote it)', () => {
+  const answer = (text: string) => attachWireText(JSON.parse(text) as { model?: unknown }, text);
+  const expected = (text: string, model: string) => ({ ...JSON.parse(text), model });
+
+  test('the model swapped on the text, everything else as it came', () => {
+    const text = answerText(answer(ANSWER), 'fast');
+    assert.equal(text, ANSWER.replace('"gpt-4o-mini-2024-07-18"', '"fast"'));
+    assert.deepEqual(JSON.parse(text!), expected(ANSWER, 'fast'));
+  });
+
+  test('the same model: the text itself; names that need escaping are escaped', () => {
+    assert.equal(answerText(answer(ANSWER), 'gpt-4o-mini-2024-07-18'), ANSWER);
+    assert.deepEqual(
+      JSON.parse(answerText(answer(ANSWER), 'my "m" \u00e9')!),
+      expected(ANSWER, 'my "m" \u00e9'),
+    );
+  });
+
+  const unsafe: Array<[string, string]> = [
+    ['whitespace after the colon', ANSWER.replace('"model":"', '"model": "')],
+    ['a second model member', ANSWER.replace('"message":{', '"message":{"model":"gpt-4o-mini-2024-07-18",')],
+    ['a model that is not a string', ANSWER.replace('"gpt-4o-mini-2024-07-18"', '7')],
+  ];
+  for (const [name, text] of unsafe) {
+    test(`${name}: undefined (the caller serializes)`, () => {
+      assert.equal(answerText(answer(text), 'fast'), undefined);
+    });
+  }
+
+  test('an answer without wire text (another adapter, or built here): undefined', () => {
+    assert.equal(answerText(JSON.parse(ANSWER) as { model?: unknown }, 'fast'), undefined);
   });
 });

@@ -5,18 +5,15 @@
  *
  * When the upstream spoke OpenAI's format the chunk carries its wire text
  * (core/wire-text.ts), and the two edits are made on that text: the model's
- * value swapped, a `"usage":null` member cut. That is sound because a JSON
- * string cannot hold an unescaped `"model":` (a quote inside a string is
- * `\"`), so the byte sequence is always a member name; and the edit is made
- * only when the name occurs once in the frame, followed by exactly the value
- * the parsed chunk holds. Anything else (whitespace after the colon, a second
- * `model` member in a nested object, a usage object to drop) is serialized
- * from the object as before.
+ * value swapped (model-swap.ts says why that is sound), a `"usage":null`
+ * member cut, the same way (only when it occurs once). Anything else (a
+ * usage object to drop, a model that cannot be swapped on the text) is
+ * serialized from the object as before.
  */
 import type { ChatCompletionChunk } from '../../core/types.ts';
 import { wireTextOf } from '../../core/wire-text.ts';
+import { onlyOccurrence, swapModelText } from './model-swap.ts';
 
-const MODEL_MEMBER = '"model":';
 const USAGE_NULL = '"usage":null';
 
 /** Encodes the chunks of one stream for its client. */
@@ -65,11 +62,7 @@ export class ChunkFrameEncoder {
       this.#upstreamModel = upstreamModel;
       this.#upstreamModelJson = JSON.stringify(upstreamModel);
     }
-    const at = onlyOccurrence(text, MODEL_MEMBER);
-    if (at === -1) return undefined;
-    const valueAt = at + MODEL_MEMBER.length;
-    if (!text.startsWith(this.#upstreamModelJson, valueAt)) return undefined;
-    return text.slice(0, valueAt) + this.#modelJson + text.slice(valueAt + this.#upstreamModelJson.length);
+    return swapModelText(text, this.#upstreamModelJson, this.#modelJson);
   }
 }
 
@@ -82,11 +75,4 @@ function cutUsageNull(text: string): string | undefined {
   if (text.charCodeAt(end) === 44) return text.slice(0, at) + text.slice(end + 1);
   if (text.charCodeAt(at - 1) === 44) return text.slice(0, at - 1) + text.slice(end);
   return undefined;
-}
-
-/** Where `part` occurs in `text` if it occurs exactly once, else -1. */
-function onlyOccurrence(text: string, part: string): number {
-  const at = text.indexOf(part);
-  if (at === -1 || text.indexOf(part, at + 1) !== -1) return -1;
-  return at;
 }

@@ -5,6 +5,7 @@
  * id, and streams always ask for usage (`stream_options.include_usage`) so
  * every streamed attempt can be billed exactly.
  */
+
 import { GatewayError } from '../../core/errors.ts';
 import type {
   ChatCompletion,
@@ -13,6 +14,7 @@ import type {
   EmbeddingRequest,
   EmbeddingResponse,
 } from '../../core/types.ts';
+import { attachWireText } from '../../core/wire-text.ts';
 import { UpstreamClient, type UpstreamErrorMapper, withRequestId } from '../http.ts';
 import type { AttemptContext, ProbeOptions, ProviderAdapter } from '../types.ts';
 import { keyRedactor } from '../upstream-error.ts';
@@ -122,9 +124,16 @@ export class OpenAIProvider implements ProviderAdapter {
     await this.#client.close();
   }
 
+  /** The parsed answer, an object marked with the text it was parsed from (core/wire-text.ts). */
   async #postForJson(path: string, body: unknown, ctx: AttemptContext): Promise<unknown> {
-    return (
-      await this.#client.postForJson(path, withRequestId(this.#headers, ctx), body, ctx, this.#mapError)
-    ).value;
+    const { value, text } = await this.#client.postForJson(
+      path,
+      withRequestId(this.#headers, ctx),
+      body,
+      ctx,
+      this.#mapError,
+    );
+    // Kept so an answer to an OpenAI client can go out as it came (api/openai/model-swap.ts).
+    return value !== null && typeof value === 'object' ? attachWireText(value, text) : value;
   }
 }

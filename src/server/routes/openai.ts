@@ -4,6 +4,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChunkFrameEncoder } from '../../api/openai/chunk-frame.ts';
+import { answerText } from '../../api/openai/model-swap.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
 import { embeddingBill } from '../../billing/embedding-usage.ts';
 import { StreamTally } from '../../billing/stream-tally.ts';
@@ -69,11 +70,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
     try {
       const { completion, attempt } = await dispatchChat(route, body, dispatch);
       attempt.ok(completion.usage);
-      // Clients see the model name they asked for, as with any OpenAI endpoint.
+      // Clients see the model name they asked for, as with any OpenAI endpoint:
+      // in the upstream's own text when it spoke OpenAI's format, else serialized.
+      const wire = answerText(completion, body.model);
       completion.model = body.model;
-      storeCompletion(cached, completion, dispatch.recorder.costMicros);
+      storeCompletion(cached, completion, dispatch.recorder.costMicros, wire);
       finishOk(reply, dispatch, attempt);
-      return completion;
+      return wire === undefined ? completion : sendJsonText(reply, wire);
     } catch (error) {
       cached.abandon();
       finishFailed(reply, dispatch, error);
@@ -114,10 +117,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       const billed = embeddingBill(response);
       // A batched request's attempt was already billed these counts (its share): this ending is ignored.
       attempt.ok(billed.usage, billed.source);
+      const wire = answerText(response, body.model);
       response.model = body.model;
-      cached.store(response, billed.usage, dispatch.recorder.costMicros);
+      cached.store(response, billed.usage, dispatch.recorder.costMicros, wire);
       finishOk(reply, dispatch, attempt);
-      return response;
+      return wire === undefined ? response : sendJsonText(reply, wire);
     } catch (error) {
       cached.abandon();
       finishFailed(reply, dispatch, error);
@@ -202,10 +206,20 @@ async function streamChat(
   writer.end();
 }
 
-/** Stores a whole, usable answer (as the client saw it); anything else is abandoned. */
-function storeCompletion(cached: RequestCache, completion: ChatCompletion, costMicros: number | null): void {
-  if (isCacheableCompletion(completion)) cached.store(completion, completion.usage, costMicros);
+/** Stores a whole, usable answer (as the client saw it: `text` when it was sent as text); anything else is abandoned. */
+function storeCompletion(
+  cached: RequestCache,
+  completion: ChatCompletion,
+  costMicros: number | null,
+  text?: string,
+): void {
+  if (isCacheableCompletion(completion)) cached.store(completion, completion.usage, costMicros, text);
   else cached.abandon();
+}
+
+/** An answer's JSON text, sent as it is. */
+function sendJsonText(reply: FastifyReply, text: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(text);
 }
 
 /** A cached answer to a streaming request: replayed as the chunks a stream of it would have sent. */
