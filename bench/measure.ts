@@ -24,6 +24,9 @@ import {
 } from './load.ts';
 import { CLK_TCK, coreBusy, coreTimes, cpuTimeUs, statusKb } from './procs.ts';
 import {
+  CLOSED_ROUND_S,
+  CLOSED_ROUNDS,
+  CLOSED_WARMUP_S,
   CONCURRENCY,
   FRAME_INTERVAL_MS,
   HOLD_RATE,
@@ -39,7 +42,10 @@ import {
 import { WRK, wrkClosedLoop } from './wrk.ts';
 
 export interface Throughput extends ClosedLoopResult {
+  /** The median round's CPU per request (see CLOSED_ROUNDS). */
   proxyCpuUsPerReq: number | null;
+  /** Each round's, in the order they ran. */
+  proxyCpuUsPerReqRounds: number[] | null;
   proxyCpuBusy: number | null;
   mockCpuUsPerReq: number;
   loaderCpuUsPerReq: number;
@@ -116,6 +122,10 @@ function throughputOf(rounds: TputRound[]): Throughput {
   const served = Math.max(1, merged.ok + merged.errors.total);
   const sum = (f: (r: TputRound) => number): number => rounds.reduce((a, r) => a + f(r), 0);
   const proxyCpu = rounds.some((r) => r.proxyCpu === null) ? null : sum((r) => r.proxyCpu ?? 0);
+  const perRound =
+    proxyCpu === null
+      ? null
+      : rounds.map((r) => (r.proxyCpu ?? 0) / Math.max(1, r.result.ok + r.result.errors.total));
   const cores: Record<string, number> = {};
   for (const r of rounds) {
     for (const [c, v] of Object.entries(r.cores)) cores[c] = (cores[c] ?? 0) + v / rounds.length;
@@ -124,7 +134,8 @@ function throughputOf(rounds: TputRound[]): Throughput {
   const wallUs = merged.seconds * 1e6;
   return {
     ...merged,
-    proxyCpuUsPerReq: proxyCpu === null ? null : proxyCpu / served,
+    proxyCpuUsPerReq: perRound === null ? null : median(perRound),
+    proxyCpuUsPerReqRounds: perRound === null ? null : perRound.map((us) => Math.round(us * 10) / 10),
     proxyCpuBusy: proxyCpu === null ? null : Math.round((proxyCpu / wallUs) * 1000) / 1000,
     mockCpuUsPerReq: sum((r) => r.mockCpu) / served,
     loaderCpuUsPerReq: sum((r) => r.selfCpu) / served,
@@ -135,6 +146,12 @@ function throughputOf(rounds: TputRound[]): Throughput {
           100,
       ) / 100,
   };
+}
+
+/** The middle value (the lower of the two middle ones for an even count, as compare.sh's verdict takes it). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
 }
 
 /**
@@ -159,9 +176,10 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
   const inRounds = async (
     what: string,
     fn: (s: PathState, round: number) => Promise<void>,
+    rounds = ROUNDS,
   ): Promise<void> => {
     log(what);
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < states.length; i++) {
         const s = states[(i + round) % states.length]!;
         await fn(s, round);
@@ -185,15 +203,18 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
     });
 
     await inRounds(
-      `closed loop c=${CONCURRENCY} (${WRK ? 'wrk' : 'undici: install wrk to measure as compare.sh does'}): ${ROUNDS} rounds × ${SECONDS / ROUNDS}s per path`,
+      `closed loop c=${CONCURRENCY} (${WRK ? 'wrk' : 'undici: install wrk to measure as compare.sh does'}): ${CLOSED_ROUNDS} rounds × ${CLOSED_ROUND_S}s per path, each after ${CLOSED_WARMUP_S}s of warm-up`,
       async (s) => {
+        // compare.sh's bench.mjs warms every target up (10 connections) right before its closed loop.
+        if (CLOSED_WARMUP_S > 0)
+          s.warmErrors.merge((await closedLoop(s.pool, s.json, 10, CLOSED_WARMUP_S)).errors);
         const cpu0 = s.proxyPid === null ? 0 : cpuTimeUs(s.proxyPid);
         const mock0 = cpuTimeUs(mockPid);
         const self0 = process.cpuUsage();
         const cores0 = coreTimes();
         const result = WRK
-          ? wrkClosedLoop(s.json, CONCURRENCY, SECONDS / ROUNDS)
-          : await closedLoop(s.pool, s.json, CONCURRENCY, SECONDS / ROUNDS);
+          ? wrkClosedLoop(s.json, CONCURRENCY, CLOSED_ROUND_S)
+          : await closedLoop(s.pool, s.json, CONCURRENCY, CLOSED_ROUND_S);
         const cores1 = coreTimes();
         const selfD = process.cpuUsage(self0);
         s.tput.push({
@@ -205,6 +226,7 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
           cores: coreBusy(cores0, cores1),
         });
       },
+      CLOSED_ROUNDS,
     );
 
     const holds = new Map<string, PathResult['hold']>();

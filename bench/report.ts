@@ -112,6 +112,13 @@ export function table({ direct: d, pass: p, sy: s }: Paths, notes: string[]): st
       r1(s.throughput.proxyCpuUsPerReq),
       `≤ ${AIMS.cpuRatio}x pt: ${ratio.toFixed(2)}x ${verdict(ratio <= AIMS.cpuRatio)}`,
     ],
+    [
+      'CPU µs/request by round (c=50)',
+      '-',
+      (p.throughput.proxyCpuUsPerReqRounds ?? []).join(' '),
+      (s.throughput.proxyCpuUsPerReqRounds ?? []).join(' '),
+      'median above',
+    ],
     [`CPU µs/request (${HOLD_RATE} rps)`, '-', r1(p.hold.proxyCpuUsPerReq), r1(s.hold.proxyCpuUsPerReq), ''],
     [
       'proxy core busy @c=50',

@@ -28,6 +28,16 @@ export const STREAM_CONCURRENCY = Math.max(1, Math.round(envNum('BENCH_STREAM_CO
 /** Gap between the upstream's stream frames (compare.sh: 5 ms). */
 export const FRAME_INTERVAL_MS = envNum('BENCH_FRAME_INTERVAL_MS', 5);
 export const ROUNDS = Math.max(1, Math.round(envNum('BENCH_ROUNDS', 5)));
+/**
+ * The closed loop (CPU per request) is measured as compare.sh measures it: rounds of
+ * its length (5 s), each after a warm-up of its own (2 s at 10 connections, as its
+ * bench.mjs does before every target), judged by the median round, not the mean of
+ * all: the first round after a pause runs on a colder heap and JIT state and
+ * costs more (typically 5-10 % here), which a mean of short rounds counted in.
+ */
+export const CLOSED_ROUNDS = Math.max(1, Math.round(envNum('BENCH_CLOSED_ROUNDS', 3)));
+export const CLOSED_ROUND_S = envNum('BENCH_CLOSED_ROUND_SECONDS', Math.min(5, SECONDS));
+export const CLOSED_WARMUP_S = envNum('BENCH_CLOSED_WARMUP_SECONDS', Math.min(2, WARMUP_S));
 export const PROFILE_S = process.argv.includes('--profile')
   ? envNum('BENCH_PROFILE', 0) || 5
   : envNum('BENCH_PROFILE', 0);
