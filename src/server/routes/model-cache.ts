@@ -74,15 +74,31 @@ function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
   span.end();
 }
 
-/** Answers a non-streaming request from the cache: its row (cost 0) is durable first, as for any answer. */
+/**
+ * Answers a non-streaming request from the cache: its row (cost 0) is durable
+ * first, as for any answer. Resolves with the body for the handler to return
+ * (see `jsonText`).
+ */
 export async function sendCachedJson(
   reply: FastifyReply,
   recorder: UsageRecorder,
   hit: CacheEntry,
-): Promise<FastifyReply> {
+): Promise<string> {
   await recorder.cacheHit();
   sayCost(reply, recorder);
-  return reply.type('application/json; charset=utf-8').send(hit.body);
+  return jsonText(reply, hit.body);
+}
+
+/**
+ * `text`, already JSON, for an async handler to return: sent as it is (a JSON
+ * content type keeps Fastify from serializing it). Returning the text, not
+ * `reply.send(text)`: an async handler that returns the reply hands Fastify a
+ * thenable, and the reply's `then` waits for the response to finish through
+ * listeners on it, for every request (~0.6 µs and a few objects here).
+ */
+export function jsonText(reply: FastifyReply, text: string): string {
+  reply.type('application/json; charset=utf-8');
+  return text;
 }
 
 /**
@@ -96,7 +112,7 @@ export function answerFromMemory(
   reply: FastifyReply,
   cached: RequestCache,
   info: { route: string; model: string },
-): Promise<FastifyReply> | undefined {
+): Promise<string> | undefined {
   if (!cached.active) return undefined;
   const startedAt = performance.now();
   const hit = cached.lookupNow();

@@ -21,7 +21,7 @@ import { type ModelRoute, resolveModel, visibleModels } from '../../routing/mode
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { SseWriter } from '../sse-writer.ts';
-import { answerFromMemory, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
+import { answerFromMemory, jsonText, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
   beginModelRequest,
   CACHE_HEADER,
@@ -76,7 +76,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       completion.model = body.model;
       storeCompletion(cached, completion, dispatch.recorder.costMicros, wire);
       finishOk(reply, dispatch, attempt);
-      return wire === undefined ? completion : sendJsonText(reply, wire);
+      return wire === undefined ? completion : jsonText(reply, wire);
     } catch (error) {
       cached.abandon();
       finishFailed(reply, dispatch, error);
@@ -121,7 +121,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
       response.model = body.model;
       cached.store(response, billed.usage, dispatch.recorder.costMicros, wire);
       finishOk(reply, dispatch, attempt);
-      return wire === undefined ? response : sendJsonText(reply, wire);
+      return wire === undefined ? response : jsonText(reply, wire);
     } catch (error) {
       cached.abandon();
       finishFailed(reply, dispatch, error);
@@ -215,11 +215,6 @@ function storeCompletion(
 ): void {
   if (isCacheableCompletion(completion)) cached.store(completion, completion.usage, costMicros, text);
   else cached.abandon();
-}
-
-/** An answer's JSON text, sent as it is. */
-function sendJsonText(reply: FastifyReply, text: string): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(text);
 }
 
 /** A cached answer to a streaming request: replayed as the chunks a stream of it would have sent. */
