@@ -18,7 +18,7 @@ import type { Pool as PoolType } from 'undici';
 import { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper } from './transport-error.ts';
 import type { AttemptContext, ProbeOptions } from './types.ts';
 import type { UpstreamPost } from './upstream-call.ts';
-import { type EventReader, openEventStream } from './upstream-event-stream.ts';
+import { type EventReader, openEventStream, type RelayableStream } from './upstream-event-stream.ts';
 import { type JsonAnswerValue, postForJson } from './upstream-json-answer.ts';
 import { runProbe } from './upstream-probe.ts';
 
@@ -82,7 +82,7 @@ export class UpstreamClient {
     ctx: AttemptContext,
     reader: EventReader<T>,
     mapError: UpstreamErrorMapper,
-  ): Promise<AsyncIterableIterator<T>> {
+  ): Promise<RelayableStream<T>> {
     return openEventStream(
       this.#pool(ctx.timeouts.connectMs),
       this.#post(path, headers, body, ctx),

@@ -11,6 +11,10 @@
  * early (`return`) aborts the call, releasing its socket. Backpressure: past
  * `HIGH_WATER` queued items the parser is paused until the consumer has
  * taken them all.
+ *
+ * A relay takes the items push-style instead (`relay`): each is handed to its
+ * sink in the call that read it, with no promise, iterator result or tick per
+ * item, which pulling one at a time costs.
  */
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.ts';
@@ -63,10 +67,28 @@ export function openEventStream<T>(
   post: UpstreamPost,
   reader: EventReader<T>,
   mapError: UpstreamErrorMapper,
-): Promise<AsyncIterableIterator<T>> {
+): Promise<RelayableStream<T>> {
   const stream = new UpstreamEventStream(post, reader, mapError);
   dispatchCall(dispatcher, post, stream);
   return stream.opened;
+}
+
+/**
+ * Where `relay` hands each item: true once written, false when the consumer
+ * is gone (nothing more is handed over), or a promise of either while a write
+ * waits for the consumer to drain (the items after it wait too).
+ */
+export type ItemSink<T> = (item: T) => boolean | Promise<boolean>;
+
+/** How a relay ended: the stream's failure (undefined when it ended whole), or `stopped` by its sink. */
+export interface RelayEnd {
+  failure: unknown;
+  stopped: boolean;
+}
+
+/** An item stream that can also be relayed push-style (what `openEventStream` gives). */
+export interface RelayableStream<T> extends AsyncIterableIterator<T> {
+  relay(sink: ItemSink<T>): Promise<RelayEnd>;
 }
 
 interface Waiting<T> {
@@ -74,8 +96,8 @@ interface Waiting<T> {
   reject(error: unknown): void;
 }
 
-class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterator<T> {
-  readonly #settleOpen = Promise.withResolvers<AsyncIterableIterator<T>>();
+class UpstreamEventStream<T> extends UpstreamCall implements RelayableStream<T> {
+  readonly #settleOpen = Promise.withResolvers<RelayableStream<T>>();
   readonly opened = this.#settleOpen.promise;
   readonly #reader: EventReader<T>;
   #paused = false;
@@ -86,6 +108,13 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
   /** What the consumer gets once the queue is empty and the call is over: undefined is the end. */
   #failure: unknown;
   #waiting: Waiting<T> | undefined;
+  /** The relay's sink, while one runs; `#relayed` settles when it ends. */
+  #sink: ItemSink<T> | undefined;
+  #relayed: PromiseWithResolvers<RelayEnd> | undefined;
+  /** A write of the sink waits for drain: items wait for it. */
+  #sinkBusy = false;
+  /** Items are being handed to the sink: a call back into `#deliver` (the parser resumed by `#take`) leaves them to it, in order. */
+  #pushing = false;
 
   constructor(post: UpstreamPost, reader: EventReader<T>, mapError: UpstreamErrorMapper) {
     super(post.ctx, mapError);
@@ -135,8 +164,12 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
     this.#deliver();
   }
 
-  /** Hands the consumer waiting for an item its item, or the end. */
+  /** Hands the consumer waiting for an item its item, or the end; or the relay's sink all it can take. */
   #deliver(): void {
+    if (this.#sink !== undefined) {
+      this.#push(this.#sink);
+      return;
+    }
     const waiting = this.#waiting;
     if (waiting === undefined) return;
     if (this.#head < this.#queue.length) {
@@ -146,6 +179,60 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
       this.#waiting = undefined;
       this.#settleEnd(waiting);
     }
+  }
+
+  #push(sink: ItemSink<T>): void {
+    if (this.#sinkBusy || this.#pushing) return;
+    this.#pushing = true;
+    try {
+      while (this.#head < this.#queue.length) {
+        let sent: boolean | Promise<boolean>;
+        try {
+          sent = sink(this.#take());
+        } catch (error) {
+          this.#endRelay({ failure: error, stopped: false });
+          return;
+        }
+        if (sent === true) continue;
+        if (sent === false) {
+          this.#endRelay({ failure: undefined, stopped: true });
+          return;
+        }
+        this.#sinkBusy = true;
+        sent.then(
+          (ok) => this.#drained(sink, ok),
+          (error: unknown) => {
+            this.#sinkBusy = false;
+            this.#endRelay({ failure: error, stopped: false });
+          },
+        );
+        return;
+      }
+    } finally {
+      this.#pushing = false;
+    }
+    if (this.over) this.#endRelay({ failure: this.#failure, stopped: false });
+  }
+
+  #drained(sink: ItemSink<T>, ok: boolean): void {
+    this.#sinkBusy = false;
+    if (this.#sink !== sink) return;
+    if (ok) this.#push(sink);
+    else this.#endRelay({ failure: undefined, stopped: true });
+  }
+
+  /**
+   * The relay is over. Ended by the stream (whole or failed), its failure is
+   * handed over; stopped by the sink (false, a throw, a rejection), the call
+   * is aborted if still running, as `return` would.
+   */
+  #endRelay(end: RelayEnd): void {
+    const relayed = this.#relayed;
+    this.#sink = undefined;
+    this.#relayed = undefined;
+    if (end.stopped || end.failure !== this.#failure) void this.return();
+    else this.#failure = undefined;
+    relayed?.resolve(end);
   }
 
   #take(): T {
@@ -181,6 +268,20 @@ class UpstreamEventStream<T> extends UpstreamCall implements AsyncIterableIterat
       this.#waiting = { resolve, reject };
       if (this.over) this.#deliver();
     });
+  }
+
+  /**
+   * Hands every item from now on (those already read first) to `sink` as the
+   * parser reads them; resolves once the stream is over (its failure, if it
+   * failed, after the items read before it) or the sink said false. Instead
+   * of `next`, not beside it.
+   */
+  relay(sink: ItemSink<T>): Promise<RelayEnd> {
+    this.#relayed = Promise.withResolvers<RelayEnd>();
+    this.#sink = sink;
+    const ended = this.#relayed.promise;
+    this.#deliver();
+    return ended;
   }
 
   /** The consumer stopped early: the call is aborted (its socket released) and nothing more is read. */

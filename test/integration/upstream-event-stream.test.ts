@@ -16,7 +16,7 @@ import { GatewayError } from '../../src/core/errors.ts';
 import { UpstreamClient } from '../../src/providers/http.ts';
 import type { SseEvent } from '../../src/providers/sse.ts';
 import type { AttemptContext } from '../../src/providers/types.ts';
-import type { EventReader } from '../../src/providers/upstream-event-stream.ts';
+import type { EventReader, RelayableStream, RelayEnd } from '../../src/providers/upstream-event-stream.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -221,6 +221,105 @@ describe('upstream event stream', () => {
     }
     assert.equal(count, frames);
     assert.ok(reader.mostQueued <= 64 + 128, `${reader.mostQueued} items were queued at once`);
+  });
+
+  describe('relayed push-style (relay)', () => {
+    async function relayAll(stream: RelayableStream<string>): Promise<{ items: string[]; ended: RelayEnd }> {
+      const items: string[] = [];
+      const ended = await stream.relay((item) => {
+        items.push(item);
+        return true;
+      });
+      return { items, ended };
+    }
+
+    test('items in order, events split anywhere, then the end; a failure after the items before it', async () => {
+      handler = (_req, res) => {
+        sse(res);
+        res.write('data: one\n\ndata: tw');
+        setImmediate(() => res.end('o\n\ndata: three\r\n\r\ndata: [END]\n\n'));
+      };
+      assert.deepEqual(await relayAll(await open()), {
+        items: ['one', 'two', 'three'],
+        ended: { failure: undefined, stopped: false },
+      });
+      handler = (_req, res) => {
+        sse(res);
+        res.write('data: a\n\n');
+        setImmediate(() => res.end('data: b\n\nevent: error\ndata: overloaded\n\ndata: never\n\n'));
+      };
+      const { items, ended } = await relayAll(await open());
+      assert.deepEqual(items, ['a', 'b']);
+      assert.equal((ended.failure as Error).message, 'upstream said: overloaded');
+    });
+
+    // The call's own deadline and idle timeout are far off: only the relay's abort can close the
+    // upstream response in time (without it the test fails by its timeout).
+    test('a sink that says false (client gone) or throws stops the relay and releases the upstream', {
+      timeout: 30_000,
+    }, async () => {
+      for (const stop of [() => false, () => assert.fail('the sink broke')]) {
+        closed.length = 0;
+        handler = (_req, res) => {
+          sse(res);
+          res.write('data: a\n\ndata: b\n\n');
+        };
+        const seen: string[] = [];
+        const patient = { ...context(undefined, 600_000) };
+        patient.timeouts = { ...patient.timeouts, firstByteMs: 600_000, idleMs: 600_000 };
+        const ended = await (await open(patient)).relay((item) => {
+          seen.push(item);
+          return stop();
+        });
+        assert.deepEqual(seen, ['a'], 'nothing is handed over after the sink stopped');
+        if (ended.stopped) assert.equal(ended.failure, undefined);
+        else assert.match(String(ended.failure), /the sink broke/);
+        // The server sees its response closed under it: the socket was released.
+        await closed[0];
+      }
+    });
+
+    test('a sink whose writes wait holds the upstream back, and keeps the order', async () => {
+      const frames = 10_000;
+      handler = (_req, res) => {
+        sse(res);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < frames) {
+            if (!res.write(`data: ${sent++} ${'x'.repeat(1000)}\n\n`)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end('data: [END]\n\n');
+        };
+        pump();
+      };
+      const reader = new (class extends TextReader {
+        mostQueued = 0;
+        override read(event: SseEvent, out: string[]): void {
+          super.read(event, out);
+          this.mostQueued = Math.max(this.mostQueued, out.length);
+        }
+      })();
+      let next = 0;
+      let writing = false;
+      // Every write waits a turn of the event loop, as a write to a full socket waits for drain.
+      const ended = await (await open(context(), reader)).relay((item) => {
+        assert.equal(writing, false, 'an item was handed over while a write waited');
+        assert.equal(Number(item.slice(0, item.indexOf(' '))), next++);
+        writing = true;
+        return new Promise<boolean>((resolve) =>
+          setImmediate(() => {
+            writing = false;
+            resolve(true);
+          }),
+        );
+      });
+      assert.deepEqual(ended, { failure: undefined, stopped: false });
+      assert.equal(next, frames);
+      assert.ok(reader.mostQueued <= 64 + 128, `${reader.mostQueued} items were queued at once`);
+    });
   });
 
   describe('a JSON answer', () => {

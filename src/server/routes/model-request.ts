@@ -16,6 +16,7 @@ import {
 } from '../../dispatch/dispatch.ts';
 import { ATTR } from '../../observability/trace-attributes.ts';
 import { failAndEnd, type TraceSpan } from '../../observability/tracing.ts';
+import type { RelayEnd } from '../../providers/upstream-event-stream.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
 import type { RoutingDecision } from '../../routing/router.ts';
 import { once } from '../../util/once.ts';
@@ -211,22 +212,25 @@ export function finishFailed(
  * Hands a started stream's items to `send` (false: the client is gone) until
  * the stream ends, fails or the client leaves; a client gone releases the
  * upstream at once. A failure is returned, not thrown: the status is already 200.
+ *
+ * An upstream's event stream is relayed push-style (`relay`: each item sent
+ * in the call that read it); any other stream is pulled item by item.
  */
 export async function relayStream<Item>(
-  start: StreamStart<Item>,
+  start: StartedStream<Item>,
   signal: AbortSignal,
   writer: SseWriter,
   send: (item: Item) => Sent,
 ): Promise<{ failure: GatewayError | undefined; clientGone: boolean }> {
   const { rest } = start;
   let failure: GatewayError | undefined;
-  let item: Item | undefined = start.first;
   try {
-    while (item !== undefined) {
-      const sent = send(item);
-      if (sent === false || (sent !== true && !(await sent))) break;
-      const next = await rest.next();
-      item = next.done ? undefined : next.value;
+    const first = send(start.first);
+    if (first === true || (first !== false && (await first))) {
+      if (typeof rest.relay === 'function') {
+        const ended = await rest.relay(send);
+        if (ended.failure !== undefined) throw ended.failure;
+      } else await pullEach(rest, send);
     }
   } catch (error) {
     if (!(error instanceof ClientClosedError) && !signal.aborted) failure = toGatewayError(error);
@@ -234,4 +238,19 @@ export async function relayStream<Item>(
   const clientGone = signal.aborted || writer.closed;
   if (clientGone) await rest.return?.().catch(() => undefined);
   return { failure, clientGone };
+}
+
+/** A started stream whose rest may be relayed push-style (an upstream's event stream is). */
+type StartedStream<Item> = Omit<StreamStart<Item>, 'rest'> & {
+  rest: StreamStart<Item>['rest'] & { relay?: (sink: (item: Item) => Sent) => Promise<RelayEnd> };
+};
+
+/** The pull form: the next item once the last one is written (a write waiting for drain is awaited). */
+async function pullEach<Item>(rest: AsyncIterator<Item>, send: (item: Item) => Sent): Promise<void> {
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    const sent = send(next.value);
+    if (sent === false || (sent !== true && !(await sent))) return;
+  }
 }
