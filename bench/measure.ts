@@ -36,6 +36,7 @@ import {
   ROUNDS,
   SECONDS,
   STREAM_CONCURRENCY,
+  STREAM_ROUNDS,
   STREAMS,
   WARMUP_S,
 } from './settings.ts';
@@ -85,6 +86,8 @@ export interface PathResult {
   throughput: Throughput;
   hold: OpenLoopResult & { proxyCpuUsPerReq: number | null };
   stream: SequentialResult;
+  /** Each stream round's time-to-first-byte median, µs (the merged one is `stream.ttfbUs.p50`). */
+  ttfbP50ByRound: number[];
   peakRssMb: number | null;
   responseBytes: number;
   errors: Errors;
@@ -238,12 +241,12 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
       holds.set(s.name, { ...run, proxyCpuUsPerReq: cpu === null ? null : cpu / Math.max(run.sent, 1) });
     }
 
-    const perRound = Math.max(1, Math.round(STREAMS / ROUNDS));
     await inRounds(
-      `streams (${STREAM_FRAMES} frames ${FRAME_INTERVAL_MS} ms apart, ${STREAM_CONCURRENCY} at a time): ${ROUNDS} rounds × ${perRound} per path`,
+      `streams (${STREAM_FRAMES} frames ${FRAME_INTERVAL_MS} ms apart, ${STREAM_CONCURRENCY} at a time): ${STREAM_ROUNDS} rounds × ${STREAMS} per path`,
       async (s) => {
-        s.streams.push(await concurrent(s.pool, s.stream, perRound, STREAM_CONCURRENCY));
+        s.streams.push(await concurrent(s.pool, s.stream, STREAMS, STREAM_CONCURRENCY));
       },
+      STREAM_ROUNDS,
     );
 
     const results: PathResult[] = [];
@@ -269,6 +272,7 @@ export async function measureAll(specs: PathSpec[], mockPid: number): Promise<Pa
         throughput,
         hold,
         stream,
+        ttfbP50ByRound: s.streams.map((r) => Math.round(r.ttfbUs.p50)),
         peakRssMb: s.proxyPid === null ? null : statusKb(s.proxyPid, 'VmHWM') / 1024,
         responseBytes,
         errors,

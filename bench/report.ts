@@ -135,6 +135,13 @@ export function table({ direct: d, pass: p, sy: s }: Paths, notes: string[]): st
       '',
     ],
     [
+      'stream TTFB p50 by round (µs)',
+      d.ttfbP50ByRound.join(' '),
+      p.ttfbP50ByRound.join(' '),
+      s.ttfbP50ByRound.join(' '),
+      '',
+    ],
+    [
       'stream TTFB added over pt p50/p99 (µs)',
       '-',
       '-',

@@ -25,7 +25,8 @@
  *   BENCH_ROUNDS (5)          interleaved rounds per phase (all paths take turns)
  *   BENCH_CLOSED_ROUNDS (3)   BENCH_CLOSED_ROUND_SECONDS (5)   BENCH_CLOSED_WARMUP_SECONDS (2)
  *                             the closed loop, as compare.sh runs it (CPU per request: the median round)
- *   BENCH_STREAMS (200)       BENCH_STREAM_CONCURRENCY (20)   BENCH_FRAME_INTERVAL_MS (5)
+ *   BENCH_STREAMS (200)       streams a round   BENCH_STREAM_ROUNDS (3)
+ *   BENCH_STREAM_CONCURRENCY (20)   BENCH_FRAME_INTERVAL_MS (5)
  *   BENCH_PROFILE (0)  seconds of --cpu-prof'd gateway load (also `--profile`)
  *   BENCH_QUIET_WAIT_SECONDS (60)  how long to wait for an idle machine first
  *   BENCH_OUT (bench/results/latest.json)

@@ -38,6 +38,13 @@ export const ROUNDS = Math.max(1, Math.round(envNum('BENCH_ROUNDS', 5)));
 export const CLOSED_ROUNDS = Math.max(1, Math.round(envNum('BENCH_CLOSED_ROUNDS', 3)));
 export const CLOSED_ROUND_S = envNum('BENCH_CLOSED_ROUND_SECONDS', Math.min(5, SECONDS));
 export const CLOSED_WARMUP_S = envNum('BENCH_CLOSED_WARMUP_SECONDS', Math.min(2, WARMUP_S));
+/**
+ * The streams, as compare.sh runs them too: every round `STREAMS` streams (its 200), 20 in
+ * flight, one after another as each ends. Split into short rounds (40 each), half of a round's
+ * streams were its opening burst of 20 simultaneous requests, and the first byte measured how
+ * a burst queues more than how a stream is relayed.
+ */
+export const STREAM_ROUNDS = Math.max(1, Math.round(envNum('BENCH_STREAM_ROUNDS', 3)));
 export const PROFILE_S = process.argv.includes('--profile')
   ? envNum('BENCH_PROFILE', 0) || 5
   : envNum('BENCH_PROFILE', 0);
