@@ -150,9 +150,12 @@ export class BullJobQueue implements JobQueue {
     const name = (await this.#redis.hget(this.#keys.jobIndex, id)) as QueueName | null;
     if (name === null) return undefined;
     const queue = this.#queue(name);
-    const [job, state, mark] = await Promise.all([
+    // The state first: BullMQ moves a job to its final set and stamps it finished in one script,
+    // so a job read after a final state carries its finish. Read side by side, the two could
+    // straddle that script: a job already failed (cancelled) that says it never finished.
+    const state = await queue.getJobState(id);
+    const [job, mark] = await Promise.all([
       queue.getJob(id),
-      queue.getJobState(id),
       this.#redis.hget(queue.toKey(id), CANCEL_FIELD),
     ]);
     const status = statusOf(state, mark);
