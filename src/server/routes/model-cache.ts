@@ -93,8 +93,10 @@ export async function sendCachedJson(
  * `text`, already JSON, for an async handler to return: sent as it is (a JSON
  * content type keeps Fastify from serializing it). Returning the text, not
  * `reply.send(text)`: an async handler that returns the reply hands Fastify a
- * thenable, and the reply's `then` waits for the response to finish through
- * listeners on it, for every request (~0.6 µs and a few objects here).
+ * thenable, and while the answer waits for the ledger's group commit the
+ * reply's `then` waits for the response to finish through stream listeners.
+ * Sent that way, the upstream's own text made a request 6.7 µs dearer than
+ * serializing it had (interleaved rounds), though it serialized nothing.
  */
 export function jsonText(reply: FastifyReply, text: string): string {
   reply.type('application/json; charset=utf-8');
