@@ -38,9 +38,20 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/**
+ * The stdout destination collects lines until it holds 4 KB (one write for
+ * many lines under load) and, without a timer, would hold a quiet gateway's
+ * lines until then: nothing to read while it runs, and a kill -9 losing them.
+ * It writes what it holds at least this often.
+ */
+const LOG_FLUSH_MS = 500;
+
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
-    options.destination ?? new TurnBatchedStream(pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+    options.destination ??
+    new TurnBatchedStream(
+      pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS }),
+    );
   return pino(
     {
       level: options.level,
