@@ -33,8 +33,8 @@ export class GatewayMetrics {
   readonly ledgerQueued: Gauge;
   /** Budget windows that crossed their alert threshold (80%), once per window, by window kind. */
   readonly budgetAlerts: Counter<'period'>;
-  /** Spend (USD) by key and team; past SPEND_LABELS distinct values of either, the rest count as `other`. */
-  readonly spend: Counter<'key' | 'team'>;
+  /** Spend (USD) by key and team (every priced attempt: cells too); past SPEND_LABELS distinct values of either, the rest count as `other`. */
+  readonly spend: LabelledCounter<'key' | 'team'>;
   readonly #spendKeys = new Set<string>();
   readonly #spendTeams = new Set<string>();
   readonly #knownModels: Set<string>;
@@ -88,7 +88,7 @@ export class GatewayMetrics {
       labelNames: ['period'],
       registers,
     });
-    this.spend = new Counter({
+    this.spend = new LabelledCounter({
       name: 'switchyard_spend_usd_total',
       help: `Spend in USD (priced attempts) by key and team; beyond ${SPEND_LABELS} distinct keys or teams, "other"`,
       labelNames: ['key', 'team'],

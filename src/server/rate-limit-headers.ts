@@ -53,8 +53,8 @@ interface Tightest {
 
 export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
   const headers: Record<string, string> = {};
-  const policy: string[] = [];
-  const remaining: string[] = [];
+  let policy = '';
+  let remaining = '';
   let requests: Tightest | undefined;
   let tokens: Tightest | undefined;
   for (const decision of decisions) {
@@ -62,29 +62,45 @@ export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<stri
     const prefix = SUBJECT_PREFIX[decision.subject.slice(0, decision.subject.indexOf(':'))] ?? '';
     for (const state of decision.rules) {
       const names = namesOf(prefix, state.rule);
-      policy.push(names.policy);
-      remaining.push(
-        `"${names.name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - decision.now) / 1000)}`,
-      );
-      const tightest = state.rule.unit === 'requests' ? requests : tokens;
-      if (tightest !== undefined && left(state) >= left(tightest.state)) continue;
-      if (state.rule.unit === 'requests') requests = { state, now: decision.now };
-      else tokens = { state, now: decision.now };
+      const separator = policy === '' ? '' : ', ';
+      policy += separator + names.policy;
+      remaining += `${separator}"${names.name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - decision.now) / 1000)}`;
+      if (state.rule.unit === 'requests') {
+        if (requests === undefined || left(state) < left(requests.state))
+          requests = { state, now: decision.now };
+      } else if (tokens === undefined || left(state) < left(tokens.state))
+        tokens = { state, now: decision.now };
     }
   }
-  if (policy.length === 0) return headers;
-  for (const [unit, tightest] of [
-    ['requests', requests],
-    ['tokens', tokens],
-  ] as const) {
-    if (tightest === undefined) continue;
-    headers[`x-ratelimit-limit-${unit}`] = String(tightest.state.rule.limit);
-    headers[`x-ratelimit-remaining-${unit}`] = String(left(tightest.state));
-    headers[`x-ratelimit-reset-${unit}`] = openAIDuration(tightest.state.resetAt - tightest.now);
-  }
-  headers['ratelimit-policy'] = policy.join(', ');
-  headers['ratelimit'] = remaining.join(', ');
+  if (policy === '') return headers;
+  if (requests !== undefined) setTightest(headers, REQUESTS_HEADERS, requests);
+  if (tokens !== undefined) setTightest(headers, TOKENS_HEADERS, tokens);
+  headers['ratelimit-policy'] = policy;
+  headers['ratelimit'] = remaining;
   return headers;
+}
+
+// Whole names, not made per response: a name built per call is a new string V8 hashes again as a key.
+const REQUESTS_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+] as const;
+const TOKENS_HEADERS = [
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+] as const;
+
+/** OpenAI's trio for a unit's tightest rule: its limit, what is left, when it resets. */
+function setTightest(
+  headers: Record<string, string>,
+  [limit, remaining, reset]: readonly [string, string, string],
+  tightest: Tightest,
+): void {
+  headers[limit] = String(tightest.state.rule.limit);
+  headers[remaining] = String(left(tightest.state));
+  headers[reset] = openAIDuration(tightest.state.resetAt - tightest.now);
 }
 
 function left(state: RuleState): number {
