@@ -1,9 +1,10 @@
 /**
- * The upstream's own JSON text of a parsed stream chunk, kept beside the
- * value. A relay that sends the chunk on in the same format, changed at most
- * in a field or two it knows how to edit as text (api/openai/chunk-frame.ts),
- * writes that text instead of serializing the object again: re-serializing
- * every chunk was about a fifth of a relayed stream's CPU.
+ * The upstream's own JSON text of a parsed stream chunk or answer, kept beside
+ * the value. A relay that sends it on in the same format, changed at most in
+ * a field or two it knows how to edit as text (api/openai/chunk-frame.ts,
+ * api/openai/model-swap.ts), writes that text instead of serializing the
+ * object again: re-serializing every chunk was about a fifth of a relayed
+ * stream's CPU.
  *
  * Only an adapter whose wire format is the canonical one (OpenAI's) attaches
  * it, and the text is the value as received: code that changes a chunk in

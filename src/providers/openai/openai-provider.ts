@@ -5,7 +5,6 @@
  * id, and streams always ask for usage (`stream_options.include_usage`) so
  * every streamed attempt can be billed exactly.
  */
-
 import { GatewayError } from '../../core/errors.ts';
 import type {
   ChatCompletion,
