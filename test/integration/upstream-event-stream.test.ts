@@ -3,7 +3,9 @@
  * real HTTP server on loopback. The event stream: items and the end, a
  * failure after the items before it, error answers mapped, the deadline and
  * the attempt's signal, a reader that stops early releasing the connection,
- * and a slow reader holding the upstream back (backpressure). The JSON
+ * and a slow reader holding the upstream back (backpressure); relayed
+ * push-style, the same order, end and failure, a sink that stops releasing
+ * the connection, and a slow sink holding the upstream back. The JSON
  * answer: parsed with its headers, error answers mapped, a body that is not
  * JSON, the deadline.
  */
