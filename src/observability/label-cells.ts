@@ -96,30 +96,23 @@ interface LabelledOptions<L extends string> {
   registers: Registry[];
 }
 
-/** A counter (registered in `registers`) with cells per label set. */
-export class LabelledCounter<L extends string> {
+/** What both kinds share: the name and help, the cells, registering and reset; `get` in prom-client's shape. */
+abstract class LabelledMetric<L extends string, C extends Cell<L>> {
   readonly name: string;
   readonly help: string;
-  readonly type = 'counter' as const;
   readonly aggregator = 'sum' as const;
-  readonly #table: CellTable<L, CounterCell<L>>;
+  abstract readonly type: LabelledMetricData['type'];
+  protected readonly table: CellTable<L, C>;
 
-  constructor(options: LabelledOptions<L>) {
+  constructor(options: LabelledOptions<L>, create: (labels: Record<L, string>) => C) {
     this.name = options.name;
     this.help = options.help;
-    this.#table = new CellTable(options.labelNames, (labels) => ({ labels, value: 0 }));
+    this.table = new CellTable(options.labelNames, create);
     for (const registry of options.registers) registry.registerMetric(this as never);
   }
 
-  inc(labels: Labels<L>, value = 1): void {
-    if (!(value >= 0) || value === Number.POSITIVE_INFINITY) {
-      throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${value}`);
-    }
-    this.#table.cell(labels).value += value;
-  }
-
   reset(): void {
-    this.#table.reset();
+    this.table.reset();
   }
 
   async get(): Promise<LabelledMetricData> {
@@ -128,37 +121,48 @@ export class LabelledCounter<L extends string> {
       help: this.help,
       type: this.type,
       aggregator: this.aggregator,
-      values: this.#table.cells.map((c) => ({ labels: { ...c.labels }, value: c.value })),
+      values: this.values(),
     };
+  }
+
+  /** Every cell's series, as prom-client lists them. */
+  protected abstract values(): MetricValueWithName<string>[];
+}
+
+/** A counter (registered in `registers`) with cells per label set. */
+export class LabelledCounter<L extends string> extends LabelledMetric<L, CounterCell<L>> {
+  readonly type = 'counter' as const;
+
+  constructor(options: LabelledOptions<L>) {
+    super(options, (labels) => ({ labels, value: 0 }));
+  }
+
+  inc(labels: Labels<L>, value = 1): void {
+    if (!(value >= 0) || value === Number.POSITIVE_INFINITY) {
+      throw new RangeError(`${this.name}: a counter only goes up by a finite amount, got ${value}`);
+    }
+    this.table.cell(labels).value += value;
+  }
+
+  protected values(): MetricValueWithName<string>[] {
+    return this.table.cells.map((c) => ({ labels: { ...c.labels }, value: c.value }));
   }
 }
 
 /** A histogram (registered in `registers`) with cells per label set. */
-export class LabelledHistogram<L extends string> {
-  readonly name: string;
-  readonly help: string;
+export class LabelledHistogram<L extends string> extends LabelledMetric<L, HistogramCell<L>> {
   readonly type = 'histogram' as const;
-  readonly aggregator = 'sum' as const;
   readonly #bounds: readonly number[];
-  readonly #table: CellTable<L, HistogramCell<L>>;
 
   constructor(options: LabelledOptions<L> & { buckets: readonly number[] }) {
-    this.name = options.name;
-    this.help = options.help;
-    this.#bounds = [...options.buckets].sort((a, b) => a - b);
-    const size = this.#bounds.length;
-    this.#table = new CellTable(options.labelNames, (labels) => ({
-      labels,
-      buckets: new Float64Array(size),
-      sum: 0,
-      count: 0,
-    }));
-    for (const registry of options.registers) registry.registerMetric(this as never);
+    const bounds = [...options.buckets].sort((a, b) => a - b);
+    super(options, (labels) => ({ labels, buckets: new Float64Array(bounds.length), sum: 0, count: 0 }));
+    this.#bounds = bounds;
   }
 
   observe(labels: Labels<L>, value: number): void {
     if (!Number.isFinite(value)) throw new RangeError(`${this.name}: cannot observe ${value}`);
-    const cell = this.#table.cell(labels);
+    const cell = this.table.cell(labels);
     const bounds = this.#bounds;
     // The first bucket whose upper bound holds the value (le: less or equal).
     let i = 0;
@@ -168,15 +172,11 @@ export class LabelledHistogram<L extends string> {
     cell.count += 1;
   }
 
-  reset(): void {
-    this.#table.reset();
-  }
-
-  /** prom-client's histogram shape: cumulative `_bucket` series with `le`, then `_sum` and `_count`. */
-  async get(): Promise<LabelledMetricData> {
+  /** Cumulative `_bucket` series with `le`, then `_sum` and `_count`, per cell. */
+  protected values(): MetricValueWithName<string>[] {
     const values: MetricValueWithName<string>[] = [];
     const bucketName = `${this.name}_bucket`;
-    for (const cell of this.#table.cells) {
+    for (const cell of this.table.cells) {
       let cumulative = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
         cumulative += cell.buckets[i]!;
@@ -190,6 +190,6 @@ export class LabelledHistogram<L extends string> {
       values.push({ metricName: `${this.name}_sum`, labels: { ...cell.labels }, value: cell.sum });
       values.push({ metricName: `${this.name}_count`, labels: { ...cell.labels }, value: cell.count });
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return values;
   }
 }

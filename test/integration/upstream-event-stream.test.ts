@@ -86,6 +86,20 @@ class QueueWatchingReader extends TextReader {
   }
 }
 
+/** Three events split across two writes (mid-event, CRLF line ends in the second), then the end. */
+const splitAnywhere: Handler = (_req, res) => {
+  sse(res);
+  res.write('data: one\n\ndata: tw');
+  setImmediate(() => res.end('o\n\ndata: three\r\n\r\ndata: [END]\n\n'));
+};
+
+/** Two events, then an error event in the same chunk as the second, and one after it never to be seen. */
+const failingMidStream: Handler = (_req, res) => {
+  sse(res);
+  res.write('data: a\n\n');
+  setImmediate(() => res.end('data: b\n\nevent: error\ndata: overloaded\n\ndata: never\n\n'));
+};
+
 /** A handler that answers with `status` and a JSON content type, whatever the body. */
 function answering(status: number, body: string): Handler {
   return (_req, res) => {
@@ -138,22 +152,14 @@ describe('upstream event stream', () => {
   }
 
   test('items arrive in order, events split anywhere, then the end', async () => {
-    handler = (_req, res) => {
-      sse(res);
-      res.write('data: one\n\ndata: tw');
-      setImmediate(() => res.end('o\n\ndata: three\r\n\r\ndata: [END]\n\n'));
-    };
+    handler = splitAnywhere;
     const { items, error } = await collect(await open());
     assert.equal(error, undefined);
     assert.deepEqual(items, ['one', 'two', 'three']);
   });
 
   test('a failure mid-stream comes after the items before it, in the same chunk too', async () => {
-    handler = (_req, res) => {
-      sse(res);
-      res.write('data: a\n\n');
-      setImmediate(() => res.end('data: b\n\nevent: error\ndata: overloaded\n\ndata: never\n\n'));
-    };
+    handler = failingMidStream;
     const { items, error } = await collect(await open());
     assert.deepEqual(items, ['a', 'b']);
     assert.ok(GatewayError.is(error));
@@ -247,20 +253,12 @@ describe('upstream event stream', () => {
     }
 
     test('items in order, events split anywhere, then the end; a failure after the items before it', async () => {
-      handler = (_req, res) => {
-        sse(res);
-        res.write('data: one\n\ndata: tw');
-        setImmediate(() => res.end('o\n\ndata: three\r\n\r\ndata: [END]\n\n'));
-      };
+      handler = splitAnywhere;
       assert.deepEqual(await relayAll(await open()), {
         items: ['one', 'two', 'three'],
         ended: { failure: undefined, stopped: false },
       });
-      handler = (_req, res) => {
-        sse(res);
-        res.write('data: a\n\n');
-        setImmediate(() => res.end('data: b\n\nevent: error\ndata: overloaded\n\ndata: never\n\n'));
-      };
+      handler = failingMidStream;
       const { items, ended } = await relayAll(await open());
       assert.deepEqual(items, ['a', 'b']);
       assert.equal((ended.failure as Error).message, 'upstream said: overloaded');

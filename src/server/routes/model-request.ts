@@ -16,7 +16,7 @@ import {
 } from '../../dispatch/dispatch.ts';
 import { ATTR } from '../../observability/trace-attributes.ts';
 import { failAndEnd, type TraceSpan } from '../../observability/tracing.ts';
-import type { RelayEnd } from '../../providers/upstream-event-stream.ts';
+import type { RelayableStream } from '../../providers/upstream-event-stream.ts';
 import type { ModelRoute, RouteTarget } from '../../routing/model-table.ts';
 import type { RoutingDecision } from '../../routing/router.ts';
 import { once } from '../../util/once.ts';
@@ -242,7 +242,7 @@ export async function relayStream<Item>(
 
 /** A started stream whose rest may be relayed push-style (an upstream's event stream is). */
 type StartedStream<Item> = Omit<StreamStart<Item>, 'rest'> & {
-  rest: StreamStart<Item>['rest'] & { relay?: (sink: (item: Item) => Sent) => Promise<RelayEnd> };
+  rest: StreamStart<Item>['rest'] & Partial<Pick<RelayableStream<Item>, 'relay'>>;
 };
 
 /** The pull form: the next item once the last one is written (a write waiting for drain is awaited). */
