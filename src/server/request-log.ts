@@ -9,6 +9,8 @@
  * errors (status ≥ 400) are always written, and audit lines never pass here.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { stringMember, writeInfoLine } from '../observability/json-line.ts';
+import type { Logger } from '../observability/logger.ts';
 
 export interface RequestLogOptions {
   /** Share of successful lines written, 0–1. */
@@ -33,28 +35,26 @@ export function requestLogger(
     const usage = request.usage;
     const key = request.key;
     const traceId = traceIdOf(request);
-    const line: Record<string, unknown> = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (traceId !== undefined) line['traceId'] = traceId;
+    // Written as JSON members, in the order and form pino would write them (json-line.ts).
+    let line =
+      stringMember('method', request.method) +
+      stringMember('route', request.routeOptions.url ?? 'unmatched') +
+      `,"status":${status},"ms":${Math.round(reply.elapsedTime * 100) / 100}`;
+    if (traceId !== undefined) line += stringMember('traceId', traceId);
     // Who: the key's name and id; the key itself never reaches a log.
     if (key !== null) {
-      line['keyName'] = key.name;
-      line['keyId'] = key.isMaster ? 'master' : key.id;
+      line += stringMember('keyName', key.name) + stringMember('keyId', key.isMaster ? 'master' : key.id);
     }
     if (usage !== null) {
-      line['model'] = usage.info.modelRequested;
-      line['provider'] = usage.lastProvider;
-      line['attempts'] = usage.attempts;
-      line['tokens'] = { prompt: usage.promptTokens, completion: usage.completionTokens };
       const cost = usage.costUsd;
-      line['costUsd'] = cost === undefined ? null : Number(cost);
-      line['cache'] = usage.cacheStatus;
-      line['stream'] = usage.info.stream;
+      line +=
+        stringMember('model', usage.info.modelRequested) +
+        stringMember('provider', usage.lastProvider) +
+        `,"attempts":${usage.attempts},"tokens":{"prompt":${usage.promptTokens},"completion":${usage.completionTokens}}` +
+        `,"costUsd":${cost === undefined ? null : Number(cost)}` +
+        stringMember('cache', usage.cacheStatus) +
+        `,"stream":${usage.info.stream}`;
     }
-    request.log.info(line, 'request');
+    writeInfoLine(request.log as Logger, line, 'request');
   };
 }
