@@ -7,7 +7,7 @@
  * It names exact paths: wildcard paths make every log call walk the object.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { TurnBatchedStream } from './turn-batched-stream.ts';
+import { LineBatcher } from './line-batcher.ts';
 
 export type { Logger };
 
@@ -39,19 +39,17 @@ export interface LoggerOptions {
 }
 
 /**
- * The stdout destination collects lines until it holds 4 KB (one write for
- * many lines under load) and, without a timer, would hold a quiet gateway's
- * lines until then: nothing to read while it runs, and a kill -9 losing them.
- * It writes what it holds at least this often.
+ * Lines are collected into ~16 KB writes (line-batcher.ts); a quiet
+ * gateway's lines are written at least this often, so there is something to
+ * read while it runs and a kill -9 loses at most this much.
  */
 const LOG_FLUSH_MS = 500;
 
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
     options.destination ??
-    new TurnBatchedStream(
-      pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS }),
-    );
+    // The destination writes each batch as it is handed over (asynchronously, one write in flight).
+    new LineBatcher(pino.destination({ dest: 1, sync: false }), LOG_FLUSH_MS);
   return pino(
     {
       level: options.level,

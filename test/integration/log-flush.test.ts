@@ -1,9 +1,9 @@
 /**
  * A running gateway's own log (stdout, pino's asynchronous destination): a
- * line is written within the destination's flush interval even when it is
- * the only one. The destination collects lines until it holds 4 KB; without
- * its timer a quiet gateway's lines waited for that, so its log showed
- * nothing while it ran and a kill -9 lost them.
+ * line is written within the flush interval even when it is the only one.
+ * Lines are collected into ~16 KB writes (line-batcher.ts); without its
+ * timer a quiet gateway's lines waited for that, so its log showed nothing
+ * while it ran and a kill -9 lost them.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
