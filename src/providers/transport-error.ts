@@ -23,11 +23,9 @@ export function mapTransportError(error: unknown, clientSignal: AbortSignal): un
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new GatewayError('upstream_timeout', 'Upstream connect timeout', { cause: error });
     case 'UND_ERR_HEADERS_TIMEOUT':
-      return new GatewayError('upstream_timeout', 'Upstream first-byte timeout', { cause: error });
+      return firstByteTimeout(error);
     case 'UND_ERR_BODY_TIMEOUT':
-      return new GatewayError('upstream_timeout', 'Upstream stopped sending (idle timeout)', {
-        cause: error,
-      });
+      return idleTimeout(error);
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
@@ -46,6 +44,16 @@ export function mapTransportError(error: unknown, clientSignal: AbortSignal): un
         ? new GatewayError('upstream_error', 'Upstream connection failed', { cause: error })
         : error;
   }
+}
+
+/** No answer (its headers) within the first-byte timeout of the request going out. */
+export function firstByteTimeout(cause?: unknown): GatewayError {
+  return new GatewayError('upstream_timeout', 'Upstream first-byte timeout', { cause });
+}
+
+/** A started answer went silent for longer than the idle timeout. */
+export function idleTimeout(cause?: unknown): GatewayError {
+  return new GatewayError('upstream_timeout', 'Upstream stopped sending (idle timeout)', { cause });
 }
 
 /** Turns an upstream's non-2xx answer (status, headers, body text) into the adapter's GatewayError. */

@@ -11,9 +11,8 @@
  * for a relayed 24-chunk stream about a third of what it allocated. Here a
  * chunk costs what is done with it.
  *
- * What every call shares lives here: the attempt's signal and the total
- * deadline abort it (undici's `headersTimeout`/`bodyTimeout` bound the first
- * byte and the gaps); an error answer (non-2xx, or whatever the subclass
+ * What every call shares lives here: the attempt's signal and its three
+ * deadlines abort it (total, first byte, idle: one timer a call, below); an error answer (non-2xx, or whatever the subclass
  * refuses) is read, bounded, and thrown as the adapter maps it; transport
  * errors are mapped (a client abort stays one). Redirects are not followed
  * (a dispatch never follows them): a 3xx is an error answer.
@@ -21,8 +20,14 @@
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.ts';
-import { MAX_UPSTREAM_BODY_BYTES, mapTransportError, type UpstreamErrorMapper } from './transport-error.ts';
-import type { AttemptContext } from './types.ts';
+import {
+  firstByteTimeout,
+  idleTimeout,
+  MAX_UPSTREAM_BODY_BYTES,
+  mapTransportError,
+  type UpstreamErrorMapper,
+} from './transport-error.ts';
+import type { AttemptContext, Timeouts } from './types.ts';
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
@@ -48,8 +53,11 @@ export function dispatchCall(dispatcher: Dispatcher, post: UpstreamPost, handler
       path: post.path,
       headers: post.headers,
       body: post.body ?? null,
-      headersTimeout: post.ctx.timeouts.firstByteMs,
-      bodyTimeout: post.ctx.timeouts.idleMs,
+      // The call keeps these deadlines itself (UpstreamCall): undici's own make
+      // timer objects that live ~1 s past their request, 3 a call at c=50 held
+      // ~10,000 of them, all promoted to V8's old generation.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     },
     handler as unknown as Dispatcher.DispatchHandler,
   );
@@ -63,10 +71,27 @@ interface Refusal {
   size: number;
 }
 
+/**
+ * The three deadlines of a call, on one timer that is re-armed only when it
+ * fires: total from the call's start; first byte from the request going out
+ * on a connection to the answer's headers; idle from the last thing heard
+ * (headers, then each body chunk) while the call is reading (a consumer
+ * holding the answer back is not the upstream going silent). A chunk only
+ * notes the time; the timer, when it fires early, looks again at the next
+ * deadline.
+ */
 export abstract class UpstreamCall {
   protected readonly signal: AbortSignal;
   readonly #mapError: UpstreamErrorMapper;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timeouts: Timeouts;
+  readonly #startedAt = performance.now();
+  #timer: NodeJS.Timeout;
+  /** When the request went out on a connection. */
+  #sentAt: number | undefined;
+  /** When the answer was last heard from: its headers, then each body chunk. */
+  #heardAt: number | undefined;
+  /** The consumer is holding the answer back (`body` said false): no idle deadline meanwhile. */
+  #held = false;
   /** undici's abort for this request, once it is on a connection. */
   #abort: ((reason: Error) => void) | undefined;
   /** Why the call was aborted before it reached a connection. */
@@ -82,7 +107,10 @@ export abstract class UpstreamCall {
     this.signal = ctx.signal;
     this.#mapError = mapError;
     ctx.signal.addEventListener('abort', this);
-    this.#timer = setTimeout(expire, ctx.timeouts.totalMs, this);
+    this.#timeouts = ctx.timeouts;
+    // No deadline can come sooner: the request goes out, and the answer starts, after the start.
+    const { totalMs, firstByteMs, idleMs } = ctx.timeouts;
+    this.#timer = setTimeout(checkDeadlines, Math.min(totalMs, firstByteMs, idleMs), this);
   }
 
   /** The status to read the answer as an error with, or undefined to accept it. */
@@ -107,6 +135,44 @@ export abstract class UpstreamCall {
     else this.#abortReason ??= reason;
   }
 
+  /** The deadline timer fired: fails the call if a deadline passed, else waits for the next one. */
+  checkDeadlines(): void {
+    if (this.over) return;
+    const now = performance.now();
+    const timeouts = this.#timeouts;
+    let next = this.#startedAt + timeouts.totalMs;
+    if (now >= next) {
+      this.abortCall(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded'));
+      return;
+    }
+    if (this.#heardAt === undefined) {
+      // Not sent yet: its first-byte deadline is at least this far off.
+      const firstByte = (this.#sentAt ?? now) + timeouts.firstByteMs;
+      if (now >= firstByte) {
+        this.abortCall(firstByteTimeout());
+        return;
+      }
+      // An answer starting from now on goes idle an idle timeout later at the soonest.
+      next = Math.min(next, firstByte, now + timeouts.idleMs);
+    } else {
+      // Held back: look again in an idle timeout, by when the consumer may have resumed.
+      const idle = (this.#held ? now : this.#heardAt) + timeouts.idleMs;
+      if (now >= idle) {
+        this.abortCall(idleTimeout());
+        return;
+      }
+      next = Math.min(next, idle);
+    }
+    this.#timer = setTimeout(checkDeadlines, Math.max(1, Math.ceil(next - now)), this);
+  }
+
+  /** Reading again after `body` said false: the idle deadline counts from now. */
+  protected resumeReading(): void {
+    this.#held = false;
+    this.#heardAt = performance.now();
+    this.resume?.();
+  }
+
   /** Nothing more will be read: timer and listener released. */
   protected finish(): void {
     this.over = true;
@@ -117,11 +183,13 @@ export abstract class UpstreamCall {
   // ---- undici's dispatch handler (the form its own `request()` uses)
 
   onConnect(abort: (reason: Error) => void): void {
+    this.#sentAt = performance.now();
     if (this.#abortReason !== undefined) abort(this.#abortReason);
     else this.#abort = abort;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.#heardAt = performance.now();
     this.resume = resume;
     const headers = parseHeaders(rawHeaders);
     const refusedAs = this.refusalStatus(statusCode, headers);
@@ -131,8 +199,13 @@ export abstract class UpstreamCall {
   }
 
   onData(chunk: Buffer): boolean {
+    this.#heardAt = performance.now();
     const refusal = this.#refusal;
-    if (refusal === undefined) return this.over || this.body(chunk);
+    if (refusal === undefined) {
+      if (this.over || this.body(chunk)) return true;
+      this.#held = true;
+      return false;
+    }
     // Bounded: past the bound the error is mapped from what came.
     refusal.size += chunk.length;
     if (refusal.size <= MAX_UPSTREAM_BODY_BYTES) refusal.chunks.push(chunk);
@@ -165,6 +238,6 @@ export abstract class UpstreamCall {
   }
 }
 
-function expire(call: UpstreamCall): void {
-  call.abortCall(new GatewayError('upstream_timeout', 'Upstream total timeout exceeded'));
+function checkDeadlines(call: UpstreamCall): void {
+  call.checkDeadlines();
 }

@@ -244,7 +244,7 @@ class UpstreamEventStream<T> extends UpstreamCall implements RelayableStream<T> 
       this.#head = 0;
       if (this.#paused) {
         this.#paused = false;
-        this.resume?.();
+        this.resumeReading();
       }
     }
     return value;

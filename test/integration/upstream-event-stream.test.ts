@@ -36,11 +36,15 @@ class TextReader implements EventReader<string> {
   }
 }
 
-function context(signal = new AbortController().signal, totalMs = 10_000): AttemptContext {
+function context(
+  signal = new AbortController().signal,
+  totalMs = 10_000,
+  more: { firstByteMs?: number; idleMs?: number } = {},
+): AttemptContext {
   return {
     signal,
     requestId: 'req-1',
-    timeouts: { connectMs: 2_000, firstByteMs: 5_000, idleMs: 5_000, totalMs },
+    timeouts: { connectMs: 2_000, firstByteMs: 5_000, idleMs: 5_000, totalMs, ...more },
   };
 }
 
@@ -242,6 +246,41 @@ describe('upstream event stream', () => {
     assert.ok(reader.mostQueued <= 64 + 128, `${reader.mostQueued} items were queued at once`);
   });
 
+  test('an upstream that never answers fails at the first-byte timeout, before the total', async () => {
+    handler = () => undefined;
+    await assert.rejects(open(context(undefined, 60_000, { firstByteMs: 150 })), {
+      code: 'upstream_timeout',
+      message: 'Upstream first-byte timeout',
+    });
+  });
+
+  test('a stream that goes silent fails at the idle timeout, after what it sent', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      res.write('data: a\n\n');
+      setTimeout(() => res.write('data: b\n\n'), 100);
+    };
+    const { items, error } = await collect(await open(context(undefined, 60_000, { idleMs: 250 })));
+    assert.deepEqual(items, ['a', 'b']);
+    assert.ok(GatewayError.is(error));
+    assert.equal(error.message, 'Upstream stopped sending (idle timeout)');
+  });
+
+  test('a reader holding the answer back longer than the idle timeout is not the upstream going silent', async () => {
+    handler = (_req, res) => {
+      sse(res);
+      // Far more than the socket buffers hold: the reader's pause holds the server back.
+      res.end(`${'data: x\n\n'.repeat(50_000)}data: [END]\n\n`);
+    };
+    const stream = await open(context(undefined, 60_000, { idleMs: 100 }));
+    assert.deepEqual(await stream.next(), { value: 'x', done: false });
+    // The reader stops for three idle timeouts while the parser is paused with most of the body unread.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const { items, error } = await collect(stream);
+    assert.equal(error, undefined);
+    assert.equal(items.length, 49_999);
+  });
+
   describe('relayed push-style (relay)', () => {
     async function relayAll(stream: RelayableStream<string>): Promise<{ items: string[]; ended: RelayEnd }> {
       const items: string[] = [];
@@ -338,7 +377,26 @@ describe('upstream event stream', () => {
 
     test('the total deadline fails an answer that never comes', async () => {
       handler = () => undefined;
-      await assert.rejects(post(context(undefined, 200)), { code: 'upstream_timeout' });
+      await assert.rejects(post(context(undefined, 200)), {
+        code: 'upstream_timeout',
+        message: 'Upstream total timeout exceeded',
+      });
+    });
+
+    test('a body that stops mid-way fails at the idle timeout; one that never starts at the first byte', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"answer":');
+      };
+      await assert.rejects(post(context(undefined, 60_000, { idleMs: 150 })), {
+        code: 'upstream_timeout',
+        message: 'Upstream stopped sending (idle timeout)',
+      });
+      handler = () => undefined;
+      await assert.rejects(post(context(undefined, 60_000, { firstByteMs: 150 })), {
+        code: 'upstream_timeout',
+        message: 'Upstream first-byte timeout',
+      });
     });
   });
 });
