@@ -10,7 +10,7 @@
  * identical requests would wait for it until their own end (or the lock's).
  */
 import type { CacheStatus } from '../store/schema.ts';
-import { type CacheApi, type CacheScopeSetting, cacheKey, cacheScope } from './cache-key.ts';
+import { type CacheApi, type CacheScopeSetting, cacheKeyOfText, cacheScope } from './cache-key.ts';
 import { cacheDirectives, cacheTtlMs } from './cache-policy.ts';
 import type { CacheEntry, CacheKey } from './cache-store.ts';
 import type { Flight, ResponseCache, SharedLease } from './response-cache.ts';
@@ -39,6 +39,8 @@ export interface RequestCacheInput {
   api: CacheApi;
   /** The request body as the client sent it (validated). */
   body: object;
+  /** The text it was parsed from, when the route has it: a repeated request's key is remembered by it. */
+  bodyText?: string | undefined;
   /** The model name the client asked for. */
   model: string;
   settings: ModelCacheSettings;
@@ -87,7 +89,10 @@ export class RequestCache {
     this.#ttlS = directives?.ttlS;
     this.#modelTtlS = input.settings.ttl_s;
     const scope = cacheScope(input.settings.scope, input.key);
-    this.#key = this.#lookup || this.#store ? cacheKey(input.api, input.body, input.model, scope) : undefined;
+    this.#key =
+      this.#lookup || this.#store
+        ? cacheKeyOfText(input.api, input.body, input.model, scope, input.bodyText)
+        : undefined;
     const semantic = input.settings.semantic;
     this.#prompt =
       this.#key !== undefined && input.semantic !== undefined && semantic?.enabled

@@ -13,9 +13,17 @@ import { GatewayError } from '../core/errors.ts';
 import { jsonProblem, MAX_JSON_DEPTH } from '../core/json-guard.ts';
 import { printable } from '../util/printable.ts';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body's text, as parsed into `body` (undefined for other bodies). */
+    bodyText: string | undefined;
+  }
+}
+
 export function registerJsonBodyParser(app: FastifyInstance): void {
+  app.decorateRequest('bodyText', undefined);
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;
     if (text.length === 0) {
       done(null, undefined);
@@ -29,8 +37,10 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       return;
     }
     const problem = jsonProblem(value);
-    if (problem === undefined) done(null, value);
-    else done(refusal(problem.kind, problem.path, Array.isArray(value)));
+    if (problem === undefined) {
+      request.bodyText = text;
+      done(null, value);
+    } else done(refusal(problem.kind, problem.path, Array.isArray(value)));
   });
 }
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MessageAssembler, messageToEvents } from '../../src/api/anthropic/anthropic-replay.ts';
-import { cacheKey, cacheScope, canonicalJson } from '../../src/cache/cache-key.ts';
+import { cacheKey, cacheKeyOfText, cacheScope, canonicalJson } from '../../src/cache/cache-key.ts';
 import {
   cacheDirectives,
   cacheTtlMs,
@@ -24,6 +24,37 @@ const hashOf = (b: object, api: 'chat' | 'messages' | 'embeddings' = 'chat') =>
   cacheKey(api, b, 'm', 'global').hash;
 
 describe('cache key', () => {
+  test('remembered by body text: the key cacheKey computes, never another API, model or scope', () => {
+    const text = JSON.stringify({ messages: [{ content: 'memo', role: 'user' }], model: 'm', seed: 7 });
+    const parsed = () => JSON.parse(text) as object;
+    const first = cacheKeyOfText('chat', parsed(), 'm', 'key:a', text);
+    assert.deepEqual(first, cacheKey('chat', parsed(), 'm', 'key:a'));
+    assert.equal(cacheKeyOfText('chat', parsed(), 'm', 'key:a', text), first, 'the remembered key');
+    // The same text through another door, for another model or tenant: never the remembered key.
+    for (const [api, model, scope] of [
+      ['messages', 'm', 'key:a'],
+      ['chat', 'm2', 'key:a'],
+      ['chat', 'm', 'key:b'],
+    ] as const) {
+      const key = cacheKeyOfText(api, parsed(), model, scope, text);
+      assert.deepEqual(key, cacheKey(api, parsed(), model, scope));
+      assert.notDeepEqual(key, first);
+    }
+    // Past its bound it forgets the oldest and stays right; a long text is not remembered.
+    for (let i = 0; i < 3000; i++) {
+      const t = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `n${i}` }] });
+      assert.deepEqual(
+        cacheKeyOfText('chat', JSON.parse(t), 'm', 'global', t),
+        cacheKey('chat', JSON.parse(t), 'm', 'global'),
+      );
+    }
+    const long = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x'.repeat(10_000) }] });
+    assert.deepEqual(
+      cacheKeyOfText('chat', JSON.parse(long), 'm', 'global', long),
+      cacheKey('chat', JSON.parse(long), 'm', 'global'),
+    );
+  });
+
   test('key order does not matter, at any depth', () => {
     assert.equal(
       hashOf({ messages: [{ content: 'hi', role: 'user' }], model: 'm', temperature: 0 }),

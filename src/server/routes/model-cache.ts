@@ -30,6 +30,7 @@ export function openRequestCache(
   return new RequestCache(gw.cache, {
     api,
     body,
+    bodyText: request.bodyText,
     model: body.model,
     settings,
     key: request.key!,
