@@ -31,6 +31,8 @@ export class MemoryCacheStore implements CacheStore {
   readonly #maxBytes: number;
   readonly #clock: () => number;
   readonly #slots = new Map<string, Slot>();
+  /** The slot last in `#slots`' order (set or moved last), when known. */
+  #newest: Slot | undefined;
   #bytes = 0;
 
   constructor(options: { maxBytes: number; clock?: () => number }) {
@@ -56,12 +58,16 @@ export class MemoryCacheStore implements CacheStore {
     const name = cacheKeyString(key);
     const slot = this.#slots.get(name);
     if (slot === undefined) return undefined;
-    this.#slots.delete(name);
     if (slot.entry.expiresAt <= this.#clock()) {
-      this.#bytes -= slot.bytes;
+      this.#remove(name);
       return undefined;
     }
-    this.#slots.set(name, slot);
+    // Most recently used goes last (eviction takes the first); the last one is already there.
+    if (slot !== this.#newest) {
+      this.#slots.delete(name);
+      this.#slots.set(name, slot);
+      this.#newest = slot;
+    }
     return slot.entry;
   }
 
@@ -80,7 +86,8 @@ export class MemoryCacheStore implements CacheStore {
       this.#slots.delete(oldest);
       this.#bytes -= slot.bytes;
     }
-    this.#slots.set(name, { entry, bytes });
+    this.#newest = { entry, bytes };
+    this.#slots.set(name, this.#newest);
     this.#bytes += bytes;
   }
 
@@ -100,5 +107,6 @@ export class MemoryCacheStore implements CacheStore {
     if (slot === undefined) return;
     this.#slots.delete(name);
     this.#bytes -= slot.bytes;
+    if (slot === this.#newest) this.#newest = undefined;
   }
 }

@@ -305,6 +305,26 @@ describe('memory cache store', () => {
     assert.ok(await store.get(key('a')), 'and nothing evicted for it');
   });
 
+  test('the least recently used goes first whatever the order of hits (the newest one is not moved)', async () => {
+    const text = 'x'.repeat(1000);
+    const store = new MemoryCacheStore({ maxBytes: 3 * 1400 });
+    const put = (name: string) => store.set(key(name), entry(text, Number.MAX_SAFE_INTEGER));
+    for (const name of ['a', 'b', 'c']) await put(name);
+    for (const name of ['c', 'c', 'a', 'c', 'b', 'b']) assert.ok(await store.get(key(name)), name);
+    // Used last to first: b, c, a. Two more entries evict a, then c.
+    await put('d');
+    assert.equal(await store.get(key('a')), undefined, 'a was the least recently used');
+    await put('e');
+    assert.equal(await store.get(key('c')), undefined, 'then c');
+    assert.ok(await store.get(key('b')));
+    // The newest entry removed by invalidation: the next hit still orders correctly.
+    assert.equal(await store.invalidate({}), 3);
+    for (const name of ['f', 'g', 'h']) await put(name);
+    assert.ok(await store.get(key('f')));
+    await put('i');
+    assert.equal(await store.get(key('g')), undefined, 'g, not f, was the least recently used');
+  });
+
   test('invalidation by model and scope', async () => {
     const store = new MemoryCacheStore({ maxBytes: 1 << 20 });
     await store.set(key('1', 'm1', 'key:a'), entry('1', Number.MAX_SAFE_INTEGER, 'm1', 'key:a'));
