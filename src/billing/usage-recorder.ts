@@ -150,9 +150,10 @@ export class UsageRecorder {
   /**
    * The request was answered from the response cache: one row (attempt 1,
    * provider `cache`) with no upstream tokens and no cost, and the request's
-   * metrics; resolves once the row is durable, as any answer does.
+   * metrics. Its answer waits for the row to be durable like any other
+   * (`durable`; a JSON answer's wait is app.ts's onSend hook).
    */
-  cacheHit(): Promise<void> {
+  cacheHit(): void {
     // A semantic hit stays one; anything else the route set before the lookup becomes a hit.
     if (this.cacheStatus !== 'semantic-hit') this.cacheStatus = 'hit';
     this.lastProvider = 'cache';
@@ -165,7 +166,6 @@ export class UsageRecorder {
       false,
     );
     this.finish(200);
-    return this.durable();
   }
 
   /** Called by an Attempt when it ends. */

@@ -16,7 +16,14 @@ describe('answers wait for durable usage', () => {
   const held: (() => void)[] = [];
 
   before(async () => {
-    gw = await startTestGateway();
+    gw = await startTestGateway({
+      config: {
+        models: {
+          mock: { targets: [{ provider: 'mock', model: 'mock-1' }] },
+          cached: { targets: [{ provider: 'mock', model: 'mock-1' }], cache: { enabled: true, ttl_s: 3600 } },
+        },
+      },
+    });
     const ledger = gw.gateway.context.ledger;
     ledger.whenDurable = (done) => {
       held.push(done);
@@ -29,11 +36,11 @@ describe('answers wait for durable usage', () => {
     release();
     return gw.close();
   });
-  const chat = (stream: boolean) =>
+  const chat = (stream: boolean, model = 'mock') =>
     request(`${gw.baseUrl}/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.masterKey}` },
-      body: JSON.stringify({ model: 'mock', stream, messages: [{ role: 'user', content: 'hi' }] }),
+      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
     });
 
   test('a JSON answer is sent only once its rows are durable', async () => {
@@ -48,6 +55,29 @@ describe('answers wait for durable usage', () => {
     const { status, body } = await pending;
     assert.equal(status, 200);
     assert.equal(body.choices.length, 1);
+  });
+
+  test('an answer from the cache, JSON or replayed as a stream, waits for its row too', async () => {
+    // The first request fills the cache (released as it waits); the next ones are hits.
+    const filling = chat(false, 'cached');
+    await pollUntil('the miss waits on whenDurable', async () => held.length > 0);
+    release();
+    assert.equal((await filling).headers['x-switchyard-cache'], 'miss');
+    for (const stream of [false, true]) {
+      let text = '';
+      let complete = false;
+      const reading = chat(stream, 'cached').then(async (res) => {
+        assert.equal(res.headers['x-switchyard-cache'], 'hit');
+        for await (const chunk of res.body) text += chunk;
+        complete = true;
+      });
+      await pollUntil('the hit waits on whenDurable', async () => held.length > 0);
+      assert.equal(complete, false, 'the answer is not complete before its row is durable');
+      assert.ok(!text.includes('[DONE]'));
+      release();
+      await reading;
+      assert.ok(stream ? text.trimEnd().endsWith('data: [DONE]') : text.includes('"choices"'));
+    }
   });
 
   test('a stream sends [DONE] only once its rows are durable', async () => {

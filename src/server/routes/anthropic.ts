@@ -261,7 +261,8 @@ async function replayMessages(
   const last = events.pop()!;
   await writer.frame(events.map(encodeEvent).join(''));
   // Billed (spooled) before the last frame, as for any stream.
-  await dispatch.recorder.cacheHit();
+  dispatch.recorder.cacheHit();
+  await dispatch.recorder.durable();
   if (!writer.closed) await writer.frame(encodeEvent(last));
   writer.end();
 }

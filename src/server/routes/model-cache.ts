@@ -80,12 +80,9 @@ function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
  * first, as for any answer. Resolves with the body for the handler to return
  * (see `jsonText`).
  */
-export async function sendCachedJson(
-  reply: FastifyReply,
-  recorder: UsageRecorder,
-  hit: CacheEntry,
-): Promise<string> {
-  await recorder.cacheHit();
+export function sendCachedJson(reply: FastifyReply, recorder: UsageRecorder, hit: CacheEntry): string {
+  // Its row is on disk before the answer leaves: the onSend hook (app.ts) waits, as for every answer.
+  recorder.cacheHit();
   sayCost(reply, recorder);
   return jsonText(reply, hit.body);
 }
@@ -115,7 +112,7 @@ export function answerFromMemory(
   reply: FastifyReply,
   cached: RequestCache,
   info: { route: string; model: string },
-): Promise<string> | undefined {
+): string | undefined {
   if (!cached.active) return undefined;
   const startedAt = performance.now();
   const hit = cached.lookupNow();

@@ -233,7 +233,8 @@ async function replayChat(
     if (!(await writer.data(JSON.stringify(chunk)))) break;
   }
   // Billed (spooled) before the last frame, as for any stream.
-  await dispatch.recorder.cacheHit();
+  dispatch.recorder.cacheHit();
+  await dispatch.recorder.durable();
   if (!writer.closed) await writer.data('[DONE]');
   writer.end();
 }
