@@ -2,7 +2,8 @@
  * The response cache's metrics, read from its own counters at scrape time:
  * the request path only bumps plain numbers (src/cache/response-cache.ts).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { LabelledHistogram } from './label-cells.ts';
 
 /** What the cache counts (structurally ResponseCache's `stats` and `memoryUsage`). */
 export interface CacheCounters {
@@ -40,7 +41,7 @@ export function registerCacheMetrics(
   registry: Registry,
   cache: CacheCounters,
   semantic?: SemanticCounters,
-): Histogram {
+): LabelledHistogram<never> {
   const registers = [registry];
   if (semantic !== undefined) registerSemanticMetrics(registers, semantic);
   // The one family a dashboard needs for a hit rate: hit by the tier that answered, miss (of every tier), error by tier.
@@ -129,9 +130,11 @@ export function registerCacheMetrics(
       this.set(cache.memoryUsage.bytes);
     },
   });
-  return new Histogram({
+  // Observed on every cached request: cells (label-cells.ts), not prom-client's per-call work.
+  return new LabelledHistogram({
     name: 'switchyard_cache_lookup_seconds',
     help: 'Time to look a request up in the cache (every tier, and any wait for an identical request in flight)',
+    labelNames: [],
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers,
   });

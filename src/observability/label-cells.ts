@@ -48,13 +48,17 @@ class CellTable<L extends string, C extends Cell<L>> {
   #root = new Map<string, unknown>();
   cells: C[] = [];
 
+  /** A metric without labels has one cell, there from the start (prom-client shows its zeros too). */
+  #only: C | undefined;
+
   constructor(labelNames: readonly L[], create: (labels: Record<L, string>) => C) {
-    if (labelNames.length === 0) throw new RangeError('a labelled metric needs at least one label');
     this.#labelNames = labelNames;
     this.#create = create;
+    this.#seedOnly();
   }
 
   cell(labels: Labels<L>): C {
+    if (this.#labelNames.length === 0) return this.#only ?? this.#seedOnly()!;
     const names = this.#labelNames;
     const last = names.length - 1;
     let node = this.#root;
@@ -83,9 +87,19 @@ class CellTable<L extends string, C extends Cell<L>> {
     return cell;
   }
 
-  reset(): void {
+  /** Empties the table; a metric without labels shows zeros again only when `seedZeros` (as prom-client's counters do, not its histograms). */
+  reset(seedZeros: boolean): void {
     this.#root = new Map();
     this.cells = [];
+    this.#only = undefined;
+    if (seedZeros) this.#seedOnly();
+  }
+
+  #seedOnly(): C | undefined {
+    if (this.#labelNames.length > 0) return undefined;
+    this.#only = this.#create({} as Record<L, string>);
+    this.cells.push(this.#only);
+    return this.#only;
   }
 }
 
@@ -111,8 +125,11 @@ abstract class LabelledMetric<L extends string, C extends Cell<L>> {
     for (const registry of options.registers) registry.registerMetric(this as never);
   }
 
+  /** What prom-client's reset leaves of a metric without labels: a counter shows zero, a histogram nothing. */
+  protected abstract readonly resetShowsZeros: boolean;
+
   reset(): void {
-    this.table.reset();
+    this.table.reset(this.resetShowsZeros);
   }
 
   async get(): Promise<LabelledMetricData> {
@@ -132,6 +149,7 @@ abstract class LabelledMetric<L extends string, C extends Cell<L>> {
 /** A counter (registered in `registers`) with cells per label set. */
 export class LabelledCounter<L extends string> extends LabelledMetric<L, CounterCell<L>> {
   readonly type = 'counter' as const;
+  protected readonly resetShowsZeros = true;
 
   constructor(options: LabelledOptions<L>) {
     super(options, (labels) => ({ labels, value: 0 }));
@@ -152,6 +170,7 @@ export class LabelledCounter<L extends string> extends LabelledMetric<L, Counter
 /** A histogram (registered in `registers`) with cells per label set. */
 export class LabelledHistogram<L extends string> extends LabelledMetric<L, HistogramCell<L>> {
   readonly type = 'histogram' as const;
+  protected readonly resetShowsZeros = false;
   readonly #bounds: readonly number[];
 
   constructor(options: LabelledOptions<L> & { buckets: readonly number[] }) {

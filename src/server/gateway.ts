@@ -348,7 +348,7 @@ export class Gateway {
           }
           return embedder;
         },
-        observeCacheLookup: cacheLookup ? (seconds) => cacheLookup.observe(seconds) : () => {},
+        observeCacheLookup: cacheLookup ? (seconds) => cacheLookup.observe({}, seconds) : () => {},
         embeddingBatches: [...models.values()].some((m) => m.config.batching.enabled)
           ? new EmbeddingBatches({ resilience, observer: router, registry: metrics.registry })
           : undefined,

@@ -107,3 +107,39 @@ test('a counter refuses to go down or by a non-number; reset empties both kinds'
   registry.resetMetrics();
   assert.doesNotMatch(await registry.metrics(), /a="x"/);
 });
+
+test('a metric without labels renders as prom-client renders it: zeros before any update, and after a reset', async () => {
+  const ours = new Registry();
+  const theirs = new Registry();
+  const options = { name: 'sy_lookup_seconds', help: 'lookups', labelNames: [] as const, buckets: BUCKETS };
+  const histogram = new LabelledHistogram({ ...options, registers: [ours] });
+  const reference = new Histogram({ ...options, labelNames: [], registers: [theirs] });
+  const counter = new LabelledCounter({
+    name: 'sy_lookups_total',
+    help: 'n',
+    labelNames: [] as const,
+    registers: [ours],
+  });
+  const referenceCounter = new Counter({
+    name: 'sy_lookups_total',
+    help: 'n',
+    labelNames: [],
+    registers: [theirs],
+  });
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  for (const seconds of [0.001, 0.01, 0.5, 30]) {
+    histogram.observe({}, seconds);
+    reference.observe(seconds);
+    counter.inc({}, 2);
+    referenceCounter.inc(2);
+  }
+  const text = await ours.metrics();
+  assert.equal(text, await theirs.metrics());
+  assert.match(text, /^sy_lookup_seconds_count 4$/m);
+  ours.resetMetrics();
+  theirs.resetMetrics();
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  histogram.observe({}, 2);
+  reference.observe(2);
+  assert.equal(await ours.metrics(), await theirs.metrics());
+});
