@@ -43,7 +43,8 @@ export function cacheScope(
  * The key is a function of the text (the body is parsed from it, and nothing
  * but the text, API, model and scope goes into the key), so a remembered key
  * is the one `cacheKey` would compute. Bounded: texts up to MEMO_TEXT_CHARS,
- * MEMO_ENTRIES of them, the oldest forgotten first.
+ * MEMO_ENTRIES of them (~4 MB at most), the oldest forgotten first; only the
+ * process holds them (never stored or shown), and only for cached models.
  */
 export function cacheKeyOfText(
   api: CacheApi,

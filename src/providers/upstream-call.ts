@@ -12,10 +12,11 @@
  * chunk costs what is done with it.
  *
  * What every call shares lives here: the attempt's signal and its three
- * deadlines abort it (total, first byte, idle: one timer a call, below); an error answer (non-2xx, or whatever the subclass
- * refuses) is read, bounded, and thrown as the adapter maps it; transport
- * errors are mapped (a client abort stays one). Redirects are not followed
- * (a dispatch never follows them): a 3xx is an error answer.
+ * deadlines abort it (total, first byte, idle: one timer a call, below); an
+ * error answer (non-2xx, or whatever the subclass refuses) is read, bounded,
+ * and thrown as the adapter maps it; transport errors are mapped (a client
+ * abort stays one). Redirects are not followed (a dispatch never follows
+ * them): a 3xx is an error answer.
  */
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';

@@ -76,12 +76,12 @@ function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
 }
 
 /**
- * Answers a non-streaming request from the cache: its row (cost 0) is durable
- * first, as for any answer. Resolves with the body for the handler to return
- * (see `jsonText`).
+ * Answers a non-streaming request from the cache: records its row (cost 0)
+ * and returns the body for the handler to return (see `jsonText`). The row is
+ * durable before the answer leaves, as for any answer: app.ts's onSend hook
+ * waits for it.
  */
 export function sendCachedJson(reply: FastifyReply, recorder: UsageRecorder, hit: CacheEntry): string {
-  // Its row is on disk before the answer leaves: the onSend hook (app.ts) waits, as for every answer.
   recorder.cacheHit();
   sayCost(reply, recorder);
   return jsonText(reply, hit.body);
