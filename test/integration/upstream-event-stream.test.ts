@@ -1,13 +1,14 @@
 /**
  * The push-style upstream calls (src/providers/upstream-call.ts) against a
  * real HTTP server on loopback. The event stream: items and the end, a
- * failure after the items before it, error answers mapped, the deadline and
- * the attempt's signal, a reader that stops early releasing the connection,
- * and a slow reader holding the upstream back (backpressure); relayed
- * push-style, the same order, end and failure, a sink that stops releasing
- * the connection, and a slow sink holding the upstream back. The JSON
- * answer: parsed with its headers, error answers mapped, a body that is not
- * JSON, the deadline.
+ * failure after the items before it, error answers mapped, the total,
+ * first-byte and idle deadlines (a reader holding the answer back is not an
+ * idle upstream) and the attempt's signal, a reader that stops early
+ * releasing the connection, and a slow reader holding the upstream back
+ * (backpressure); relayed push-style, the same order, end and failure, a sink
+ * that stops releasing the connection, and a slow sink holding the upstream
+ * back. The JSON answer: parsed with its headers, error answers mapped, a
+ * body that is not JSON, the three deadlines.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
