@@ -64,7 +64,8 @@ export function cacheKeyOfText(
   return key;
 }
 
-const MEMO_TEXT_CHARS = 4096;
+/** Longest body text a key is remembered by (the JSON parser keeps no longer text for it). */
+export const MEMO_TEXT_CHARS = 4096;
 const MEMO_ENTRIES = 1024;
 /** Body text → the key last computed for it (with the API it came through). */
 const memo = new Map<string, { api: CacheApi; key: CacheKey }>();

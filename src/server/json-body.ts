@@ -9,13 +9,18 @@
  *   (see core/json-guard.ts), in the route's own error shape.
  */
 import type { FastifyInstance } from 'fastify';
+import { MEMO_TEXT_CHARS } from '../cache/cache-key.ts';
 import { GatewayError } from '../core/errors.ts';
 import { jsonProblem, MAX_JSON_DEPTH } from '../core/json-guard.ts';
 import { printable } from '../util/printable.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The JSON body's text, as parsed into `body` (undefined for other bodies). */
+    /**
+     * The JSON body's text, as parsed into `body`, when short enough for the
+     * cache to remember a key by (cache-key.ts); undefined otherwise: a long
+     * text is not kept alive beside its parsed body for nothing.
+     */
     bodyText: string | undefined;
   }
 }
@@ -38,7 +43,7 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
     }
     const problem = jsonProblem(value);
     if (problem === undefined) {
-      request.bodyText = text;
+      if (text.length <= MEMO_TEXT_CHARS) request.bodyText = text;
       done(null, value);
     } else done(refusal(problem.kind, problem.path, Array.isArray(value)));
   });
