@@ -116,6 +116,29 @@ export class SqlJobStore {
     return this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /**
+   * Whether `queue` has a row in `status` whose `column` is before `now`: the
+   * read a write that usually finds nothing (a poll, a sweep) does first, so
+   * that it takes no lock then.
+   */
+  async #anyRow(
+    queue: QueueName,
+    status: JobStatus,
+    column: 'run_at' | 'locked_until',
+    before: '<' | '<=',
+    now: number,
+  ): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('jobs')
+      .select('id')
+      .where('queue', '=', queue)
+      .where('status', '=', status)
+      .where(column, before, now)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Takes up to `limit` due queued jobs of `queue` (see the header), best first. */
   async claim(queue: QueueName, limit: number, leaseMs: number): Promise<Claim> {
     const now = Date.now();
@@ -123,15 +146,7 @@ export class SqlJobStore {
     // a read says so without the UPDATE's write lock (SQLite) or row locks (PostgreSQL), and
     // for ~a quarter of its CPU. A job due between the read and the next poll waits for that
     // poll, as one queued just after an UPDATE would.
-    const anyDue = await this.#db
-      .selectFrom('jobs')
-      .select('id')
-      .where('queue', '=', queue)
-      .where('status', '=', 'queued')
-      .where('run_at', '<=', now)
-      .limit(1)
-      .executeTakeFirst();
-    if (anyDue === undefined) return { token: '', rows: [] };
+    if (!(await this.#anyRow(queue, 'queued', 'run_at', '<=', now))) return { token: '', rows: [] };
     const token = randomBytes(12).toString('base64url');
     const claimed = {
       status: 'active',
@@ -192,15 +207,7 @@ export class SqlJobStore {
       .where('queue', '=', queue)
       .where('status', '=', 'active')
       .where('locked_until', '<', now);
-    const any = await this.#db
-      .selectFrom('jobs')
-      .select('id')
-      .where('queue', '=', queue)
-      .where('status', '=', 'active')
-      .where('locked_until', '<', now)
-      .limit(1)
-      .executeTakeFirst();
-    if (any === undefined) return 0;
+    if (!(await this.#anyRow(queue, 'active', 'locked_until', '<', now))) return 0;
     const released = { locked_until: null, lock_token: null } as const;
     // Three statements with disjoint conditions, in this order: a cancel
     // outranks spent attempts, which outrank a retry. Each leaves `active`, so
