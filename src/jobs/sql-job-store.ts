@@ -10,6 +10,8 @@
  * rather than wait for them, and never take one twice. On SQLite the whole
  * UPDATE runs under the database's single write lock (a second process waits
  * up to busy_timeout, see sqlite-driver.ts), so two claims cannot interleave.
+ * A read comes first: most claims are idle polls that find nothing due, and
+ * those take no lock at all.
  *
  * Fencing. A claim's token is on its rows while it holds them; a heartbeat,
  * progress report or finish names the token and changes nothing once the row
