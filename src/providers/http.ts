@@ -2,9 +2,9 @@
  * Pooled upstream HTTP with the three timeouts, shared by every HTTP adapter.
  *
  * - connect: the pool's connector timeout;
- * - first byte: undici's `headersTimeout` (request sent → response headers);
- * - idle: undici's `bodyTimeout` (longest gap between body chunks);
- * - total: our own timer over the whole attempt, body included.
+ * - first byte (request sent → response headers), idle (longest silence
+ *   while reading) and total (the whole attempt, body included): the call's
+ *   own one timer (upstream-call.ts), not undici's timeouts.
  *
  * Every call is read push-style, its answer handed to our own handler as
  * undici parses it (upstream-call.ts): a whole JSON answer, an event stream,

@@ -97,8 +97,8 @@ export abstract class UpstreamCall {
   #abort: ((reason: Error) => void) | undefined;
   /** Why the call was aborted before it reached a connection. */
   #abortReason: Error | undefined;
-  /** Resumes a parser paused by `onData` returning false. */
-  protected resume: (() => void) | undefined;
+  /** Resumes a parser paused by `onData` returning false (through `resumeReading`, which restarts the idle deadline). */
+  #resume: (() => void) | undefined;
   #refusal: Refusal | undefined;
   /** Ended, failed or released: nothing more is read. */
   protected over = false;
@@ -118,7 +118,7 @@ export abstract class UpstreamCall {
   protected abstract refusalStatus(statusCode: number, headers: ResponseHeaders): number | undefined;
   /** An accepted answer's headers arrived. */
   protected abstract accepted(headers: ResponseHeaders): void;
-  /** A chunk of an accepted answer's body; false pauses the parser until `resume`. */
+  /** A chunk of an accepted answer's body; false pauses the parser until `resumeReading`. */
   protected abstract body(chunk: Buffer): boolean;
   /** The accepted answer's body ended. */
   protected abstract ended(): void;
@@ -171,7 +171,7 @@ export abstract class UpstreamCall {
   protected resumeReading(): void {
     this.#held = false;
     this.#heardAt = performance.now();
-    this.resume?.();
+    this.#resume?.();
   }
 
   /** Nothing more will be read: timer and listener released. */
@@ -191,7 +191,7 @@ export abstract class UpstreamCall {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     this.#heardAt = performance.now();
-    this.resume = resume;
+    this.#resume = resume;
     const headers = parseHeaders(rawHeaders);
     const refusedAs = this.refusalStatus(statusCode, headers);
     if (refusedAs !== undefined) this.#refusal = { status: refusedAs, headers, chunks: [], size: 0 };
