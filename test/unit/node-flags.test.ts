@@ -20,8 +20,9 @@ function shebangFlags(): string[] {
 }
 
 function npmStartFlags(): string[] {
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
-    .scripts.start;
+  const start = (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  ).scripts.start;
   const match = /(?:^|&& )node((?: --[\w-]+(?:=\S+)?)*) bin\/switchyard\.js start$/.exec(start);
   assert.ok(match, `npm start: ${start}`);
   return match[1]!.trim().split(' ');
@@ -55,7 +56,9 @@ describe('node flags the gateway ships with', () => {
   });
 
   it('are all accepted by this Node', () => {
-    const run = spawnSync(process.execPath, [...shebangFlags(), '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [...shebangFlags(), '-e', 'process.exit(0)'], {
+      encoding: 'utf8',
+    });
     assert.equal(run.stderr, '');
     assert.equal(run.status, 0);
     const bad = spawnSync(process.execPath, ['--no-such-v8-flag-anywhere', '-e', 'process.exit(0)'], {
