@@ -24,10 +24,15 @@ const SUBJECT_PREFIX: Record<string, string> = {
   model: 'model-',
 };
 
-/** A rule's name in the IETF headers and its `RateLimit-Policy` item, per name prefix (made once). */
+/**
+ * A rule's name in the IETF headers, its `RateLimit-Policy` item, the start of
+ * its `RateLimit` item and its limit as text, per name prefix (made once).
+ */
 interface RuleNames {
-  name: string;
   policy: string;
+  /** `"name";r=`: what is left follows. */
+  item: string;
+  limit: string;
 }
 const namesByPrefix = new Map<string, WeakMap<WindowRule, RuleNames>>();
 
@@ -40,23 +45,33 @@ function namesOf(prefix: string, rule: WindowRule): RuleNames {
   let names = byRule.get(rule);
   if (names === undefined) {
     const name = `${prefix}${rule.id}`;
-    names = { name, policy: `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}` };
+    names = {
+      policy: `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}`,
+      item: `"${name}";r=`,
+      limit: String(rule.limit),
+    };
     byRule.set(rule, names);
   }
   return names;
 }
 
-interface Tightest {
-  state: RuleState;
-  now: number;
+/** Where the headers go: a Fastify reply. */
+export interface HeaderSink {
+  header(name: string, value: string): unknown;
 }
 
-export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<string, string> {
-  const headers: Record<string, string> = {};
+/**
+ * Sets the headers of these decisions on `reply`. Straight onto the reply, with
+ * each rule's fixed text made once: this runs on every request of a limited key.
+ */
+export function setRateLimitHeaders(reply: HeaderSink, decisions: readonly RateLimitDecision[]): void {
   let policy = '';
   let remaining = '';
-  let requests: Tightest | undefined;
-  let tokens: Tightest | undefined;
+  // The tightest rule of each unit (the least left), and its decision's clock.
+  let requests: RuleState | undefined;
+  let requestsNow = 0;
+  let tokens: RuleState | undefined;
+  let tokensNow = 0;
   for (const decision of decisions) {
     // Named for whose rule it is: a team's rules are `team-…`.
     const prefix = SUBJECT_PREFIX[decision.subject.slice(0, decision.subject.indexOf(':'))] ?? '';
@@ -64,20 +79,23 @@ export function rateLimitHeaders(...decisions: RateLimitDecision[]): Record<stri
       const names = namesOf(prefix, state.rule);
       const separator = policy === '' ? '' : ', ';
       policy += separator + names.policy;
-      remaining += `${separator}"${names.name}";r=${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - decision.now) / 1000)}`;
+      remaining += `${separator}${names.item}${left(state)};t=${Math.ceil(Math.max(0, state.resetAt - decision.now) / 1000)}`;
       if (state.rule.unit === 'requests') {
-        if (requests === undefined || left(state) < left(requests.state))
-          requests = { state, now: decision.now };
-      } else if (tokens === undefined || left(state) < left(tokens.state))
-        tokens = { state, now: decision.now };
+        if (requests === undefined || left(state) < left(requests)) {
+          requests = state;
+          requestsNow = decision.now;
+        }
+      } else if (tokens === undefined || left(state) < left(tokens)) {
+        tokens = state;
+        tokensNow = decision.now;
+      }
     }
   }
-  if (policy === '') return headers;
-  if (requests !== undefined) setTightest(headers, REQUESTS_HEADERS, requests);
-  if (tokens !== undefined) setTightest(headers, TOKENS_HEADERS, tokens);
-  headers['ratelimit-policy'] = policy;
-  headers['ratelimit'] = remaining;
-  return headers;
+  if (policy === '') return;
+  if (requests !== undefined) setTightest(reply, REQUESTS_HEADERS, requests, requestsNow);
+  if (tokens !== undefined) setTightest(reply, TOKENS_HEADERS, tokens, tokensNow);
+  reply.header('ratelimit-policy', policy);
+  reply.header('ratelimit', remaining);
 }
 
 // Whole names, not made per response: a name built per call is a new string V8 hashes again as a key.
@@ -94,13 +112,15 @@ const TOKENS_HEADERS = [
 
 /** OpenAI's trio for a unit's tightest rule: its limit, what is left, when it resets. */
 function setTightest(
-  headers: Record<string, string>,
+  reply: HeaderSink,
   [limit, remaining, reset]: readonly [string, string, string],
-  tightest: Tightest,
+  state: RuleState,
+  now: number,
 ): void {
-  headers[limit] = String(tightest.state.rule.limit);
-  headers[remaining] = String(left(tightest.state));
-  headers[reset] = openAIDuration(tightest.state.resetAt - tightest.now);
+  // The prefix does not matter here: only the limit's text is read.
+  reply.header(limit, namesOf('', state.rule).limit);
+  reply.header(remaining, String(left(state)));
+  reply.header(reset, openAIDuration(state.resetAt - now));
 }
 
 function left(state: RuleState): number {

@@ -38,7 +38,7 @@ import type { RateLimitDecision, RateLimiter } from '../limits/rate-limiter.ts';
 import { endWhenSettled, failAndEnd } from '../observability/tracing.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import { once } from '../util/once.ts';
-import { rateLimitHeaders } from './rate-limit-headers.ts';
+import { setRateLimitHeaders } from './rate-limit-headers.ts';
 
 /** What a request is expected to use: its prompt, and the most output it allows (0: it sets no cap). */
 export interface TokenEstimate {
@@ -227,7 +227,7 @@ export class RequestLimits {
         const decision = limiter.admitNow(subject, limits, tokensOf(limiter, limits, estimate));
         if (decision !== undefined) keepDecision(taken, decision, subject, reply);
       }
-      if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
+      if (taken.decisions.length > 0) setRateLimitHeaders(reply, taken.decisions);
       for (const { subject, budget } of subjects) {
         if (budget === null) continue;
         const reservation = budgets.reserveNow(subject, budget, this.#costEstimate(route, estimate()));
@@ -265,7 +265,7 @@ export class RequestLimits {
         const decision = await limiter.admit(subject, limits, tokensOf(limiter, limits, estimate));
         if (decision !== undefined) keepDecision(taken, decision, subject, reply);
       }
-      if (taken.decisions.length > 0) reply.headers(rateLimitHeaders(...taken.decisions));
+      if (taken.decisions.length > 0) setRateLimitHeaders(reply, taken.decisions);
       for (const { subject, budget } of subjects) {
         if (budget === null) continue;
         const reservation = await budgets.reserve(subject, budget, this.#costEstimate(route, estimate()));
@@ -302,23 +302,27 @@ export class RequestLimits {
    * the reservation; `inTick` with in-process stores.
    */
   #settleOnClose(request: FastifyRequest, reply: FastifyReply, taken: Taken, inTick: boolean): void {
+    if (taken.slots.length === 0 && taken.reservations.length === 0 && !chargesTokens(taken.decisions))
+      return;
+    // Node emits 'close' once per response, finished or not: `on` needs no once-wrapper.
+    reply.raw.on('close', () => this.#settle(request, taken, inTick));
+  }
+
+  #settle(request: FastifyRequest, taken: Taken, inTick: boolean): void {
     const { limiter, budgets, onStoreError } = this.#parts;
-    const settled = taken.decisions.filter((decision) => decision.tokens > 0);
-    if (taken.slots.length === 0 && settled.length === 0 && taken.reservations.length === 0) return;
-    reply.raw.once('close', () => {
-      for (const slot of taken.slots) void slot.release().catch(onStoreError);
-      const usage = request.usage;
-      for (const decision of settled) {
-        const tokens = usage?.tokens ?? decision.tokens;
-        if (inTick) limiter.settleNow(decision, tokens);
-        else void limiter.settle(decision, tokens);
-      }
-      for (const reservation of taken.reservations) {
-        const cost = usage?.costMicros ?? 0;
-        if (inTick) budgets.settleNow(reservation, cost);
-        else void budgets.settle(reservation, cost);
-      }
-    });
+    for (const slot of taken.slots) void slot.release().catch(onStoreError);
+    const usage = request.usage;
+    for (const decision of taken.decisions) {
+      if (decision.tokens <= 0) continue;
+      const tokens = usage?.tokens ?? decision.tokens;
+      if (inTick) limiter.settleNow(decision, tokens);
+      else void limiter.settle(decision, tokens);
+    }
+    for (const reservation of taken.reservations) {
+      const cost = usage?.costMicros ?? 0;
+      if (inTick) budgets.settleNow(reservation, cost);
+      else void budgets.settle(reservation, cost);
+    }
   }
 
   /** The request's cost were its dearest target to answer it in full (0 when no target has a known price). */
@@ -356,6 +360,12 @@ interface Taken {
   reservations: BudgetReservation[];
 }
 
+/** Some decision charged tokens up front (to be corrected to the real usage). */
+function chargesTokens(decisions: readonly RateLimitDecision[]): boolean {
+  for (const decision of decisions) if (decision.tokens > 0) return true;
+  return false;
+}
+
 /** The tokens a window limit charges the request up front (none unless `limits` counts tokens). */
 function tokensOf(limiter: RateLimiter, limits: Limits, estimate: () => TokenEstimate): number {
   return limiter.countsTokens(limits) ? estimate().prompt + estimate().output : 0;
@@ -364,7 +374,7 @@ function tokensOf(limiter: RateLimiter, limits: Limits, estimate: () => TokenEst
 /** Keeps an admitted window decision; a refused one sets its headers and throws 429. */
 function keepDecision(taken: Taken, decision: RateLimitDecision, subject: string, reply: FastifyReply): void {
   if (!decision.admitted) {
-    reply.headers(rateLimitHeaders(decision));
+    setRateLimitHeaders(reply, [decision]);
     throw rateRefusal(decision, subject);
   }
   taken.decisions.push(decision);
