@@ -22,7 +22,7 @@
 // (pretenuring); they still die with their request, but only a full mark-compact
 // can free them, and the decision outlives the flood. Off, c=50 cost 116.5
 // against 136.4 us of CPU a request (4 interleaved rounds), at 200 rps no
-// mark-compact ran in 8 s against 3 (7-12 ms pauses each), same peak RSS.
+// mark-compact ran in 8 s against 3 (4-13 ms pauses each), same peak RSS.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
 const major = Number(process.versions.node.split('.')[0]);
