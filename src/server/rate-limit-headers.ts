@@ -25,14 +25,13 @@ const SUBJECT_PREFIX: Record<string, string> = {
 };
 
 /**
- * A rule's name in the IETF headers, its `RateLimit-Policy` item, the start of
- * its `RateLimit` item and its limit as text, per name prefix (made once).
+ * A rule's `RateLimit-Policy` item and the start of its `RateLimit` item, per
+ * name prefix (made once).
  */
 interface RuleNames {
   policy: string;
   /** `"name";r=`: what is left follows. */
   item: string;
-  limit: string;
 }
 const namesByPrefix = new Map<string, WeakMap<WindowRule, RuleNames>>();
 
@@ -48,7 +47,6 @@ function namesOf(prefix: string, rule: WindowRule): RuleNames {
     names = {
       policy: `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}`,
       item: `"${name}";r=`,
-      limit: String(rule.limit),
     };
     byRule.set(rule, names);
   }
@@ -117,8 +115,7 @@ function setTightest(
   state: RuleState,
   now: number,
 ): void {
-  // The prefix does not matter here: only the limit's text is read.
-  reply.header(limit, namesOf('', state.rule).limit);
+  reply.header(limit, String(state.rule.limit));
   reply.header(remaining, String(left(state)));
   reply.header(reset, openAIDuration(state.resetAt - now));
 }
