@@ -1,6 +1,7 @@
 /**
- * Structured JSON logs (pino), written asynchronously so logging never blocks
- * the request path, and flushed on shutdown.
+ * Structured JSON logs (pino), collected into batches and written to standard
+ * output in the calling thread without ever waiting on a slow reader
+ * (stdout-destination.ts), and flushed on shutdown.
  *
  * Secrets: we never log request headers or bodies wholesale; the redaction
  * list is a second line of defence for anything that slips into a log object.
@@ -8,6 +9,7 @@
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { LineBatcher } from './line-batcher.ts';
+import { StdoutDestination } from './stdout-destination.ts';
 
 export type { Logger };
 
@@ -34,7 +36,7 @@ const REDACT = [
 
 export interface LoggerOptions {
   level: string;
-  /** Defaults to an async stdout destination. */
+  /** Defaults to standard output, batched (line-batcher.ts, stdout-destination.ts). */
   destination?: DestinationStream;
 }
 
@@ -48,8 +50,8 @@ const LOG_FLUSH_MS = 500;
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
     options.destination ??
-    // The destination writes each batch as it is handed over (asynchronously, one write in flight).
-    new LineBatcher(pino.destination({ dest: 1, sync: false }), LOG_FLUSH_MS);
+    // Each batch is written as it is handed over; a stalled reader's backlog is bounded.
+    new LineBatcher(new StdoutDestination(), LOG_FLUSH_MS);
   return pino(
     {
       level: options.level,
@@ -62,7 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
-/** Flushes an async destination; safe to call on any logger. */
+/** Flushes the logger's destination (what a stalled reader still holds back aside); safe to call on any logger. */
 export function flushLogger(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     try {
