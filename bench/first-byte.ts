@@ -1,0 +1,184 @@
+/**
+ * `npm run bench:first-byte`: where a stream's first byte goes, the gateway beside the
+ * pass-through, in bursts.
+ *
+ * compare.sh's stream test starts its 20 streams at once, and the mock's 5 ms timers keep
+ * them together, so its first-byte median is set by bursts: K requests arrive in one poll,
+ * each proxy runs their synchronous starts one after another, and undici writes a request
+ * on a reused keep-alive socket only in the check phase after that poll (its idle-socket
+ * validation), so every upstream request of the burst waits for every start; then the
+ * answers come back and each first chunk is relayed in turn. The median stream waits for
+ * about K starts and K/2 relays. Whole-test medians swing by a millisecond with how
+ * clustered a round happened to be; this tool measures the two costs themselves, per
+ * request, from the proxies' own diagnostics channels (bench/first-byte-probe.mjs):
+ *
+ *   start   the time from one upstream request made to the next within a burst: one
+ *           request's parse, routing, auth, body and dispatch (median over bursts)
+ *   relay   the time between consecutive upstream answers' headers within a burst: one
+ *           first chunk read, relayed and written (an upper bound when the upstream,
+ *           on the load generator's core, is the slower side)
+ *   first byte  as the client saw it: the median stream, and the burst's earliest
+ *
+ * Both proxies run pinned to CPU 1 with the probe preloaded, the load and the mock
+ * (bench/bench-upstream.ts, a frame every 5 ms) on CPU 0; paths take turns by round.
+ * Environment: FIRST_BYTE_K (20) streams a burst, FIRST_BYTE_BURSTS (30) a round,
+ * FIRST_BYTE_ROUNDS (3).
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chatTarget, checkStream, streamBody } from './chat-workload.ts';
+import { childEnv, prepareGateway, startGateway } from './gateway-process.ts';
+import { Errors, makePool, once, type Target } from './load.ts';
+import { cpuCount, killAll, pinSelf, type Started, startNode } from './procs.ts';
+import { GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
+
+const env = (name: string, fallback: number): number => {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
+};
+const K = env('FIRST_BYTE_K', 20);
+const BURSTS = env('FIRST_BYTE_BURSTS', 30);
+const ROUNDS = env('FIRST_BYTE_ROUNDS', 3);
+const PROBE = join(ROOT, 'bench/first-byte-probe.mjs');
+/** A request this long after the last one starts a new burst; marks this long after a burst's first are not its. */
+const BURST_GAP_MS = 50;
+
+interface Path {
+  name: string;
+  proc: Started;
+  target: Target;
+  firstBytes: number[];
+  earliest: number[];
+  starts: number[];
+  relays: number[];
+  errors: Errors;
+}
+
+/** The median, to the µs. */
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : Math.round(s[Math.floor((s.length - 1) / 2)]!);
+};
+
+/** The gaps between consecutive marks of `kind` in each burst, µs. */
+function gaps(marks: (string | number)[], kind: string): number[] {
+  const out: number[] = [];
+  let burstStart = Number.NEGATIVE_INFINITY;
+  let lastRequest = Number.NEGATIVE_INFINITY;
+  let previous: number | undefined;
+  for (let i = 0; i < marks.length; i += 2) {
+    const k = marks[i] as string;
+    const t = marks[i + 1] as number;
+    if (k === 'Q') {
+      if (t - lastRequest > BURST_GAP_MS) {
+        burstStart = t;
+        previous = undefined;
+      }
+      lastRequest = t;
+    }
+    if (k !== kind || t - burstStart > BURST_GAP_MS) continue;
+    if (previous !== undefined) out.push(Math.round((t - previous) * 1000));
+    previous = t;
+  }
+  return out;
+}
+
+async function readMarks(pid: number): Promise<(string | number)[]> {
+  const file = join(tmpdir(), `first-byte-probe-${pid}.json`);
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  // The proxy writes it from its signal handler; bounded wait.
+  for (let i = 0; i < 200 && !existsSync(file); i++) await sleep(10);
+  await sleep(50);
+  const marks = JSON.parse(readFileSync(file, 'utf8')) as (string | number)[];
+  rmSync(file, { force: true });
+  return marks;
+}
+
+async function bursts(path: Path): Promise<void> {
+  const pool = makePool(path.target.origin, K);
+  const burst = () => Promise.all(Array.from({ length: K }, () => once(pool, path.target, path.errors)));
+  for (let i = 0; i < 3; i++) await burst();
+  await readMarks(path.proc.pid); // the warm-up's marks
+  for (let b = 0; b < BURSTS; b++) {
+    const outcomes = await burst();
+    const ttfb = outcomes.filter((o) => o.ok).map((o) => o.ttfbUs);
+    path.firstBytes.push(...ttfb);
+    path.earliest.push(Math.min(...ttfb));
+  }
+  await pool.close();
+  const marks = await readMarks(path.proc.pid);
+  // Only the requests of a burst made back to back count as starts: the burst's first
+  // waits for its own request to arrive, and the gap after an answer is not a start.
+  path.starts.push(...gaps(marks, 'C').filter((us) => us < 1000));
+  path.relays.push(...gaps(marks, 'R').filter((us) => us < 1000));
+}
+
+async function main(): Promise<void> {
+  const pinned = cpuCount() > PROXY_CPU && pinSelf(LOAD_CPU);
+  const cpu = (n: number) => (pinned ? n : undefined);
+  const mock = startNode(
+    [...GENERATOR_FLAGS, join(ROOT, 'bench/bench-upstream.ts'), '--port', '0', '--frame-interval-ms', '5'],
+    { cpu: cpu(LOAD_CPU), env: childEnv(), stdout: 'pipe' },
+  );
+  const mockUrl = `http://127.0.0.1:${(JSON.parse(await mock.ready) as { port: number }).port}`;
+  const pt = startNode(
+    [
+      ...PROXY_NODE_FLAGS,
+      '--import',
+      PROBE,
+      join(ROOT, 'bench/passthrough-proxy.mjs'),
+      '--upstream',
+      mockUrl,
+    ],
+    { cpu: cpu(PROXY_CPU), env: childEnv(), stdout: 'pipe' },
+  );
+  const ptUrl = `http://127.0.0.1:${(JSON.parse(await pt.ready) as { port: number }).port}`;
+  const setup = prepareGateway(mockUrl);
+  const gw = startGateway(setup, join(setup.dir, 'gateway.log'), ['--import', PROBE], cpu(PROXY_CPU));
+  const gwUrl = await gw.ready;
+  // The master key, as compare.sh sends (bench/compare-limited.sh is the limited key's run).
+  const key = setup.masterKey;
+  const paths: Path[] = [
+    {
+      name: 'pass-through',
+      proc: pt,
+      target: chatTarget('pt', ptUrl, 'sk-bench-upstream', streamBody, checkStream),
+    },
+    { name: 'switchyard', proc: gw, target: chatTarget('sy', gwUrl, key, streamBody, checkStream) },
+  ].map((p) => ({ ...p, firstBytes: [], earliest: [], starts: [], relays: [], errors: new Errors() }));
+  console.log(
+    `bursts of ${K} streams, ${BURSTS} a round, ${ROUNDS} rounds; ${pinned ? 'pinned' : 'unpinned'}`,
+  );
+  for (let r = 0; r < ROUNDS; r++) for (const path of paths) await bursts(path);
+
+  const row = (cells: (string | number)[]) => console.log(cells.map((c) => String(c).padStart(14)).join(''));
+  row(['', 'start µs', 'relay µs', 'first byte µs', 'earliest µs', 'errors']);
+  for (const p of paths) {
+    row([
+      p.name,
+      median(p.starts),
+      median(p.relays),
+      median(p.firstBytes),
+      median(p.earliest),
+      p.errors.total,
+    ]);
+  }
+  const [a, b] = paths as [Path, Path];
+  row([
+    'added',
+    median(b.starts) - median(a.starts),
+    median(b.relays) - median(a.relays),
+    median(b.firstBytes) - median(a.firstBytes),
+    median(b.earliest) - median(a.earliest),
+  ]);
+  killAll();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  killAll();
+  process.exit(1);
+});
