@@ -64,7 +64,7 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
-/** Flushes the logger's destination (what a stalled reader still holds back aside); safe to call on any logger. */
+/** Flushes the logger's destination (waiting at most ~2 s for a stalled reader); safe to call on any logger. */
 export function flushLogger(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     try {

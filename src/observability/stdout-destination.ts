@@ -36,25 +36,43 @@ export interface StdoutDestinationOptions {
   maxQueuedBytes?: number;
 }
 
+/**
+ * Streams that failed (EPIPE: the reader went away), watched with one error
+ * listener each however many destinations write to them (a process may make
+ * several loggers; a listener each would pile up on stdout).
+ */
+const watched = new WeakMap<Writable, { broken: boolean }>();
+
+function watch(stream: Writable): { broken: boolean } {
+  let state = watched.get(stream);
+  if (state === undefined) {
+    const failed = { broken: false };
+    // Without a listener, the error would be thrown.
+    stream.on('error', () => {
+      failed.broken = true;
+    });
+    watched.set(stream, failed);
+    state = failed;
+  }
+  return state;
+}
+
 export class StdoutDestination implements LineDestination {
   readonly #stream: Writable;
+  readonly #state: { broken: boolean };
   readonly #maxQueuedBytes: number;
   /** Lines dropped since the last report of them. */
   #dropped = 0;
-  #broken = false;
 
   constructor(options: StdoutDestinationOptions = {}) {
     this.#stream = options.stream ?? process.stdout;
+    this.#state = watch(this.#stream);
     this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
-    // Without a listener, an EPIPE from a reader that went away would be thrown.
-    this.#stream.on('error', () => {
-      this.#broken = true;
-    });
   }
 
   write(text: string): boolean {
     const stream = this.#stream;
-    if (this.#broken || stream.destroyed || stream.writableLength > this.#maxQueuedBytes) {
+    if (this.#state.broken || stream.destroyed || stream.writableLength > this.#maxQueuedBytes) {
       this.#dropped += countLines(text);
       return false;
     }
@@ -72,7 +90,7 @@ export class StdoutDestination implements LineDestination {
    */
   flush(callback: (error?: Error) => void): void {
     const stream = this.#stream;
-    if (stream.writableLength === 0 || this.#broken || stream.destroyed) {
+    if (stream.writableLength === 0 || this.#state.broken || stream.destroyed) {
       process.nextTick(callback);
       return;
     }

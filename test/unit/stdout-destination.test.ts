@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { StdoutDestination } from '../../src/observability/stdout-destination.ts';
 
 const MODULE = JSON.stringify(join(import.meta.dirname, '../../src/observability/stdout-destination.ts'));
 const BATCHES = 256;
@@ -90,6 +92,12 @@ describe('StdoutDestination', () => {
     assert.equal(numbered.length % LINES_PER_BATCH, 0);
     assert.deepEqual(lines.at(-1), { last: true }, 'the report comes before the next batch');
     assert.equal(lines.at(-2), report[0]);
+  });
+
+  it('many destinations on one stream watch it with one error listener', () => {
+    const stream = new PassThrough();
+    for (let i = 0; i < 20; i++) new StdoutDestination({ stream });
+    assert.equal(stream.listenerCount('error'), 1);
   });
 
   it('a reader that goes away (EPIPE) does not crash the writer', async () => {
