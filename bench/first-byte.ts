@@ -174,7 +174,8 @@ async function main(): Promise<void> {
     median(b.firstBytes) - median(a.firstBytes),
     median(b.earliest) - median(a.earliest),
   ]);
-  killAll();
+  await Promise.all([gw.stop(), pt.stop(), mock.stop()]);
+  rmSync(setup.dir, { recursive: true, force: true });
 }
 
 main().catch((error: unknown) => {
