@@ -28,12 +28,13 @@ import type { LineDestination } from './line-batcher.ts';
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 /** How long a flush waits for a backed-up reader. */
-const FLUSH_WAIT_MS = 2_000;
+export const FLUSH_WAIT_MS = 2_000;
 
 export interface StdoutDestinationOptions {
   /** Defaults to `process.stdout`. */
   stream?: Writable;
   maxQueuedBytes?: number;
+  flushWaitMs?: number;
 }
 
 /**
@@ -61,6 +62,7 @@ export class StdoutDestination implements LineDestination {
   readonly #stream: Writable;
   readonly #state: { broken: boolean };
   readonly #maxQueuedBytes: number;
+  readonly #flushWaitMs: number;
   /** Lines dropped since the last report of them. */
   #dropped = 0;
 
@@ -68,6 +70,7 @@ export class StdoutDestination implements LineDestination {
     this.#stream = options.stream ?? process.stdout;
     this.#state = watch(this.#stream);
     this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
+    this.#flushWaitMs = options.flushWaitMs ?? FLUSH_WAIT_MS;
   }
 
   write(text: string): boolean {
@@ -85,7 +88,7 @@ export class StdoutDestination implements LineDestination {
 
   /**
    * Calls back once what was written has left the process: at once unless a
-   * pipe is backed up, and after at most FLUSH_WAIT_MS when its reader is
+   * pipe is backed up, and after at most `flushWaitMs` when its reader is
    * stalled (a shutdown must not wait on it).
    */
   flush(callback: (error?: Error) => void): void {
@@ -94,15 +97,19 @@ export class StdoutDestination implements LineDestination {
       process.nextTick(callback);
       return;
     }
+    let called = false;
     const done = (): void => {
+      if (called) return;
+      called = true;
       clearTimeout(timer);
-      stream.off('drain', done);
       stream.off('close', done);
       callback();
     };
-    const timer = setTimeout(done, FLUSH_WAIT_MS).unref();
-    stream.on('drain', done);
+    const timer = setTimeout(done, this.#flushWaitMs).unref();
     stream.on('close', done);
+    // Writes complete in order: an empty one completes once everything before it has left
+    // (a 'drain' would come only if a write had gone past the high-water mark).
+    stream.write('', () => done());
   }
 
   // Writes already went to the OS, or wait on a reader nothing here can hurry: nothing to force.

@@ -1,5 +1,5 @@
 /**
- * A running gateway's own log (stdout, pino's asynchronous destination): a
+ * A running gateway's own log (stdout, through its batched destination): a
  * line is written within the flush interval even when it is the only one.
  * Lines are collected into ~16 KB writes (line-batcher.ts); without its
  * timer a quiet gateway's lines waited for that, so its log showed nothing

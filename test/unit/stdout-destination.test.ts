@@ -37,13 +37,21 @@ function run(script: string) {
   });
 }
 
-async function untilStderr(child: ReturnType<typeof run>, text: string): Promise<string> {
-  let err = '';
-  for await (const chunk of child.stderr) {
-    err += String(chunk);
-    if (err.includes(text)) return err;
-  }
-  throw new Error(`child ended without saying ${text}: ${err}`);
+/** Resolves with the child's stderr so far once it includes `text` (the stream is read on, not closed). */
+function untilStderr(child: ReturnType<typeof run>, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const onData = (chunk: Buffer): void => {
+      err += String(chunk);
+      if (!err.includes(text)) return;
+      child.stderr.off('data', onData);
+      child.stderr.off('end', onEnd);
+      resolve(err);
+    };
+    const onEnd = (): void => reject(new Error(`child ended without saying ${text}: ${err}`));
+    child.stderr.on('data', onData);
+    child.stderr.once('end', onEnd);
+  });
 }
 
 describe('StdoutDestination', () => {
@@ -92,6 +100,32 @@ describe('StdoutDestination', () => {
     assert.equal(numbered.length % LINES_PER_BATCH, 0);
     assert.deepEqual(lines.at(-1), { last: true }, 'the report comes before the next batch');
     assert.equal(lines.at(-2), report[0]);
+  });
+
+  it('a flush behind a backed-up pipe calls back once the reader has taken everything', async () => {
+    // The pipe is filled until a small write has to wait in the process (below the
+    // high-water mark, so no 'drain' will come); the flush must still see it leave.
+    const child = run(`
+      const { StdoutDestination } = await import(${MODULE});
+      const out = new StdoutDestination({ flushWaitMs: 600_000 });
+      const line = 'y'.repeat(1023) + '\\n';
+      for (let i = 0; i < 100_000 && process.stdout.writableLength === 0; i++) out.write(line);
+      const pending = process.stdout.writableLength;
+      process.stderr.write('pending ' + pending + '\\n');
+      out.flush(() => {
+        process.stderr.write('flushed ' + process.stdout.writableLength + '\\n');
+        process.exit(0);
+      });
+    `);
+    child.stdout.pause();
+    const said = await untilStderr(child, 'pending');
+    const pending = Number(/pending (\d+)/.exec(said)![1]);
+    assert.ok(pending > 0 && pending < 16 * 1024, `the write waiting in the process is small: ${pending}`);
+    child.stdout.resume();
+    const err = await untilStderr(child, 'flushed');
+    assert.match(err, /flushed 0\n/);
+    const [code] = await once(child, 'close');
+    assert.equal(code, 0);
   });
 
   it('many destinations on one stream watch it with one error listener', () => {
