@@ -8,7 +8,7 @@
 // On SIGUSR2 the marks are written as JSON to <tmpdir>/first-byte-probe-<pid>.json. Subscribing costs the
 // proxies alike (a closure call per mark), and only while this tool runs.
 import dc from 'node:diagnostics_channel';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,9 @@ dc.subscribe('undici:request:create', mark('C'));
 dc.subscribe('undici:client:sendHeaders', mark('S'));
 dc.subscribe('undici:request:headers', mark('R'));
 process.on('SIGUSR2', () => {
-  writeFileSync(join(tmpdir(), `first-byte-probe-${process.pid}.json`), JSON.stringify(marks));
+  // Written aside and renamed into place, so the reader never sees half a file.
+  const file = join(tmpdir(), `first-byte-probe-${process.pid}.json`);
+  writeFileSync(`${file}.part`, JSON.stringify(marks));
+  renameSync(`${file}.part`, file);
   marks.length = 0;
 });

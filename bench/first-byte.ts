@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chatTarget, checkStream, streamBody } from './chat-workload.ts';
 import { childEnv, prepareGateway, startGateway } from './gateway-process.ts';
-import { Errors, makePool, once, type Target } from './load.ts';
+import { Errors, makePool, once, percentiles, type Target } from './load.ts';
 import { cpuCount, killAll, pinSelf, type Started, startNode } from './procs.ts';
 import { GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
 
@@ -57,10 +57,7 @@ interface Path {
 }
 
 /** The median, to the µs. */
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : Math.round(s[Math.floor((s.length - 1) / 2)]!);
-};
+const median = (xs: number[]): number => Math.round(percentiles(xs).p50);
 
 /** The gaps between consecutive marks of `kind` in each burst, µs. */
 function gaps(marks: (string | number)[], kind: string): number[] {
@@ -89,9 +86,8 @@ async function readMarks(pid: number): Promise<(string | number)[]> {
   const file = join(tmpdir(), `first-byte-probe-${pid}.json`);
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
-  // The proxy writes it from its signal handler; bounded wait.
+  // The proxy writes it from its signal handler (whole: renamed into place); bounded wait.
   for (let i = 0; i < 200 && !existsSync(file); i++) await sleep(10);
-  await sleep(50);
   const marks = JSON.parse(readFileSync(file, 'utf8')) as (string | number)[];
   rmSync(file, { force: true });
   return marks;
