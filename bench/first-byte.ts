@@ -19,10 +19,21 @@
  *           on the load generator's core, is the slower side)
  *   first byte  as the client saw it: the median stream, and the burst's earliest
  *
+ * Bursts are not what compare.sh's first byte mostly sees, though: the mock's 5 ms timers
+ * spread the 20 workers into small groups a few milliseconds apart, so most streams start
+ * on a proxy that has been idle for 0.2-3 ms, its caches and branch predictors cooled by
+ * whatever ran meanwhile. A start then costs several times its in-burst figure, in
+ * proportion to the code and data it touches. So the tool also sends single streams, each
+ * after the last one ended and an idle gap (FIRST_BYTE_IDLE_MS, 2), and reports:
+ *
+ *   idle start   a request parsed to its upstream request written (Q to S): everything
+ *                the proxy does before the upstream can begin to answer
+ *   idle first byte  as the client saw it
+ *
  * Both proxies run pinned to CPU 1 with the probe preloaded, the load and the mock
  * (bench/bench-upstream.ts, a frame every 5 ms) on CPU 0; paths take turns by round.
  * Environment: FIRST_BYTE_K (20) streams a burst, FIRST_BYTE_BURSTS (30) a round,
- * FIRST_BYTE_ROUNDS (3).
+ * FIRST_BYTE_SINGLES (40) single streams a round, FIRST_BYTE_IDLE_MS (2), FIRST_BYTE_ROUNDS (3).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +52,8 @@ const env = (name: string, fallback: number): number => {
 const K = env('FIRST_BYTE_K', 20);
 const BURSTS = env('FIRST_BYTE_BURSTS', 30);
 const ROUNDS = env('FIRST_BYTE_ROUNDS', 3);
+const SINGLES = env('FIRST_BYTE_SINGLES', 40);
+const IDLE_MS = env('FIRST_BYTE_IDLE_MS', 2);
 const PROBE = join(ROOT, 'bench/first-byte-probe.mjs');
 /** A request this long after the last one starts a new burst; marks this long after a burst's first are not its. */
 const BURST_GAP_MS = 50;
@@ -53,6 +66,8 @@ interface Path {
   earliest: number[];
   starts: number[];
   relays: number[];
+  idleStarts: number[];
+  idleFirstBytes: number[];
   errors: Errors;
 }
 
@@ -112,6 +127,36 @@ async function bursts(path: Path): Promise<void> {
   path.relays.push(...gaps(marks, 'R').filter((us) => us < 1000));
 }
 
+/** Q → S of each request: one at a time, so each Q's next S is its own upstream request written. */
+function requestToWrite(marks: (string | number)[]): number[] {
+  const out: number[] = [];
+  let parsed: number | undefined;
+  for (let i = 0; i < marks.length; i += 2) {
+    const k = marks[i] as string;
+    const t = marks[i + 1] as number;
+    if (k === 'Q') parsed = t;
+    else if (k === 'S' && parsed !== undefined) {
+      out.push(Math.round((t - parsed) * 1000));
+      parsed = undefined;
+    }
+  }
+  return out;
+}
+
+async function singles(path: Path): Promise<void> {
+  const pool = makePool(path.target.origin, 1);
+  for (let i = 0; i < 3; i++) await once(pool, path.target, path.errors);
+  await readMarks(path.proc.pid); // the warm-up's marks
+  for (let i = 0; i < SINGLES; i++) {
+    // The idle gap is the workload here, not a wait for something to happen.
+    await sleep(IDLE_MS);
+    const outcome = await once(pool, path.target, path.errors);
+    if (outcome.ok) path.idleFirstBytes.push(outcome.ttfbUs);
+  }
+  await pool.close();
+  path.idleStarts.push(...requestToWrite(await readMarks(path.proc.pid)));
+}
+
 async function main(): Promise<void> {
   const pinned = cpuCount() > PROXY_CPU && pinSelf(LOAD_CPU);
   const cpu = (n: number) => (pinned ? n : undefined);
@@ -144,32 +189,45 @@ async function main(): Promise<void> {
       target: chatTarget('pt', ptUrl, 'sk-bench-upstream', streamBody, checkStream),
     },
     { name: 'switchyard', proc: gw, target: chatTarget('sy', gwUrl, key, streamBody, checkStream) },
-  ].map((p) => ({ ...p, firstBytes: [], earliest: [], starts: [], relays: [], errors: new Errors() }));
+  ].map((p) => ({
+    ...p,
+    firstBytes: [],
+    earliest: [],
+    starts: [],
+    relays: [],
+    idleStarts: [],
+    idleFirstBytes: [],
+    errors: new Errors(),
+  }));
   console.log(
-    `bursts of ${K} streams, ${BURSTS} a round, ${ROUNDS} rounds; ${pinned ? 'pinned' : 'unpinned'}`,
+    `bursts of ${K} streams, ${BURSTS} a round; ${SINGLES} single streams after ${IDLE_MS} ms idle a round; ` +
+      `${ROUNDS} rounds; ${pinned ? 'pinned' : 'unpinned'}`,
   );
-  for (let r = 0; r < ROUNDS; r++) for (const path of paths) await bursts(path);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const path of paths) {
+      await bursts(path);
+      await singles(path);
+    }
+  }
 
   const row = (cells: (string | number)[]) => console.log(cells.map((c) => String(c).padStart(14)).join(''));
-  row(['', 'start µs', 'relay µs', 'first byte µs', 'earliest µs', 'errors']);
-  for (const p of paths) {
-    row([
-      p.name,
-      median(p.starts),
-      median(p.relays),
-      median(p.firstBytes),
-      median(p.earliest),
-      p.errors.total,
-    ]);
-  }
   const [a, b] = paths as [Path, Path];
-  row([
-    'added',
-    median(b.starts) - median(a.starts),
-    median(b.relays) - median(a.relays),
-    median(b.firstBytes) - median(a.firstBytes),
-    median(b.earliest) - median(a.earliest),
+  const table = (columns: string[], figures: (p: Path) => number[]) => {
+    row(['', ...columns]);
+    for (const p of paths) row([p.name, ...figures(p)]);
+    const fa = figures(a);
+    row(['added', ...figures(b).map((x, i) => x - (fa[i] as number))]);
+  };
+  console.log('in bursts');
+  table(['start µs', 'relay µs', 'first byte µs', 'earliest µs'], (p) => [
+    median(p.starts),
+    median(p.relays),
+    median(p.firstBytes),
+    median(p.earliest),
   ]);
+  console.log(`single streams after ${IDLE_MS} ms idle`);
+  table(['start µs', 'first byte µs'], (p) => [median(p.idleStarts), median(p.idleFirstBytes)]);
+  for (const p of paths) console.log(`errors (${p.name}): ${p.errors.total}`);
   await Promise.all([gw.stop(), pt.stop(), mock.stop()]);
   rmSync(setup.dir, { recursive: true, force: true });
 }
