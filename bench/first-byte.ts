@@ -19,12 +19,13 @@
  *           on the load generator's core, is the slower side)
  *   first byte  as the client saw it: the median stream, and the burst's earliest
  *
- * Bursts are not what compare.sh's first byte mostly sees, though: the mock's 5 ms timers
- * spread the 20 workers into small groups a few milliseconds apart, so most streams start
- * on a proxy that has been idle for 0.2-3 ms, its caches and branch predictors cooled by
- * whatever ran meanwhile. A start then costs several times its in-burst figure, in
- * proportion to the code and data it touches. So the tool also sends single streams, each
- * after the last one ended and an idle gap (FIRST_BYTE_IDLE_MS, 2), and reports:
+ * Whole bursts are not what compare.sh's first byte mostly sees, though: the mock's 5 ms
+ * timers spread the 20 workers into small groups a few milliseconds apart, so about a third
+ * of its streams start on a proxy that has been idle for 0.2-3 ms (and most of the rest
+ * right after a little other work), its caches and branch predictors cooled by whatever ran
+ * meanwhile. A start then costs several times its in-burst figure, in proportion to the
+ * code and data it touches. So the tool also sends single streams, each after the last one
+ * ended and an idle gap (FIRST_BYTE_IDLE_MS, 2), and reports:
  *
  *   idle start   a request parsed to its upstream request written (Q to S): everything
  *                the proxy does before the upstream can begin to answer
