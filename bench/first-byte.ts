@@ -44,17 +44,15 @@ import { chatTarget, checkStream, streamBody } from './chat-workload.ts';
 import { childEnv, prepareGateway, startGateway } from './gateway-process.ts';
 import { Errors, makePool, once, percentiles, type Target } from './load.ts';
 import { cpuCount, killAll, pinSelf, type Started, startNode } from './procs.ts';
-import { GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
+import { envNum, GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
 
-const env = (name: string, fallback: number): number => {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
-};
-const K = env('FIRST_BYTE_K', 20);
-const BURSTS = env('FIRST_BYTE_BURSTS', 30);
-const ROUNDS = env('FIRST_BYTE_ROUNDS', 3);
-const SINGLES = env('FIRST_BYTE_SINGLES', 40);
-const IDLE_MS = env('FIRST_BYTE_IDLE_MS', 2);
+/** A count from the environment: at least one. */
+const count = (name: string, fallback: number): number => Math.max(1, Math.round(envNum(name, fallback)));
+const K = count('FIRST_BYTE_K', 20);
+const BURSTS = count('FIRST_BYTE_BURSTS', 30);
+const ROUNDS = count('FIRST_BYTE_ROUNDS', 3);
+const SINGLES = count('FIRST_BYTE_SINGLES', 40);
+const IDLE_MS = envNum('FIRST_BYTE_IDLE_MS', 2);
 const PROBE = join(ROOT, 'bench/first-byte-probe.mjs');
 /** A request this long after the last one starts a new burst; marks this long after a burst's first are not its. */
 const BURST_GAP_MS = 50;

@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
-function envNum(name: string, fallback: number): number {
+/** A number from the environment (`fallback` when unset); anything but a non-negative number is refused. */
+export function envNum(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
