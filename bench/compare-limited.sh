@@ -10,17 +10,9 @@
 #   bash bench/compare-limited.sh            # from the project root; about 5 minutes
 #   ROUNDS=3 DURATION=8 HARNESS=/path/to/shared/bench bash bench/compare-limited.sh
 set -euo pipefail
-project=$PWD
-[ -f "$project/package.json" ] && [ -f "$project/bin/switchyard.js" ] || { echo "run from the project root"; exit 2; }
-harness=$(cd "${HARNESS:-$project/../shared/bench}" && pwd)
+. "$(dirname "$0")/harness-work.sh"
+harness_work switchyard-compare-limited
 node=$project/node_modules/.bin/node
-work=${TMPDIR:-/tmp}/switchyard-compare-limited; mkdir -p "$work"
-cp -r "$harness"/*.mjs "$harness"/*.sh "$harness"/package*.json "$harness"/anchors "$work"/
-command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get update -qq >/dev/null; apt-get install -y -qq nginx wrk >/dev/null; }
-(cd "$work" && [ -d node_modules ] || npm ci --no-audit --no-fund --silent)
-for port in 18090 9100 9200 8801 8802 8803; do
-  (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && { echo "port $port is busy (a leftover from an earlier run?)"; exit 1; }
-done
 (cd "$project" && npm run build --silent >/dev/null)
 
 master=sk-compare-master-0123456789

@@ -1,0 +1,18 @@
+# Sourced by the scripts that run compare.sh's harness (../shared/bench) on their own terms
+# (compare-limited.sh, compare-aa.sh): checks it stands in the project root, copies the
+# harness into a work directory of its own, installs what the harness needs, and refuses
+# to start while a port it uses is taken.
+#   harness_work <name>   sets project, harness and work (${TMPDIR:-/tmp}/<name>)
+harness_work() {
+  project=$PWD
+  [ -f "$project/package.json" ] && [ -f "$project/bin/switchyard.js" ] || { echo "run from the project root"; exit 2; }
+  harness=$(cd "${HARNESS:-$project/../shared/bench}" && pwd)
+  work=${TMPDIR:-/tmp}/$1; mkdir -p "$work"
+  cp -r "$harness"/*.mjs "$harness"/*.sh "$harness"/package*.json "$harness"/anchors "$work"/
+  command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get update -qq >/dev/null; apt-get install -y -qq nginx wrk >/dev/null; }
+  (cd "$work" && [ -d node_modules ] || npm ci --no-audit --no-fund --silent)
+  for port in 18090 9100 9200 8801 8802 8803; do
+    (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && { echo "port $port is busy (a leftover from an earlier run?)"; exit 1; }
+  done
+  return 0
+}
