@@ -44,6 +44,7 @@ import {
   keyHint,
   VIRTUAL_KEY_PREFIX,
 } from './secrets.ts';
+import type { TokenDigests } from './token-digests.ts';
 import { type UnknownTokenLookupOptions, UnknownTokenLookups } from './unknown-token-lookups.ts';
 
 /** Starts the credentials of requests the gateway sends itself (see `internalCredential`). */
@@ -226,11 +227,14 @@ export class KeyStore {
     return dot > 0 && digestsEqual(hashSecret(token.slice(INTERNAL_PREFIX.length, dot)), this.#internalHash);
   }
 
-  /** The key for a bearer token, or null. Never touches the database. */
-  authenticate(token: string, now: number = Date.now()): AuthenticatedKey | null {
+  /**
+   * The key for a bearer token, or null. Never touches the database.
+   * `digests` hashes the token (a connection's, remembering its last one; token-digests.ts).
+   */
+  authenticate(token: string, now: number = Date.now(), digests?: TokenDigests): AuthenticatedKey | null {
     if (!isPlausibleToken(token)) return null;
     if (token.startsWith(INTERNAL_PREFIX)) return this.#internalKey(token, now);
-    const hash = hashSecret(token);
+    const hash = digests === undefined ? hashSecret(token) : digests.digest(token);
     if (digestsEqual(hash, this.#masterHash)) return this.#master;
     const cached = this.#byHash.get(hash);
     if (!cached || !digestsEqual(cached.hash, hash)) return null;

@@ -46,6 +46,13 @@ import { registerResponsesRoutes } from './routes/responses.ts';
 // 3 MB of heap a gateway process never uses).
 const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The route's URL pattern (`unmatched` for none): the request's metric label and log member. */
+    routeUrl: string;
+  }
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
@@ -119,6 +126,8 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   app.decorateRequest('usage', null);
   // Set by the first hook (request-trace.ts), before anything reads it.
   app.decorateRequest('trace', null as unknown as TraceSpan);
+  // Set by the first hook: Fastify's `routeOptions` builds a new object at every read.
+  app.decorateRequest('routeUrl', 'unmatched');
 
   // Hooks take a callback (no promise and tick per request, as async hooks cost).
   app.addHook('onRequest', (request, reply, done) => {
@@ -128,6 +137,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     // wrapper), and this is the first hook, run in the tick the request
     // arrived, so the socket cannot have closed unseen.
     const route = request.routeOptions.url ?? 'unmatched';
+    request.routeUrl = route;
     gw.metrics.requestStarted(route);
     startRequestTrace(gw.tracing, request, route);
     reply.raw.on('close', () => {
@@ -203,7 +213,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   app.addHook('onResponse', (request, reply, done) => {
     if (request.usage === null) {
       const labels = {
-        route: request.routeOptions.url ?? 'unmatched',
+        route: request.routeUrl,
         model: 'none',
         provider: 'none',
         status: String(reply.statusCode),

@@ -5,8 +5,10 @@
  * Fastify actually dispatched — never on a path string a client could dress
  * up with `//`, `%2F`, `;` or forwarded-host headers.
  */
+import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
+import { TokenDigests } from '../auth/token-digests.ts';
 import type { UsageRecorder } from '../billing/usage-recorder.ts';
 import { GatewayError } from '../core/errors.ts';
 import { ATTR } from '../observability/trace-attributes.ts';
@@ -54,6 +56,23 @@ function hasRepeatedCredential(rawHeaders: string[]): boolean {
   return authorization > 1 || apiKey > 1;
 }
 
+const DIGESTS = Symbol('switchyard.tokenDigests');
+
+/**
+ * The request's connection's credential digests (token-digests.ts): kept on
+ * the socket, so a kept-alive client's credential is hashed once, not once a request.
+ */
+function connectionDigests(request: FastifyRequest): TokenDigests | undefined {
+  const socket = request.raw.socket as (Socket & { [DIGESTS]?: TokenDigests }) | null;
+  if (socket === null) return undefined;
+  let digests = socket[DIGESTS];
+  if (digests === undefined) {
+    digests = new TokenDigests();
+    socket[DIGESTS] = digests;
+  }
+  return digests;
+}
+
 const missing = () =>
   new GatewayError(
     'invalid_api_key',
@@ -65,7 +84,7 @@ const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
 function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKey {
   const token = credentialOf(request);
   if (token === undefined) throw missing();
-  const key = keys.authenticate(token);
+  const key = keys.authenticate(token, Date.now(), connectionDigests(request));
   if (key === null) throw invalid();
   return key;
 }
@@ -81,7 +100,7 @@ function authenticatedAnywhere(
 ): AuthenticatedKey | Promise<AuthenticatedKey> {
   const token = credentialOf(request);
   if (token === undefined) throw missing();
-  const key = keys.authenticate(token);
+  const key = keys.authenticate(token, Date.now(), connectionDigests(request));
   if (key !== null) return key;
   const lookup = keys.lookUpUnknown(token);
   if (lookup === null) throw invalid();

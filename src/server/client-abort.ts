@@ -9,7 +9,8 @@ import { ClientClosedError } from '../core/errors.ts';
 export function abortOnClientClose(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   const response = reply.raw;
-  response.once('close', () => {
+  // `on`, not `once` (no wrapper per request): a response emits 'close' exactly once.
+  response.on('close', () => {
     if (!response.writableFinished) controller.abort(new ClientClosedError());
   });
   return controller.signal;

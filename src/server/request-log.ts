@@ -38,7 +38,7 @@ export function requestLogger(
     // Written as JSON members, in the order and form pino would write them (json-line.ts).
     let line =
       stringMember('method', request.method) +
-      stringMember('route', request.routeOptions.url ?? 'unmatched') +
+      stringMember('route', request.routeUrl) +
       `,"status":${status},"ms":${Math.round(reply.elapsedTime * 100) / 100}`;
     if (traceId !== undefined) line += stringMember('traceId', traceId);
     // Who: the key's name and id; the key itself never reaches a log.

@@ -281,6 +281,58 @@ describe('hostile bearer tokens', () => {
     assert.equal(upstream.requests.length, 0);
   });
 
+  test('one kept-alive connection carrying several credentials (a pooling proxy): each request is its own', async () => {
+    // The gateway remembers the credential a connection presented last (its digest); a
+    // different one on the same connection must be judged on its own, near misses included.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const { port } = new URL(gw.url);
+    const get = (path: string, token: string) =>
+      new Promise<{ status: number; localPort: number | undefined }>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port: Number(port),
+            path,
+            agent,
+            headers: { authorization: `Bearer ${token}` },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, localPort: res.socket?.localPort }));
+          },
+        );
+        req.on('error', reject);
+      });
+    const nearMiss = tenantKey.slice(0, -1) + (tenantKey.endsWith('x') ? 'y' : 'x');
+    const steps: Array<[string, string, number]> = [
+      ['/admin/keys', gw.masterKey, 200],
+      ['/admin/keys', tenantKey, 403],
+      ['/v1/models', tenantKey, 200],
+      ['/v1/models', nearMiss, 401],
+      ['/v1/models', `${tenantKey}x`, 401],
+      ['/v1/models', tenantKey.slice(0, -1), 401],
+      ['/admin/keys', tenantKey, 403],
+      ['/admin/keys', gw.masterKey, 200],
+      ['/v1/models', 'sk-sy-not-a-key-at-all', 401],
+      ['/admin/keys', gw.masterKey, 200],
+    ];
+    const ports = new Set<number | undefined>();
+    try {
+      for (const [path, token, status] of steps) {
+        const res = await get(path, token);
+        assert.equal(
+          res.status,
+          status,
+          `${path} with ${token === gw.masterKey ? 'the master key' : token === tenantKey ? 'the tenant key' : 'another token'}`,
+        );
+        ports.add(res.localPort);
+      }
+    } finally {
+      agent.destroy();
+    }
+    assert.equal(ports.size, 1, 'the requests did not share one connection');
+  });
+
   test('after the hostile tokens the keys table is intact: the master key and a created key still work', async () => {
     const list = await raw('GET', '/admin/keys', { authorization: `Bearer ${gw.masterKey}` });
     assert.equal(list.status, 200);
