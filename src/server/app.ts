@@ -16,6 +16,7 @@ import Fastify, {
 import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
 import type { KeyStore } from '../auth/key-store.ts';
 import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
+import { RequestLogger } from '../observability/request-logger.ts';
 import type { TraceSpan } from '../observability/tracing.ts';
 import { printable } from '../util/printable.ts';
 import { requestId } from '../util/request-id.ts';
@@ -97,6 +98,8 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     // We write one access line per request ourselves (onResponse), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (req) => requestIdOf(req, gw.keys),
+    // The request's pino child is made only if something logs through it (request-logger.ts).
+    childLoggerFactory: RequestLogger.factory,
     requestIdHeader: false,
     bodyLimit: gw.config.server.body_limit_bytes,
     // Our own JSON parser (json-body.ts) refuses `__proto__` / `constructor.prototype`

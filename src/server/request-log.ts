@@ -9,8 +9,8 @@
  * errors (status ≥ 400) are always written, and audit lines never pass here.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { stringMember, writeInfoLine } from '../observability/json-line.ts';
-import type { Logger } from '../observability/logger.ts';
+import { stringMember } from '../observability/json-line.ts';
+import { writeRequestLine } from '../observability/request-logger.ts';
 
 export interface RequestLogOptions {
   /** Share of successful lines written, 0–1. */
@@ -55,6 +55,6 @@ export function requestLogger(
         stringMember('cache', usage.cacheStatus) +
         `,"stream":${usage.info.stream}`;
     }
-    writeInfoLine(request.log as Logger, line, 'request');
+    writeRequestLine(request.log, line, 'request');
   };
 }

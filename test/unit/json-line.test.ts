@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { writeInfoLine } from '../../src/observability/json-line.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { RequestLogger, writeRequestLine } from '../../src/observability/request-logger.ts';
 import { requestLogger } from '../../src/server/request-log.ts';
 
 function capture(): { lines: string[]; write(line: string): void } {
@@ -62,7 +63,7 @@ interface Case {
   fields: Record<string, unknown>;
 }
 
-function randomCase(next: () => number, log: Logger, traced: boolean): Case {
+function randomCase(next: () => number, log: Logger | RequestLogger, traced: boolean): Case {
   const method = next() < 0.8 ? 'POST' : 'GET';
   const url = next() < 0.9 ? '/v1/chat/completions' : undefined;
   const status = [200, 201, 400, 401, 429, 500, 502][Math.floor(next() * 7)]!;
@@ -103,7 +104,7 @@ function randomCase(next: () => number, log: Logger, traced: boolean): Case {
     fields['cache'] = u.cacheStatus;
     fields['stream'] = u.info.stream;
   }
-  const request = { method, routeOptions: { url }, key, usage, log } as unknown as FastifyRequest;
+  const request = { method, routeUrl: url ?? 'unmatched', key, usage, log } as unknown as FastifyRequest;
   const reply = { statusCode: status, elapsedTime } as unknown as FastifyReply;
   return { request, reply, fields };
 }
@@ -119,7 +120,9 @@ describe('the request line', () => {
       const theirs = capture();
       const requestId = text(next);
       const traced = next() < 0.3;
-      const log = createLogger({ level: 'info', destination: ours }).child({ requestId });
+      const parent = createLogger({ level: 'info', destination: ours });
+      // Fastify's request logger is a RequestLogger (its child made only if something logs).
+      const log = i % 2 === 0 ? parent.child({ requestId }) : new RequestLogger(parent, { requestId });
       const c = randomCase(next, log, traced);
       requestLogger({ sampleRate: 1 }, () => c.fields['traceId'] as string | undefined)(c.request, c.reply);
       createLogger({ level: 'info', destination: theirs }).child({ requestId }).info(c.fields, 'request');
@@ -160,5 +163,64 @@ describe('the request line', () => {
     };
     requestLogger({ sampleRate: 1 })(c.request, c.reply);
     assert.equal(JSON.parse(ours.lines[0]!).keyName, 'x\ud800y');
+  });
+});
+
+describe('RequestLogger (a request child made only when needed)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date'], now: 1_796_161_837_651 }));
+  afterEach(() => mock.timers.reset());
+
+  it('writes the request line as the child would, without making it', () => {
+    const ours = capture();
+    const theirs = capture();
+    const log = new RequestLogger(createLogger({ level: 'info', destination: ours }), { requestId: 'r"1\\' });
+    writeRequestLine(log, ',"status":200', 'request');
+    createLogger({ level: 'info', destination: theirs })
+      .child({ requestId: 'r"1\\' })
+      .info({ status: 200 }, 'request');
+    assert.equal(log.made, undefined);
+    assert.deepEqual(ours.lines, theirs.lines);
+  });
+
+  it('makes the child for any other line at or above the level, and keeps it', () => {
+    const ours = capture();
+    const theirs = capture();
+    const log = new RequestLogger(createLogger({ level: 'info', destination: ours }), { requestId: 'r2' });
+    const child = createLogger({ level: 'info', destination: theirs }).child({ requestId: 'r2' });
+    log.debug({ code: 'x' }, 'below the level');
+    assert.equal(log.made, undefined, 'a dropped line made the child');
+    log.warn({ code: 'upstream_timeout' }, 'stream failed after start');
+    child.warn({ code: 'upstream_timeout' }, 'stream failed after start');
+    const made = log.made;
+    assert.ok(made !== undefined);
+    log.error('plain message');
+    child.error('plain message');
+    writeRequestLine(log, ',"status":500', 'request');
+    child.info({ status: 500 }, 'request');
+    assert.equal(log.made, made, 'the child was made again');
+    assert.deepEqual(ours.lines, theirs.lines);
+    assert.equal(JSON.parse(ours.lines[0]!).requestId, 'r2');
+  });
+
+  it("carries the request's bindings into a child of it, and answers for its level", () => {
+    const ours = capture();
+    const log = new RequestLogger(createLogger({ level: 'info', destination: ours }), { requestId: 'r3' });
+    assert.equal(log.level, 'info');
+    log.child({ routing: { rule: 'cheap' } }).info('routed');
+    const line = JSON.parse(ours.lines[0]!);
+    assert.equal(line.requestId, 'r3');
+    assert.deepEqual(line.routing, { rule: 'cheap' });
+    log.level = 'error';
+    log.warn('dropped now');
+    assert.equal(ours.lines.length, 1);
+  });
+
+  it('is a plain child when the route asks for its own level or serializers', () => {
+    const parent = createLogger({ level: 'info', destination: capture() });
+    const factory = RequestLogger.factory;
+    assert.ok(factory(parent, { requestId: 'a' }, {}) instanceof RequestLogger);
+    const leveled = factory(parent, { requestId: 'b' }, { level: 'debug' });
+    assert.ok(!(leveled instanceof RequestLogger));
+    assert.equal(leveled.level, 'debug');
   });
 });
