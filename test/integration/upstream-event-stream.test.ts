@@ -200,8 +200,19 @@ describe('upstream event stream', () => {
     assert.equal(error.code, 'upstream_timeout');
   });
 
-  test("the attempt's signal aborts: before the answer, and mid-stream as the signal's reason", async () => {
+  test("the attempt's signal aborts: before the request is written, before the answer, and mid-stream as the signal's reason", async () => {
     const reason = new Error('client went away');
+    // Aborted in the tick the call was made: undici has not written it yet, and never does.
+    let written = 0;
+    handler = () => {
+      written++;
+    };
+    const unsent = new AbortController();
+    const opening = open(context(unsent.signal));
+    unsent.abort(reason);
+    await assert.rejects(opening, (error) => error === reason);
+    assert.equal(written, 0, 'the aborted request reached the upstream');
+
     const early = new AbortController();
     handler = () => early.abort(reason);
     await assert.rejects(open(context(early.signal)), (error) => error === reason);
