@@ -24,3 +24,23 @@ export function attachWireText<T extends object>(value: T, text: string): T {
 export function wireTextOf(value: object): string | undefined {
   return (value as WithWireText)[WIRE_TEXT];
 }
+
+const WIRE_FRAME = Symbol('switchyard.wireFrame');
+
+type WithWireFrame = { [WIRE_FRAME]?: Uint8Array };
+
+/**
+ * Marks a stream chunk as having come as `frame`, the whole event's bytes:
+ * exactly `data: ${its wire text}\n\n` (providers/sse.ts says when an
+ * event keeps them). A relay that sends the chunk on unchanged writes those
+ * bytes (api/openai/chunk-frame.ts), as a bare pass-through would. Returns `value`.
+ */
+export function attachWireFrame<T extends object>(value: T, frame: Uint8Array): T {
+  (value as WithWireFrame)[WIRE_FRAME] = frame;
+  return value;
+}
+
+/** The bytes a stream chunk came in, when its adapter kept them. */
+export function wireFrameOf(value: object): Uint8Array | undefined {
+  return (value as WithWireFrame)[WIRE_FRAME];
+}

@@ -63,7 +63,7 @@ export class SseWriter {
   }
 
   /** Sends one complete, already encoded frame (e.g. with an `event:` line): false if the client is gone (see `Sent`). */
-  frame(frame: string): Sent {
+  frame(frame: string | Uint8Array): Sent {
     return this.#write(frame);
   }
 
@@ -73,7 +73,7 @@ export class SseWriter {
     if (!this.closed) this.#res.end();
   }
 
-  #write(frame: string): Sent {
+  #write(frame: string | Uint8Array): Sent {
     if (this.closed) return false;
     this.#wrote = true;
     if (this.#res.write(frame)) return true;

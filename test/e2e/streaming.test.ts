@@ -107,6 +107,12 @@ before(async () => {
           retries: { max: 0 },
           circuit_breaker: { enabled: false },
         },
+        // Named as the upstream model: its chunks go out as they came (the bytes they came in).
+        'gpt-4o-mini': {
+          targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
+          retries: { max: 0 },
+          circuit_breaker: { enabled: false },
+        },
         // Short idle timeout, for upstreams that go silent.
         quiet: {
           targets: [{ provider: 'up', model: 'gpt-4o-mini' }],
@@ -273,6 +279,42 @@ describe('relaying', () => {
       assert.equal(error, undefined);
       assert.equal(contentOf(chunks), text, `split at ${splitAt.slice(0, 20).join(',')}`);
       assert.equal(chunks.at(-1)?.usage?.completion_tokens, 9);
+    }
+  });
+});
+
+describe('chunks that go out as they came', () => {
+  /** The raw SSE body the gateway sends for one streamed request, its `created` stamps evened out. */
+  async function rawStream(body: Record<string, unknown>): Promise<string> {
+    const res = await fetch(`${gw.baseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.masterKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: user('raw'), ...body }),
+    });
+    assert.equal(res.status, 200);
+    return (await res.text()).replace(/"created":\d+/g, '"created":0');
+  }
+
+  test('one event a write (relayed in its own bytes) and byte-split (re-encoded) give the same bytes', async () => {
+    const text = 'héllo wörld — 東京タワー 🌍🚀 ✓ naïve 😀 "quoted" \\ end';
+    for (const include_usage of [false, true]) {
+      const shape = { text, frames: 9, completionId: 'chatcmpl-same' };
+      upstream.enqueue({ ...shape, frameDelayMs: 5 });
+      const whole = await rawStream({ stream_options: { include_usage } });
+      upstream.enqueue({ ...shape, splitAt: Array.from({ length: 4000 }, (_, i) => i + 1) });
+      const split = await rawStream({ stream_options: { include_usage } });
+      assert.equal(whole, split, `include_usage ${include_usage}`);
+      const frames = whole.split('\n\n').filter((f) => f.length > 0);
+      assert.equal(frames.at(-1), 'data: [DONE]');
+      const chunks = frames
+        .slice(0, -1)
+        .map((f) => JSON.parse(f.slice('data: '.length)) as ChatCompletionChunk);
+      assert.equal(contentOf(chunks), text);
+      assert.ok(chunks.every((c) => c.model === 'gpt-4o-mini'));
+      assert.equal(
+        chunks.some((c) => c.usage != null),
+        include_usage,
+      );
     }
   });
 });

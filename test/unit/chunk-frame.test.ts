@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { ChunkFrameEncoder } from '../../src/api/openai/chunk-frame.ts';
 import { answerText } from '../../src/api/openai/model-swap.ts';
 import type { ChatCompletionChunk } from '../../src/core/types.ts';
-import { attachWireText, wireTextOf } from '../../src/core/wire-text.ts';
+import { attachWireFrame, attachWireText, wireTextOf } from '../../src/core/wire-text.ts';
 
 /** A chunk as the OpenAI adapter yields it: parsed, with its wire text. */
 function received(text: string): ChatCompletionChunk {
@@ -87,6 +87,41 @@ describe('ChunkFrameEncoder', () => {
       JSON.parse(new ChunkFrameEncoder('fast', false).encode(chunk)),
       serialized(CONTENT, 'fast', false),
     );
+  });
+
+  test('the bytes a chunk came in are relayed only when they say exactly what encoding would', () => {
+    const sameModel = CONTENT.replace('gpt-4o-mini-2024-07-18', 'fast');
+    const all: Array<[string, string, boolean]> = [
+      ...cases.map(([, text, model, keepUsage]): [string, string, boolean] => [text, model, keepUsage]),
+      [sameModel, 'fast', true],
+      [sameModel.replace(',"usage":null', ''), 'fast', false],
+      [
+        sameModel.replace(
+          '"usage":null',
+          '"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}',
+        ),
+        'fast',
+        true,
+      ],
+      [sameModel.replace('"content":"Hi"', '"content":"h\u00e9 \u4f60\u597d 🚀"'), 'fast', true],
+    ];
+    let relayed = 0;
+    for (const [text, model, keepUsage] of all) {
+      const bytes = Buffer.from(`data: ${text}\n\n`);
+      const chunk = attachWireFrame(received(text), bytes);
+      const encoder = new ChunkFrameEncoder(model, keepUsage);
+      const frame = encoder.wireFrame(chunk);
+      const expected = Buffer.from(`data: ${encoder.encode(chunk)}\n\n`);
+      if (frame === undefined) assert.notDeepEqual(bytes, expected, `${text} could have been relayed`);
+      else {
+        relayed++;
+        assert.equal(frame, bytes);
+        assert.deepEqual(Buffer.from(frame), expected, text);
+      }
+    }
+    assert.equal(relayed, 4, 'the chunks that go out as they came');
+    // Without the bytes (a push that was not one whole event): always encoded.
+    assert.equal(new ChunkFrameEncoder('fast', true).wireFrame(received(sameModel)), undefined);
   });
 
   test('one encoder follows a stream whose upstream model changes', () => {

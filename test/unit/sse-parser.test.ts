@@ -4,9 +4,23 @@ import { type SseEvent, SseParser } from '../../src/providers/sse.ts';
 
 const encoder = new TextEncoder();
 
+/**
+ * The events without the bytes they came in (`frame`, set only for a push that was one whole
+ * event), after checking each frame is exactly the event as it would be written again.
+ */
+function plain(events: SseEvent[]): SseEvent[] {
+  return events.map(({ frame, ...event }) => {
+    if (frame !== undefined) {
+      assert.deepEqual(Buffer.from(frame), Buffer.from(`data: ${event.data}\n\n`), 'frame');
+      assert.equal(event.event, 'message');
+    }
+    return event;
+  });
+}
+
 function parseWhole(bytes: Uint8Array): SseEvent[] {
   const parser = new SseParser();
-  return [...parser.push(bytes), ...parser.end()];
+  return plain([...parser.push(bytes), ...parser.end()]);
 }
 
 function parseSplit(bytes: Uint8Array, offsets: number[]): SseEvent[] {
@@ -17,7 +31,7 @@ function parseSplit(bytes: Uint8Array, offsets: number[]): SseEvent[] {
     events.push(...parser.push(bytes.subarray(start, offset)));
     start = offset;
   }
-  return [...events, ...parser.end()];
+  return plain([...events, ...parser.end()]);
 }
 
 /** A deterministic PRNG, so a failing split can be reproduced. */
@@ -100,6 +114,94 @@ describe('SseParser', () => {
     assert.deepEqual(parseWhole(encoder.encode('data: complete\n\ndata: partial')), [
       { event: 'message', data: 'complete' },
     ]);
+  });
+
+  test('a push that is one whole `data: …` event keeps its bytes; any other push is scanned, with the same events', () => {
+    const parser = new SseParser();
+    const one = encoder.encode('data: {"text":"héllo 你好 🚀"}\n\n');
+    const [whole] = parser.push(one);
+    assert.equal(whole?.frame, one);
+    assert.equal(whole?.data, '{"text":"héllo 你好 🚀"}');
+    // Two events in one push, a comment, no space after the colon, CRLF: scanned, no frame.
+    for (const text of [
+      'data: a\n\ndata: b\n\n',
+      ': ping\n\n',
+      'data:x\n\n',
+      'data: x\r\n\r\n',
+      'event: e\ndata: x\n\n',
+    ]) {
+      for (const event of parser.push(encoder.encode(text))) assert.equal(event.frame, undefined, text);
+    }
+    // A whole event pushed after half a line is that line's end: scanned.
+    assert.deepEqual(parser.push(encoder.encode('data: par')), []);
+    assert.deepEqual(plain(parser.push(encoder.encode('data: x\n\n'))), [
+      { event: 'message', data: 'pardata: x' },
+    ]);
+    // The last event id carries over to a whole-event push, as to any event.
+    parser.push(encoder.encode('id: 9\n\n'));
+    const [withId] = parser.push(encoder.encode('data: after\n\n'));
+    assert.equal(withId?.id, '9');
+    assert.ok(withId?.frame !== undefined);
+  });
+
+  test('a whole event that is not valid UTF-8 is read as the scan reads it (U+FFFD), without its bytes', () => {
+    const bytes = Buffer.concat([
+      encoder.encode('data: a'),
+      Buffer.from([0xff, 0xc3]),
+      encoder.encode('b\n\n'),
+    ]);
+    const [event] = new SseParser().push(bytes);
+    assert.equal(event?.frame, undefined);
+    assert.deepEqual(plain([event!]), parseSplit(bytes, [1]));
+    assert.equal(event?.data, 'a\ufffd\ufffdb');
+  });
+
+  test('a byte order mark is dropped at the start of the stream only, whole-event pushes or not', () => {
+    const bom = [0xef, 0xbb, 0xbf];
+    const first = Buffer.concat([Buffer.from(bom), encoder.encode('data: x\n\n')]);
+    assert.deepEqual(parseWhole(first), [{ event: 'message', data: 'x' }]);
+    // After a first event (read whole), a BOM is a character: `\ufeffdata` is an unknown field.
+    const parser = new SseParser();
+    const events = [...parser.push(encoder.encode('data: x\n\n')), ...parser.push(first)];
+    assert.deepEqual(plain(events), [{ event: 'message', data: 'x' }]);
+    assert.deepEqual(parseWhole(Buffer.concat([encoder.encode('data: x\n\n'), first])), plain(events));
+  });
+
+  test('canonical events pushed whole, split and merged at random: the same events, frames exactly on whole pushes', () => {
+    const random = prng(7);
+    const words = ['héllo', '你好', '🚀', '"quoted"', '\\', 'x', '{}', 'tab\\t', ''];
+    for (let run = 0; run < 300; run++) {
+      const data = Array.from({ length: 1 + Math.floor(random() * 8) }, () =>
+        Array.from(
+          { length: Math.floor(random() * 5) },
+          () => words[Math.floor(random() * words.length)],
+        ).join(' '),
+      );
+      const frames = data.map((d) => encoder.encode(`data: ${d}\n\n`));
+      const parser = new SseParser();
+      const events: SseEvent[] = [];
+      let pending: Uint8Array[] = [];
+      for (const frame of frames) {
+        const roll = random();
+        if (roll < 0.6) {
+          // Whole, on its own.
+          events.push(...parser.push(Buffer.concat([...pending, frame])));
+          pending = [];
+        } else if (roll < 0.8) {
+          pending.push(frame); // merged with the next push
+        } else {
+          const cut = Math.floor(random() * frame.length);
+          events.push(...parser.push(Buffer.concat([...pending, frame.subarray(0, cut)])));
+          pending = [frame.subarray(cut)];
+        }
+      }
+      events.push(...parser.push(Buffer.concat(pending)), ...parser.end());
+      assert.deepEqual(
+        plain(events).map((e) => e.data),
+        data,
+        `run ${run}`,
+      );
+    }
   });
 
   test('a line longer than the limit is refused instead of buffered forever', () => {

@@ -11,7 +11,7 @@
  * serialized from the object as before.
  */
 import type { ChatCompletionChunk } from '../../core/types.ts';
-import { wireTextOf } from '../../core/wire-text.ts';
+import { wireFrameOf, wireTextOf } from '../../core/wire-text.ts';
 import { onlyOccurrence, swapModelText } from './model-swap.ts';
 
 const USAGE_NULL = '"usage":null';
@@ -30,6 +30,18 @@ export class ChunkFrameEncoder {
     this.#model = model;
     this.#modelJson = JSON.stringify(model);
     this.#keepUsage = keepUsage;
+  }
+
+  /**
+   * The bytes the chunk came in, when the client gets it exactly as it came
+   * (the model it asked for, no usage to cut): written as they are, the
+   * chunk's frame costs no text to build and no UTF-8 to encode again.
+   * Undefined otherwise, or when the event did not keep its bytes: then `encode`.
+   */
+  wireFrame(chunk: ChatCompletionChunk): Uint8Array | undefined {
+    const frame = wireFrameOf(chunk);
+    if (frame === undefined || chunk.model !== this.#model) return undefined;
+    return this.#keepUsage || chunk.usage === undefined ? frame : undefined;
   }
 
   /** The chunk's JSON for the client; the chunk itself is not changed. */

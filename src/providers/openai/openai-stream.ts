@@ -5,7 +5,7 @@
  */
 import { GatewayError } from '../../core/errors.ts';
 import type { ChatCompletionChunk } from '../../core/types.ts';
-import { attachWireText } from '../../core/wire-text.ts';
+import { attachWireFrame, attachWireText } from '../../core/wire-text.ts';
 import type { SseEvent } from '../sse.ts';
 import type { EventReader } from '../upstream-event-stream.ts';
 
@@ -20,7 +20,7 @@ export class OpenAIChunkReader implements EventReader<ChatCompletionChunk> {
   }
 
   read(event: SseEvent, out: ChatCompletionChunk[]): void {
-    const chunk = parseEvent(event.data, this.#redact);
+    const chunk = parseEvent(event.data, this.#redact, event.frame);
     if (chunk === 'done') {
       this.#sawDone = true;
       return;
@@ -40,6 +40,7 @@ export class OpenAIChunkReader implements EventReader<ChatCompletionChunk> {
 function parseEvent(
   data: string,
   redact: (text: string) => string,
+  frame: Uint8Array | undefined,
 ): ChatCompletionChunk | 'done' | undefined {
   if (data === '[DONE]') return 'done';
   if (data.length === 0) return undefined;
@@ -63,5 +64,6 @@ function parseEvent(
     throw new GatewayError('upstream_bad_response', 'Upstream sent a stream frame without choices');
   }
   // Kept so a relay to an OpenAI client can send it on as it came (api/openai/chunk-frame.ts).
-  return attachWireText(value as ChatCompletionChunk, data);
+  const chunk = attachWireText(value as ChatCompletionChunk, data);
+  return frame === undefined ? chunk : attachWireFrame(chunk, frame);
 }

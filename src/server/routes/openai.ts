@@ -178,14 +178,16 @@ async function streamChat(
   const { failure, clientGone } = await relayStream(start, dispatch.signal, writer, (chunk) => {
     tally.observe(chunk);
     // Usage is always requested upstream (for billing); relay it only if the client asked.
-    const usageOnly = chunk.choices.length === 0 && chunk.usage;
-    const frame = usageOnly && !clientWantsUsage ? undefined : frames.encode(chunk);
+    const relayed = clientWantsUsage || !(chunk.choices.length === 0 && chunk.usage);
+    // A chunk going out as it came is written in the bytes it came in (a whole frame), else encoded.
+    const out = relayed ? (frames.wireFrame(chunk) ?? frames.encode(chunk)) : undefined;
     if (assembler !== undefined) {
       // Clients see the model name they asked for, cached answers too.
       chunk.model = body.model;
       assembler.observe(chunk);
     }
-    return frame === undefined ? true : writer.data(frame);
+    if (out === undefined) return true;
+    return typeof out === 'string' ? writer.data(out) : writer.frame(out);
   });
   const billed = tally.billed(dispatch.estimatePromptTokens);
   // Only a stream that ended whole is stored: never a failed, cut or abandoned one.
