@@ -10,37 +10,39 @@
  * it, and the text is the value as received: code that changes a chunk in
  * any other way must not send its wire text.
  */
-const WIRE_TEXT = Symbol('switchyard.wireText');
+/** A value kept beside a parsed object, under a symbol of its own (no JSON sees it). */
+function keptBeside<Kept>(description: string) {
+  const key = Symbol(description);
+  return {
+    /** Keeps `kept` beside `value`; returns `value`. */
+    attach<T extends object>(value: T, kept: Kept): T {
+      (value as Record<symbol, unknown>)[key] = kept;
+      return value;
+    },
+    of(value: object): Kept | undefined {
+      return (value as Record<symbol, unknown>)[key] as Kept | undefined;
+    },
+  };
+}
 
-type WithWireText = { [WIRE_TEXT]?: string };
+const wireText = keptBeside<string>('switchyard.wireText');
 
 /** Marks `value` as parsed from `text`; returns `value`. */
-export function attachWireText<T extends object>(value: T, text: string): T {
-  (value as WithWireText)[WIRE_TEXT] = text;
-  return value;
-}
+export const attachWireText = wireText.attach;
 
 /** The JSON text `value` was parsed from, when its adapter kept it. */
-export function wireTextOf(value: object): string | undefined {
-  return (value as WithWireText)[WIRE_TEXT];
-}
-
-const WIRE_FRAME = Symbol('switchyard.wireFrame');
-
-type WithWireFrame = { [WIRE_FRAME]?: Uint8Array };
+export const wireTextOf = wireText.of;
 
 /**
- * Marks a stream chunk as having come as `frame`, the whole event's bytes:
- * exactly `data: ${its wire text}\n\n` (providers/sse.ts says when an
- * event keeps them). A relay that sends the chunk on unchanged writes those
- * bytes (api/openai/chunk-frame.ts), as a bare pass-through would. Returns `value`.
+ * A stream chunk's whole event as it came, in bytes: exactly
+ * `data: ${its wire text}\n\n` (providers/sse.ts says when an event keeps
+ * them). A relay that sends the chunk on unchanged writes those bytes
+ * (api/openai/chunk-frame.ts), as a bare pass-through would.
  */
-export function attachWireFrame<T extends object>(value: T, frame: Uint8Array): T {
-  (value as WithWireFrame)[WIRE_FRAME] = frame;
-  return value;
-}
+const wireFrame = keptBeside<Uint8Array>('switchyard.wireFrame');
+
+/** Marks a stream chunk as having come as `frame`; returns the chunk. */
+export const attachWireFrame = wireFrame.attach;
 
 /** The bytes a stream chunk came in, when its adapter kept them. */
-export function wireFrameOf(value: object): Uint8Array | undefined {
-  return (value as WithWireFrame)[WIRE_FRAME];
-}
+export const wireFrameOf = wireFrame.of;

@@ -123,7 +123,8 @@ export class SseParser {
     const end = chunk.length - 2;
     if (end < DATA_PREFIX.length || chunk[end] !== LF || chunk[end + 1] !== LF) return undefined;
     for (let i = 0; i < DATA_PREFIX.length; i++) if (chunk[i] !== DATA_PREFIX[i]) return undefined;
-    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    // undici hands us Buffers; another caller's Uint8Array is viewed as one, not copied.
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (bytes.indexOf(LF, DATA_PREFIX.length) !== end || bytes.indexOf(CR, DATA_PREFIX.length) !== -1) {
       return undefined;
     }
