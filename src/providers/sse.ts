@@ -52,6 +52,8 @@ export class SseParser {
 
   /** Feeds bytes; returns the events they complete. */
   push(chunk: Uint8Array): SseEvent[] {
+    // No bytes change nothing (the scan would only forget that the parser was between events).
+    if (chunk.length === 0) return [];
     if (this.#betweenEvents) {
       const event = this.#wholeEvent(chunk);
       if (event !== undefined) return [event];
@@ -60,7 +62,6 @@ export class SseParser {
     // A push ending in LF leaves no partial character in the decoder; with no line and
     // no event begun, the next push starts afresh.
     this.#betweenEvents =
-      chunk.length > 0 &&
       chunk[chunk.length - 1] === LF &&
       this.#buffer.length === 0 &&
       !this.#pendingCR &&

@@ -137,6 +137,9 @@ describe('SseParser', () => {
     assert.deepEqual(plain(parser.push(encoder.encode('data: x\n\n'))), [
       { event: 'message', data: 'pardata: x' },
     ]);
+    // An empty push between events changes nothing: the next whole event is still read whole.
+    assert.deepEqual(parser.push(new Uint8Array(0)), []);
+    assert.ok(parser.push(encoder.encode('data: y\n\n'))[0]?.frame !== undefined);
     // The last event id carries over to a whole-event push, as to any event.
     parser.push(encoder.encode('id: 9\n\n'));
     const [withId] = parser.push(encoder.encode('data: after\n\n'));
