@@ -48,9 +48,10 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Pool } from 'undici';
 import { chatTarget, checkStream, streamBody } from './chat-workload.ts';
 import { childEnv, prepareGateway, startGateway } from './gateway-process.ts';
-import { Errors, makePool, once, percentiles, type Target } from './load.ts';
+import { Errors, makePool, type Outcome, once, percentiles, type Target } from './load.ts';
 import { cpuCount, killAll, pinSelf, type Started, startNode } from './procs.ts';
 import { envNum, GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
 
@@ -61,6 +62,7 @@ const BURSTS = count('FIRST_BYTE_BURSTS', 30);
 const ROUNDS = count('FIRST_BYTE_ROUNDS', 3);
 const SINGLES = count('FIRST_BYTE_SINGLES', 40);
 const IDLE_MS = envNum('FIRST_BYTE_IDLE_MS', 2);
+const STEADY = count('FIRST_BYTE_STEADY', 400);
 const PROBE = join(ROOT, 'bench/first-byte-probe.mjs');
 /** A request this long after the last one starts a new burst; marks this long after a burst's first are not its. */
 const BURST_GAP_MS = 50;
@@ -79,7 +81,29 @@ interface Path {
   firstAnswer: number[];
   idleStarts: number[];
   idleFirstBytes: number[];
+  /** Streams sent as compare.sh's stream test sends them, each split at the probe's marks. */
+  steady: Split[];
   errors: Errors;
+}
+
+/**
+ * One stream's first byte split at the probe's marks, µs: waiting to be read (the client's
+ * send to Q), the proxy's start (Q to C; to the route handler, Q to H, where there is one),
+ * to the upstream write (C to S), the upstream's answer until read (S to R), the relay
+ * (R to W), on to the client's first byte. The two waits that other requests' work can
+ * lengthen are also kept for streams with no other request's mark inside them (`alone`).
+ */
+interface Split {
+  wait: number;
+  start: number;
+  toHandler: number | undefined;
+  toWrite: number;
+  answer: number;
+  relay: number;
+  toClient: number;
+  firstByte: number;
+  toWriteAlone: number | undefined;
+  answerAlone: number | undefined;
 }
 
 /** The median, to the µs. */
@@ -142,22 +166,37 @@ function timelines(
   return out;
 }
 
-async function readMarks(pid: number): Promise<(string | number)[]> {
+/** One request's marks as the probe linked them (CLOCK_MONOTONIC ms; absent: not reached). */
+interface ProbedRequest {
+  Q: number;
+  H?: number;
+  C?: number;
+  S?: number;
+  R?: number;
+  W?: number;
+}
+
+interface Probe {
+  marks: (string | number)[];
+  requests: ProbedRequest[];
+}
+
+async function readProbe(pid: number): Promise<Probe> {
   const file = join(tmpdir(), `first-byte-probe-${pid}.json`);
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
   // The proxy writes it from its signal handler (whole: renamed into place); bounded wait.
   for (let i = 0; i < 200 && !existsSync(file); i++) await sleep(10);
-  const marks = JSON.parse(readFileSync(file, 'utf8')) as (string | number)[];
+  const probe = JSON.parse(readFileSync(file, 'utf8')) as Probe;
   rmSync(file, { force: true });
-  return marks;
+  return probe;
 }
 
 async function bursts(path: Path): Promise<void> {
   const pool = makePool(path.target.origin, K);
   const burst = () => Promise.all(Array.from({ length: K }, () => once(pool, path.target, path.errors)));
   for (let i = 0; i < 3; i++) await burst();
-  await readMarks(path.proc.pid); // the warm-up's marks
+  await readProbe(path.proc.pid); // the warm-up's marks
   for (let b = 0; b < BURSTS; b++) {
     const outcomes = await burst();
     const ttfb = outcomes.filter((o) => o.ok).map((o) => o.ttfbUs);
@@ -165,7 +204,7 @@ async function bursts(path: Path): Promise<void> {
     path.earliest.push(Math.min(...ttfb));
   }
   await pool.close();
-  const marks = await readMarks(path.proc.pid);
+  const { marks } = await readProbe(path.proc.pid);
   // Only the requests of a burst made back to back count as starts: the burst's first
   // waits for its own request to arrive, and the gap after an answer is not a start.
   path.starts.push(...gaps(marks, 'C').filter((us) => us < 1000));
@@ -193,10 +232,95 @@ function requestToWrite(marks: (string | number)[]): number[] {
   return out;
 }
 
+/** K workers, each sending its next stream as its last one ends (bench.mjs's stream test); `n` in all. */
+async function workers(pool: Pool, path: Path, n: number): Promise<Outcome[]> {
+  const out: Outcome[] = [];
+  let sent = 0;
+  const worker = async () => {
+    while (sent < n) {
+      sent++;
+      out.push(await once(pool, path.target, path.errors));
+    }
+  };
+  await Promise.all(Array.from({ length: K }, worker));
+  return out;
+}
+
+async function steady(path: Path): Promise<void> {
+  const pool = makePool(path.target.origin, K);
+  await workers(pool, path, 100);
+  await readProbe(path.proc.pid); // the warm-up's marks
+  const outcomes = await workers(pool, path, STEADY);
+  await pool.close();
+  path.steady.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
+}
+
+/**
+ * Each client stream with the proxy's request it became: the first request parsed after it
+ * was sent, in send order. Two sends racing on different connections may be paired crosswise;
+ * that swaps only their waits and their to-client legs, which the medians read alike.
+ */
+function splitStreams(outcomes: Outcome[], requests: ProbedRequest[]): Split[] {
+  const sent = outcomes
+    .filter((o) => o.ok && o.sentAtMs !== undefined)
+    .sort((a, b) => a.sentAtMs! - b.sentAtMs!);
+  const byQ = [...requests].sort((a, b) => a.Q - b.Q);
+  // Every request's Q and R: what another request's work inside a stream's wait is seen by.
+  const events = Float64Array.from(byQ.flatMap((r) => (r.R === undefined ? [r.Q] : [r.Q, r.R]))).sort();
+  const inside = (from: number, to: number) => lowerBound(events, to) - upperBound(events, from);
+  const us = (ms: number) => Math.round(ms * 1000);
+  const out: Split[] = [];
+  let j = 0;
+  for (const o of sent) {
+    while (j < byQ.length && byQ[j]!.Q < o.sentAtMs!) j++;
+    const r = byQ[j++];
+    if (r === undefined) break;
+    if (r.C === undefined || r.S === undefined || r.R === undefined || r.W === undefined) continue;
+    const firstByteAt = o.sentAtMs! + o.ttfbUs / 1000;
+    out.push({
+      wait: us(r.Q - o.sentAtMs!),
+      start: us(r.C - r.Q),
+      toHandler: r.H === undefined ? undefined : us(r.H - r.Q),
+      toWrite: us(r.S - r.C),
+      answer: us(r.R - r.S),
+      relay: us(r.W - r.R),
+      toClient: us(firstByteAt - r.W),
+      firstByte: Math.round(o.ttfbUs),
+      toWriteAlone: inside(r.C, r.S) === 0 ? us(r.S - r.C) : undefined,
+      answerAlone: inside(r.S, r.R) === 0 ? us(r.R - r.S) : undefined,
+    });
+  }
+  return out;
+}
+
+/** The first index whose value is at least `x` (`a` sorted). */
+function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((a[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first index whose value is more than `x` (`a` sorted). */
+function upperBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((a[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 async function singles(path: Path): Promise<void> {
   const pool = makePool(path.target.origin, 1);
   for (let i = 0; i < 3; i++) await once(pool, path.target, path.errors);
-  await readMarks(path.proc.pid); // the warm-up's marks
+  await readProbe(path.proc.pid); // the warm-up's marks
   for (let i = 0; i < SINGLES; i++) {
     // The idle gap is the workload here, not a wait for something to happen.
     await sleep(IDLE_MS);
@@ -204,7 +328,7 @@ async function singles(path: Path): Promise<void> {
     if (outcome.ok) path.idleFirstBytes.push(outcome.ttfbUs);
   }
   await pool.close();
-  path.idleStarts.push(...requestToWrite(await readMarks(path.proc.pid)));
+  path.idleStarts.push(...requestToWrite((await readProbe(path.proc.pid)).marks));
 }
 
 async function main(): Promise<void> {
@@ -250,6 +374,7 @@ async function main(): Promise<void> {
     firstAnswer: [],
     idleStarts: [],
     idleFirstBytes: [],
+    steady: [],
     errors: new Errors(),
   }));
   console.log(
@@ -260,6 +385,7 @@ async function main(): Promise<void> {
     for (const path of paths) {
       await bursts(path);
       await singles(path);
+      await steady(path);
     }
   }
 
@@ -288,6 +414,29 @@ async function main(): Promise<void> {
   ]);
   console.log(`single streams after ${IDLE_MS} ms idle`);
   table(['start µs', 'first byte µs'], (p) => [median(p.idleStarts), median(p.idleFirstBytes)]);
+  console.log(
+    `${STEADY} streams a round as compare.sh's stream test sends them (${K} workers, each stream after its last), split (medians):`,
+  );
+  console.log(
+    '  waiting to be read, start, to the upstream write, its answer until read, relay, on to the client; first byte',
+  );
+  const of = (p: Path, key: keyof Split) => p.steady.flatMap((x) => (x[key] === undefined ? [] : [x[key]]));
+  table(['wait', 'start', 'to write', 'answer', 'relay', 'to client', 'first byte'], (p) =>
+    (['wait', 'start', 'toWrite', 'answer', 'relay', 'toClient', 'firstByte'] as const).map((k) =>
+      median(of(p, k)),
+    ),
+  );
+  console.log(
+    "  the two waits with no other request's mark inside them (the proxy's own path), and how often",
+  );
+  table(['to write', 'answer'], (p) => [median(of(p, 'toWriteAlone')), median(of(p, 'answerAlone'))]);
+  for (const p of paths) {
+    const n = p.steady.length;
+    console.log(
+      `  ${p.name}: alone in ${of(p, 'toWriteAlone').length} and ${of(p, 'answerAlone').length} of ${n} streams`,
+    );
+  }
+  console.log(`  switchyard's start: to its route handler ${median(of(b, 'toHandler'))} µs`);
   for (const p of paths) console.log(`errors (${p.name}): ${p.errors.total}`);
   await Promise.all([gw.stop(), pt.stop(), mock.stop()]);
   rmSync(setup.dir, { recursive: true, force: true });

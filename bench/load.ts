@@ -48,6 +48,8 @@ export interface Outcome {
   /** Send → first body byte, µs (0 if no body). */
   ttfbUs: number;
   bytes: number;
+  /** When it was sent: CLOCK_MONOTONIC ms (process.hrtime), the clock a proxy's probe reads too. */
+  sentAtMs?: number;
 }
 
 const now = process.hrtime.bigint;
@@ -90,6 +92,7 @@ export async function once(pool: Pool, t: Target, errors: Errors): Promise<Outco
       us: usSince(t0, t1),
       ttfbUs: first === 0n ? 0 : usSince(t0, first),
       bytes: text.length,
+      sentAtMs: Number(t0) / 1e6,
     };
   } catch (error) {
     const e = error as { code?: string; name?: string };
