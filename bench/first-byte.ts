@@ -33,16 +33,32 @@
  * right after a little other work), its caches and branch predictors cooled by whatever ran
  * meanwhile. A start then costs several times its in-burst figure, in proportion to the
  * code and data it touches. So the tool also sends single streams, each after the last one
- * ended and an idle gap (FIRST_BYTE_IDLE_MS, 2), and reports:
+ * ended and an idle gap (FIRST_BYTE_IDLE_MS, 2), and then streams as compare.sh's stream
+ * test sends them (K workers, each sending its next stream as its last one ends;
+ * FIRST_BYTE_STEADY in all), and splits each stream's first byte at the probe's marks,
+ * lined up with the client's own send and first byte (one monotonic clock):
  *
- *   idle start   a request parsed to its upstream request written (Q to S): everything
- *                the proxy does before the upstream can begin to answer
- *   idle first byte  as the client saw it
+ *   wait       the client's send to the request parsed (Q): the proxy busy with other work
+ *   start      Q to the upstream request made (C); the gateway's part to its route handler
+ *              (Fastify, the onRequest hooks, the body) is also printed
+ *   to write   C to the upstream request written (S): the rest of the turn, other events
+ *              of the same poll, the check phase
+ *   answer     S to the answer's headers read (R): the upstream, and the proxy busy meanwhile
+ *   relay      R to the first write to the client (W)
+ *   to client  W to the client's first byte
+ *
+ * and, for the steady streams, `to write` and `answer` again where no other request's mark
+ * fell inside them: the proxy's own path with less of the other requests' work in it. On
+ * 2026-12-02 (a slower machine than the figures above), single streams: start 544 against
+ * 186 µs (327 of it to the route handler), to write 67 against 32, first byte +474; steady:
+ * first byte +551 (+297 in the run before), of which waiting +153, start +111, to write
+ * +175 (alone +74), answer +161, relay +21: most of it the gateway busy with other streams.
  *
  * Both proxies run pinned to CPU 1 with the probe preloaded, the load and the mock
  * (bench/bench-upstream.ts, a frame every 5 ms) on CPU 0; paths take turns by round.
  * Environment: FIRST_BYTE_K (20) streams a burst, FIRST_BYTE_BURSTS (30) a round,
- * FIRST_BYTE_SINGLES (40) single streams a round, FIRST_BYTE_IDLE_MS (2), FIRST_BYTE_ROUNDS (3).
+ * FIRST_BYTE_SINGLES (40) single streams a round, FIRST_BYTE_IDLE_MS (2), FIRST_BYTE_STEADY (400)
+ * streams a round in the steady load, FIRST_BYTE_ROUNDS (3).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,8 +95,8 @@ interface Path {
   takenIn: number[];
   firstWrite: number[];
   firstAnswer: number[];
-  idleStarts: number[];
-  idleFirstBytes: number[];
+  /** Single streams after an idle gap, each split at the probe's marks. */
+  idle: Split[];
   /** Streams sent as compare.sh's stream test sends them, each split at the probe's marks. */
   steady: Split[];
   errors: Errors;
@@ -216,22 +232,6 @@ async function bursts(path: Path): Promise<void> {
   }
 }
 
-/** Q → S of each request: one at a time, so each Q's next S is its own upstream request written. */
-function requestToWrite(marks: (string | number)[]): number[] {
-  const out: number[] = [];
-  let parsed: number | undefined;
-  for (let i = 0; i < marks.length; i += 2) {
-    const k = marks[i] as string;
-    const t = marks[i + 1] as number;
-    if (k === 'Q') parsed = t;
-    else if (k === 'S' && parsed !== undefined) {
-      out.push(Math.round((t - parsed) * 1000));
-      parsed = undefined;
-    }
-  }
-  return out;
-}
-
 /** K workers, each sending its next stream as its last one ends (bench.mjs's stream test); `n` in all. */
 async function workers(pool: Pool, path: Path, n: number): Promise<Outcome[]> {
   const out: Outcome[] = [];
@@ -321,14 +321,14 @@ async function singles(path: Path): Promise<void> {
   const pool = makePool(path.target.origin, 1);
   for (let i = 0; i < 3; i++) await once(pool, path.target, path.errors);
   await readProbe(path.proc.pid); // the warm-up's marks
+  const outcomes: Outcome[] = [];
   for (let i = 0; i < SINGLES; i++) {
     // The idle gap is the workload here, not a wait for something to happen.
     await sleep(IDLE_MS);
-    const outcome = await once(pool, path.target, path.errors);
-    if (outcome.ok) path.idleFirstBytes.push(outcome.ttfbUs);
+    outcomes.push(await once(pool, path.target, path.errors));
   }
   await pool.close();
-  path.idleStarts.push(...requestToWrite((await readProbe(path.proc.pid)).marks));
+  path.idle.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
 }
 
 async function main(): Promise<void> {
@@ -372,8 +372,7 @@ async function main(): Promise<void> {
     takenIn: [],
     firstWrite: [],
     firstAnswer: [],
-    idleStarts: [],
-    idleFirstBytes: [],
+    idle: [],
     steady: [],
     errors: new Errors(),
   }));
@@ -412,31 +411,41 @@ async function main(): Promise<void> {
     median(p.firstWrite),
     median(p.firstAnswer),
   ]);
-  console.log(`single streams after ${IDLE_MS} ms idle`);
-  table(['start µs', 'first byte µs'], (p) => [median(p.idleStarts), median(p.idleFirstBytes)]);
+  // Each stream's first byte split at the probe's marks: the medians of each leg.
+  const of = (splits: Split[], key: keyof Split) =>
+    splits.flatMap((x) => (x[key] === undefined ? [] : [x[key]]));
+  const split = (splits: (p: Path) => Split[]) => {
+    console.log(
+      '  waiting to be read, start, to the upstream write, its answer until read, relay, on to the client; first byte',
+    );
+    table(['wait', 'start', 'to write', 'answer', 'relay', 'to client', 'first byte'], (p) =>
+      (['wait', 'start', 'toWrite', 'answer', 'relay', 'toClient', 'firstByte'] as const).map((k) =>
+        median(of(splits(p), k)),
+      ),
+    );
+  };
+  console.log(`single streams after ${IDLE_MS} ms idle, split (medians, µs):`);
+  split((p) => p.idle);
   console.log(
-    `${STEADY} streams a round as compare.sh's stream test sends them (${K} workers, each stream after its last), split (medians):`,
+    `${STEADY} streams a round as compare.sh's stream test sends them (${K} workers, each stream after its last), split (medians, µs):`,
   );
+  split((p) => p.steady);
   console.log(
-    '  waiting to be read, start, to the upstream write, its answer until read, relay, on to the client; first byte',
+    "  the two waits with no other request's mark inside them (other streams' frames may still be), and how often",
   );
-  const of = (p: Path, key: keyof Split) => p.steady.flatMap((x) => (x[key] === undefined ? [] : [x[key]]));
-  table(['wait', 'start', 'to write', 'answer', 'relay', 'to client', 'first byte'], (p) =>
-    (['wait', 'start', 'toWrite', 'answer', 'relay', 'toClient', 'firstByte'] as const).map((k) =>
-      median(of(p, k)),
-    ),
-  );
-  console.log(
-    "  the two waits with no other request's mark inside them (the proxy's own path), and how often",
-  );
-  table(['to write', 'answer'], (p) => [median(of(p, 'toWriteAlone')), median(of(p, 'answerAlone'))]);
+  table(['to write', 'answer'], (p) => [
+    median(of(p.steady, 'toWriteAlone')),
+    median(of(p.steady, 'answerAlone')),
+  ]);
   for (const p of paths) {
     const n = p.steady.length;
     console.log(
-      `  ${p.name}: alone in ${of(p, 'toWriteAlone').length} and ${of(p, 'answerAlone').length} of ${n} streams`,
+      `  ${p.name}: alone in ${of(p.steady, 'toWriteAlone').length} and ${of(p.steady, 'answerAlone').length} of ${n} streams`,
     );
   }
-  console.log(`  switchyard's start: to its route handler ${median(of(b, 'toHandler'))} µs`);
+  console.log(
+    `  switchyard's start to its route handler: ${median(of(b.idle, 'toHandler'))} µs after idle, ${median(of(b.steady, 'toHandler'))} µs in the steady load`,
+  );
   for (const p of paths) console.log(`errors (${p.name}): ${p.errors.total}`);
   await Promise.all([gw.stop(), pt.stop(), mock.stop()]);
   rmSync(setup.dir, { recursive: true, force: true });
