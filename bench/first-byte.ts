@@ -267,7 +267,7 @@ function splitStreams(outcomes: Outcome[], requests: ProbedRequest[]): Split[] {
   const byQ = [...requests].sort((a, b) => a.Q - b.Q);
   // Every request's Q and R: what another request's work inside a stream's wait is seen by.
   const events = Float64Array.from(byQ.flatMap((r) => (r.R === undefined ? [r.Q] : [r.Q, r.R]))).sort();
-  const inside = (from: number, to: number) => lowerBound(events, to) - upperBound(events, from);
+  const inside = (from: number, to: number) => countBelow(events, to, false) - countBelow(events, from, true);
   const us = (ms: number) => Math.round(ms * 1000);
   const out: Split[] = [];
   let j = 0;
@@ -293,25 +293,14 @@ function splitStreams(outcomes: Outcome[], requests: ProbedRequest[]): Split[] {
   return out;
 }
 
-/** The first index whose value is at least `x` (`a` sorted). */
-function lowerBound(a: Float64Array, x: number): number {
+/** How many values of the sorted `a` are below `x` (at most `x` with `orEqual`). */
+function countBelow(a: Float64Array, x: number, orEqual: boolean): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((a[mid] as number) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The first index whose value is more than `x` (`a` sorted). */
-function upperBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((a[mid] as number) <= x) lo = mid + 1;
+    const v = a[mid] as number;
+    if (v < x || (orEqual && v === x)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
