@@ -64,10 +64,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Pool } from 'undici';
 import { chatTarget, checkStream, streamBody } from './chat-workload.ts';
 import { childEnv, prepareGateway, startGateway } from './gateway-process.ts';
-import { Errors, makePool, type Outcome, once, percentiles, type Target } from './load.ts';
+import { Errors, inTurns, makePool, type Outcome, once, percentiles, type Target } from './load.ts';
 import { cpuCount, killAll, pinSelf, type Started, startNode } from './procs.ts';
 import { envNum, GENERATOR_FLAGS, LOAD_CPU, PROXY_CPU, PROXY_NODE_FLAGS, ROOT } from './settings.ts';
 
@@ -232,25 +231,11 @@ async function bursts(path: Path): Promise<void> {
   }
 }
 
-/** K workers, each sending its next stream as its last one ends (bench.mjs's stream test); `n` in all. */
-async function workers(pool: Pool, path: Path, n: number): Promise<Outcome[]> {
-  const out: Outcome[] = [];
-  let sent = 0;
-  const worker = async () => {
-    while (sent < n) {
-      sent++;
-      out.push(await once(pool, path.target, path.errors));
-    }
-  };
-  await Promise.all(Array.from({ length: K }, worker));
-  return out;
-}
-
 async function steady(path: Path): Promise<void> {
   const pool = makePool(path.target.origin, K);
-  await workers(pool, path, 100);
+  await inTurns(pool, path.target, 100, K, path.errors);
   await readProbe(path.proc.pid); // the warm-up's marks
-  const outcomes = await workers(pool, path, STEADY);
+  const outcomes = await inTurns(pool, path.target, STEADY, K, path.errors);
   await pool.close();
   path.steady.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
 }

@@ -291,18 +291,12 @@ export async function concurrent(
   const errors = new Errors();
   const ttfb: number[] = [];
   const total: number[] = [];
-  let issued = 0;
-  const worker = async (): Promise<void> => {
-    while (issued < count) {
-      issued++;
-      const o = await once(pool, t, errors);
-      if (o.ok) {
-        ttfb.push(o.ttfbUs);
-        total.push(o.us);
-      }
+  for (const o of await inTurns(pool, t, count, concurrency, errors)) {
+    if (o.ok) {
+      ttfb.push(o.ttfbUs);
+      total.push(o.us);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  }
   return {
     ok: ttfb.length,
     ttfbSamples: ttfb,
@@ -311,6 +305,29 @@ export async function concurrent(
     totalUs: percentiles(total),
     errors,
   };
+}
+
+/**
+ * `count` requests from `concurrency` workers, each sending its next one as its last
+ * one ends (bench.mjs's stream test): every outcome, in the order they ended.
+ */
+export async function inTurns(
+  pool: Pool,
+  t: Target,
+  count: number,
+  concurrency: number,
+  errors: Errors,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  let issued = 0;
+  const worker = async (): Promise<void> => {
+    while (issued < count) {
+      issued++;
+      outcomes.push(await once(pool, t, errors));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return outcomes;
 }
 
 function mergeErrors(rs: { errors: Errors }[]): Errors {
