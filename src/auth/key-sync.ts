@@ -21,7 +21,7 @@
  * revoking instance lost Redis (it hears nothing and sees no outage), the
  * periodic full reload (`reloadMs`, 30 s) bounds staleness.
  */
-import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
+import { followChannel, type RedisConnection, subscriberRedis } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import type { KeyStore } from './key-store.ts';
 
@@ -69,7 +69,7 @@ export class KeySync {
     this.#marginMs = options.clockSkewMarginMs ?? 300_000;
     this.#publisher = redis;
     this.#channel = (options.redisKeys ?? new RedisKeys()).keysChannel;
-    this.#subscriber = redis && duplicateRedis(redis);
+    this.#subscriber = redis && subscriberRedis(redis);
     this.#every(options.reloadMs ?? 30_000, () => {
       store.reload().catch((error: unknown) => logger.warn({ err: error }, 'key cache reload failed'));
     });
@@ -102,7 +102,7 @@ export class KeySync {
       // After a (re)connect we may have missed messages: catch up.
       subscriber.on('ready', () => void sync.#catchUp());
       try {
-        await subscriber.subscribe(sync.#channel);
+        await followChannel(subscriber, sync.#channel);
       } catch (error) {
         // Without this the timers and the reconnecting subscriber would outlive a failed start.
         await sync.close();
@@ -179,9 +179,9 @@ export class KeySync {
     this.#catchingUp = true;
     const drops = this.#drops;
     try {
-      // ioredis re-subscribes by itself after a reconnect, but only after
-      // 'ready'; subscribing again is harmless and resolves once Redis has
-      // confirmed it, so nothing published after the reload below is missed.
+      // followChannel re-subscribes after a reconnect too; subscribing here as
+      // well is harmless and resolves once Redis has confirmed it, so nothing
+      // published after the reload below is missed.
       await this.#subscriber.subscribe(this.#channel);
       await this.#store.reload();
       if (drops === this.#drops) this.#missedSince = undefined;

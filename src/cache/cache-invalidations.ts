@@ -11,7 +11,7 @@
  * many instances heard it (`instances` in the answer), so an operator can see
  * one missing.
  */
-import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
+import { followChannel, type RedisConnection, subscriberRedis } from '../store/redis.ts';
 import type { RedisKeys } from '../store/redis-keys.ts';
 import type { CacheFilter } from './cache-store.ts';
 
@@ -24,7 +24,7 @@ export class CacheInvalidations {
 
   private constructor(redis: RedisConnection, keys: RedisKeys, instance: string) {
     this.#publisher = redis;
-    this.#subscriber = duplicateRedis(redis);
+    this.#subscriber = subscriberRedis(redis);
     this.#channel = keys.cacheInvalidationChannel;
     this.#instance = instance;
   }
@@ -47,7 +47,7 @@ export class CacheInvalidations {
       if (filter !== undefined) options.onRemote(filter);
     });
     try {
-      await subscriber.subscribe(self.#channel);
+      await followChannel(subscriber, self.#channel);
     } catch (error) {
       await self.close();
       throw error;

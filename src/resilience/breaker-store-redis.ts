@@ -14,7 +14,7 @@
  * instance keeps protecting itself on its own counts), logs once, and stops
  * asking Redis for a few seconds so requests do not wait on command timeouts.
  */
-import { duplicateRedis, type RedisConnection } from '../store/redis.ts';
+import { followChannel, type RedisConnection, subscriberRedis } from '../store/redis.ts';
 import { RedisKeys } from '../store/redis-keys.ts';
 import { defineScript, type ScriptCall } from '../store/redis-scripts.ts';
 import {
@@ -69,7 +69,7 @@ export class RedisBreakerStore implements BreakerStore {
     this.#acquireProbe = defineScript(redis, 'breaker-acquire-probe-1');
     this.#releaseProbe = defineScript(redis, 'breaker-release-probe-1');
     this.#probeSucceeded = defineScript(redis, 'breaker-probe-succeeded-1');
-    this.#subscriber = duplicateRedis(redis);
+    this.#subscriber = subscriberRedis(redis);
   }
 
   /** Subscribes before returning, so no transition published afterwards is missed. */
@@ -93,7 +93,7 @@ export class RedisBreakerStore implements BreakerStore {
     subscriber.on('ready', resync);
     redis.on('ready', resync);
     try {
-      await subscriber.subscribe(store.#keys.breakerChannel);
+      await followChannel(subscriber, store.#keys.breakerChannel);
       store.#subscribed = true;
     } catch (error) {
       store.#failed(error);

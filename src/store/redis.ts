@@ -161,6 +161,33 @@ export function duplicateRedis(
 }
 
 /**
+ * A connection of its own for a pub/sub subscriber, one that `followChannel`
+ * keeps subscribed. ioredis's own re-subscribe after a reconnect sends
+ * SUBSCRIBE and drops the promise: closed in the moment it reconnects (a
+ * gateway stopping while Redis comes back), that promise rejects ("Connection
+ * is closed.") with nobody listening, an unhandled rejection. So it is off
+ * here, and followChannel subscribes again on every 'ready' instead. (A
+ * Cluster's subscriber re-subscribes through its own path; left as ioredis does it.)
+ */
+export function subscriberRedis(redis: RedisConnection): RedisConnection {
+  if (isCluster(redis)) return duplicateRedis(redis);
+  return redis.duplicate({ autoResubscribe: false });
+}
+
+/**
+ * Subscribes `subscriber` (from subscriberRedis) to `channel`; resolves once
+ * Redis has confirmed it, and subscribes again each time the connection is
+ * ready after a reconnect. A re-subscribe that fails means the connection went
+ * away again; the next 'ready' subscribes once more.
+ */
+export async function followChannel(subscriber: RedisConnection, channel: string): Promise<void> {
+  await subscriber.subscribe(channel);
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).catch(() => undefined);
+  });
+}
+
+/**
  * Every key matching `pattern`, a batch at a time, with the connection that
  * holds the batch: on a Cluster each master is scanned in turn (a SCAN on
  * the Cluster object would visit one node at random).
