@@ -17,15 +17,7 @@ node=$project/node_modules/.bin/node
 
 master=sk-compare-master-0123456789
 cfg=$work/gateway.yaml; data=$(mktemp -d "$work/data.XXXX")
-cat > "$cfg" <<YAML
-server: { host: 127.0.0.1, port: 18090 }
-data_dir: $data
-master_key: \${SWITCHYARD_MASTER_KEY}
-providers:
-  up: { type: openai, base_url: http://127.0.0.1:9100/v1, api_key: bench-upstream-key }
-models:
-  gpt-4o-mini: { targets: [ { provider: up, model: gpt-4o-mini } ] }
-YAML
+harness_gateway_config "$cfg" 18090 "$data"
 
 # The key, made through the admin API of a gateway started once for it (it is kept in
 # the data directory the measured gateway then opens).

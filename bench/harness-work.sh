@@ -16,3 +16,18 @@ harness_work() {
   done
   return 0
 }
+
+# The gateway config compare.sh writes (one model -> the harness's mock upstream, master key
+# from the environment), for the scripts that start the gateway themselves.
+#   harness_gateway_config <file> <port> <data_dir>
+harness_gateway_config() {
+  cat > "$1" <<YAML
+server: { host: 127.0.0.1, port: $2 }
+data_dir: $3
+master_key: \${SWITCHYARD_MASTER_KEY}
+providers:
+  up: { type: openai, base_url: http://127.0.0.1:9100/v1, api_key: bench-upstream-key }
+models:
+  gpt-4o-mini: { targets: [ { provider: up, model: gpt-4o-mini } ] }
+YAML
+}

@@ -28,15 +28,7 @@ for variant in "$@"; do
   name=${variant%%=*}; IFS='|' read -r root extra envs <<< "${variant#*=}"
   root=$(cd "$project" && cd "$root" && pwd)
   data=$(mktemp -d "$work/data-$name.XXXX")
-  cat > "$work/gateway-$name.yaml" <<YAML
-server: { host: 127.0.0.1, port: $port }
-data_dir: $data
-master_key: \${SWITCHYARD_MASTER_KEY}
-providers:
-  up: { type: openai, base_url: http://127.0.0.1:9100/v1, api_key: bench-upstream-key }
-models:
-  gpt-4o-mini: { targets: [ { provider: up, model: gpt-4o-mini } ] }
-YAML
+  harness_gateway_config "$work/gateway-$name.yaml" "$port" "$data"
   # shellcheck disable=SC2086 # flags and envs are word lists
   (cd "$root" && exec taskset -c 1 env PORT=$port SWITCHYARD_MASTER_KEY=sk-compare-master-0123456789 LOG_LEVEL=info $envs \
     "$project/node_modules/.bin/node" $flags $extra bin/switchyard.js start --config "$work/gateway-$name.yaml" \
