@@ -11,8 +11,8 @@
  * the write alone measures ~4.6 µs), and answers wait for it
  * (`whenDurable`). When nothing was written for a while (no load, so no group
  * to wait for), an answer that waits writes the turn's rows at once instead:
- * it leaves without the hop to the turn's end. The in-memory queue then writes rows to the database as
- * before. A segment file is deleted
+ * it leaves without the hop to the turn's end. The in-memory queue then
+ * writes rows to the database as before. A segment file is deleted
  * (or, for the one being appended to, truncated) once every row in it is in
  * the database. On start, segments left by a process that is gone are
  * claimed (renamed, so two starting instances never both take one) and their
@@ -40,9 +40,10 @@ import { join } from 'node:path';
 /**
  * An answer that waits for its rows writes them at once when the spool wrote
  * nothing for this long (ms): below ~1,000 answers a second there is no group
- * to commit, and waiting for the turn's end only delays the answer (measured:
- * 0.05–0.2 ms of a cooled request's latency at 200 requests a second). Above
- * it, writes come every turn and answers keep sharing them.
+ * to commit, and waiting for the turn's end only delays the answer (measured
+ * with bench/paired-ab.sh at 200 requests a second: 0.00–0.13 ms of a cooled
+ * request's latency, a few hundredths in most rounds). Above it, writes come
+ * every turn and answers keep sharing them.
  */
 export const QUIET_WRITE_MS = 1;
 
