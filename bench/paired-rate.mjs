@@ -68,8 +68,10 @@ await new Promise((resolve) => {
   setTimeout(step, 5);
 });
 
+// NaN when no request of the target was answered (printed as such, not a crash).
 const pct = (values, p) => {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 };
 const warm = Math.floor(ticks / 10);
