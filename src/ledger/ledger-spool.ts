@@ -144,12 +144,14 @@ export class LedgerSpool {
    * else at the end of the turn, with the turn's other rows.
    */
   whenDurable(done: () => void): void {
-    if (this.#lines.length > 0 && this.#now() - this.#lastWriteAt < QUIET_WRITE_MS) {
-      this.#waiters.push(done);
-      return;
+    if (this.#lines.length > 0) {
+      if (this.#now() - this.#lastWriteAt < QUIET_WRITE_MS) {
+        this.#waiters.push(done);
+        return;
+      }
+      // Earlier waiters are called by it too; the turn's scheduled flush then finds nothing to write.
+      this.flush();
     }
-    // The turn's scheduled flush then finds nothing left to write.
-    if (this.#lines.length > 0) this.flush();
     done();
   }
 
