@@ -36,7 +36,7 @@ kill "$setup_pid"; wait "$setup_pid" 2>/dev/null || true
 trap - EXIT
 [ -n "$key" ] || { echo "could not create the key"; exit 1; }
 
-start_cmd=$(cd "$project" && "$node" -e 'const s=require("./package.json").scripts.start; console.log(s.split("&&").pop().trim())')
+start_cmd=$(harness_start_cmd)
 start_cmd="${start_cmd/#node /$node }"
 start_cmd="${start_cmd/ bin\/switchyard.js/ $project/bin/switchyard.js}"
 out=$work/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl

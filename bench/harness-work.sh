@@ -31,3 +31,9 @@ models:
   gpt-4o-mini: { targets: [ { provider: up, model: gpt-4o-mini } ] }
 YAML
 }
+
+# The command `npm start` runs the gateway with, as compare.sh reads it (the start script's
+# last `&&` part: `node <flags> bin/switchyard.js start`).
+harness_start_cmd() {
+  (cd "$project" && node -e 'console.log(require("./package.json").scripts.start.split("&&").pop().trim())')
+}

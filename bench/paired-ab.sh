@@ -16,7 +16,8 @@ set -euo pipefail
 . "$(dirname "$0")/harness-work.sh"
 harness_work switchyard-paired
 cp "$project/bench/paired-rate.mjs" "$work/"
-flags=$(cd "$project" && node -e 'const s=require("./package.json").scripts.start; console.log(s.split("&&").pop().trim().replace(/^node /, "").replace(/ bin\/switchyard\.js.*$/, ""))')
+# npm start's node flags: its command between `node` and the script.
+flags=$(harness_start_cmd); flags=${flags#node }; flags=${flags%% bin/switchyard.js*}
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
