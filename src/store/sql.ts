@@ -186,14 +186,26 @@ function createPgPool(connectionString: string, options: OpenDatabaseOptions, de
     application_name: 'switchyard',
     types: pgTypes(driver),
   });
-  // An idle client whose server goes away emits 'error' on the pool; without a
-  // listener that is an unhandled error event and kills the process.
-  pool.on('error', (err: Error & { code?: string }) => {
-    options.logger?.warn(
-      { db: description, code: err.code, err: err.message },
-      'idle database connection failed',
-    );
+  // `pg` emits 'error' on a client whose connection dies (a restart, a failover,
+  // pg_terminate_backend). The pool listens only while the client is idle in it
+  // and then re-emits on itself; a checked-out client (a query running, a
+  // migration's connection held) has no listener of its own, and an unhandled
+  // 'error' event kills the process. So every client gets one for life, which is
+  // also where the failure is told (once); the queries on it fail to their callers,
+  // and the pool drops the client when it comes back.
+  pool.on('connect', (client) => {
+    let told = false; // a server's FATAL message is followed by the socket's end: one failure
+    client.on('error', (err: Error & { code?: string }) => {
+      if (told) return;
+      told = true;
+      options.logger?.warn(
+        { db: description, code: err.code, err: err.message },
+        'database connection failed',
+      );
+    });
   });
+  // The pool's own re-emit for an idle client: already told above.
+  pool.on('error', () => {});
   return pool;
 }
 

@@ -377,7 +377,8 @@ const cases: ConformanceCase<JobQueueHarness>[] = [
       const job = await a.add('fast', null, { maxAttempts: 3 });
       await started.promise;
       const asked = await b.cancel(job.id);
-      assert.equal(asked?.status, 'active');
+      // Marked, and read back after: its worker may have ended it in between.
+      assert.ok(asked?.status === 'active' || asked?.status === 'cancelled', asked?.status);
       assert.equal(asked?.cancelRequested, true);
       const ended = await statusBecomes(b, job.id, 'cancelled');
       assert.equal(ended.cancelRequested, true);
