@@ -214,14 +214,15 @@ export class BullJobQueue implements JobQueue {
 
   async purgeFinished(beforeMs: number): Promise<number> {
     this.#assertOpen();
-    const grace = Math.max(0, Date.now() - beforeMs);
     let removed = 0;
     for (const name of QUEUE_NAMES) {
       const queue = this.#queue(name);
       for (const type of ['completed', 'failed'] as const) {
         // A page at a time, bounded: a sweep never holds Redis for long.
         for (let page = 0; page < 100; page++) {
-          const ids = await queue.clean(grace, PURGE_PAGE, type);
+          // BullMQ takes an age and reads its clock in this same synchronous step: the age is
+          // taken here, per call, so the sweep's own round trips never move the cutoff later.
+          const ids = await queue.clean(Math.max(0, Date.now() - beforeMs), PURGE_PAGE, type);
           if (ids.length > 0) {
             await this.#redis
               .multi()

@@ -264,11 +264,17 @@ const cases: ConformanceCase<JobQueueHarness>[] = [
       });
       const done = await queue.add('fast', 'ok');
       const failed = await queue.add('fast', 'fail');
-      await statusBecomes(queue, done.id, 'completed', SLOW);
-      await statusBecomes(queue, failed.id, 'failed', SLOW);
+      const finished = [
+        await statusBecomes(queue, done.id, 'completed', SLOW),
+        await statusBecomes(queue, failed.id, 'failed', SLOW),
+      ];
       const waiting = await queue.add('heavy', 'nobody works heavy');
       // A cutoff before they finished removes nothing.
-      assert.equal(await queue.purgeFinished(done.createdAt - 1), 0);
+      assert.equal(
+        await queue.purgeFinished(done.createdAt - 1),
+        0,
+        `cutoff ${done.createdAt - 1}, finished at ${finished.map((job) => job.finishedAt).join(' and ')}`,
+      );
       assert.equal((await queue.get(done.id))?.status, 'completed');
       assert.equal(await queue.purgeFinished(Date.now() + 1_000), 2);
       assert.equal(await queue.get(done.id), undefined);

@@ -85,14 +85,21 @@ describe('PostgreSQL connections dropped by the server', () => {
       assert.equal(mine.rows[0]!.pid, pid);
       return sql`select pg_sleep(30)`.execute(conn);
     });
-    await pollUntil('the long query running', async () => {
-      const active = await admin.query(`select 1 from pg_stat_activity where pid = $1 and state = 'active'`, [
-        pid,
-      ]);
-      return active.rowCount === 1;
+    // Its outcome is taken now: it may fail before it is awaited (an unhandled rejection otherwise).
+    const outcome = running.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await pollUntil('the long query sleeping', async () => {
+      const sleeping = await admin.query(
+        `select 1 from pg_stat_activity where pid = $1 and wait_event = 'PgSleep'`,
+        [pid],
+      );
+      return sleeping.rowCount === 1;
     });
     await terminate(pid);
-    await assert.rejects(running);
+    const error = (await outcome) as { code?: string } | undefined;
+    assert.equal(error?.code, '57P01', String(error));
     await pollUntil('the dropped connection told', async () => warnings.length > before);
     assert.deepEqual(uncaught, []);
     await sql`select 1`.execute(database.db);
