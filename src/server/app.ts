@@ -3,7 +3,6 @@
  * one error renderer, and the routes.
  */
 
-import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -13,19 +12,20 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
-import { toOpenAIError } from '../api/openai/openai-inbound-error.ts';
-import type { KeyStore } from '../auth/key-store.ts';
-import { ClientClosedError, GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
+import { GatewayError, openAIErrorBody, toGatewayError } from '../core/errors.ts';
 import { RequestLogger } from '../observability/request-logger.ts';
 import type { TraceSpan } from '../observability/tracing.ts';
 import { printable } from '../util/printable.ts';
-import { requestId } from '../util/request-id.ts';
 import type { GatewayContext } from './context.ts';
-import { INTERNAL_REQUEST_ID_HEADER } from './internal-requests.ts';
 import { registerJsonBodyParser } from './json-body.ts';
-import { LimitRefusal } from './request-limits.ts';
-import { requestLogger } from './request-log.ts';
-import { endRequestTrace, startRequestTrace } from './request-trace.ts';
+import { modelLane } from './lane/model-lane.ts';
+import {
+  answerError,
+  openRequest,
+  requestFinishedBy,
+  requestIdOf,
+  whenSendable,
+} from './request-lifecycle.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAdminAuditRoutes } from './routes/admin-audit.ts';
 import { registerAdminTargetRoutes } from './routes/admin-targets.ts';
@@ -45,7 +45,12 @@ import { registerResponsesRoutes } from './routes/responses.ts';
 // of node:http builds a facade that reads every export, and its lazy WebSocket
 // getters load Node's own bundled undici (fetch, WebSocket: ~8 MB of RSS and
 // 3 MB of heap a gateway process never uses).
-const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+const { createServer, STATUS_CODES } = createRequire(import.meta.url)(
+  'node:http',
+) as typeof import('node:http');
+
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+const REQUEST_TIMEOUT_MS = 120_000;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,25 +59,10 @@ declare module 'fastify' {
   }
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/**
- * Honours a sane client `x-request-id`; anything else (CRLF, huge) is replaced.
- * A request the gateway sends itself (internal-requests.ts) names its own id.
- */
-function requestIdOf(req: IncomingMessage, keys: KeyStore): string {
-  const internal = req.headers[INTERNAL_REQUEST_ID_HEADER];
-  if (typeof internal === 'string' && REQUEST_ID.test(internal)) {
-    const authorization = req.headers.authorization;
-    if (authorization !== undefined && keys.isInternal(authorization.slice(7))) return internal;
-  }
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : requestId();
-}
-
 /** Fastify's own errors (body parsing, limits) in our error model. */
-function fromFastifyError(error: FastifyError): GatewayError {
-  switch (error.code) {
+function fromFastifyError(error: Error): GatewayError {
+  const { code, statusCode } = error as Partial<FastifyError>;
+  switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatewayError('request_too_large', 'Request body is larger than the configured limit');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -82,18 +72,30 @@ function fromFastifyError(error: FastifyError): GatewayError {
     default:
       break;
   }
-  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+  if (error instanceof SyntaxError || code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return new GatewayError('invalid_request', 'Request body is not valid JSON', { param: 'body' });
   }
-  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     // e.g. prototype-poisoning refusals from the JSON parser.
-    return new GatewayError('invalid_request', error.message.slice(0, 200), { status: error.statusCode });
+    return new GatewayError('invalid_request', error.message.slice(0, 200), { status: statusCode });
   }
   return toGatewayError(error);
 }
 
 export function buildApp(gw: GatewayContext): FastifyInstance {
+  const lane = modelLane(gw);
   const app = Fastify({
+    // Node's server as Fastify would make it, with the model lane (lane/model-lane.ts) first in line.
+    serverFactory: (handler) => {
+      const server = createServer(
+        { headersTimeout: gw.config.server.headers_timeout_ms, requestTimeout: REQUEST_TIMEOUT_MS },
+        (req, res) => {
+          if (!lane(req, res)) handler(req, res);
+        },
+      );
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
     loggerInstance: gw.logger as FastifyBaseLogger,
     // We write one access line per request ourselves (onResponse), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -109,9 +111,6 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
     // Requests that arrive while draining are refused by our hook below, in the route's error shape.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    keepAliveTimeout: 72_000,
-    requestTimeout: 120_000,
-    http: { headersTimeout: gw.config.server.headers_timeout_ms },
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true },
     // Errors before routing (a malformed URL) still answer in OpenAI's shape.
     frameworkErrors: (error, _request, reply) => {
@@ -134,20 +133,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
 
   // Hooks take a callback (no promise and tick per request, as async hooks cost).
   app.addHook('onRequest', (request, reply, done) => {
-    // In flight from here until the response is finished or the connection
-    // closes first (a client abort, streams included): Node emits 'close' on
-    // the response exactly once in either case (so `on`, without `once`'s
-    // wrapper), and this is the first hook, run in the tick the request
-    // arrived, so the socket cannot have closed unseen.
-    const route = request.routeOptions.url ?? 'unmatched';
-    request.routeUrl = route;
-    gw.metrics.requestStarted(route);
-    startRequestTrace(gw.tracing, request, route);
-    reply.raw.on('close', () => {
-      gw.metrics.requestEnded(route);
-      endRequestTrace(request, reply);
-    });
-    reply.header('x-request-id', request.id);
+    openRequest(gw, request, reply, request.routeOptions.url ?? 'unmatched');
     // A request that reaches us on a kept-alive connection while we drain is
     // refused in its API's shape; health and metrics keep answering.
     if (
@@ -164,28 +150,7 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
   });
 
   app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {
-    if (error instanceof ClientClosedError) {
-      // Nobody is listening any more; the ledger already has the row.
-      reply.code(499).send();
-      return;
-    }
-    const gatewayError = GatewayError.is(error) ? error : fromFastifyError(error as FastifyError);
-    if (gatewayError instanceof LimitRefusal) {
-      gw.metrics.limitRefused(
-        gatewayError.code === 'budget_exceeded' ? 'budget' : 'rate',
-        gatewayError.scope,
-        gatewayError.limit,
-      );
-    }
-    if (gatewayError.code === 'internal_error') {
-      request.log.error({ err: error }, 'unhandled error');
-    }
-    if (gatewayError.retryAfterMs !== undefined) {
-      reply.header('retry-after', String(Math.max(1, Math.ceil(gatewayError.retryAfterMs / 1000))));
-    }
-    const render = request.routeOptions.config?.renderError ?? toOpenAIError;
-    const rendered = render(gatewayError, request.id);
-    reply.code(rendered.status).send(rendered.body);
+    answerError(gw, request, reply, error, fromFastifyError, request.routeOptions.config?.renderError);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -198,33 +163,12 @@ export function buildApp(gw: GatewayContext): FastifyInstance {
       );
   });
 
-  // A model request's answer leaves once its usage rows are on disk (the
-  // ledger spool writes a turn's rows together at the turn's end), so a
-  // client that has its answer has its bill survive a kill -9.
   app.addHook('onSend', (request, _reply, payload, done) => {
-    if (request.usage === null) done(null, payload);
-    // Through the recorder: the wait is the request's `ledger write` span when traced.
-    else request.usage.whenDurable(() => done(null, payload));
+    whenSendable(request, () => done(null, payload));
   });
-
-  // Request log line (request-log.ts, with the trace id when traced) and, for
-  // requests no UsageRecorder accounted for (early errors, health, admin), the request metrics.
-  const logRequest = requestLogger(
-    { sampleRate: gw.config.logging.sample_rate },
-    (request) => request.trace.traceId || undefined,
-  );
+  const requestFinished = requestFinishedBy(gw);
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.usage === null) {
-      const labels = {
-        route: request.routeUrl,
-        model: 'none',
-        provider: 'none',
-        status: String(reply.statusCode),
-      };
-      gw.metrics.requests.inc(labels);
-      gw.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
-    }
-    logRequest(request, reply);
+    requestFinished(request, reply);
     done();
   });
 

@@ -6,13 +6,13 @@
  * up with `//`, `%2F`, `;` or forwarded-host headers.
  */
 import type { Socket } from 'node:net';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthenticatedKey, KeyStore } from '../auth/key-store.ts';
 import { TokenDigests } from '../auth/token-digests.ts';
 import type { UsageRecorder } from '../billing/usage-recorder.ts';
 import { GatewayError } from '../core/errors.ts';
 import { ATTR } from '../observability/trace-attributes.ts';
 import { failAndEnd, type TraceSpan } from '../observability/tracing.ts';
+import type { GatewayReply, GatewayRequest } from './exchange.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,7 +28,7 @@ declare module 'fastify' {
  * repeated x-api-key ones), so repeats are found in the raw headers and
  * refused: two credentials on one request are ambiguous, never a choice we make.
  */
-export function credentialOf(request: FastifyRequest): string | undefined {
+export function credentialOf(request: GatewayRequest): string | undefined {
   if (hasRepeatedCredential(request.raw.rawHeaders)) {
     throw new GatewayError(
       'invalid_request',
@@ -62,7 +62,7 @@ const DIGESTS = Symbol('switchyard.tokenDigests');
  * The request's connection's credential digests (token-digests.ts): kept on
  * the socket, so a kept-alive client's credential is hashed once, not once a request.
  */
-function connectionDigests(request: FastifyRequest): TokenDigests | undefined {
+function connectionDigests(request: GatewayRequest): TokenDigests | undefined {
   const socket = request.raw.socket as (Socket & { [DIGESTS]?: TokenDigests }) | null;
   if (socket === null) return undefined;
   let digests = socket[DIGESTS];
@@ -81,7 +81,7 @@ const missing = () =>
 const invalid = () => new GatewayError('invalid_api_key', 'Invalid API key');
 
 /** The cached key behind the request's credential: 401 when there is none or it is not a live key here. */
-function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKey {
+function authenticated(keys: KeyStore, request: GatewayRequest): AuthenticatedKey {
   const token = credentialOf(request);
   if (token === undefined) throw missing();
   const key = keys.authenticate(token, Date.now(), connectionDigests(request));
@@ -96,7 +96,7 @@ function authenticated(keys: KeyStore, request: FastifyRequest): AuthenticatedKe
  */
 function authenticatedAnywhere(
   keys: KeyStore,
-  request: FastifyRequest,
+  request: GatewayRequest,
 ): AuthenticatedKey | Promise<AuthenticatedKey> {
   const token = credentialOf(request);
   if (token === undefined) throw missing();
@@ -115,10 +115,10 @@ function authenticatedAnywhere(
  * request with what it throws (or rejects with). Callback-style: an async hook
  * costs Fastify a promise and a tick per request, paid here only by a lookup.
  */
-function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey | Promise<AuthenticatedKey>) {
+function keyHook(resolve: (request: GatewayRequest) => AuthenticatedKey | Promise<AuthenticatedKey>) {
   return function authenticate(
-    request: FastifyRequest,
-    _reply: FastifyReply,
+    request: GatewayRequest,
+    _reply: GatewayReply,
     done: (error?: Error) => void,
   ): void {
     const span = request.trace.child('auth');
@@ -140,7 +140,7 @@ function keyHook(resolve: (request: FastifyRequest) => AuthenticatedKey | Promis
 }
 
 function authSucceeded(
-  request: FastifyRequest,
+  request: GatewayRequest,
   span: TraceSpan,
   key: AuthenticatedKey,
   done: (error?: Error) => void,

@@ -3,10 +3,11 @@
  * complete, so the upstream call is cancelled and nobody pays for tokens no
  * one reads. One rule for every route that calls an upstream.
  */
-import type { FastifyReply } from 'fastify';
-import { ClientClosedError } from '../core/errors.ts';
 
-export function abortOnClientClose(reply: FastifyReply): AbortSignal {
+import { ClientClosedError } from '../core/errors.ts';
+import type { GatewayReply } from './exchange.ts';
+
+export function abortOnClientClose(reply: GatewayReply): AbortSignal {
   const controller = new AbortController();
   const response = reply.raw;
   // `on`, not `once` (no wrapper per request): a response emits 'close' exactly once.

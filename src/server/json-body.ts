@@ -29,24 +29,36 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   app.decorateRequest('bodyText', undefined);
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    if (text.length === 0) {
-      done(null, undefined);
-      return;
-    }
-    let value: unknown;
+    let parsed: ParsedBody;
     try {
-      value = JSON.parse(text);
-    } catch {
-      done(new GatewayError('invalid_request', 'Request body is not valid JSON', { param: 'body' }));
+      parsed = parseJsonBody(body as string);
+    } catch (error) {
+      done(error as GatewayError);
       return;
     }
-    const problem = jsonProblem(value);
-    if (problem === undefined) {
-      if (text.length <= MEMO_TEXT_CHARS) request.bodyText = text;
-      done(null, value);
-    } else done(refusal(problem.kind, problem.path, Array.isArray(value)));
+    request.bodyText = parsed.text;
+    done(null, parsed.value);
   });
+}
+
+/** A request body parsed: its value, and its text when short enough for the cache to key by. */
+export interface ParsedBody {
+  value: unknown;
+  text: string | undefined;
+}
+
+/** @throws GatewayError (400) for text that is not JSON, nested too deeply, or carries a prototype key. */
+export function parseJsonBody(text: string): ParsedBody {
+  if (text.length === 0) return { value: undefined, text: undefined };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new GatewayError('invalid_request', 'Request body is not valid JSON', { param: 'body' });
+  }
+  const problem = jsonProblem(value);
+  if (problem !== undefined) throw refusal(problem.kind, problem.path, Array.isArray(value));
+  return { value, text: text.length <= MEMO_TEXT_CHARS ? text : undefined };
 }
 
 function refusal(kind: 'too_deep' | 'prototype_key', path: string[], topIsArray: boolean): GatewayError {

@@ -25,7 +25,7 @@
  * tick, with no promise to await: the async path's promise chain cost ~4 µs
  * of CPU a request with all four kinds of limit on (interleaved A/B).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
 import type { AttemptPricer } from '../billing/attempt-pricer.ts';
 import type { BudgetConfig } from '../config/limits-schema.ts';
@@ -38,6 +38,7 @@ import type { RateLimitDecision, RateLimiter } from '../limits/rate-limiter.ts';
 import { endWhenSettled, failAndEnd } from '../observability/tracing.ts';
 import type { ModelRoute } from '../routing/model-table.ts';
 import { once } from '../util/once.ts';
+import type { GatewayReply, GatewayRequest } from './exchange.ts';
 import { setRateLimitHeaders } from './rate-limit-headers.ts';
 
 /** What a request is expected to use: its prompt, and the most output it allows (0: it sets no cap). */
@@ -118,7 +119,7 @@ export class RequestLimits {
   }
 
   /** The end user a request names: the configured header, else the body's own field; undefined when none. */
-  endUserOf(request: FastifyRequest, bodyUser: unknown): string | undefined {
+  endUserOf(request: GatewayRequest, bodyUser: unknown): string | undefined {
     const header =
       this.#parts.endUserHeader === undefined ? undefined : request.headers[this.#parts.endUserHeader];
     const value = typeof header === 'string' && header !== '' ? header : bodyUser;
@@ -167,8 +168,8 @@ export class RequestLimits {
    * when nothing limits it, so an unlimited request awaits nothing.
    */
   admit(
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GatewayRequest,
+    reply: GatewayReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
     bodyUser?: unknown,
@@ -185,8 +186,8 @@ export class RequestLimits {
   }
 
   #admitRequest(
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GatewayRequest,
+    reply: GatewayReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
     bodyUser: unknown,
@@ -209,8 +210,8 @@ export class RequestLimits {
    */
   #admitNow(
     subjects: SubjectLimits[],
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GatewayRequest,
+    reply: GatewayReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
   ): boolean {
@@ -248,8 +249,8 @@ export class RequestLimits {
 
   async #admit(
     subjects: SubjectLimits[],
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: GatewayRequest,
+    reply: GatewayReply,
     route: ModelRoute,
     estimate: () => TokenEstimate,
   ): Promise<void> {
@@ -301,14 +302,14 @@ export class RequestLimits {
    * slots are freed, the real usage replaces the token estimate, the real cost
    * the reservation; `inTick` with in-process stores.
    */
-  #settleOnClose(request: FastifyRequest, reply: FastifyReply, taken: Taken, inTick: boolean): void {
+  #settleOnClose(request: GatewayRequest, reply: GatewayReply, taken: Taken, inTick: boolean): void {
     if (taken.slots.length === 0 && taken.reservations.length === 0 && !chargesTokens(taken.decisions))
       return;
     // Node emits 'close' once per response, finished or not: `on` needs no once-wrapper.
     reply.raw.on('close', () => this.#settle(request, taken, inTick));
   }
 
-  #settle(request: FastifyRequest, taken: Taken, inTick: boolean): void {
+  #settle(request: GatewayRequest, taken: Taken, inTick: boolean): void {
     const { limiter, budgets, onStoreError } = this.#parts;
     for (const slot of taken.slots) void slot.release().catch(onStoreError);
     const usage = request.usage;
@@ -372,7 +373,7 @@ function tokensOf(limiter: RateLimiter, limits: Limits, estimate: () => TokenEst
 }
 
 /** Keeps an admitted window decision; a refused one sets its headers and throws 429. */
-function keepDecision(taken: Taken, decision: RateLimitDecision, subject: string, reply: FastifyReply): void {
+function keepDecision(taken: Taken, decision: RateLimitDecision, subject: string, reply: GatewayReply): void {
   if (!decision.admitted) {
     setRateLimitHeaders(reply, [decision]);
     throw rateRefusal(decision, subject);

@@ -8,9 +8,10 @@
  * Sampling (`logging.sample_rate`) drops a share of successful lines only:
  * errors (status ≥ 400) are always written, and audit lines never pass here.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import { stringMember } from '../observability/json-line.ts';
 import { writeRequestLine } from '../observability/request-logger.ts';
+import type { GatewayReply, GatewayRequest } from './exchange.ts';
 
 export interface RequestLogOptions {
   /** Share of successful lines written, 0–1. */
@@ -22,12 +23,12 @@ export interface RequestLogOptions {
  * issue 12 point 3) fills this in: the place for it is here, so every request
  * line carries `traceId` next to `requestId`.
  */
-export type TraceIdOf = (request: FastifyRequest) => string | undefined;
+export type TraceIdOf = (request: GatewayRequest) => string | undefined;
 
 export function requestLogger(
   options: RequestLogOptions,
   traceIdOf: TraceIdOf = () => undefined,
-): (request: FastifyRequest, reply: FastifyReply) => void {
+): (request: GatewayRequest, reply: GatewayReply) => void {
   const { sampleRate } = options;
   return (request, reply) => {
     const status = reply.statusCode;

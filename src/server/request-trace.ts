@@ -5,9 +5,10 @@
  * (health, metrics) are not traced: a span per Kubernetes probe buries the
  * traffic worth looking at.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import { ATTR } from '../observability/trace-attributes.ts';
 import { NOOP_SPAN, type TraceSpan, type Tracing } from '../observability/tracing.ts';
+import type { GatewayReply, GatewayRequest } from './exchange.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,7 +26,7 @@ const UNTRACED_ROUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** Starts the request's span (NOOP_SPAN, with no work at all, when tracing is off). */
-export function startRequestTrace(tracing: Tracing, request: FastifyRequest, route: string): void {
+export function startRequestTrace(tracing: Tracing, request: GatewayRequest, route: string): void {
   if (!tracing.enabled || UNTRACED_ROUTES.has(route)) {
     request.trace = NOOP_SPAN;
     return;
@@ -39,7 +40,7 @@ export function startRequestTrace(tracing: Tracing, request: FastifyRequest, rou
  * Ends the request's span with the status the client got; a 5xx marks it
  * failed (a 4xx is the client's, as HTTP's conventions say for servers).
  */
-export function endRequestTrace(request: FastifyRequest, reply: FastifyReply): void {
+export function endRequestTrace(request: GatewayRequest, reply: GatewayReply): void {
   const span = request.trace;
   if (!span.recording) return;
   const status = reply.raw.statusCode;

@@ -5,7 +5,7 @@
  * stores or abandons after; a hit is billed as one `cache` row with no
  * upstream tokens and says `x-switchyard-cache: hit`.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import type { UsageRecorder } from '../../billing/usage-recorder.ts';
 import type { CacheApi } from '../../cache/cache-key.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
@@ -14,12 +14,13 @@ import { ATTR } from '../../observability/trace-attributes.ts';
 import { failAndEnd, type TraceSpan } from '../../observability/tracing.ts';
 import type { ModelRoute } from '../../routing/model-table.ts';
 import type { GatewayContext } from '../context.ts';
+import type { GatewayReply, GatewayRequest } from '../exchange.ts';
 import { CACHE_HEADER, type ModelDispatch, recordRequest, sayCost } from './model-request.ts';
 
 /** @throws GatewayError (400) when a cache header is malformed. */
 export function openRequestCache(
   gw: GatewayContext,
-  request: FastifyRequest,
+  request: GatewayRequest,
   route: ModelRoute,
   api: CacheApi,
   body: { model: string },
@@ -81,7 +82,7 @@ function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
  * durable before the answer leaves, as for any answer: app.ts's onSend hook
  * waits for it.
  */
-export function sendCachedJson(reply: FastifyReply, recorder: UsageRecorder, hit: CacheEntry): string {
+export function sendCachedJson(reply: GatewayReply, recorder: UsageRecorder, hit: CacheEntry): string {
   recorder.cacheHit();
   sayCost(reply, recorder);
   return jsonText(reply, hit.body);
@@ -96,7 +97,7 @@ export function sendCachedJson(reply: FastifyReply, recorder: UsageRecorder, hit
  * Sent that way, the upstream's own text made a request 6.7 µs dearer than
  * serializing it had (interleaved rounds), though it serialized nothing.
  */
-export function jsonText(reply: FastifyReply, text: string): string {
+export function jsonText(reply: GatewayReply, text: string): string {
   reply.type('application/json; charset=utf-8');
   return text;
 }
@@ -108,8 +109,8 @@ export function jsonText(reply: FastifyReply, text: string): string {
  */
 export function answerFromMemory(
   gw: GatewayContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
+  request: GatewayRequest,
+  reply: GatewayReply,
   cached: RequestCache,
   info: { route: string; model: string },
 ): string | undefined {

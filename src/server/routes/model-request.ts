@@ -4,7 +4,7 @@
  * `x-switchyard-*` headers that say how it was served, and the relay loop of
  * a started stream. What is billed is decided in billing/, not here.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import { type Attempt, UsageRecorder } from '../../billing/usage-recorder.ts';
 import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
@@ -23,6 +23,7 @@ import { once } from '../../util/once.ts';
 import { requestId } from '../../util/request-id.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../context.ts';
+import type { GatewayReply, GatewayRequest } from '../exchange.ts';
 import type { Sent, SseWriter } from '../sse-writer.ts';
 
 /** What a request answered in one piece cost, in USD (all its attempts; absent when a price is unknown). */
@@ -45,8 +46,8 @@ export type ChatDispatch = ModelDispatch & { estimatePromptTokens: () => number 
  */
 export function prepareRouting(
   gw: GatewayContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
+  request: GatewayRequest,
+  reply: GatewayReply,
   route: ModelRoute,
   body: ChatRequest | EmbeddingRequest,
 ): Promise<void> | undefined {
@@ -65,8 +66,8 @@ export function prepareRouting(
  */
 export function beginModelRequest<Estimate extends (() => number) | undefined = undefined>(
   gw: GatewayContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
+  request: GatewayRequest,
+  reply: GatewayReply,
   route: ModelRoute,
   body: ChatRequest | EmbeddingRequest,
   info: { route: string; stream: boolean; estimatePromptTokens?: Estimate },
@@ -100,7 +101,7 @@ export function beginModelRequest<Estimate extends (() => number) | undefined = 
 /** The request's UsageRecorder (its ledger rows and metrics), owned by the request from here on. */
 export function recordRequest(
   gw: GatewayContext,
-  request: FastifyRequest,
+  request: GatewayRequest,
   model: string,
   info: { route: string; stream: boolean },
 ): UsageRecorder {
@@ -133,7 +134,7 @@ export function recordRequest(
  */
 function traceRouting(
   gw: GatewayContext,
-  request: FastifyRequest,
+  request: GatewayRequest,
   span: TraceSpan,
   candidates: readonly RouteTarget[],
   body: ChatRequest | EmbeddingRequest,
@@ -162,7 +163,7 @@ export function dispatchHeaders(report: DispatchReport): Record<string, string> 
  * when an upstream answers, and what the cache did.
  */
 export function streamHeaders(
-  reply: FastifyReply,
+  reply: GatewayReply,
   dispatch: ModelDispatch,
   attempt?: Attempt,
 ): Record<string, string | string[]> {
@@ -179,7 +180,7 @@ export function streamHeaders(
 }
 
 /** Headers and request-level metrics of a model request answered in one piece. */
-export function finishOk(reply: FastifyReply, dispatch: ModelDispatch, attempt: Attempt): void {
+export function finishOk(reply: GatewayReply, dispatch: ModelDispatch, attempt: Attempt): void {
   reply.header('x-switchyard-provider', attempt.provider);
   reply.headers(dispatchHeaders(dispatch.report));
   sayCost(reply, dispatch.recorder);
@@ -187,7 +188,7 @@ export function finishOk(reply: FastifyReply, dispatch: ModelDispatch, attempt: 
 }
 
 /** `x-switchyard-cost-usd`: what the request's attempts cost (nothing said when a price is unknown). */
-export function sayCost(reply: FastifyReply, recorder: UsageRecorder): void {
+export function sayCost(reply: GatewayReply, recorder: UsageRecorder): void {
   const cost = recorder.costUsd;
   if (cost !== undefined) reply.header(COST_HEADER, cost);
 }
@@ -198,7 +199,7 @@ export function sayCost(reply: FastifyReply, recorder: UsageRecorder): void {
  * from the gateway's.
  */
 export function finishFailed(
-  reply: FastifyReply,
+  reply: GatewayReply,
   dispatch: ModelDispatch,
   error: unknown,
   statusOf: (error: GatewayError) => number = (e) => e.status,

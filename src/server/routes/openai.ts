@@ -2,7 +2,7 @@
  * The OpenAI-compatible API: chat completions (JSON and SSE), embeddings, models.
  */
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ChunkFrameEncoder } from '../../api/openai/chunk-frame.ts';
 import { answerText } from '../../api/openai/model-swap.ts';
 import { validateChatRequest, validateEmbeddingRequest } from '../../api/openai/openai-validate.ts';
@@ -20,6 +20,7 @@ import { batchableText } from '../../dispatch/embedding-batches.ts';
 import { type ModelRoute, resolveModel, visibleModels } from '../../routing/model-table.ts';
 import { requireKey } from '../auth.ts';
 import type { GatewayContext } from '../context.ts';
+import type { GatewayReply, GatewayRequest } from '../exchange.ts';
 import { SseWriter } from '../sse-writer.ts';
 import { answerFromMemory, jsonText, lookupCached, openRequestCache, sendCachedJson } from './model-cache.ts';
 import {
@@ -36,52 +37,7 @@ import {
 export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): void {
   const onRequest = requireKey(gw.keys);
 
-  app.post('/v1/chat/completions', { onRequest }, async (request, reply) => {
-    const body = validateChatRequest(request.body);
-    const route = resolveModel(gw.models, body.model, request.key!);
-    const limited = gw.limits.admit(
-      request,
-      reply,
-      route,
-      () => ({ prompt: estimatePromptTokens(body), output: maxOutputTokens(body) }),
-      body.user,
-    );
-    if (limited !== undefined) await limited;
-    const cached = openRequestCache(gw, request, route, 'chat', body);
-    if (body.stream !== true) {
-      const answered = answerFromMemory(gw, request, reply, cached, {
-        route: '/v1/chat/completions',
-        model: body.model,
-      });
-      if (answered !== undefined) return answered;
-    }
-    const preparing = prepareRouting(gw, request, reply, route, body);
-    if (preparing !== undefined) await preparing;
-    const dispatch = beginModelRequest(gw, request, reply, route, body, {
-      route: '/v1/chat/completions',
-      stream: body.stream === true,
-      estimatePromptTokens: () => estimatePromptTokens(body),
-    });
-    const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
-    if (hit !== undefined && body.stream === true) return replayChat(reply, gw, body, dispatch, hit);
-    reply.header(CACHE_HEADER, cached.status);
-    if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
-    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
-    try {
-      const { completion, attempt } = await dispatchChat(route, body, dispatch);
-      attempt.ok(completion.usage);
-      // Clients see the model name they asked for, as with any OpenAI endpoint:
-      // in the upstream's own text when it spoke OpenAI's format, else serialized.
-      const wire = answerText(completion, body.model);
-      completion.model = body.model;
-      storeCompletion(cached, completion, dispatch.recorder.costMicros, wire);
-      finishOk(reply, dispatch, attempt);
-      return wire === undefined ? completion : jsonText(reply, wire);
-    } catch (error) {
-      cached.abandon();
-      finishFailed(reply, dispatch, error);
-    }
-  });
+  app.post('/v1/chat/completions', { onRequest }, chatCompletions(gw));
 
   app.post('/v1/embeddings', { onRequest }, async (request, reply) => {
     const body = validateEmbeddingRequest(request.body);
@@ -147,9 +103,62 @@ export function registerOpenAIRoutes(app: FastifyInstance, gw: GatewayContext): 
   });
 }
 
+/**
+ * POST /v1/chat/completions: JSON and SSE. Served by the model lane
+ * (lane/model-lane.ts) for the common request, by Fastify's route for the rest.
+ */
+export function chatCompletions(gw: GatewayContext) {
+  return async (request: GatewayRequest, reply: GatewayReply): Promise<unknown> => {
+    const body = validateChatRequest(request.body);
+    const route = resolveModel(gw.models, body.model, request.key!);
+    const limited = gw.limits.admit(
+      request,
+      reply,
+      route,
+      () => ({ prompt: estimatePromptTokens(body), output: maxOutputTokens(body) }),
+      body.user,
+    );
+    if (limited !== undefined) await limited;
+    const cached = openRequestCache(gw, request, route, 'chat', body);
+    if (body.stream !== true) {
+      const answered = answerFromMemory(gw, request, reply, cached, {
+        route: '/v1/chat/completions',
+        model: body.model,
+      });
+      if (answered !== undefined) return answered;
+    }
+    const preparing = prepareRouting(gw, request, reply, route, body);
+    if (preparing !== undefined) await preparing;
+    const dispatch = beginModelRequest(gw, request, reply, route, body, {
+      route: '/v1/chat/completions',
+      stream: body.stream === true,
+      estimatePromptTokens: () => estimatePromptTokens(body),
+    });
+    const hit = cached.active ? await lookupCached(gw, cached, dispatch) : undefined;
+    if (hit !== undefined && body.stream === true) return replayChat(reply, gw, body, dispatch, hit);
+    reply.header(CACHE_HEADER, cached.status);
+    if (hit !== undefined) return sendCachedJson(reply, dispatch.recorder, hit);
+    if (body.stream === true) return streamChat(request, reply, gw, body, route, dispatch, cached);
+    try {
+      const { completion, attempt } = await dispatchChat(route, body, dispatch);
+      attempt.ok(completion.usage);
+      // Clients see the model name they asked for, as with any OpenAI endpoint:
+      // in the upstream's own text when it spoke OpenAI's format, else serialized.
+      const wire = answerText(completion, body.model);
+      completion.model = body.model;
+      storeCompletion(cached, completion, dispatch.recorder.costMicros, wire);
+      finishOk(reply, dispatch, attempt);
+      return wire === undefined ? completion : jsonText(reply, wire);
+    } catch (error) {
+      cached.abandon();
+      finishFailed(reply, dispatch, error);
+    }
+  };
+}
+
 async function streamChat(
-  request: FastifyRequest,
-  reply: FastifyReply,
+  request: GatewayRequest,
+  reply: GatewayReply,
   gw: GatewayContext,
   body: ChatRequest,
   route: ModelRoute,
@@ -221,7 +230,7 @@ function storeCompletion(
 
 /** A cached answer to a streaming request: replayed as the chunks a stream of it would have sent. */
 async function replayChat(
-  reply: FastifyReply,
+  reply: GatewayReply,
   gw: GatewayContext,
   body: ChatRequest,
   dispatch: ChatDispatch,
