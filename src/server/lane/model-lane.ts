@@ -48,31 +48,28 @@ export function modelLane(gw: GatewayContext): ModelLane {
   const parent = gw.logger as Logger;
 
   const fail = (request: LaneRequest, reply: LaneReply, error: unknown): void => {
-    if (reply.settled || reply.raw.headersSent) {
-      // The route took the response over, or answered, and then threw: nothing left to tell the client.
-      request.log.error({ err: error }, 'error after the response started');
-      reply.raw.destroy();
-      return;
+    if (!reply.settled && !reply.raw.headersSent) {
+      try {
+        answerError(gw, request, reply, error as Error, toGatewayError);
+        return;
+      } catch (failure) {
+        error = failure;
+      }
     }
-    answerError(gw, request, reply, error as Error, toGatewayError);
+    // The route took the response over or answered, and then threw; or the error could not be
+    // answered: nothing more can be told to the client, whose connection is closed.
+    request.log.error({ err: error }, 'unhandled error');
+    reply.raw.destroy();
   };
 
   const run = (request: LaneRequest, reply: LaneReply): void => {
-    let answer: Promise<unknown>;
-    try {
-      answer = route(request, reply);
-    } catch (error) {
-      fail(request, reply, error);
-      return;
-    }
-    answer.then(
-      (payload) => {
+    route(request, reply)
+      .then((payload) => {
         if (reply.settled) return;
-        if (payload === undefined) fail(request, reply, new Error('the route returned no answer'));
-        else reply.send(payload);
-      },
-      (error: unknown) => fail(request, reply, error),
-    );
+        if (payload === undefined) throw new Error('the route returned no answer');
+        reply.send(payload);
+      })
+      .catch((error: unknown) => fail(request, reply, error));
   };
 
   const readBody = (request: LaneRequest, reply: LaneReply): void => {
@@ -109,7 +106,7 @@ export function modelLane(gw: GatewayContext): ModelLane {
       new RequestLogger(parent, { requestId: id }) as unknown as FastifyBaseLogger,
     );
     const reply = new LaneReply(res, startedAt, (sending, payload) =>
-      whenSendable(request, () => write(sending, payload)),
+      whenSendable(request, () => write(request, sending, payload)),
     );
     openRequest(gw, request, reply, ROUTE);
     res.on('finish', () => {
@@ -139,11 +136,21 @@ function isPlainJsonBody(req: IncomingMessage, bodyLimit: number): boolean {
 const PLAIN_JSON: ReadonlySet<string> = new Set(['application/json', 'application/json; charset=utf-8']);
 const DIGITS = /^\d{1,15}$/;
 
-/** Head and body in one write, as Fastify writes a reply: its headers, the length, the text. */
-function write(reply: LaneReply, payload: string | undefined): void {
+/**
+ * Head and body in one write, as Fastify writes a reply: its headers, the
+ * length, the text. Called back by the ledger once the answer may leave: a
+ * header Node refuses is this request's failure, never the ledger's.
+ */
+function write(request: LaneRequest, reply: LaneReply, payload: string | undefined): void {
   const res = reply.raw;
   const headers = reply.headersToWrite;
   headers['content-length'] = payload === undefined ? '0' : String(Buffer.byteLength(payload));
-  res.writeHead(res.statusCode, headers);
+  try {
+    res.writeHead(res.statusCode, headers);
+  } catch (error) {
+    request.log.error({ err: error }, 'unhandled error');
+    res.destroy();
+    return;
+  }
   res.end(payload);
 }
