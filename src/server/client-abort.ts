@@ -3,7 +3,6 @@
  * complete, so the upstream call is cancelled and nobody pays for tokens no
  * one reads. One rule for every route that calls an upstream.
  */
-
 import { ClientClosedError } from '../core/errors.ts';
 import type { GatewayReply } from './exchange.ts';
 

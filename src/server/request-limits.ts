@@ -25,7 +25,6 @@
  * tick, with no promise to await: the async path's promise chain cost ~4 µs
  * of CPU a request with all four kinds of limit on (interleaved A/B).
  */
-
 import type { AuthenticatedKey, Team } from '../auth/key-store.ts';
 import type { AttemptPricer } from '../billing/attempt-pricer.ts';
 import type { BudgetConfig } from '../config/limits-schema.ts';

@@ -1,6 +1,7 @@
 /**
  * The request log line: one JSON line per request, written when the response
- * is done (app.ts, onResponse). Besides the request id (pino's `requestId`),
+ * is done (request-lifecycle.ts, `requestFinishedBy`: Fastify's onResponse hook
+ * and the model lane). Besides the request id (pino's `requestId`),
  * method, route, status and latency, a model request says who asked (the key's
  * name and id, never the key), what it asked for and what served it, tokens,
  * cost and what the cache did: what the UsageRecorder knows by then.
@@ -8,7 +9,6 @@
  * Sampling (`logging.sample_rate`) drops a share of successful lines only:
  * errors (status ≥ 400) are always written, and audit lines never pass here.
  */
-
 import { stringMember } from '../observability/json-line.ts';
 import { writeRequestLine } from '../observability/request-logger.ts';
 import type { GatewayReply, GatewayRequest } from './exchange.ts';

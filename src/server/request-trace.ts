@@ -5,7 +5,6 @@
  * (health, metrics) are not traced: a span per Kubernetes probe buries the
  * traffic worth looking at.
  */
-
 import { ATTR } from '../observability/trace-attributes.ts';
 import { NOOP_SPAN, type TraceSpan, type Tracing } from '../observability/tracing.ts';
 import type { GatewayReply, GatewayRequest } from './exchange.ts';

@@ -5,7 +5,6 @@
  * stores or abandons after; a hit is billed as one `cache` row with no
  * upstream tokens and says `x-switchyard-cache: hit`.
  */
-
 import type { UsageRecorder } from '../../billing/usage-recorder.ts';
 import type { CacheApi } from '../../cache/cache-key.ts';
 import type { CacheEntry } from '../../cache/cache-store.ts';
@@ -79,8 +78,8 @@ function endCacheSpan(span: TraceSpan, status: string, tier?: string): void {
 /**
  * Answers a non-streaming request from the cache: records its row (cost 0)
  * and returns the body for the handler to return (see `jsonText`). The row is
- * durable before the answer leaves, as for any answer: app.ts's onSend hook
- * waits for it.
+ * durable before the answer leaves, as for any answer: the send path waits
+ * for it (request-lifecycle.ts, `whenSendable`).
  */
 export function sendCachedJson(reply: GatewayReply, recorder: UsageRecorder, hit: CacheEntry): string {
   recorder.cacheHit();

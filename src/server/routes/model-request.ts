@@ -4,7 +4,6 @@
  * `x-switchyard-*` headers that say how it was served, and the relay loop of
  * a started stream. What is billed is decided in billing/, not here.
  */
-
 import { type Attempt, UsageRecorder } from '../../billing/usage-recorder.ts';
 import { ClientClosedError, type GatewayError, toGatewayError } from '../../core/errors.ts';
 import type { ChatRequest, EmbeddingRequest } from '../../core/types.ts';
