@@ -7,6 +7,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { LabelledCounter, LabelledHistogram } from './label-cells.ts';
+import type { LoopDelay, LoopDelayStats } from './loop-delay.ts';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -46,7 +47,12 @@ export class GatewayMetrics {
   readonly #rateLimited = new Map<string, number>();
   readonly #budgetRefused = new Map<string, number>();
 
-  constructor(knownModels: Iterable<string>, ledgerQueued: () => number) {
+  /**
+   * `loopDelay`: the process's event-loop delay sampler, whose last window the
+   * `nodejs_eventloop_lag_*` gauges report (the gateway's, shared with the
+   * health check); without one, prom-client keeps a sampler of its own.
+   */
+  constructor(knownModels: Iterable<string>, ledgerQueued: () => number, loopDelay?: LoopDelay) {
     this.#knownModels = new Set(knownModels);
     const registers = [this.registry];
     this.requests = new LabelledCounter({
@@ -127,7 +133,12 @@ export class GatewayMetrics {
       },
     });
     // Node's and the process's own metrics under their standard names (process_*, nodejs_*), as dashboards expect.
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics(
+      loopDelay === undefined
+        ? { register: this.registry }
+        : { register: this.registry, eventLoopMonitoringPrecision: NEVER_MS },
+    );
+    if (loopDelay !== undefined) reportLoopDelay(this.registry, loopDelay);
     const inFlight = this.#inFlight;
     this.inFlight = new Gauge({
       name: 'switchyard_requests_in_flight',
@@ -209,5 +220,38 @@ function readPairs(counter: Counter<'scope' | 'limit'>, counts: Map<string, numb
   for (const [pair, n] of counts) {
     const bar = pair.indexOf('|');
     counter.inc({ scope: pair.slice(0, bar), limit: pair.slice(bar + 1) }, n);
+  }
+}
+
+/**
+ * prom-client's default sampler is given a period it never reaches (~24 days:
+ * its timer never wakes the process), and the seven gauges it would feed are
+ * replaced, under the same standard names, by ones that read `loopDelay`'s
+ * last window. `nodejs_eventloop_lag_seconds` stays prom-client's: measured
+ * at each scrape, with no timer.
+ */
+const NEVER_MS = 2 ** 31 - 1;
+
+const LOOP_DELAY_GAUGES: ReadonlyArray<[name: string, stat: keyof LoopDelayStats, what: string]> = [
+  ['nodejs_eventloop_lag_min_seconds', 'min', 'The minimum'],
+  ['nodejs_eventloop_lag_max_seconds', 'max', 'The maximum'],
+  ['nodejs_eventloop_lag_mean_seconds', 'mean', 'The mean'],
+  ['nodejs_eventloop_lag_stddev_seconds', 'stddev', 'The standard deviation'],
+  ['nodejs_eventloop_lag_p50_seconds', 'p50', 'The 50th percentile'],
+  ['nodejs_eventloop_lag_p90_seconds', 'p90', 'The 90th percentile'],
+  ['nodejs_eventloop_lag_p99_seconds', 'p99', 'The 99th percentile'],
+];
+
+function reportLoopDelay(registry: Registry, loopDelay: LoopDelay): void {
+  for (const [name, stat, what] of LOOP_DELAY_GAUGES) {
+    registry.removeSingleMetric(name);
+    new Gauge({
+      name,
+      help: `${what} of the event loop delays in seconds, over the last health-check interval`,
+      registers: [registry],
+      collect() {
+        this.set(loopDelay.last[stat] / 1000);
+      },
+    });
   }
 }

@@ -5,9 +5,9 @@
  * they cost next to nothing at any interval.
  */
 import { statfs } from 'node:fs/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { CheckResult, HealthChecker, HealthStatus } from './health-checker.ts';
+import { LoopDelay } from './loop-delay.ts';
 
 /** Where a reading turns degraded, then unhealthy. */
 export interface Thresholds {
@@ -24,6 +24,11 @@ export interface SystemCheckOptions {
   heapUsed?: Thresholds;
   /** Event-loop delay p99 in ms since the last run: above these. @default { degraded: 200, unhealthy: 1000 } */
   eventLoopP99Ms?: Thresholds;
+  /**
+   * The process's delay sampler, shared with /metrics (GatewayMetrics): each
+   * run ends its window. One of its own when absent (stopped with the checks).
+   */
+  loopDelay?: LoopDelay;
   /** Process CPU since the last run, as a fraction of one core: above these. @default { degraded: 0.9, unhealthy: 2 } */
   cpu?: Thresholds;
 }
@@ -40,7 +45,7 @@ const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** di
 
 /**
  * Registers `disk`, `memory`, `event_loop` and `cpu` on `checker`; returns a
- * stop function for the event-loop monitor.
+ * stop function for the event-loop sampler (one given in `loopDelay` is left running).
  */
 export function registerSystemChecks(checker: HealthChecker, options: SystemCheckOptions): () => void {
   const diskFree = options.diskFree ?? { degraded: 0.1, unhealthy: 0.02 };
@@ -80,14 +85,10 @@ export function registerSystemChecks(checker: HealthChecker, options: SystemChec
     };
   });
 
-  // The delay histogram samples every 20 ms; it is read and reset at each run.
-  const loop = monitorEventLoopDelay({ resolution: 20 });
-  loop.enable();
+  // Each run ends the sampler's window: the delays since the last run.
+  const loop = options.loopDelay ?? new LoopDelay();
   checker.register('event_loop', (): CheckResult => {
-    const p99 = loop.count > 0 ? loop.percentile(99) / 1e6 : 0;
-    const max = loop.count > 0 ? loop.max / 1e6 : 0;
-    const mean = loop.count > 0 ? loop.mean / 1e6 : 0;
-    loop.reset();
+    const { p99, max, mean } = loop.roll();
     return {
       status: above(p99, loopP99),
       p99_ms: round(p99, 1),
@@ -108,5 +109,8 @@ export function registerSystemChecks(checker: HealthChecker, options: SystemChec
     return { status: above(share, cpuShare), process_cores: round(share) };
   });
 
-  return () => loop.disable();
+  // A shared sampler is its owner's to stop.
+  return () => {
+    if (options.loopDelay === undefined) loop.stop();
+  };
 }

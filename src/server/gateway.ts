@@ -40,6 +40,7 @@ import { registerCacheMetrics } from '../observability/cache-metrics.ts';
 import { HealthChecker } from '../observability/health-checker.ts';
 import { registerHealthMetrics } from '../observability/health-metrics.ts';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.ts';
+import { LoopDelay } from '../observability/loop-delay.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
 import { registerSystemChecks } from '../observability/system-checks.ts';
 import { createTracing, type Tracing } from '../observability/tracing.ts';
@@ -129,7 +130,7 @@ export class Gateway {
   #closing: Promise<void> | undefined;
   /** The separate /metrics listener, when `server.metrics_port` is set and the gateway listens. */
   metricsServer: MetricsServer | undefined;
-  /** Stops what the system health checks keep running (the event-loop delay monitor). */
+  /** Stops what the system health checks keep running (the event-loop delay sampler). */
   #stopSystemChecks: () => void = () => {};
   /** Pre-warming (src/server/warmup/): the keep-warm timer, and warm-up requests still running. */
   #warmup: { connections: ConnectionWarmer | undefined; requests: AbortController } | undefined;
@@ -165,6 +166,7 @@ export class Gateway {
     let alertHooks: WebhookSender | undefined;
     let queue: JobQueue | undefined;
     let tracing: Tracing | undefined;
+    let loopDelay: LoopDelay | undefined;
     try {
       // storage.migrate false: an old schema is refused, not migrated (`switchyard migrate` does it).
       const { applied } = await prepareSchema(database, config.storage.migrate);
@@ -190,7 +192,9 @@ export class Gateway {
       const pricer = attemptPricer(prices, logger);
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers, prices);
-      const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued);
+      // One event-loop delay sampler for the health check and /metrics (loop-delay.ts).
+      loopDelay = new LoopDelay();
+      const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued, loopDelay);
       const tracingWarning = throttledWarning(logger, 'tracing', 60_000);
       tracing =
         options.tracing ??
@@ -316,7 +320,7 @@ export class Gateway {
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       // Checks run in the background; the /health endpoints serve their last results.
       const health = new HealthChecker({ timeoutMs: config.health.timeout_ms });
-      const stopSystemChecks = registerSystemChecks(health, { dataDir: config.data_dir });
+      const stopSystemChecks = registerSystemChecks(health, { dataDir: config.data_dir, loopDelay });
       const context: GatewayContext = {
         config,
         logger,
@@ -376,11 +380,16 @@ export class Gateway {
           ? undefined
           : startJobWorker(context, app, workQueues);
       const gateway = new Gateway(context, app, masterKey, worker);
-      gateway.#stopSystemChecks = stopSystemChecks;
+      const sampler = loopDelay;
+      gateway.#stopSystemChecks = () => {
+        stopSystemChecks();
+        sampler.stop();
+      };
       gateway.#warmup = await startWarmup(context, options.warmupRequests ?? true);
       void health.start(config.health.interval_ms);
       return gateway;
     } catch (error) {
+      loopDelay?.stop();
       await queue?.close().catch(() => undefined);
       await tracing?.shutdown();
       alertHooks?.close();
