@@ -6,12 +6,13 @@
 //   S  the upstream request written to its socket (undici:client:sendHeaders)
 //   R  the upstream's answer headers parsed (undici:request:headers): its first chunk comes in
 //      the same read, so R → R of consecutive answers is the proxy's relay of one first chunk
+//   E  the upstream's answer complete (undici:request:trailers): a JSON answer's body read
 //   W  the first write to the client's response (ServerResponse write or end)
 // Times are CLOCK_MONOTONIC milliseconds (process.hrtime), the clock the load generator's
 // own timings read, so a client's send and first byte line up with these.
 // `marks` is every Q, C, S and R in order; `requests` links one request's marks: its C is the
 // first upstream request made after its Q (a start runs to its upstream request before the
-// next request event is read), its S and R are that upstream request's, its W its response's.
+// next request event is read), its S, R and E are that upstream request's, its W its response's.
 // On SIGUSR2 both are written as JSON to <tmpdir>/first-byte-probe-<pid>.json. Subscribing costs
 // the proxies alike (a closure call per mark), and only while this tool runs.
 import dc from 'node:diagnostics_channel';
@@ -57,6 +58,10 @@ dc.subscribe('undici:request:headers', ({ request }) => {
   marks.push('R', t);
   const r = byUpstream.get(request);
   if (r !== undefined) r.R = t;
+});
+dc.subscribe('undici:request:trailers', ({ request }) => {
+  const r = byUpstream.get(request);
+  if (r !== undefined) r.E = now();
 });
 for (const method of ['write', 'end']) {
   const original = http.ServerResponse.prototype[method];

@@ -55,6 +55,18 @@
  * first byte +551 (+297 in the run before), of which waiting +153, start +111, to write
  * +175 (alone +74), answer +161, relay +21: most of it the gateway busy with other streams.
  *
+ * Last, the same requests answered in one piece (JSON), one at a time after the idle gap:
+ * where a cooled request's whole time goes (compare.sh's 200 requests a second are such
+ * requests), split at the same marks plus E, the upstream's answer read whole: wait, start,
+ * to write, answer, body, the answer path (E to the first write to the client: for the
+ * gateway, the parse, the bill, the ledger spool's write and the answer's write), to client.
+ * On 2026-12-02 (evening): all 956 against 823 µs, of which start +72 and answer path +67,
+ * the rest even. With the path marked inside (a build instrumented for the purpose, not
+ * kept) in a slower phase, start 557 against 225 µs and answer path 273 against 16: the
+ * gateway's extra is spread over some twenty steps of 10-60 µs each when cooled (the body's
+ * read 100, the upstream body's parse 50, the spool's write 60, the ledger row 45, the
+ * provider's request and undici's dispatch 110), no one of them a block to cut.
+ *
  * Both proxies run pinned to CPU 1 with the probe preloaded, the load and the mock
  * (bench/bench-upstream.ts, a frame every 5 ms) on CPU 0; paths take turns by round.
  * Environment: FIRST_BYTE_K (20) streams a burst, FIRST_BYTE_BURSTS (30) a round,
@@ -99,6 +111,9 @@ interface Path {
   idle: Split[];
   /** Streams sent as compare.sh's stream test sends them, each split at the probe's marks. */
   steady: Split[];
+  /** The same requests answered in one piece (JSON), one at a time after an idle gap. */
+  jsonTarget: Target;
+  answers: AnswerSplit[];
   errors: Errors;
 }
 
@@ -120,6 +135,24 @@ interface Split {
   firstByte: number;
   toWriteAlone: number | undefined;
   answerAlone: number | undefined;
+}
+
+/**
+ * One JSON answer's time split at the probe's marks, µs: waiting to be read (send to Q),
+ * the proxy's start (Q to C), to the upstream write (C to S), the upstream until its
+ * answer's headers are read (S to R), the rest of its body (R to E), the proxy's answer
+ * path (E to W: for the gateway, the parse, the bill, the ledger spool's write and the
+ * answer's write), on to the client's last byte; the client's whole time.
+ */
+interface AnswerSplit {
+  wait: number;
+  start: number;
+  toWrite: number;
+  answer: number;
+  body: number;
+  answerPath: number;
+  toClient: number;
+  total: number;
 }
 
 /** The median, to the µs. */
@@ -189,6 +222,7 @@ interface ProbedRequest {
   C?: number;
   S?: number;
   R?: number;
+  E?: number;
   W?: number;
 }
 
@@ -306,6 +340,42 @@ async function singles(path: Path): Promise<void> {
   path.idle.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
 }
 
+/** Single JSON answers after the idle gap: where a cooled request's time goes, end to end. */
+async function jsonSingles(path: Path): Promise<void> {
+  const pool = makePool(path.jsonTarget.origin, 1);
+  for (let i = 0; i < 3; i++) await once(pool, path.jsonTarget, path.errors);
+  await readProbe(path.proc.pid); // the warm-up's marks
+  const outcomes: Outcome[] = [];
+  for (let i = 0; i < SINGLES; i++) {
+    // The idle gap is the workload here, not a wait for something to happen.
+    await sleep(IDLE_MS);
+    outcomes.push(await once(pool, path.jsonTarget, path.errors));
+  }
+  await pool.close();
+  const requests = [...(await readProbe(path.proc.pid)).requests].sort((a, b) => a.Q - b.Q);
+  const us = (ms: number) => Math.round(ms * 1000);
+  let j = 0;
+  // One at a time: each answer is the first request parsed after it was sent.
+  for (const o of outcomes) {
+    if (!o.ok || o.sentAtMs === undefined) continue;
+    while (j < requests.length && requests[j]!.Q < o.sentAtMs) j++;
+    const r = requests[j++];
+    if (r === undefined) break;
+    if (r.C === undefined || r.S === undefined || r.R === undefined || r.E === undefined || r.W === undefined)
+      continue;
+    path.answers.push({
+      wait: us(r.Q - o.sentAtMs),
+      start: us(r.C - r.Q),
+      toWrite: us(r.S - r.C),
+      answer: us(r.R - r.S),
+      body: us(r.E - r.R),
+      answerPath: us(r.W - r.E),
+      toClient: us(o.sentAtMs + o.us / 1000 - r.W),
+      total: Math.round(o.us),
+    });
+  }
+}
+
 async function main(): Promise<void> {
   const pinned = cpuCount() > PROXY_CPU && pinSelf(LOAD_CPU);
   const cpu = (n: number) => (pinned ? n : undefined);
@@ -336,8 +406,14 @@ async function main(): Promise<void> {
       name: 'pass-through',
       proc: pt,
       target: chatTarget('pt', ptUrl, 'sk-bench-upstream', streamBody, checkStream),
+      jsonTarget: chatTarget('pt', ptUrl, 'sk-bench-upstream'),
     },
-    { name: 'switchyard', proc: gw, target: chatTarget('sy', gwUrl, key, streamBody, checkStream) },
+    {
+      name: 'switchyard',
+      proc: gw,
+      target: chatTarget('sy', gwUrl, key, streamBody, checkStream),
+      jsonTarget: chatTarget('sy', gwUrl, key),
+    },
   ].map((p) => ({
     ...p,
     firstBytes: [],
@@ -349,6 +425,7 @@ async function main(): Promise<void> {
     firstAnswer: [],
     idle: [],
     steady: [],
+    answers: [],
     errors: new Errors(),
   }));
   console.log(
@@ -359,6 +436,7 @@ async function main(): Promise<void> {
     for (const path of paths) {
       await bursts(path);
       await singles(path);
+      await jsonSingles(path);
       await steady(path);
     }
   }
@@ -425,6 +503,15 @@ async function main(): Promise<void> {
     toHandler.length === 0
       ? "  switchyard's start is not split at a route handler: the model lane served it, not Fastify"
       : `  switchyard's start to its route handler: ${median(of(b.idle, 'toHandler'))} µs after idle, ${median(of(b.steady, 'toHandler'))} µs in the steady load`,
+  );
+  console.log(`single JSON answers after ${IDLE_MS} ms idle, split (medians, µs):`);
+  console.log(
+    '  waiting to be read, start, to the upstream write, its answer until its headers are read, the rest of its body, the answer path, on to the client; all',
+  );
+  table(['wait', 'start', 'to write', 'answer', 'body', 'answer path', 'to client', 'all'], (p) =>
+    (['wait', 'start', 'toWrite', 'answer', 'body', 'answerPath', 'toClient', 'total'] as const).map((k) =>
+      median(p.answers.map((x) => x[k])),
+    ),
   );
   for (const p of paths) console.log(`errors (${p.name}): ${p.errors.total}`);
   await Promise.all([gw.stop(), pt.stop(), mock.stop()]);
