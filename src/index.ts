@@ -133,6 +133,7 @@ export {
   type HealthStatus,
 } from './observability/health-checker.ts';
 export { createLogger } from './observability/logger.ts';
+export { LoopDelay, type LoopDelayStats } from './observability/loop-delay.ts';
 export { GatewayMetrics } from './observability/metrics.ts';
 export { registerSystemChecks, type SystemCheckOptions } from './observability/system-checks.ts';
 export {
