@@ -326,33 +326,33 @@ function countBelow(a: Float64Array, x: number, orEqual: boolean): number {
   return lo;
 }
 
-async function singles(path: Path): Promise<void> {
-  const pool = makePool(path.target.origin, 1);
-  for (let i = 0; i < 3; i++) await once(pool, path.target, path.errors);
+/** SINGLES requests to `target`, each after the idle gap; their outcomes and the probe's marks of them. */
+async function afterIdle(
+  path: Path,
+  target: Target,
+): Promise<{ outcomes: Outcome[]; requests: ProbedRequest[] }> {
+  const pool = makePool(target.origin, 1);
+  for (let i = 0; i < 3; i++) await once(pool, target, path.errors);
   await readProbe(path.proc.pid); // the warm-up's marks
   const outcomes: Outcome[] = [];
   for (let i = 0; i < SINGLES; i++) {
     // The idle gap is the workload here, not a wait for something to happen.
     await sleep(IDLE_MS);
-    outcomes.push(await once(pool, path.target, path.errors));
+    outcomes.push(await once(pool, target, path.errors));
   }
   await pool.close();
-  path.idle.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
+  return { outcomes, requests: (await readProbe(path.proc.pid)).requests };
+}
+
+async function singles(path: Path): Promise<void> {
+  const { outcomes, requests } = await afterIdle(path, path.target);
+  path.idle.push(...splitStreams(outcomes, requests));
 }
 
 /** Single JSON answers after the idle gap: where a cooled request's time goes, end to end. */
 async function jsonSingles(path: Path): Promise<void> {
-  const pool = makePool(path.jsonTarget.origin, 1);
-  for (let i = 0; i < 3; i++) await once(pool, path.jsonTarget, path.errors);
-  await readProbe(path.proc.pid); // the warm-up's marks
-  const outcomes: Outcome[] = [];
-  for (let i = 0; i < SINGLES; i++) {
-    // The idle gap is the workload here, not a wait for something to happen.
-    await sleep(IDLE_MS);
-    outcomes.push(await once(pool, path.jsonTarget, path.errors));
-  }
-  await pool.close();
-  const requests = [...(await readProbe(path.proc.pid)).requests].sort((a, b) => a.Q - b.Q);
+  const { outcomes, requests: probed } = await afterIdle(path, path.jsonTarget);
+  const requests = [...probed].sort((a, b) => a.Q - b.Q);
   const us = (ms: number) => Math.round(ms * 1000);
   let j = 0;
   // One at a time: each answer is the first request parsed after it was sent.
