@@ -192,8 +192,12 @@ function timelines(
   let burst: { first: number; last: number; requests: number; write?: number; answer?: number } | undefined;
   const close = () => {
     if (burst?.requests === K && burst.write !== undefined && burst.answer !== undefined) {
-      const us = (t: number) => Math.round((t - burst!.first) * 1000);
-      out.push({ takenIn: us(burst.last), firstWrite: us(burst.write), firstAnswer: us(burst.answer) });
+      const since = (t: number) => us(t - burst!.first);
+      out.push({
+        takenIn: since(burst.last),
+        firstWrite: since(burst.write),
+        firstAnswer: since(burst.answer),
+      });
     }
   };
   for (let i = 0; i < marks.length; i += 2) {
@@ -275,30 +279,46 @@ async function steady(path: Path): Promise<void> {
   path.steady.push(...splitStreams(outcomes, (await readProbe(path.proc.pid)).requests));
 }
 
+/** CLOCK_MONOTONIC milliseconds as whole µs. */
+const us = (ms: number): number => Math.round(ms * 1000);
+
 /**
- * Each client stream with the proxy's request it became: the first request parsed after it
- * was sent, in send order. Two sends racing on different connections may be paired crosswise;
- * that swaps only their waits and their to-client legs, which the medians read alike.
+ * Each client request that succeeded with the proxy's request it became: the first request
+ * parsed after it was sent, in send order. Two sends racing on different connections may be
+ * paired crosswise; that swaps only their waits and their to-client legs, which the medians
+ * read alike.
  */
-function splitStreams(outcomes: Outcome[], requests: ProbedRequest[]): Split[] {
+function paired(
+  outcomes: Outcome[],
+  requests: ProbedRequest[],
+): { outcome: Outcome; sentAtMs: number; request: ProbedRequest }[] {
   const sent = outcomes
     .filter((o) => o.ok && o.sentAtMs !== undefined)
     .sort((a, b) => a.sentAtMs! - b.sentAtMs!);
   const byQ = [...requests].sort((a, b) => a.Q - b.Q);
-  // Every request's Q and R: what another request's work inside a stream's wait is seen by.
-  const events = Float64Array.from(byQ.flatMap((r) => (r.R === undefined ? [r.Q] : [r.Q, r.R]))).sort();
-  const inside = (from: number, to: number) => countBelow(events, to, false) - countBelow(events, from, true);
-  const us = (ms: number) => Math.round(ms * 1000);
-  const out: Split[] = [];
+  const out: { outcome: Outcome; sentAtMs: number; request: ProbedRequest }[] = [];
   let j = 0;
-  for (const o of sent) {
-    while (j < byQ.length && byQ[j]!.Q < o.sentAtMs!) j++;
-    const r = byQ[j++];
-    if (r === undefined) break;
+  for (const outcome of sent) {
+    const sentAtMs = outcome.sentAtMs!;
+    while (j < byQ.length && byQ[j]!.Q < sentAtMs) j++;
+    const request = byQ[j++];
+    if (request === undefined) break;
+    out.push({ outcome, sentAtMs, request });
+  }
+  return out;
+}
+
+/** Each client stream's first byte split at the marks of the proxy's request it became. */
+function splitStreams(outcomes: Outcome[], requests: ProbedRequest[]): Split[] {
+  // Every request's Q and R: what another request's work inside a stream's wait is seen by.
+  const events = Float64Array.from(requests.flatMap((r) => (r.R === undefined ? [r.Q] : [r.Q, r.R]))).sort();
+  const inside = (from: number, to: number) => countBelow(events, to, false) - countBelow(events, from, true);
+  const out: Split[] = [];
+  for (const { outcome: o, sentAtMs, request: r } of paired(outcomes, requests)) {
     if (r.C === undefined || r.S === undefined || r.R === undefined || r.W === undefined) continue;
-    const firstByteAt = o.sentAtMs! + o.ttfbUs / 1000;
+    const firstByteAt = sentAtMs + o.ttfbUs / 1000;
     out.push({
-      wait: us(r.Q - o.sentAtMs!),
+      wait: us(r.Q - sentAtMs),
       start: us(r.C - r.Q),
       toHandler: r.H === undefined ? undefined : us(r.H - r.Q),
       toWrite: us(r.S - r.C),
@@ -351,26 +371,18 @@ async function singles(path: Path): Promise<void> {
 
 /** Single JSON answers after the idle gap: where a cooled request's time goes, end to end. */
 async function jsonSingles(path: Path): Promise<void> {
-  const { outcomes, requests: probed } = await afterIdle(path, path.jsonTarget);
-  const requests = [...probed].sort((a, b) => a.Q - b.Q);
-  const us = (ms: number) => Math.round(ms * 1000);
-  let j = 0;
-  // One at a time: each answer is the first request parsed after it was sent.
-  for (const o of outcomes) {
-    if (!o.ok || o.sentAtMs === undefined) continue;
-    while (j < requests.length && requests[j]!.Q < o.sentAtMs) j++;
-    const r = requests[j++];
-    if (r === undefined) break;
+  const { outcomes, requests } = await afterIdle(path, path.jsonTarget);
+  for (const { outcome: o, sentAtMs, request: r } of paired(outcomes, requests)) {
     if (r.C === undefined || r.S === undefined || r.R === undefined || r.E === undefined || r.W === undefined)
       continue;
     path.answers.push({
-      wait: us(r.Q - o.sentAtMs),
+      wait: us(r.Q - sentAtMs),
       start: us(r.C - r.Q),
       toWrite: us(r.S - r.C),
       answer: us(r.R - r.S),
       body: us(r.E - r.R),
       answerPath: us(r.W - r.E),
-      toClient: us(o.sentAtMs + o.us / 1000 - r.W),
+      toClient: us(sentAtMs + o.us / 1000 - r.W),
       total: Math.round(o.us),
     });
   }
