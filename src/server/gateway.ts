@@ -193,8 +193,9 @@ export class Gateway {
       const providers = createProviders(config.providers);
       const models = buildModelTable(config, providers, prices);
       // One event-loop delay sampler for the health check and /metrics (loop-delay.ts).
-      loopDelay = new LoopDelay();
-      const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued, loopDelay);
+      const sampler = new LoopDelay();
+      loopDelay = sampler;
+      const metrics = new GatewayMetrics(models.keys(), () => ledger.stats.queued, sampler);
       const tracingWarning = throttledWarning(logger, 'tracing', 60_000);
       tracing =
         options.tracing ??
@@ -320,7 +321,7 @@ export class Gateway {
       const state: GatewayState = { draining: false, startedAt: Date.now() };
       // Checks run in the background; the /health endpoints serve their last results.
       const health = new HealthChecker({ timeoutMs: config.health.timeout_ms });
-      const stopSystemChecks = registerSystemChecks(health, { dataDir: config.data_dir, loopDelay });
+      const stopSystemChecks = registerSystemChecks(health, { dataDir: config.data_dir, loopDelay: sampler });
       const context: GatewayContext = {
         config,
         logger,
@@ -380,7 +381,6 @@ export class Gateway {
           ? undefined
           : startJobWorker(context, app, workQueues);
       const gateway = new Gateway(context, app, masterKey, worker);
-      const sampler = loopDelay;
       gateway.#stopSystemChecks = () => {
         stopSystemChecks();
         sampler.stop();
